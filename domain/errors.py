@@ -1,0 +1,78 @@
+"""One error hierarchy for every failure a user can cause.
+
+Each error carries a stable machine-readable ``code`` and a ``kind`` that the edge (``server/``)
+maps to an HTTP status in one place. The domain never speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base class: a refusal the caller can understand and act on."""
+
+    kind = "bad_request"
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        pointer: str | None = None,
+        parameter: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code
+        self.pointer = pointer
+        self.parameter = parameter
+        self.meta = meta or {}
+        super().__init__(self.detail)
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or the caller may not know that it does."""
+
+    kind = "not_found"
+    code = "not_found"
+    title = "Not found"
+
+
+class Unauthenticated(DomainError):
+    kind = "unauthenticated"
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    kind = "forbidden"
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class Conflict(DomainError):
+    kind = "conflict"
+    code = "conflict"
+    title = "Conflict"
+
+
+class ValidationFailed(DomainError):
+    """A field is wrong; ``pointer`` names it (``/data/attributes/name``)."""
+
+    kind = "validation"
+    code = "validation_failed"
+    title = "Validation failed"
+
+
+class RateLimited(DomainError):
+    kind = "rate_limited"
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = max(1, int(retry_after))

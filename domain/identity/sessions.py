@@ -1,0 +1,215 @@
+"""Register, log in, refresh, log out: staff sessions with rotating refresh tokens.
+
+A login opens a session (a refresh-token family). Each refresh consumes the presented token and
+issues a new one. Presenting a consumed token again means it leaked: the whole family is revoked,
+and so is every access token minted from it (access tokens carry the session id and are checked
+against it on every request).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from domain.clock import Clock
+from domain.errors import Conflict, Unauthenticated
+from domain.identity.passwords import Passwords
+from domain.identity.principals import StaffPrincipal
+from domain.identity.tokens import TokenService, random_secret, sha256_hex
+from domain.identity.validation import check_password, normalize_email
+from domain.teams import service as teams
+from persistence.db import UnitOfWork
+from persistence.models import AuthSession, RefreshToken, User
+
+REFRESH_PREFIX = "hw_rt_"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    tokens: TokenService
+    passwords: Passwords
+    clock: Clock
+    refresh_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+    user: User
+
+
+async def register_user(
+    uow: UnitOfWork, auth: AuthConfig, *, email: str, password: str,
+    first_name: str | None = None, last_name: str | None = None, ip: str | None = None,
+    user_agent: str | None = None,
+) -> IssuedTokens:
+    """Create a staff user with a personal team, and log them in."""
+    email = normalize_email(email)
+    check_password(password)
+    s = uow.session
+    if await s.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise Conflict("An account with this email already exists.", code="email_taken", pointer="/email")
+    now = auth.clock.now()
+    user = User(
+        email=email,
+        password_hash=await auth.passwords.hash(password),
+        first_name=first_name,
+        last_name=last_name,
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(user)
+    await s.flush()
+    label = first_name or email.split("@")[0]
+    await teams.create_team(uow, auth.clock, owner_id=user.id, name=f"{label}'s team", is_personal=True)
+    return await _open_session(uow, auth, user, ip=ip, user_agent=user_agent)
+
+
+async def create_user(uow: UnitOfWork, auth: AuthConfig, *, email: str, password: str,
+                      first_name: str | None = None, last_name: str | None = None) -> User:
+    """Create a staff user and personal team without logging in (the ``create-user`` command)."""
+    issued = await register_user(uow, auth, email=email, password=password, first_name=first_name,
+                                 last_name=last_name)
+    return issued.user
+
+
+async def login(
+    uow: UnitOfWork, auth: AuthConfig, *, email: str, password: str,
+    ip: str | None = None, user_agent: str | None = None,
+) -> IssuedTokens:
+    """Check the password and open a session. The same error whether the email exists or not."""
+    s = uow.session
+    normalized = email.strip().lower()
+    user = await s.scalar(sa.select(User).where(User.email == normalized))
+    ok = await auth.passwords.verify(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
+    if auth.passwords.needs_rehash(user.password_hash):
+        user.password_hash = await auth.passwords.hash(password)
+    return await _open_session(uow, auth, user, ip=ip, user_agent=user_agent)
+
+
+async def refresh(uow: UnitOfWork, auth: AuthConfig, *, refresh_token: str) -> IssuedTokens:
+    """Rotate a refresh token. Reusing a consumed one revokes its whole family."""
+    s = uow.session
+    now = auth.clock.now()
+    row = (
+        await s.execute(
+            sa.select(RefreshToken, AuthSession)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .where(RefreshToken.token_hash == sha256_hex(refresh_token))
+        )
+    ).first()
+    if row is None:
+        raise Unauthenticated("The refresh token is not valid.", code="invalid_refresh_token")
+    token, session = row
+    if session.revoked_at is not None:
+        raise Unauthenticated("This session has been signed out.", code="session_revoked")
+    if token.used_at is not None:
+        await _revoke_reused(uow, session.id, now)
+    if now >= token.expires_at or now >= session.expires_at:
+        raise Unauthenticated("The refresh token has expired; log in again.", code="refresh_token_expired")
+    # Consume atomically: of two concurrent refreshes with the same token, exactly one wins.
+    consumed = await s.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if consumed.rowcount != 1:
+        await _revoke_reused(uow, session.id, now)
+    user = await s.get(User, session.user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated("The account is disabled.", code="account_disabled")
+    return await _issue(uow, auth, user, session)
+
+
+async def logout(uow: UnitOfWork, auth: AuthConfig, principal: StaffPrincipal | None,
+                 refresh_token: str | None = None) -> None:
+    """End the caller's session (or the one ``refresh_token`` belongs to): its tokens stop working."""
+    s = uow.session
+    now = auth.clock.now()
+    session_ids: set[uuid.UUID] = set()
+    if principal is not None:
+        session_ids.add(principal.session_id)
+    if refresh_token:
+        sid = await s.scalar(
+            sa.select(RefreshToken.session_id).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+        )
+        if sid is not None:
+            session_ids.add(sid)
+    if not session_ids:
+        raise Unauthenticated("Nothing to sign out: send an access token or a refresh token.")
+    await s.execute(
+        sa.update(AuthSession)
+        .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoke_reason="logout")
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def authenticate_access_token(uow: UnitOfWork, auth: AuthConfig, token: str) -> StaffPrincipal:
+    """The staff principal behind an access token, checked against its (possibly revoked) session."""
+    claims = auth.tokens.decode(token)
+    if claims.kind != "staff" or claims.session_id is None:
+        raise Unauthenticated("This token cannot be used here.", code="wrong_token_type")
+    row = (
+        await uow.session.execute(
+            sa.select(User.email, User.is_active, AuthSession.revoked_at)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(AuthSession.id == claims.session_id, User.id == claims.subject)
+        )
+    ).first()
+    if row is None:
+        raise Unauthenticated("The access token is invalid.", code="invalid_token")
+    if row.revoked_at is not None:
+        raise Unauthenticated("This session has been signed out.", code="token_revoked")
+    if not row.is_active:
+        raise Unauthenticated("The account is disabled.", code="account_disabled")
+    return StaffPrincipal(user_id=claims.subject, session_id=claims.session_id, email=row.email)
+
+
+async def _revoke_reused(uow: UnitOfWork, session_id: uuid.UUID, now: datetime) -> None:
+    await uow.session.execute(
+        sa.update(AuthSession)
+        .where(AuthSession.id == session_id)
+        .values(revoked_at=now, revoke_reason="refresh_token_reused")
+        .execution_options(synchronize_session=False)
+    )
+    # The revocation must stick even though the request fails.
+    await uow.commit()
+    raise Unauthenticated(
+        "This refresh token was already used; the session has been revoked for safety.",
+        code="refresh_token_reused",
+    )
+
+
+async def _open_session(uow: UnitOfWork, auth: AuthConfig, user: User, *, ip: str | None,
+                        user_agent: str | None) -> IssuedTokens:
+    now = auth.clock.now()
+    session = AuthSession(
+        user_id=user.id, created_at=now, expires_at=now + auth.refresh_ttl,
+        ip=(ip or None) and ip[:64], user_agent=(user_agent or None) and user_agent[:300],
+    )
+    uow.session.add(session)
+    await uow.session.flush()
+    return await _issue(uow, auth, user, session)
+
+
+async def _issue(uow: UnitOfWork, auth: AuthConfig, user: User, session: AuthSession) -> IssuedTokens:
+    now = auth.clock.now()
+    secret = random_secret(REFRESH_PREFIX)
+    # Sliding session: every rotation extends it; an idle session ends after refresh_ttl.
+    refresh_expires = now + auth.refresh_ttl
+    session.expires_at = refresh_expires
+    uow.session.add(RefreshToken(session_id=session.id, token_hash=sha256_hex(secret), created_at=now,
+                                 expires_at=refresh_expires))
+    access, access_expires = auth.tokens.issue(subject=user.id, kind="staff", session_id=session.id)
+    await uow.session.flush()
+    return IssuedTokens(access, access_expires, secret, refresh_expires, user)

@@ -1,0 +1,245 @@
+"""Team use cases: create, read, update, delete teams; add and remove staff members.
+
+Every lookup is scoped to the caller: a team the caller does not belong to is "not found", never
+"forbidden", so no one learns another tenant exists.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from domain.clock import Clock
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.identity.principals import ApiKeyPrincipal, Principal, StaffPrincipal
+from domain.teams.permissions import ROLE_SCOPES, ROLES, expand, role_allows, scopes_allow
+from persistence.db import UnitOfWork
+from persistence.models import Team, TeamMember, User
+from persistence.pagination import Page, PageRequest, encode_cursor, paginate
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class TeamContext:
+    """The caller inside one team: what route handlers and domain functions act on behalf of."""
+
+    team: Team
+    principal: Principal
+    role: str | None  # staff role; None for an API key
+    scopes: frozenset[str]
+
+    @property
+    def team_id(self) -> uuid.UUID:
+        return self.team.id
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return self.principal.user_id if isinstance(self.principal, StaffPrincipal) else None
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80]
+    return slug or "team"
+
+
+async def resolve_team(uow: UnitOfWork, principal: Principal, team_id: uuid.UUID | None, scope: str) -> TeamContext:
+    """Load the team for ``principal`` and check ``scope``: 404 when not theirs, 403 when not allowed."""
+    s = uow.session
+    if team_id is None:
+        raise NotFound("Team not found.")
+    if isinstance(principal, ApiKeyPrincipal):
+        team = await s.get(Team, team_id) if principal.team_id == team_id else None
+        if team is None or team.deleted_at is not None:
+            raise NotFound("Team not found.")
+        if not scopes_allow(principal.scopes, scope):
+            raise Forbidden(f"This API key lacks the `{scope}` scope.", code="insufficient_scope",
+                            meta={"required_scope": scope})
+        return TeamContext(team=team, principal=principal, role=None, scopes=expand(principal.scopes))
+    row = (
+        await s.execute(
+            sa.select(Team, TeamMember.role)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .where(Team.id == team_id, TeamMember.user_id == principal.user_id, Team.deleted_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Team not found.")
+    team, role = row
+    if not role_allows(role, scope):
+        raise Forbidden(f"Your role ({role}) does not allow this.", code="insufficient_role",
+                        meta={"required_scope": scope, "role": role})
+    return TeamContext(team=team, principal=principal, role=role, scopes=ROLE_SCOPES[role])
+
+
+async def create_team(uow: UnitOfWork, clock: Clock, *, owner_id: uuid.UUID, name: str,
+                      slug: str | None = None, is_personal: bool = False) -> Team:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("A team needs a name of 1 to 200 characters.", code="invalid_name",
+                               pointer="/data/attributes/name")
+    s = uow.session
+    if slug is not None:
+        _check_slug(slug)
+        if await s.scalar(sa.select(Team.id).where(Team.slug == slug)) is not None:
+            raise Conflict("This slug is taken.", code="slug_taken", pointer="/data/attributes/slug")
+    else:
+        slug = await _free_slug(uow, slugify(name))
+    now = clock.now()
+    team = Team(name=name, slug=slug, is_personal=is_personal, created_at=now, updated_at=now)
+    s.add(team)
+    await s.flush()
+    s.add(TeamMember(team_id=team.id, user_id=owner_id, role="owner", created_at=now))
+    await s.flush()
+    return team
+
+
+async def list_teams(uow: UnitOfWork, principal: Principal, page: PageRequest) -> Page[Team]:
+    stmt = sa.select(Team).where(Team.deleted_at.is_(None))
+    if isinstance(principal, ApiKeyPrincipal):
+        stmt = stmt.where(Team.id == principal.team_id)
+    else:
+        stmt = stmt.join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == principal.user_id)
+    return await paginate(uow.session, stmt, Team.id, page)
+
+
+async def update_team(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, name: str | None = None,
+                      slug: str | None = None) -> Team:
+    team = ctx.team
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise ValidationFailed("A team needs a name of 1 to 200 characters.", code="invalid_name",
+                                   pointer="/data/attributes/name")
+        team.name = name
+    if slug is not None and slug != team.slug:
+        _check_slug(slug)
+        taken = await uow.session.scalar(sa.select(Team.id).where(Team.slug == slug, Team.id != team.id))
+        if taken is not None:
+            raise Conflict("This slug is taken.", code="slug_taken", pointer="/data/attributes/slug")
+        team.slug = slug
+    team.updated_at = clock.now()
+    await uow.session.flush()
+    return team
+
+
+async def delete_team(uow: UnitOfWork, clock: Clock, ctx: TeamContext) -> None:
+    """Soft delete: the team disappears at once for everyone; its rows stay for recovery."""
+    ctx.team.deleted_at = clock.now()
+    ctx.team.slug = f"{ctx.team.slug[:60]}-deleted-{secrets.token_hex(4)}"  # free the slug for reuse
+    await uow.session.flush()
+
+
+@dataclass(frozen=True)
+class Member:
+    team_id: uuid.UUID
+    user: User
+    role: str
+    joined_at: datetime
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+
+async def list_members(uow: UnitOfWork, ctx: TeamContext, page: PageRequest) -> Page[Member]:
+    stmt = (
+        sa.select(User, TeamMember.role, TeamMember.created_at)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id == ctx.team_id)
+    )
+    if page.after is not None:
+        stmt = stmt.where(User.id > page.after)
+    rows = (await uow.session.execute(stmt.order_by(User.id).limit(page.size + 1))).all()
+    members = [Member(ctx.team_id, u, role, joined) for u, role, joined in rows]
+    has_more = len(members) > page.size
+    members = members[: page.size]
+    return Page(members, has_more, encode_cursor(members[-1].id) if has_more and members else None)
+
+
+async def add_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, email: str, role: str) -> Member:
+    """Add an existing staff user to the team. Only an owner may make another owner."""
+    _check_role(role)
+    if role == "owner" and ctx.role != "owner":
+        raise Forbidden("Only an owner can add another owner.", code="owner_required")
+    s = uow.session
+    user = await s.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise ValidationFailed("No staff account uses this email; ask them to register first.",
+                               code="user_not_found", pointer="/data/attributes/email")
+    existing = await s.get(TeamMember, (ctx.team_id, user.id))
+    if existing is not None:
+        raise Conflict("This user is already a member of the team.", code="already_member",
+                       pointer="/data/attributes/email")
+    now = clock.now()
+    s.add(TeamMember(team_id=ctx.team_id, user_id=user.id, role=role, created_at=now))
+    await s.flush()
+    return Member(ctx.team_id, user, role, now)
+
+
+async def get_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | None) -> Member:
+    if user_id is None:
+        raise NotFound("Member not found.")
+    row = (
+        await uow.session.execute(
+            sa.select(User, TeamMember.role, TeamMember.created_at)
+            .join(TeamMember, TeamMember.user_id == User.id)
+            .where(TeamMember.team_id == ctx.team_id, User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("Member not found.")
+    return Member(ctx.team_id, row[0], row[1], row[2])
+
+
+async def remove_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | None) -> None:
+    """Remove a member. Admins may remove non-owners; owners anyone; the last owner stays."""
+    member = await get_member(uow, ctx, user_id)
+    if member.role == "owner":
+        if ctx.role != "owner":
+            raise Forbidden("Only an owner can remove an owner.", code="owner_required")
+        owners = await uow.session.scalar(
+            sa.select(sa.func.count()).select_from(TeamMember)
+            .where(TeamMember.team_id == ctx.team_id, TeamMember.role == "owner")
+        )
+        if owners <= 1:
+            raise Conflict("A team keeps at least one owner.", code="last_owner")
+    await uow.session.execute(
+        sa.delete(TeamMember).where(TeamMember.team_id == ctx.team_id, TeamMember.user_id == member.user.id)
+    )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}.", code="invalid_role",
+                               pointer="/data/attributes/role")
+
+
+def _check_slug(slug: str) -> None:
+    if not _SLUG.match(slug):
+        raise ValidationFailed("A slug is 1–100 lowercase letters, digits and inner hyphens.",
+                               code="invalid_slug", pointer="/data/attributes/slug")
+
+
+async def _free_slug(uow: UnitOfWork, base: str) -> str:
+    slug = base
+    while await uow.session.scalar(sa.select(Team.id).where(Team.slug == slug)) is not None:
+        slug = f"{base[:70]}-{secrets.token_hex(3)}"
+    return slug
+
+
+
+async def roles_of(uow: UnitOfWork, principal: Principal, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The caller's role in each of ``team_ids`` (empty for an API key)."""
+    if not team_ids or not isinstance(principal, StaffPrincipal):
+        return {}
+    rows = await uow.session.execute(
+        sa.select(TeamMember.team_id, TeamMember.role)
+        .where(TeamMember.user_id == principal.user_id, TeamMember.team_id.in_(team_ids))
+    )
+    return {team_id: role for team_id, role in rows.all()}

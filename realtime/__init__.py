@@ -1,0 +1,1 @@
+"""Channels, the wire protocol, the broker (in-process or Redis pub/sub), presence, history."""

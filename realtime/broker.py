@@ -1,0 +1,146 @@
+"""Fan-out of events between server instances.
+
+Two implementations with one interface: ``InProcessBroker`` for the embedded default (one process)
+and ``RedisBroker`` (Redis pub/sub) for any number of instances. Payloads are bytes, encoded once
+by the publisher; the broker never re-encodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("hubwire.broker")
+
+Handler = Callable[[str, bytes], Awaitable[None]]
+
+
+class InProcessBroker:
+    """Delivers to handlers in this process only."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, set[Handler]] = defaultdict(set)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._handlers.clear()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        for handler in list(self._handlers.get(channel, ())):
+            try:
+                await handler(channel, payload)
+            except Exception:
+                log.exception("broker handler failed on %s", channel)
+
+    async def subscribe(self, channel: str, handler: Handler) -> None:
+        self._handlers[channel].add(handler)
+
+    async def unsubscribe(self, channel: str, handler: Handler) -> None:
+        handlers = self._handlers.get(channel)
+        if handlers is not None:
+            handlers.discard(handler)
+            if not handlers:  # no bookkeeping left behind for dynamic channel names
+                del self._handlers[channel]
+
+    async def ping(self) -> bool:
+        return True
+
+
+class RedisBroker:
+    """Redis pub/sub. The reader task reconnects and resubscribes when Redis goes away."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._url = url
+        self._redis = redis.Redis.from_url(url)
+        self._handlers: dict[str, set[Handler]] = defaultdict(set)
+        self._pubsub = None
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def client(self):  # type: ignore[no-untyped-def]
+        return self._redis
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._reader(), name="hubwire-redis-broker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._redis.aclose()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        await self._redis.publish(channel, payload)
+
+    async def subscribe(self, channel: str, handler: Handler) -> None:
+        first = channel not in self._handlers or not self._handlers[channel]
+        self._handlers[channel].add(handler)
+        if first and self._pubsub is not None:
+            try:
+                await self._pubsub.subscribe(channel)
+            except Exception:  # the reader resubscribes everything after reconnecting
+                log.warning("redis subscribe failed for %s; will resubscribe on reconnect", channel)
+
+    async def unsubscribe(self, channel: str, handler: Handler) -> None:
+        handlers = self._handlers.get(channel)
+        if handlers is None:
+            return
+        handlers.discard(handler)
+        if not handlers:
+            del self._handlers[channel]
+            if self._pubsub is not None:
+                try:
+                    await self._pubsub.unsubscribe(channel)
+                except Exception:
+                    pass
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def _reader(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                # A placeholder channel keeps the connection in subscribed mode even with no handlers.
+                await pubsub.subscribe("hubwire:_", *self._handlers.keys())
+                self._pubsub = pubsub
+                backoff = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    channel = message["channel"].decode()
+                    for handler in list(self._handlers.get(channel, ())):
+                        try:
+                            await handler(channel, message["data"])
+                        except Exception:
+                            log.exception("broker handler failed on %s", channel)
+            except asyncio.CancelledError:
+                await _close_quietly(pubsub)
+                raise
+            except Exception as exc:
+                log.warning("redis pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
+            self._pubsub = None
+            await _close_quietly(pubsub)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
+async def _close_quietly(pubsub) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await pubsub.aclose()
+    except Exception:
+        pass
+
+
+Broker = InProcessBroker | RedisBroker

@@ -1,0 +1,121 @@
+"""The app factory: settings are read here, once, and everything is wired in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.config.cors import CORSConfig
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from domain.clock import Clock
+from domain.errors import DomainError
+from persistence import migrate
+from server.controllers.api_keys import ApiKeysController
+from server.controllers.auth import AuthController
+from server.controllers.ops import health, ready
+from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
+from server.deps import DEPENDENCIES
+from server.errors import EXCEPTION_HANDLERS, add_request_id_header
+from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
+from server.services import Services, build_services
+from server.settings import Settings
+
+log = logging.getLogger("hubwire")
+
+ROUTE_HANDLERS: list[Any] = [health, ready, AuthController, TeamsController, TeamController, ApiKeysController]
+
+
+class UnsupportedMediaType(DomainError):
+    kind = "unsupported_media_type"
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+async def check_json_body(request: Request[Any, Any, Any]) -> None:
+    """415 for a body that is not JSON on a route that reads one; 400/422 with an exact JSON
+    pointer for a body that does not fit the route's type (Litestar's own message loses the path)."""
+    if request.method not in {"POST", "PUT", "PATCH"}:
+        return
+    param = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if param is None:
+        return
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if not body and not content_type:
+        return  # no body at all: the handler's own validation answers
+    if content_type not in ACCEPTED_BODY_TYPES:
+        raise UnsupportedMediaType(
+            f"Send the body as application/vnd.api+json (or application/json), not `{content_type or 'nothing'}`.",
+            meta={"accepted": sorted(ACCEPTED_BODY_TYPES)},
+        )
+    validate_body(body, param.annotation)
+
+
+def check_team_routes(app: Litestar) -> None:
+    """Refuse to start if a team route could skip the team check: each must declare a scope and
+    take the ``team`` dependency, which answers 404 for other teams and 403 for missing rights."""
+    for route in app.routes:
+        if not route.path.startswith(TEAM_PATH):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            name = handler.handler_name
+            if not handler.opt.get("scope"):
+                raise RuntimeError(f"team route {route.path} ({name}) declares no scope")
+            if "team" not in handler.parsed_fn_signature.parameters:
+                raise RuntimeError(f"team route {route.path} ({name}) does not take the `team` dependency")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    services = build_services(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        if settings.auto_migrate:
+            await migrate.upgrade(services.engine)
+        await services.broker.start()
+        try:
+            yield
+        finally:
+            await services.broker.stop()
+            await services.engine.dispose()
+
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=check_json_body,
+        before_send=[add_request_id_header],
+        lifespan=[lifespan],
+        state=State({"services": services}),
+        openapi_config=OpenAPIConfig(
+            title="Hubwire API",
+            version="1",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer",
+                                         description="A staff access token, a team API key (hw_sk_...), or a member token."),
+            }),
+            security=[{"bearer": []}],
+        ),
+        cors_config=CORSConfig(allow_origins=[], allow_headers=["Authorization", "Content-Type", "X-Request-ID"]),
+        debug=False,
+    )
+    check_team_routes(app)
+    return app
+
+
+def services_of_app(app: Litestar) -> Services:
+    return app.state.services  # type: ignore[no-any-return]

@@ -1,0 +1,148 @@
+"""The ``hubwire`` command: serve, migrate, create-user, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import secrets
+import sys
+from typing import Any
+
+from server.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hubwire", description="Hubwire membership server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server (migrations applied on start by default)")
+    serve.add_argument("--host", default=os.environ.get("HUBWIRE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("HUBWIRE_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+
+    sub.add_parser("migrate", help="apply database migrations and exit")
+
+    cu = sub.add_parser("create-user", help="create a staff user (and their personal team)")
+    cu.add_argument("--email", required=True)
+    cu.add_argument("--password", help="read from HUBWIRE_NEW_PASSWORD or prompted when omitted")
+    cu.add_argument("--first-name")
+    cu.add_argument("--last-name")
+
+    sub.add_parser("demo", help="seed a demo team and staff login, and print how to log in")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"hubwire: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("migrations applied")
+        return 0
+    if args.command == "create-user":
+        password = args.password or os.environ.get("HUBWIRE_NEW_PASSWORD") or getpass.getpass("Password: ")
+        return asyncio.run(_create_user(settings, args.email, password, args.first_name, args.last_name))
+    if args.command == "demo":
+        return asyncio.run(_demo(settings))
+    return 2
+
+
+def _serve(settings: Settings, args: Any) -> int:
+    import uvicorn
+
+    print(f"Hubwire on http://{args.host}:{args.port}  (database: {_describe_db(settings)}, "
+          f"broker: {'redis' if settings.redis_url else 'in-process'}, data dir: {settings.data_dir})", flush=True)
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,  # client addresses come from HUBWIRE_TRUSTED_PROXIES, see server/net.py
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _describe_db(settings: Settings) -> str:
+    if settings.is_sqlite:
+        return "sqlite " + settings.database_url.split(":///", 1)[-1]
+    return "postgresql"
+
+
+async def _with_services(settings: Settings, fn: Any) -> Any:
+    from persistence import migrate
+    from server.services import build_services
+
+    services = build_services(settings)
+    try:
+        await migrate.upgrade(services.engine)
+        return await fn(services)
+    finally:
+        await services.engine.dispose()
+
+
+async def _migrate(settings: Settings) -> None:
+    async def noop(_: Any) -> None:
+        return None
+
+    await _with_services(settings, noop)
+
+
+async def _create_user(settings: Settings, email: str, password: str, first: str | None, last: str | None) -> int:
+    from domain.errors import DomainError
+    from domain.identity import sessions
+
+    async def run(svc: Any) -> int:
+        try:
+            async with svc.uow() as uow:
+                user = await sessions.create_user(uow, svc.auth, email=email, password=password,
+                                                  first_name=first, last_name=last)
+        except DomainError as exc:
+            print(f"hubwire: {exc.detail} ({exc.code})", file=sys.stderr)
+            return 1
+        print(f"created staff user {user.email} ({user.id})")
+        return 0
+
+    return int(await _with_services(settings, run))
+
+
+async def _demo(settings: Settings) -> int:
+    """Seed once; later runs print the same login again."""
+    from domain.identity import sessions
+
+    creds_path = settings.data_dir / "demo-credentials.json"
+
+    async def run(svc: Any) -> int:
+        if creds_path.exists():
+            creds = json.loads(creds_path.read_text())
+        else:
+            creds = {"email": "demo@hubwire.local", "password": secrets.token_urlsafe(12)}
+            async with svc.uow() as uow:
+                await sessions.create_user(uow, svc.auth, email=creds["email"], password=creds["password"],
+                                           first_name="Demo", last_name="Creator")
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(creds, fh)
+        base = settings.public_url
+        print("Demo data is ready.")
+        print(f"  staff login: {creds['email']} / {creds['password']}")
+        print(f"  log in:      curl -s -X POST {base}/api/v1/auth/login -H 'Content-Type: application/json' \\")
+        print(f"                 -d '{{\"email\": \"{creds['email']}\", \"password\": \"{creds['password']}\"}}'")
+        print(f"  API docs:    {base}/schema/swagger")
+        return 0
+
+    return int(await _with_services(settings, run))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Per-request dependencies: the unit of work, the caller, the team context, list queries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from domain.errors import Unauthenticated
+from domain.identity import api_keys, sessions
+from domain.identity.api_keys import KEY_PREFIX
+from domain.identity.principals import Principal, StaffPrincipal
+from domain.errors import Forbidden
+from domain.ids import parse_id
+from domain.teams.service import TeamContext, resolve_team
+from persistence.db import UnitOfWork
+from server.services import Services
+
+
+def services_of(state: State) -> Services:
+    return state.services  # type: ignore[no-any-return]
+
+
+async def provide_uow(state: State) -> AsyncGenerator[UnitOfWork, None]:
+    """One transaction per request: committed before the response is sent, rolled back on error."""
+    async with services_of(state).uow() as uow:
+        yield uow
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Send `Authorization: Bearer <token>`.", code="invalid_authorization_header")
+    return token.strip()
+
+
+async def provide_principal(request: Request[Any, Any, Any], state: State, uow: UnitOfWork) -> Principal:
+    """The authenticated caller: a staff session token or a team API key. 401 otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated("This route needs an access token or an API key.")
+    svc = services_of(state)
+    if token.startswith(KEY_PREFIX):
+        return await api_keys.authenticate_api_key(uow, svc.clock, token)
+    return await sessions.authenticate_access_token(uow, svc.auth, token)
+
+
+async def provide_optional_staff(request: Request[Any, Any, Any], state: State, uow: UnitOfWork) -> StaffPrincipal | None:
+    token = bearer_token(request)
+    if token is None:
+        return None
+    if token.startswith(KEY_PREFIX):
+        raise Forbidden("API keys cannot be used here.", code="staff_only")
+    return await sessions.authenticate_access_token(uow, services_of(state).auth, token)
+
+
+async def provide_staff(principal: Principal) -> StaffPrincipal:
+    if not isinstance(principal, StaffPrincipal):
+        raise Forbidden("Only a staff user can do this, not an API key.", code="staff_only")
+    return principal
+
+
+async def provide_team(request: Request[Any, Any, Any], principal: Principal, uow: UnitOfWork) -> TeamContext:
+    """The team in the path, seen by the caller, with the route's scope checked (404 / 403)."""
+    scope = request.route_handler.opt.get("scope")
+    if not scope:  # create_app refuses to start with such a route; this is the last line
+        raise Forbidden("This route declares no permission.", code="forbidden")
+    raw = request.path_params.get("team_id")
+    team_id = raw if isinstance(raw, uuid.UUID) else parse_id(str(raw))
+    return await resolve_team(uow, principal, team_id, scope)
+
+
+DEPENDENCIES = {
+    "uow": Provide(provide_uow),
+    "principal": Provide(provide_principal),
+    "staff": Provide(provide_staff),
+    "optional_staff": Provide(provide_optional_staff),
+    "team": Provide(provide_team),
+}

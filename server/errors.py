@@ -1,0 +1,180 @@
+"""Every failure becomes one JSON:API error document with a stable ``code`` and the request id.
+
+Domain errors map to HTTP here and only here. Unexpected exceptions are logged with the request id
+and answered with a bare 500 ``internal_error``: no stack trace, no exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.types import Message, Scope
+from sqlalchemy.exc import IntegrityError
+
+from domain.errors import DomainError, RateLimited
+from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource
+
+log = logging.getLogger("hubwire.errors")
+
+ERROR_MEDIA_TYPE = "application/vnd.api+json"
+STATUS_BY_KIND = {
+    "bad_request": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "validation": 422,
+    "unsupported_media_type": 415,
+    "rate_limited": 429,
+}
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(scope: Scope) -> str:
+    """The id of this request: the caller's ``X-Request-ID`` when sane, else a new one."""
+    state = scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if rid is None:
+        incoming = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(12)
+        state["request_id"] = rid
+    return rid
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """before_send hook: every HTTP response carries X-Request-ID."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers", []))
+        headers.append((b"x-request-id", request_id(scope).encode()))
+        message["headers"] = headers
+
+
+def error_response(request: Request[Any, Any, Any], status: int, code: str, title: str,
+                   detail: str | None = None, *, pointer: str | None = None, parameter: str | None = None,
+                   meta: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Response[Any]:
+    rid = request_id(request.scope)
+    source = ErrorSource(pointer=pointer, parameter=parameter) if (pointer is not None or parameter) else None
+    err = ErrorObject(status=str(status), code=code, title=title, detail=detail, source=source,
+                      meta={**(meta or {}), "request_id": rid})
+    return Response(
+        msgspec.json.encode(ErrorDocument(errors=[err])),
+        status_code=status,
+        media_type=ERROR_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = STATUS_BY_KIND.get(exc.kind, 400)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="hubwire"'}
+    return error_response(request, status, exc.code, exc.title, exc.detail, pointer=exc.pointer,
+                          parameter=exc.parameter, meta=exc.meta or None, headers=headers)
+
+
+_FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+
+
+def _pointer(key: str | None, message: str) -> str:
+    parts: list[str] = []
+    for part in re.split(r"\.", key or ""):
+        if not part:
+            continue
+        # "items[0]" -> "items", "0"
+        m = re.match(r"^([^\[]*)((?:\[\d+\])*)$", part)
+        if m:
+            if m.group(1):
+                parts.append(m.group(1))
+            parts.extend(re.findall(r"\[(\d+)\]", m.group(2)))
+        else:
+            parts.append(part)
+    field = _FIELD_IN_MESSAGE.search(message)
+    if field:
+        parts.append(field.group(1))
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def handle_validation_exception(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    if not extra:
+        detail = str(exc.detail)
+        if "JSON is malformed" in detail or "malformed" in detail.lower():
+            return error_response(request, 400, "invalid_json", "Malformed JSON",
+                                  "The request body is not valid JSON.")
+        return error_response(request, 400, "bad_request", "Bad request", detail)
+    errors = []
+    rid = request_id(request.scope)
+    for item in extra:
+        message = str(item.get("message", "invalid value"))
+        source_kind = item.get("source")
+        if source_kind == "body" or source_kind is None:
+            src = ErrorSource(pointer=_pointer(item.get("key"), message))
+        else:
+            src = ErrorSource(parameter=str(item.get("key")))
+        code = "unknown_field" if "unknown field" in message else (
+            "missing_field" if "missing required field" in message else "invalid_value")
+        errors.append(ErrorObject(status="422", code=code, title="Validation failed", detail=message,
+                                  source=src, meta={"request_id": rid}))
+    return Response(msgspec.json.encode(ErrorDocument(errors=errors)), status_code=422,
+                    media_type=ERROR_MEDIA_TYPE)
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        return handle_unexpected(request, exc)
+    if isinstance(exc, NotFoundException):
+        return error_response(request, 404, "not_found", "Not found", "No such resource.")
+    if isinstance(exc, MethodNotAllowedException):
+        return error_response(request, 405, "method_not_allowed", "Method not allowed",
+                              f"{request.method} is not allowed here.", headers=exc.headers)
+    code = _HTTP_CODES.get(status, "bad_request")
+    return error_response(request, status, code, code.replace("_", " ").capitalize(), str(exc.detail),
+                          headers=exc.headers)
+
+
+def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    # Lost a race against a concurrent request creating the same unique thing.
+    log.info("integrity conflict on %s %s (request %s)", request.method, request.url.path,
+             request_id(request.scope))
+    return error_response(request, 409, "conflict", "Conflict",
+                          "This conflicts with existing data (it may have just been created).")
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path,
+                  request_id(request.scope), exc_info=exc)
+    return error_response(request, 500, "internal_error", "Internal server error",
+                          "Something went wrong on our side; quote the request id when reporting it.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: handle_domain_error,
+    ValidationException: handle_validation_exception,
+    HTTPException: handle_http_exception,
+    IntegrityError: handle_integrity_error,
+    Exception: handle_unexpected,
+}

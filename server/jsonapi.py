@@ -1,0 +1,180 @@
+"""The one JSON:API codec: request and response document types, list pages and links.
+
+Resource types are declared once with ``resource_types(type_name, Attributes, CreateAttributes,
+UpdateAttributes)``; the generated msgspec Structs are real classes, so Litestar validates request
+bodies with them (unknown attributes are rejected) and the OpenAPI schema shows them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import msgspec
+from litestar import Request, Response
+
+from persistence.pagination import Page, PageRequest
+from domain.errors import DomainError, ValidationFailed
+
+JSONAPI = "application/vnd.api+json"
+ACCEPTED_BODY_TYPES = frozenset({JSONAPI, "application/json"})
+
+
+class Links(msgspec.Struct, omit_defaults=True):
+    self: str | None = None
+    next: str | None = None
+
+
+class PageMeta(msgspec.Struct):
+    has_more: bool
+
+
+class ErrorSource(msgspec.Struct, omit_defaults=True):
+    pointer: str | None = None
+    parameter: str | None = None
+    header: str | None = None
+
+
+class ErrorObject(msgspec.Struct, omit_defaults=True):
+    status: str
+    code: str
+    title: str
+    detail: str | None = None
+    source: ErrorSource | None = None
+    meta: dict[str, Any] | None = None
+
+
+class ErrorDocument(msgspec.Struct):
+    errors: list[ErrorObject]
+
+
+def _name(type_name: str, suffix: str) -> str:
+    return "".join(part.capitalize() for part in type_name.split("_")) + suffix
+
+
+@dataclass(frozen=True)
+class ResourceTypes:
+    """The Structs for one resource type: what goes in (create/update) and what comes out."""
+
+    type_name: str
+    Resource: Any
+    Document: Any
+    ListDocument: Any
+    CreateDocument: Any | None
+    UpdateDocument: Any | None
+
+    def resource(self, id: Any, attributes: Any, *, self_link: str | None = None) -> Any:
+        return self.Resource(type=self.type_name, id=str(id), attributes=attributes,
+                             links=Links(self=self_link) if self_link else None)
+
+    def document(self, id: Any, attributes: Any, *, self_link: str | None = None) -> Any:
+        return self.Document(data=self.resource(id, attributes, self_link=self_link))
+
+    def list_document(self, request: Request[Any, Any, Any], resources: list[Any], page: Page[Any]) -> Any:
+        return self.ListDocument(
+            data=resources,
+            links=Links(self=str(request.url), next=next_link(request, page)),
+            meta=PageMeta(has_more=page.has_more),
+        )
+
+
+def resource_types(type_name: str, attributes: type, create: type | None = None,
+                   update: type | None = None) -> ResourceTypes:
+    Resource = msgspec.defstruct(
+        _name(type_name, "Resource"),
+        [("type", Literal[type_name]), ("id", str), ("attributes", attributes),  # type: ignore[valid-type]
+         ("links", Links | None, None)],
+        omit_defaults=True,
+    )
+    Document = msgspec.defstruct(_name(type_name, "Document"), [("data", Resource)])
+    ListDocument = msgspec.defstruct(
+        _name(type_name, "ListDocument"), [("data", list[Resource]), ("links", Links), ("meta", PageMeta)]  # type: ignore[valid-type]
+    )
+
+    def inbound(attrs: type | None, suffix: str, with_id: bool) -> Any:
+        if attrs is None:
+            return None
+        fields: list[Any] = [("type", Literal[type_name]), ("attributes", attrs)]  # type: ignore[valid-type]
+        if with_id:
+            fields.append(("id", str | None, None))
+        data = msgspec.defstruct(_name(type_name, suffix + "Data"), fields, forbid_unknown_fields=True)
+        return msgspec.defstruct(_name(type_name, suffix + "Document"), [("data", data)], forbid_unknown_fields=True)
+
+    return ResourceTypes(type_name, Resource, Document, ListDocument,
+                         inbound(create, "Create", False), inbound(update, "Update", True))
+
+
+def jsonapi(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content, status_code=status_code, media_type=JSONAPI, headers=headers)
+
+
+def next_link(request: Request[Any, Any, Any], page: Page[Any]) -> str | None:
+    if not page.has_more or page.next_cursor is None:
+        return None
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page[after]"]
+    params.append(("page[after]", page.next_cursor))
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """``page[...]`` and ``filter[...]`` of a list request; unknown parameters are refused."""
+
+    page: PageRequest
+    filters: dict[str, str]
+
+
+def parse_list_query(request: Request[Any, Any, Any], allowed_filters: frozenset[str] = frozenset()) -> ListQuery:
+    filters: dict[str, str] = {}
+    for key, value in request.query_params.items():
+        if key.startswith("filter[") and key.endswith("]"):
+            name = key[7:-1]
+            if name not in allowed_filters:
+                allowed = ", ".join(sorted(allowed_filters)) or "none"
+                raise ValidationFailed(f"Unknown filter `{name}`; this list takes: {allowed}.",
+                                       code="unknown_filter", parameter=key)
+            filters[name] = value
+        elif key not in {"page[size]", "page[after]"}:
+            raise ValidationFailed(f"Unknown query parameter `{key}`.", code="unknown_parameter", parameter=key)
+    page = PageRequest.parse(request.query_params.get("page[size]"), request.query_params.get("page[after]"))
+    return ListQuery(page, filters)
+
+
+def parse_bool_filter(filters: dict[str, str], name: str) -> bool | None:
+    raw = filters.get(name)
+    if raw is None:
+        return None
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise ValidationFailed(f"filter[{name}] must be true or false.", code="invalid_filter",
+                           parameter=f"filter[{name}]")
+
+
+_AT_PATH = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\])*)`$")
+_FIELD = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+
+
+def validate_body(body: bytes, body_type: Any) -> None:
+    """Decode ``body`` as ``body_type``; a misfit raises ValidationFailed naming the exact field."""
+    try:
+        msgspec.json.decode(body, type=body_type)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        m = _AT_PATH.search(message)
+        path = m.group(1) if m else ""
+        detail = message[: m.start()] if m else message
+        parts = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
+        tokens = [a or b for a, b in parts]
+        field = _FIELD.search(detail)
+        if field:
+            tokens.append(field.group(1))
+        pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)  # "" is the root
+        code = ("unknown_field" if "unknown field" in detail else
+                "missing_field" if "missing required field" in detail else "invalid_value")
+        raise ValidationFailed(detail, code=code, pointer=pointer) from None
+    except msgspec.DecodeError:
+        raise DomainError("The request body is not valid JSON.", code="invalid_json") from None

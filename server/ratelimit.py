@@ -1,0 +1,71 @@
+"""Fixed-window rate limits, in-process (embedded) or in Redis (shared by all instances)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after: int  # seconds until the window resets
+
+
+class MemoryRateLimiter:
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._clock = clock
+
+    async def hit(self, key: str, limit: int, window: int, *, cost: int = 1) -> Verdict:
+        now = self._clock()
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= window:
+            start, count = now, 0
+        count += cost
+        self._windows[key] = (start, count)
+        if len(self._windows) > 100_000:  # bound memory: drop expired windows
+            self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window}
+        return Verdict(count <= limit, max(1, int(start + window - now + 0.999)))
+
+    async def peek(self, key: str, limit: int, window: int) -> Verdict:
+        now = self._clock()
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= window:
+            return Verdict(True, 0)
+        return Verdict(count < limit, max(1, int(start + window - now + 0.999)))
+
+    async def reset(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Any, prefix: str = "hubwire:rl:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def hit(self, key: str, limit: int, window: int, *, cost: int = 1) -> Verdict:
+        k = self._prefix + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incrby(k, cost)
+            pipe.expire(k, window, nx=True)
+            pipe.ttl(k)
+            count, _, ttl = await pipe.execute()
+        return Verdict(int(count) <= limit, max(1, int(ttl)))
+
+    async def peek(self, key: str, limit: int, window: int) -> Verdict:
+        k = self._prefix + key
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(k)
+            pipe.ttl(k)
+            count, ttl = await pipe.execute()
+        if count is None:
+            return Verdict(True, 0)
+        return Verdict(int(count) < limit, max(1, int(ttl)))
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(self._prefix + key)
+
+
+RateLimiter = MemoryRateLimiter | RedisRateLimiter

@@ -1,0 +1,62 @@
+"""The long-lived parts one app instance runs on, built from Settings at app creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.clock import Clock, SystemClock
+from domain.identity.passwords import Passwords
+from domain.identity.sessions import AuthConfig
+from domain.identity.tokens import TokenService
+from persistence.db import UnitOfWork, create_engine, session_factory
+from realtime.broker import Broker, InProcessBroker, RedisBroker
+from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from server.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    auth: AuthConfig
+    broker: Broker
+    limiter: RateLimiter
+    redis: Any | None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    async def publish_after_commit(self, uow: UnitOfWork, channel: str, payload: bytes) -> None:
+        """Queue a broker publish that leaves only once ``uow`` commits."""
+
+        async def _send() -> None:
+            await self.broker.publish(channel, payload)
+
+        uow.after_commit(_send)
+
+
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url)
+    tokens = TokenService(settings.secret_key, clock, timedelta(seconds=settings.access_token_ttl_seconds))
+    auth = AuthConfig(
+        tokens=tokens,
+        passwords=Passwords(settings.password_hashing),
+        clock=clock,
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+    broker: Broker
+    limiter: RateLimiter
+    if settings.redis_url:
+        redis_broker = RedisBroker(settings.redis_url)
+        broker, redis = redis_broker, redis_broker.client
+        limiter = RedisRateLimiter(redis)
+    else:
+        broker, redis, limiter = InProcessBroker(), None, MemoryRateLimiter()
+    return Services(settings, clock, engine, session_factory(engine), auth, broker, limiter, redis)

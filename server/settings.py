@@ -1,0 +1,133 @@
+"""Settings from environment variables, read once when the app is created (never at import)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    value = raw.strip().lower()  # type: ignore[union-attr]
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    public_url: str
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_tls: str = "starttls"
+    mail_from: str = "Hubwire <no-reply@localhost>"
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None
+    log_level: str = "INFO"
+    auto_migrate: bool = True
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    password_hashing: str = "default"
+    login_limit_per_email: int = 10  # failed attempts per email per window
+    login_limit_per_ip: int = 30  # attempts per IP per window
+    login_limit_window_seconds: int = 900
+    trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("HUBWIRE_DATA_DIR") or "./.hubwire").expanduser().resolve()
+        database_url = env.get("HUBWIRE_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'hubwire.db'}"
+        if database_url.startswith("postgres://") or database_url.startswith("postgresql://"):
+            database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+        if not (database_url.startswith("sqlite+aiosqlite://") or database_url.startswith("postgresql+asyncpg://")):
+            raise SettingsError("HUBWIRE_DATABASE_URL must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        smtp_tls = (env.get("HUBWIRE_SMTP_TLS") or "starttls").lower()
+        if smtp_tls not in {"none", "starttls", "tls"}:
+            raise SettingsError("HUBWIRE_SMTP_TLS must be none, starttls or tls")
+        hashing = env.get("HUBWIRE_PASSWORD_HASHING") or "default"
+        if hashing not in {"default", "fast"}:
+            raise SettingsError("HUBWIRE_PASSWORD_HASHING must be default or fast")
+        secret_key = env.get("HUBWIRE_SECRET_KEY") or _persisted_secret(data_dir)
+        if len(secret_key) < 32:
+            raise SettingsError("HUBWIRE_SECRET_KEY must be at least 32 characters")
+        proxies = tuple(p.strip() for p in (env.get("HUBWIRE_TRUSTED_PROXIES") or "").split(",") if p.strip())
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=env.get("HUBWIRE_REDIS_URL") or None,
+            secret_key=secret_key,
+            public_url=(env.get("HUBWIRE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            smtp_host=env.get("HUBWIRE_SMTP_HOST") or None,
+            smtp_port=_int(env, "HUBWIRE_SMTP_PORT", 587),
+            smtp_username=env.get("HUBWIRE_SMTP_USERNAME") or None,
+            smtp_password=env.get("HUBWIRE_SMTP_PASSWORD") or None,
+            smtp_tls=smtp_tls,
+            mail_from=env.get("HUBWIRE_MAIL_FROM") or "Hubwire <no-reply@localhost>",
+            stripe_secret_key=env.get("HUBWIRE_STRIPE_SECRET_KEY") or None,
+            stripe_webhook_secret=env.get("HUBWIRE_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_api_base=env.get("HUBWIRE_STRIPE_API_BASE") or None,
+            log_level=(env.get("HUBWIRE_LOG_LEVEL") or "INFO").upper(),
+            auto_migrate=_bool(env, "HUBWIRE_AUTO_MIGRATE", True),
+            access_token_ttl_seconds=_int(env, "HUBWIRE_ACCESS_TOKEN_TTL", 900),
+            refresh_token_ttl_seconds=_int(env, "HUBWIRE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            password_hashing=hashing,
+            login_limit_per_email=_int(env, "HUBWIRE_LOGIN_LIMIT_PER_EMAIL", 10),
+            login_limit_per_ip=_int(env, "HUBWIRE_LOGIN_LIMIT_PER_IP", 30),
+            login_limit_window_seconds=_int(env, "HUBWIRE_LOGIN_LIMIT_WINDOW", 900),
+            trusted_proxies=proxies,
+        )
+
+
+def _persisted_secret(data_dir: Path) -> str:
+    """The embedded default's secret key: generated once, kept in the data dir (mode 0600)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    try:
+        os.write(fd, key.encode())
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return key
