@@ -31,3 +31,20 @@ class FrozenClock:
     def advance(self, **delta: float) -> datetime:
         self._at += timedelta(**delta)
         return self._at
+
+
+class OffsetClock:
+    """Real time shifted by an adjustable offset: lets a running server be moved forward in tests."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+    def advance(self, **delta: float) -> datetime:
+        self.offset += timedelta(**delta)
+        return self.now()
+
+    def reset(self) -> None:
+        self.offset = timedelta(0)

@@ -53,10 +53,12 @@ class InProcessBroker:
 class RedisBroker:
     """Redis pub/sub. The reader task reconnects and resubscribes when Redis goes away."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "hubwire:") -> None:
         import redis.asyncio as redis
 
         self._url = url
+        # Redis pub/sub channels ignore the database number: a prefix keeps deployments apart.
+        self._prefix = prefix + "ch:"
         self._redis = redis.Redis.from_url(url)
         self._handlers: dict[str, set[Handler]] = defaultdict(set)
         self._pubsub = None
@@ -80,14 +82,14 @@ class RedisBroker:
         await self._redis.aclose()
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        await self._redis.publish(channel, payload)
+        await self._redis.publish(self._prefix + channel, payload)
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         first = channel not in self._handlers or not self._handlers[channel]
         self._handlers[channel].add(handler)
         if first and self._pubsub is not None:
             try:
-                await self._pubsub.subscribe(channel)
+                await self._pubsub.subscribe(self._prefix + channel)
             except Exception:  # the reader resubscribes everything after reconnecting
                 log.warning("redis subscribe failed for %s; will resubscribe on reconnect", channel)
 
@@ -100,7 +102,7 @@ class RedisBroker:
             del self._handlers[channel]
             if self._pubsub is not None:
                 try:
-                    await self._pubsub.unsubscribe(channel)
+                    await self._pubsub.unsubscribe(self._prefix + channel)
                 except Exception:
                     pass
 
@@ -113,13 +115,13 @@ class RedisBroker:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 # A placeholder channel keeps the connection in subscribed mode even with no handlers.
-                await pubsub.subscribe("hubwire:_", *self._handlers.keys())
+                await pubsub.subscribe(self._prefix + "_", *(self._prefix + c for c in self._handlers))
                 self._pubsub = pubsub
                 backoff = 0.1
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    channel = message["channel"].decode()
+                    channel = message["channel"].decode()[len(self._prefix):]
                     for handler in list(self._handlers.get(channel, ())):
                         try:
                             await handler(channel, message["data"])

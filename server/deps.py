@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, Optional
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
-from domain.errors import Unauthenticated
+from domain.errors import Forbidden, Unauthenticated
 from domain.identity import api_keys, sessions
 from domain.identity.api_keys import KEY_PREFIX
 from domain.identity.principals import Principal, StaffPrincipal
-from domain.errors import Forbidden
 from domain.ids import parse_id
 from domain.teams.service import TeamContext, resolve_team
 from persistence.db import UnitOfWork
@@ -41,7 +40,7 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-async def provide_principal(request: Request[Any, Any, Any], state: State, uow: UnitOfWork) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], state: State, uow: NamedDependency[UnitOfWork]) -> Principal:
     """The authenticated caller: a staff session token or a team API key. 401 otherwise."""
     token = bearer_token(request)
     if token is None:
@@ -52,7 +51,8 @@ async def provide_principal(request: Request[Any, Any, Any], state: State, uow: 
     return await sessions.authenticate_access_token(uow, svc.auth, token)
 
 
-async def provide_optional_staff(request: Request[Any, Any, Any], state: State, uow: UnitOfWork) -> StaffPrincipal | None:
+async def provide_optional_staff(request: Request[Any, Any, Any], state: State,
+                                 uow: NamedDependency[UnitOfWork]) -> StaffPrincipal | None:
     token = bearer_token(request)
     if token is None:
         return None
@@ -61,13 +61,14 @@ async def provide_optional_staff(request: Request[Any, Any, Any], state: State, 
     return await sessions.authenticate_access_token(uow, services_of(state).auth, token)
 
 
-async def provide_staff(principal: Principal) -> StaffPrincipal:
+async def provide_staff(principal: NamedDependency[Principal]) -> StaffPrincipal:
     if not isinstance(principal, StaffPrincipal):
         raise Forbidden("Only a staff user can do this, not an API key.", code="staff_only")
     return principal
 
 
-async def provide_team(request: Request[Any, Any, Any], principal: Principal, uow: UnitOfWork) -> TeamContext:
+async def provide_team(request: Request[Any, Any, Any], principal: NamedDependency[Principal],
+                       uow: NamedDependency[UnitOfWork]) -> TeamContext:
     """The team in the path, seen by the caller, with the route's scope checked (404 / 403)."""
     scope = request.route_handler.opt.get("scope")
     if not scope:  # create_app refuses to start with such a route; this is the last line
@@ -84,3 +85,10 @@ DEPENDENCIES = {
     "optional_staff": Provide(provide_optional_staff),
     "team": Provide(provide_team),
 }
+
+# Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
+Uow = NamedDependency[UnitOfWork]
+Caller = NamedDependency[Principal]
+Staff = NamedDependency[StaffPrincipal]
+OptionalStaff = NamedDependency[Optional[StaffPrincipal]]
+TeamCtx = NamedDependency[TeamContext]

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import msgspec
 from litestar import Request, Response
 
-from persistence.pagination import Page, PageRequest
 from domain.errors import DomainError, ValidationFailed
+from persistence.pagination import Page, PageRequest
 
 JSONAPI = "application/vnd.api+json"
 ACCEPTED_BODY_TYPES = frozenset({JSONAPI, "application/json"})

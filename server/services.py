@@ -54,9 +54,9 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     broker: Broker
     limiter: RateLimiter
     if settings.redis_url:
-        redis_broker = RedisBroker(settings.redis_url)
+        redis_broker = RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
         broker, redis = redis_broker, redis_broker.client
-        limiter = RedisRateLimiter(redis)
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix + "rl:")
     else:
         broker, redis, limiter = InProcessBroker(), None, MemoryRateLimiter()
     return Services(settings, clock, engine, session_factory(engine), auth, broker, limiter, redis)

@@ -40,6 +40,7 @@ class Settings:
     data_dir: Path
     database_url: str
     redis_url: str | None
+    redis_prefix: str
     secret_key: str
     public_url: str
     smtp_host: str | None = None
@@ -88,6 +89,7 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             redis_url=env.get("HUBWIRE_REDIS_URL") or None,
+            redis_prefix=env.get("HUBWIRE_REDIS_PREFIX") or "hubwire:",
             secret_key=secret_key,
             public_url=(env.get("HUBWIRE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
             smtp_host=env.get("HUBWIRE_SMTP_HOST") or None,

@@ -17,7 +17,13 @@ import sqlalchemy as sa
 from domain.clock import Clock
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.identity.principals import ApiKeyPrincipal, Principal, StaffPrincipal
-from domain.teams.permissions import ROLE_SCOPES, ROLES, expand, role_allows, scopes_allow
+from domain.teams.permissions import (
+    ROLE_SCOPES,
+    ROLES,
+    expand,
+    role_allows,
+    scopes_allow,
+)
 from persistence.db import UnitOfWork
 from persistence.models import Team, TeamMember, User
 from persistence.pagination import Page, PageRequest, encode_cursor, paginate

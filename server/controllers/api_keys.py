@@ -6,17 +6,22 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get, post, delete
+from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 
-from domain.ids import parse_id
 from domain.identity import api_keys
-from domain.teams.service import TeamContext
-from persistence.db import UnitOfWork
+from domain.ids import parse_id
 from persistence.models import ApiKey
-from server.deps import services_of
-from server.jsonapi import Links, PageMeta, next_link, parse_bool_filter, parse_list_query
 from server.controllers.teams import TEAM_PATH
+from server.deps import TeamCtx, Uow, services_of
+from server.jsonapi import (
+    Links,
+    PageMeta,
+    next_link,
+    parse_bool_filter,
+    parse_list_query,
+)
 
 
 class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,7 +65,7 @@ class ApiKeysController(Controller):
     tags = ["api keys"]
 
     @get("/", opt={"scope": "api_keys:read"}, summary="List the team's API keys (never their secrets)")
-    async def list_keys(self, request: Request[Any, Any, Any], team: TeamContext, uow: UnitOfWork) -> ApiKeyList:
+    async def list_keys(self, request: Request[Any, Any, Any], team: TeamCtx, uow: Uow) -> ApiKeyList:
         q = parse_list_query(request, frozenset({"revoked"}))
         page = await api_keys.list_api_keys(uow, team, q.page, revoked=parse_bool_filter(q.filters, "revoked"))
         return ApiKeyList(
@@ -70,17 +75,17 @@ class ApiKeysController(Controller):
         )
 
     @post("/", opt={"scope": "api_keys:write"}, summary="Create an API key; the secret is returned once")
-    async def create_key(self, data: ApiKeyCreate, team: TeamContext, state: State, uow: UnitOfWork) -> ApiKeyCreated:
+    async def create_key(self, data: JSONBody[ApiKeyCreate], team: TeamCtx, state: State, uow: Uow) -> ApiKeyCreated:
         created = await api_keys.create_api_key(uow, services_of(state).clock, team, name=data.name,
                                                 scopes=data.scopes, expires_at=data.expires_at)
         return ApiKeyCreated(**_fields(created.key), secret=created.secret)
 
     @get("/{key_id:str}", opt={"scope": "api_keys:read"}, summary="Read one API key")
-    async def get_key(self, key_id: str, team: TeamContext, uow: UnitOfWork) -> ApiKeyOut:
+    async def get_key(self, key_id: FromPath[str], team: TeamCtx, uow: Uow) -> ApiKeyOut:
         return ApiKeyOut(**_fields(await api_keys.get_api_key(uow, team, parse_id(key_id))))
 
     @delete("/{key_id:str}", opt={"scope": "api_keys:write"}, status_code=200,
             summary="Revoke an API key; effective immediately")
-    async def revoke_key(self, key_id: str, team: TeamContext, state: State, uow: UnitOfWork) -> ApiKeyOut:
+    async def revoke_key(self, key_id: FromPath[str], team: TeamCtx, state: State, uow: Uow) -> ApiKeyOut:
         key = await api_keys.revoke_api_key(uow, services_of(state).clock, team, parse_id(key_id))
         return ApiKeyOut(**_fields(key))

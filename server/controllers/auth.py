@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Optional
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.errors import RateLimited, Unauthenticated
 from domain.identity import sessions
-from domain.identity.principals import StaffPrincipal
 from domain.teams.service import list_teams
-from persistence.db import UnitOfWork
 from persistence.models import User
 from persistence.pagination import PageRequest
-from server.deps import services_of
+from server.deps import OptionalStaff, Staff, Uow, services_of
 from server.net import client_ip
 
 
@@ -84,8 +83,8 @@ class AuthController(Controller):
     tags = ["staff identity"]
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create a staff account and its personal team")
-    async def register(self, data: RegisterBody, request: Request[Any, Any, Any], state: State,
-                       uow: UnitOfWork) -> TokensOut:
+    async def register(self, data: JSONBody[RegisterBody], request: Request[Any, Any, Any], state: State,
+                       uow: Uow) -> TokensOut:
         svc = services_of(state)
         await _limit(svc, f"register:ip:{client_ip(request, svc.settings)}", svc.settings.login_limit_per_ip)
         issued = await sessions.register_user(
@@ -96,8 +95,8 @@ class AuthController(Controller):
         return tokens_out(issued)
 
     @post("/login", status_code=200, summary="Exchange email and password for tokens (rate limited)")
-    async def login(self, data: LoginBody, request: Request[Any, Any, Any], state: State,
-                    uow: UnitOfWork) -> TokensOut:
+    async def login(self, data: JSONBody[LoginBody], request: Request[Any, Any, Any], state: State,
+                    uow: Uow) -> TokensOut:
         svc = services_of(state)
         s = svc.settings
         ip = client_ip(request, s)
@@ -120,17 +119,17 @@ class AuthController(Controller):
         return tokens_out(issued)
 
     @post("/refresh", status_code=200, summary="Rotate a refresh token; reuse revokes the session")
-    async def refresh(self, data: RefreshBody, state: State, uow: UnitOfWork) -> TokensOut:
+    async def refresh(self, data: JSONBody[RefreshBody], state: State, uow: Uow) -> TokensOut:
         return tokens_out(await sessions.refresh(uow, services_of(state).auth, refresh_token=data.refresh_token))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End the session: its tokens stop working")
-    async def logout(self, state: State, uow: UnitOfWork, optional_staff: StaffPrincipal | None,
-                     data: LogoutBody | None = None) -> None:
+    async def logout(self, state: State, uow: Uow, optional_staff: OptionalStaff,
+                     data: JSONBody[Optional[LogoutBody]] = None) -> None:
         await sessions.logout(uow, services_of(state).auth, optional_staff,
                               refresh_token=data.refresh_token if data else None)
 
     @get("/me", summary="The logged-in staff user and their teams")
-    async def me(self, staff: StaffPrincipal, uow: UnitOfWork) -> MeOut:
+    async def me(self, staff: Staff, uow: Uow) -> MeOut:
         user = await uow.session.get(User, staff.user_id)
         assert user is not None  # authenticate_access_token just loaded it
         page = await list_teams(uow, staff, PageRequest(size=100))

@@ -8,15 +8,13 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.ids import parse_id
-from domain.identity.principals import Principal, StaffPrincipal
 from domain.teams import service as teams
-from domain.teams.service import Member, TeamContext
-from persistence.db import UnitOfWork
-from persistence.models import Team
-from server.deps import services_of
+from domain.teams.service import Member
+from server.deps import Caller, Staff, TeamCtx, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
 
 TEAM_PATH = "/api/v1/teams/{team_id:str}"
@@ -61,7 +59,7 @@ class MemberCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 MEMBERS = resource_types("team_members", MemberAttributes, MemberCreate)
 
 
-def team_resource(team: Team, role: str | None) -> Any:
+def team_resource(team: TeamCtx, role: str | None) -> Any:
     attrs = TeamAttributes(team.name, team.slug, team.is_personal, role, team.created_at, team.updated_at)
     return TEAMS.resource(team.id, attrs, self_link=f"/api/v1/teams/{team.id}")
 
@@ -78,16 +76,16 @@ class TeamsController(Controller):
     tags = ["teams"]
 
     @get("/", summary="List my teams")
-    async def list_teams(self, request: Request[Any, Any, Any], principal: Principal,
-                         uow: UnitOfWork) -> Response[TEAMS.ListDocument]:  # type: ignore[name-defined]
+    async def list_teams(self, request: Request[Any, Any, Any], principal: Caller,
+                         uow: Uow) -> Response[TEAMS.ListDocument]:  # type: ignore[name-defined]
         q = parse_list_query(request)
         page = await teams.list_teams(uow, principal, q.page)
         roles = await teams.roles_of(uow, principal, [t.id for t in page.items])
         return jsonapi(TEAMS.list_document(request, [team_resource(t, roles.get(t.id)) for t in page.items], page))
 
     @post("/", summary="Create a team (the creator becomes its owner)")
-    async def create_team(self, data: TEAMS.CreateDocument, state: State, staff: StaffPrincipal,  # type: ignore[name-defined]
-                          uow: UnitOfWork) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
+    async def create_team(self, data: JSONBody[TEAMS.CreateDocument], state: State, staff: Staff,  # type: ignore[name-defined]
+                          uow: Uow) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
         a = data.data.attributes
         team = await teams.create_team(uow, services_of(state).clock, owner_id=staff.user_id, name=a.name, slug=a.slug)
         return jsonapi(TEAMS.Document(data=team_resource(team, "owner")), 201,
@@ -101,12 +99,12 @@ class TeamController(Controller):
     tags = ["teams"]
 
     @get("/", opt={"scope": "teams:read"}, summary="Read a team")
-    async def get_team(self, team: TeamContext) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
+    async def get_team(self, team: TeamCtx) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
         return jsonapi(TEAMS.Document(data=team_resource(team.team, team.role)))
 
     @patch("/", opt={"scope": "teams:write"}, summary="Rename a team or change its slug")
-    async def update_team(self, data: TEAMS.UpdateDocument, team: TeamContext, state: State,  # type: ignore[name-defined]
-                          uow: UnitOfWork) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
+    async def update_team(self, data: JSONBody[TEAMS.UpdateDocument], team: TeamCtx, state: State,  # type: ignore[name-defined]
+                          uow: Uow) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
         a = data.data.attributes
         updated = await teams.update_team(
             uow, services_of(state).clock, team,
@@ -116,29 +114,29 @@ class TeamController(Controller):
         return jsonapi(TEAMS.Document(data=team_resource(updated, team.role)))
 
     @delete("/", opt={"scope": "teams:delete"}, status_code=HTTP_204_NO_CONTENT, summary="Delete a team (owner)")
-    async def delete_team(self, team: TeamContext, state: State, uow: UnitOfWork) -> None:
+    async def delete_team(self, team: TeamCtx, state: State, uow: Uow) -> None:
         await teams.delete_team(uow, services_of(state).clock, team)
 
     @get("/members", opt={"scope": "members:read"}, summary="List the team's staff members")
-    async def list_members(self, request: Request[Any, Any, Any], team: TeamContext,
-                           uow: UnitOfWork) -> Response[MEMBERS.ListDocument]:  # type: ignore[name-defined]
+    async def list_members(self, request: Request[Any, Any, Any], team: TeamCtx,
+                           uow: Uow) -> Response[MEMBERS.ListDocument]:  # type: ignore[name-defined]
         q = parse_list_query(request)
         page = await teams.list_members(uow, team, q.page)
         return jsonapi(MEMBERS.list_document(request, [member_resource(m) for m in page.items], page))
 
     @post("/members", opt={"scope": "members:write"}, summary="Add a staff user to the team by email")
-    async def add_member(self, data: MEMBERS.CreateDocument, team: TeamContext, state: State,  # type: ignore[name-defined]
-                         uow: UnitOfWork) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
+    async def add_member(self, data: JSONBody[MEMBERS.CreateDocument], team: TeamCtx, state: State,  # type: ignore[name-defined]
+                         uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
         a = data.data.attributes
         member = await teams.add_member(uow, services_of(state).clock, team, email=a.email, role=a.role)
         return jsonapi(MEMBERS.Document(data=member_resource(member)), 201)
 
     @get("/members/{user_id:str}", opt={"scope": "members:read"}, summary="Read one staff member")
-    async def get_member(self, user_id: str, team: TeamContext, uow: UnitOfWork) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
+    async def get_member(self, user_id: FromPath[str], team: TeamCtx, uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
         member = await teams.get_member(uow, team, parse_id(user_id))
         return jsonapi(MEMBERS.Document(data=member_resource(member)))
 
     @delete("/members/{user_id:str}", opt={"scope": "members:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Remove a staff member (the last owner stays)")
-    async def remove_member(self, user_id: str, team: TeamContext, uow: UnitOfWork) -> None:
+    async def remove_member(self, user_id: FromPath[str], team: TeamCtx, uow: Uow) -> None:
         await teams.remove_member(uow, team, parse_id(user_id))
