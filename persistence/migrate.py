@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 from pathlib import Path
+from typing import IO
 
 from alembic import command
 from alembic.config import Config
@@ -23,11 +26,28 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; safe to call from several instances at once."""
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-        await conn.run_sync(_run, "upgrade", revision)
+    """Bring the schema to ``revision``; safe to call from several instances at once
+    (PostgreSQL: an advisory lock; SQLite: a lock file beside the database)."""
+    lock = await _sqlite_lock(engine)
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            await conn.run_sync(_run, "upgrade", revision)
+    finally:
+        if lock is not None:
+            lock.close()  # closing the file releases the flock
+
+
+async def _sqlite_lock(engine: AsyncEngine) -> IO[bytes] | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    path = Path(database + ".migrate-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "ab")  # noqa: SIM115 - held until the migration is done
+    await asyncio.to_thread(fcntl.flock, fh.fileno(), fcntl.LOCK_EX)
+    return fh
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:

@@ -117,6 +117,10 @@ class RedisBroker:
                 # A placeholder channel keeps the connection in subscribed mode even with no handlers.
                 await pubsub.subscribe(self._prefix + "_", *(self._prefix + c for c in self._handlers))
                 self._pubsub = pubsub
+                # Channels added while we were connecting saw no connection: catch them up now.
+                missing = [self._prefix + c for c in self._handlers if (self._prefix + c).encode() not in pubsub.channels]
+                if missing:
+                    await pubsub.subscribe(*missing)
                 backoff = 0.1
                 async for message in pubsub.listen():
                     if message.get("type") != "message":

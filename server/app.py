@@ -11,6 +11,7 @@ from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -77,7 +78,6 @@ def check_team_routes(app: Litestar) -> None:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = build_services(settings, clock)
 
     @asynccontextmanager
@@ -111,6 +111,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             security=[{"bearer": []}],
         ),
         cors_config=CORSConfig(allow_origins=[], allow_headers=["Authorization", "Content-Type", "X-Request-ID"]),
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            formatters={"standard": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            log_exceptions="never",  # server.errors logs unexpected ones once, with the request id
+        ),
         debug=False,
     )
     check_team_routes(app)

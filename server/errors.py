@@ -20,7 +20,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.types import Message, Scope
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from domain.errors import DomainError, RateLimited
 from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource
@@ -164,6 +164,19 @@ def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError)
                           "This conflicts with existing data (it may have just been created).")
 
 
+def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    # A data exception (SQLSTATE class 22: a value too long for its column, out of range) means
+    # the caller sent a value the domain should have bounded: a 422, not a 500, logged to be fixed.
+    # asyncpg's are not translated to DataError by SQLAlchemy, hence the SQLSTATE check.
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+    if not (isinstance(exc, DataError) or sqlstate.startswith("22")):
+        return handle_unexpected(request, exc)
+    log.warning("database refused a value on %s %s (request %s): %s", request.method, request.url.path,
+                request_id(request.scope), exc.orig)
+    return error_response(request, 422, "invalid_value", "Validation failed",
+                          "A value is too long or out of range.")
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path,
                   request_id(request.scope), exc_info=exc)
@@ -176,5 +189,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: handle_validation_exception,
     HTTPException: handle_http_exception,
     IntegrityError: handle_integrity_error,
+    DBAPIError: handle_database_error,
     Exception: handle_unexpected,
 }

@@ -163,6 +163,14 @@ def validate_body(body: bytes, body_type: Any) -> None:
     try:
         msgspec.json.decode(body, type=body_type)
     except msgspec.ValidationError as exc:
+        # msgspec validates while it parses, so a misfit found before a syntax error further on
+        # (`{"data": {}} trailing`) would be reported as a field error: check the syntax first.
+        try:
+            msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise DomainError("The request body is not valid JSON.", code="invalid_json") from None
+        except RecursionError:
+            pass  # syntax unknown past the nesting limit; the misfit found above stands
         message = str(exc)
         m = _AT_PATH.search(message)
         path = m.group(1) if m else ""
@@ -178,3 +186,28 @@ def validate_body(body: bytes, body_type: Any) -> None:
         raise ValidationFailed(detail, code=code, pointer=pointer) from None
     except msgspec.DecodeError:
         raise DomainError("The request body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:  # msgspec's nesting limit (~1000 levels) would otherwise be a 500
+        raise DomainError("The request body is nested too deeply.", code="invalid_json") from None
+    if b"\\u0000" in body:  # cheap pre-check; NUL is unstorable in PostgreSQL text (a 500 there)
+        pointer = _nul_pointer(msgspec.json.decode(body), "")
+        if pointer is not None:
+            raise ValidationFailed("Text may not contain the NUL character (\\u0000).", code="invalid_value",
+                                   pointer=pointer)
+
+
+def _nul_pointer(value: Any, at: str) -> str | None:
+    """The JSON pointer of the first string (or key) holding a NUL character, if any."""
+    stack: list[tuple[str, Any]] = [(at, value)]
+    while stack:
+        here, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return here
+            continue
+        children: Any = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in reversed(list(children)):
+            path = here + "/" + str(key).replace("~", "~0").replace("/", "~1")
+            if isinstance(key, str) and "\x00" in key:
+                return path
+            stack.append((path, child))
+    return None

@@ -43,6 +43,8 @@ class Services:
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     clock = clock or SystemClock()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
     tokens = TokenService(settings.secret_key, clock, timedelta(seconds=settings.access_token_ttl_seconds))
     auth = AuthConfig(

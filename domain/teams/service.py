@@ -50,7 +50,7 @@ class TeamContext:
 
 
 def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80].rstrip("-")  # cut may end on "-"
     return slug or "team"
 
 
@@ -235,7 +235,7 @@ def _check_slug(slug: str) -> None:
 async def _free_slug(uow: UnitOfWork, base: str) -> str:
     slug = base
     while await uow.session.scalar(sa.select(Team.id).where(Team.slug == slug)) is not None:
-        slug = f"{base[:70]}-{secrets.token_hex(3)}"
+        slug = f"{base[:70].rstrip('-')}-{secrets.token_hex(3)}"
     return slug
 
 
