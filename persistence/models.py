@@ -108,3 +108,259 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+# ---- CRM ------------------------------------------------------------------------------------------
+
+
+class Contact(Base):
+    """A person, once globally, keyed by normalized email."""
+
+    __tablename__ = "contacts"
+    id: Mapped[uuid.UUID] = _id()
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TeamContact(Base):
+    """The CRM record of a contact inside one team."""
+
+    __tablename__ = "team_contacts"
+    __table_args__ = (sa.UniqueConstraint("team_id", "contact_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(50))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    lifecycle_stage: Mapped[str] = mapped_column(sa.String(20), default="lead")
+    source: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+    id: Mapped[uuid.UUID] = _id()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    color: Mapped[str | None] = mapped_column(sa.String(20))
+    description: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactTag(Base):
+    __tablename__ = "contact_tags"
+    team_contact_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("team_contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime]
+
+
+class ContactAttribute(Base):
+    """A typed field definition: text, number, date, boolean, select, multi_select."""
+
+    __tablename__ = "contact_attributes"
+    __table_args__ = (sa.UniqueConstraint("team_id", "key"),)
+    id: Mapped[uuid.UUID] = _id()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    data_type: Mapped[str] = mapped_column(sa.String(20))
+    description: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactAttributeOption(Base):
+    __tablename__ = "contact_attribute_options"
+    __table_args__ = (sa.UniqueConstraint("attribute_id", "value"),)
+    id: Mapped[uuid.UUID] = _id()
+    attribute_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contact_attributes.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(sa.String(100))
+    label: Mapped[str] = mapped_column(sa.String(200))
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+
+
+class ContactAttributeValue(Base):
+    """One value of one attribute for one team contact, in the typed column its definition uses.
+    multi_select stores one row per chosen option, so segments can match with plain SQL."""
+
+    __tablename__ = "contact_attribute_values"
+    __table_args__ = (
+        sa.Index("ix_contact_attribute_values_lookup", "attribute_id", "value_text"),
+        sa.Index("ix_contact_attribute_values_contact", "team_contact_id", "attribute_id"),
+    )
+    id: Mapped[uuid.UUID] = _id()
+    team_contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("team_contacts.id", ondelete="CASCADE"))
+    attribute_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contact_attributes.id", ondelete="CASCADE"))
+    value_text: Mapped[str | None] = mapped_column(sa.Text)
+    value_number: Mapped[float | None] = mapped_column(sa.Float)
+    value_date: Mapped[datetime | None]
+    value_bool: Mapped[bool | None]
+    updated_at: Mapped[datetime]
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+    id: Mapped[uuid.UUID] = _id()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.String(1000))
+    conditions: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+# ---- Hubs and memberships ---------------------------------------------------------------------------
+
+
+class Hub(Base):
+    __tablename__ = "hubs"
+    __table_args__ = (sa.UniqueConstraint("team_id", "slug"),)
+    id: Mapped[uuid.UUID] = _id()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    slug: Mapped[str] = mapped_column(sa.String(100))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    is_private: Mapped[bool] = mapped_column(default=False)
+    branding: Mapped[dict[str, Any]]
+    navigation: Mapped[dict[str, Any]]
+    settings: Mapped[dict[str, Any]]
+    meta: Mapped[dict[str, Any]]
+    allowed_redirect_origins: Mapped[list[str]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class HubPolicy(Base):
+    """The current terms / privacy policy of a hub; every content change bumps ``version``."""
+
+    __tablename__ = "hub_policies"
+    __table_args__ = (sa.UniqueConstraint("hub_id", "policy_type"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    policy_type: Mapped[str] = mapped_column(sa.String(30))
+    content: Mapped[str] = mapped_column(sa.Text)
+    version: Mapped[int]
+    require_acceptance: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class HubPolicyVersion(Base):
+    __tablename__ = "hub_policy_versions"
+    __table_args__ = (sa.UniqueConstraint("policy_id", "version"),)
+    id: Mapped[uuid.UUID] = _id()
+    policy_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hub_policies.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    content: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+
+
+class HubEmailSender(Base):
+    __tablename__ = "hub_email_senders"
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"), primary_key=True)
+    from_name: Mapped[str | None] = mapped_column(sa.String(200))
+    from_email: Mapped[str | None] = mapped_column(sa.String(320))
+    reply_to: Mapped[str | None] = mapped_column(sa.String(320))
+    updated_at: Mapped[datetime]
+
+
+class HubMembership(Base):
+    __tablename__ = "hub_memberships"
+    __table_args__ = (sa.UniqueConstraint("hub_id", "contact_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(20), default="member")
+    status: Mapped[str] = mapped_column(sa.String(20), default="active")
+    status_reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    status_expires_at: Mapped[datetime | None]
+    onboarding: Mapped[dict[str, Any]]
+    notification_preferences: Mapped[dict[str, Any]]
+    profile: Mapped[dict[str, Any]]
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PolicyAcceptance(Base):
+    __tablename__ = "policy_acceptances"
+    __table_args__ = (sa.UniqueConstraint("membership_id", "policy_type", "version"),)
+    id: Mapped[uuid.UUID] = _id()
+    membership_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hub_memberships.id", ondelete="CASCADE"))
+    policy_type: Mapped[str] = mapped_column(sa.String(30))
+    version: Mapped[int]
+    accepted_at: Mapped[datetime]
+
+
+class MembershipAction(Base):
+    """Audit record of a moderation action on a hub membership (ban, unban, soft-ban, warn, ...)."""
+
+    __tablename__ = "membership_actions"
+    __table_args__ = (sa.Index("ix_membership_actions_hub_contact", "hub_id", "contact_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(sa.String(30))
+    reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    expires_at: Mapped[datetime | None]
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    actor_api_key_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("api_keys.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class MagicLinkToken(Base):
+    """A single-use, short-lived member login link. Only a hash of the token is stored."""
+
+    __tablename__ = "magic_link_tokens"
+    id: Mapped[uuid.UUID] = _id()
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    redirect_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+# ---- Email -------------------------------------------------------------------------------------------
+
+
+class EmailOutbox(Base):
+    """A message to send, written in the same transaction as the change that causes it. The worker
+    sends it after commit; ``idempotency_key`` (also the Message-ID) keeps a retry from sending twice."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (sa.Index("ix_email_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[uuid.UUID] = _id()
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="SET NULL"))
+    hub_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("hubs.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(sa.String(50))
+    to_email: Mapped[str] = mapped_column(sa.String(320))
+    from_email: Mapped[str] = mapped_column(sa.String(400))
+    reply_to: Mapped[str | None] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(500))
+    text_body: Mapped[str] = mapped_column(sa.Text)
+    html_body: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

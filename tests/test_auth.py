@@ -645,3 +645,17 @@ async def test_logout_with_bad_access_token_is_401(client):
     assert_401(await client.post(f"{AUTH}/logout", headers=bearer("garbage")), "invalid_token")
     # Nothing was signed out.
     await assert_me_ok(client, staff.access, staff.email)
+
+
+async def test_logout_with_expired_access_token_still_ends_the_session_by_refresh_token(client, clock):
+    staff = await register(client, "logoutexp")
+    clock.advance(seconds=901)  # the access token has expired; the refresh token has not
+    assert_401(await me(client, staff.access), "token_expired")
+    r = await client.post(f"{AUTH}/logout", json={"refresh_token": staff.tokens["refresh_token"]},
+                          headers=staff.headers)
+    assert r.status_code == 204, r.text
+    assert_401(await refresh(client, staff.tokens["refresh_token"]), "session_revoked")
+    # Without a refresh token, an expired access token is still refused.
+    other = await register(client, "logoutexp2")
+    clock.advance(seconds=901)
+    assert_401(await client.post(f"{AUTH}/logout", headers=other.headers), "token_expired")

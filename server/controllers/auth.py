@@ -17,7 +17,7 @@ from domain.identity import sessions
 from domain.teams.service import list_teams
 from persistence.models import User
 from persistence.pagination import PageRequest
-from server.deps import OptionalStaff, Staff, Uow, services_of
+from server.deps import Staff, Uow, provide_optional_staff, services_of
 from server.net import client_ip
 
 
@@ -123,10 +123,19 @@ class AuthController(Controller):
         return tokens_out(await sessions.refresh(uow, services_of(state).auth, refresh_token=data.refresh_token))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End the session: its tokens stop working")
-    async def logout(self, state: State, uow: Uow, optional_staff: OptionalStaff,
+    async def logout(self, request: Request[Any, Any, Any], state: State, uow: Uow,
                      data: JSONBody[Optional[LogoutBody]] = None) -> None:
-        await sessions.logout(uow, services_of(state).auth, optional_staff,
-                              refresh_token=data.refresh_token if data else None)
+        svc = services_of(state)
+        refresh_token = data.refresh_token if data else None
+        staff = None
+        try:
+            staff = await provide_optional_staff(request, state, uow)
+        except Unauthenticated:
+            # An expired access token must not keep a client from ending its session with the
+            # refresh token it still holds.
+            if not refresh_token:
+                raise
+        await sessions.logout(uow, svc.auth, staff, refresh_token=refresh_token)
 
     @get("/me", summary="The logged-in staff user and their teams")
     async def me(self, staff: Staff, uow: Uow) -> MeOut:
