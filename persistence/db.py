@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 log = logging.getLogger("hubwire.persistence")
 
 AfterCommit = Callable[[], Awaitable[None]]
+Publisher = Callable[[str, bytes], Awaitable[None]]
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -53,10 +54,23 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 class UnitOfWork:
     """One transaction plus the side effects that may leave only after it commits."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], publisher: Publisher | None = None) -> None:
         self._factory = factory
         self._after_commit: list[AfterCommit] = []
+        self._publisher = publisher
+        self.published: list[tuple[str, bytes]] = []  # what left after commit (for tests and logs)
         self.session: AsyncSession = factory()
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Queue ``payload`` for ``channel``; it leaves through the broker once the transaction
+        commits, and never if it rolls back. ``payload`` is encoded once, by the caller."""
+
+        async def _send() -> None:
+            self.published.append((channel, payload))
+            if self._publisher is not None:
+                await self._publisher(channel, payload)
+
+        self.after_commit(_send)
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run ``callback`` once the transaction has committed; never if it rolls back."""

@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server.controllers import contact_auth, crm, hubs, member, segments
 from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
 from server.controllers.ops import health, ready
@@ -31,7 +32,10 @@ from server.settings import Settings
 
 log = logging.getLogger("hubwire")
 
-ROUTE_HANDLERS: list[Any] = [health, ready, AuthController, TeamsController, TeamController, ApiKeysController]
+ROUTE_HANDLERS: list[Any] = [
+    health, ready, AuthController, TeamsController, TeamController, ApiKeysController,
+    *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES,
+]
 
 
 class UnsupportedMediaType(DomainError):
@@ -58,6 +62,22 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
             meta={"accepted": sorted(ACCEPTED_BODY_TYPES)},
         )
     validate_body(body, param.annotation)
+
+
+HUB_PATH = "/api/v1/hub/{hub_id:str}"
+
+
+def check_member_routes(app: Litestar) -> None:
+    """Refuse to start if a member route (``H/...``) could skip the member check: each must take
+    the ``member`` dependency (a member token for this hub, membership and ban checked)."""
+    for route in app.routes:
+        if not route.path.startswith(HUB_PATH):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            if "member" not in handler.parsed_fn_signature.parameters:
+                raise RuntimeError(f"member route {route.path} ({handler.handler_name}) does not take `member`")
 
 
 def check_team_routes(app: Litestar) -> None:
@@ -119,6 +139,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         debug=False,
     )
     check_team_routes(app)
+    check_member_routes(app)
     return app
 
 

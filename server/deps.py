@@ -11,12 +11,15 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from domain.errors import Forbidden, Unauthenticated
+from domain.hubs.service import get_hub
 from domain.identity import api_keys, sessions
 from domain.identity.api_keys import KEY_PREFIX
+from domain.identity.members import MemberPrincipal, authenticate_member
 from domain.identity.principals import Principal, StaffPrincipal
 from domain.ids import parse_id
 from domain.teams.service import TeamContext, resolve_team
 from persistence.db import UnitOfWork
+from persistence.models import Hub
 from server.services import Services
 
 
@@ -73,9 +76,31 @@ async def provide_team(request: Request[Any, Any, Any], principal: NamedDependen
     scope = request.route_handler.opt.get("scope")
     if not scope:  # create_app refuses to start with such a route; this is the last line
         raise Forbidden("This route declares no permission.", code="forbidden")
-    raw = request.path_params.get("team_id")
-    team_id = raw if isinstance(raw, uuid.UUID) else parse_id(str(raw))
-    return await resolve_team(uow, principal, team_id, scope)
+    return await resolve_team(uow, principal, _path_id(request, "team_id"), scope)
+
+
+async def provide_team_hub(request: Request[Any, Any, Any], team: NamedDependency[TeamContext],
+                           uow: NamedDependency[UnitOfWork]) -> Hub:
+    """The hub in a ``T/hubs/{hub_id}`` path, inside the caller's team (404 otherwise)."""
+    return await get_hub(uow, team, _path_id(request, "hub_id"))
+
+
+async def provide_member(request: Request[Any, Any, Any], state: State,
+                         uow: NamedDependency[UnitOfWork]) -> MemberPrincipal:
+    """The member acting in the hub of an ``H/...`` path: a member token for this hub, with an
+    active (or soft-banned) membership. Staff and API-key tokens never act as a member."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthenticated("This route needs a member token.", code="unauthenticated")
+    if token.startswith(KEY_PREFIX):
+        raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
+    svc = services_of(state)
+    return await authenticate_member(uow, svc.auth.tokens, token, _path_id(request, "hub_id"), svc.clock.now())
+
+
+def _path_id(request: Request[Any, Any, Any], name: str) -> uuid.UUID | None:
+    raw = request.path_params.get(name)
+    return raw if isinstance(raw, uuid.UUID) else parse_id(str(raw))
 
 
 DEPENDENCIES = {
@@ -84,6 +109,8 @@ DEPENDENCIES = {
     "staff": Provide(provide_staff),
     "optional_staff": Provide(provide_optional_staff),
     "team": Provide(provide_team),
+    "hub": Provide(provide_team_hub),
+    "member": Provide(provide_member),
 }
 
 # Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
@@ -92,3 +119,5 @@ Caller = NamedDependency[Principal]
 Staff = NamedDependency[StaffPrincipal]
 OptionalStaff = NamedDependency[Optional[StaffPrincipal]]
 TeamCtx = NamedDependency[TeamContext]
+TeamHub = NamedDependency[Hub]
+Member = NamedDependency[MemberPrincipal]

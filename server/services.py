@@ -30,15 +30,7 @@ class Services:
     redis: Any | None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
-
-    async def publish_after_commit(self, uow: UnitOfWork, channel: str, payload: bytes) -> None:
-        """Queue a broker publish that leaves only once ``uow`` commits."""
-
-        async def _send() -> None:
-            await self.broker.publish(channel, payload)
-
-        uow.after_commit(_send)
+        return UnitOfWork(self.sessions, publisher=self.broker.publish)
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:

@@ -1,0 +1,1 @@
+"""The creator's CRM: contacts, team contacts, tags, contact attributes, segments."""

@@ -1,0 +1,1 @@
+"""Hubs (branded member destinations), their policies and sender settings, and hub memberships."""
