@@ -35,14 +35,15 @@ async def create_api_key(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, nam
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A key needs a name of 1 to 200 characters.", code="invalid_name", pointer="/name")
-    scopes = sorted(set(scopes if scopes is not None else ["contacts:read"]))
-    for i, scope in enumerate(scopes):
+    requested = scopes if scopes is not None else ["contacts:read"]
+    for i, scope in enumerate(requested):  # the pointer indexes the list as the caller sent it
         if scope not in KEY_SCOPES:
             raise ValidationFailed(
                 f"Unknown or disallowed scope `{scope}`. Allowed: area:read or area:write for "
                 "the team's areas (API keys cannot manage keys or members).",
                 code="invalid_scope", pointer=f"/scopes/{i}",
             )
+    scopes = sorted(set(requested))
     if not scopes:
         raise ValidationFailed("A key needs at least one scope.", code="invalid_scope", pointer="/scopes")
     now = clock.now()
