@@ -201,6 +201,12 @@ async def test_a_key_lists_only_its_own_team(client):
     assert_error(await client.get(f"/api/v1/teams/{staff.team_id}", headers=bearer(key["secret"])), 404, "not_found")
 
 
+async def test_listing_teams_with_a_key_needs_teams_read(client):
+    staff = await register(client)
+    key = await create_key(client, staff, staff.team_id, ["contacts:read"])
+    assert_error(await client.get("/api/v1/teams", headers=bearer(key["secret"])), 403, "insufficient_scope")
+
+
 @pytest.mark.parametrize("presented", ["hw_sk_nope", "hw_sk_", "hw_sk_" + "A" * 43])
 async def test_an_unknown_key_is_unauthenticated(client, presented):
     staff = await register(client)

@@ -108,6 +108,9 @@ async def create_team(uow: UnitOfWork, clock: Clock, *, owner_id: uuid.UUID, nam
 async def list_teams(uow: UnitOfWork, principal: Principal, page: PageRequest) -> Page[Team]:
     stmt = sa.select(Team).where(Team.deleted_at.is_(None))
     if isinstance(principal, ApiKeyPrincipal):
+        if not scopes_allow(principal.scopes, "teams:read"):  # the same rule as GET /teams/{id}
+            raise Forbidden("This API key lacks the `teams:read` scope.", code="insufficient_scope",
+                            meta={"required_scope": "teams:read"})
         stmt = stmt.where(Team.id == principal.team_id)
     else:
         stmt = stmt.join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == principal.user_id)
