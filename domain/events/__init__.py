@@ -50,12 +50,28 @@ class MemberStatusChanged(msgspec.Struct, kw_only=True):
     expires_at: datetime | None
 
 
+class MemberWarned(msgspec.Struct, kw_only=True):
+    hub_id: str
+    contact_id: str
+    reason: str
+    expires_at: datetime | None
+
+
+class MemberRoleChanged(msgspec.Struct, kw_only=True):
+    hub_id: str
+    contact_id: str
+    role: str
+    previous_role: str
+
+
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "contact.signed_up": ContactSignedUp,
     "member.joined": MemberJoined,
     "member.banned": MemberStatusChanged,
     "member.unbanned": MemberStatusChanged,
     "member.soft_banned": MemberStatusChanged,
+    "member.warned": MemberWarned,
+    "member.role_changed": MemberRoleChanged,
 }
 
 _encoder = msgspec.json.Encoder()
