@@ -27,6 +27,7 @@ from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
 from server.deps import DEPENDENCIES
 from server.errors import EXCEPTION_HANDLERS, add_request_id_header
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
+from server.mailer import email_worker_for
 from server.services import Services, build_services
 from server.settings import Settings
 
@@ -99,15 +100,18 @@ def check_team_routes(app: Litestar) -> None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
+    email_worker = email_worker_for(services)  # `hubwire worker` runs the same loop on its own
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         if settings.auto_migrate:
             await migrate.upgrade(services.engine)
         await services.broker.start()
+        await email_worker.start()
         try:
             yield
         finally:
+            await email_worker.stop()
             await services.broker.stop()
             await services.engine.dispose()
 
@@ -118,7 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         before_request=check_json_body,
         before_send=[add_request_id_header],
         lifespan=[lifespan],
-        state=State({"services": services}),
+        state=State({"services": services, "email_worker": email_worker}),
         openapi_config=OpenAPIConfig(
             title="Hubwire API",
             version="1",

@@ -1,4 +1,4 @@
-"""The ``hubwire`` command: serve, migrate, create-user, demo."""
+"""The ``hubwire`` command: serve, migrate, worker, create-user, demo."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("migrate", help="apply database migrations and exit")
 
+    worker = sub.add_parser("worker", help="run the background jobs (the email outbox) without the HTTP server")
+    worker.add_argument("--once", action="store_true", help="send what is due now, then exit")
+
     cu = sub.add_parser("create-user", help="create a staff user (and their personal team)")
     cu.add_argument("--email", required=True)
     cu.add_argument("--password", help="read from HUBWIRE_NEW_PASSWORD or prompted when omitted")
@@ -46,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
         print("migrations applied")
         return 0
+    if args.command == "worker":
+        return asyncio.run(_worker(settings, once=args.once))
     if args.command == "create-user":
         password = args.password or os.environ.get("HUBWIRE_NEW_PASSWORD") or getpass.getpass("Password: ")
         return asyncio.run(_create_user(settings, args.email, password, args.first_name, args.last_name))
@@ -95,6 +100,38 @@ async def _migrate(settings: Settings) -> None:
         return None
 
     await _with_services(settings, noop)
+
+
+async def _worker(settings: Settings, *, once: bool) -> int:
+    """The email worker alone (``serve`` also runs it in-process). Stops on SIGINT/SIGTERM after
+    the message in flight."""
+    import signal
+
+    from server.mailer import email_worker_for
+
+    async def run(svc: Any) -> int:
+        worker = email_worker_for(svc)
+        if once:
+            report = await worker.run_once()
+            print(f"claimed {report.claimed}: sent {report.sent}, retried {report.retried}, failed {report.failed}")
+            return 0
+        await svc.broker.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"hubwire worker running (database: {_describe_db(settings)}, "
+              f"email: {'smtp ' + settings.smtp_host if settings.smtp_host else 'eml files in ' + str(settings.data_dir / 'outbox')})",
+              flush=True)
+        await worker.start()
+        try:
+            await stop.wait()
+        finally:
+            await worker.stop()
+            await svc.broker.stop()
+        return 0
+
+    return int(await _with_services(settings, run))
 
 
 async def _create_user(settings: Settings, email: str, password: str, first: str | None, last: str | None) -> int:

@@ -1,0 +1,1 @@
+"""The member side of a hub: magic-link login and self-service (profile, preferences, policies)."""
