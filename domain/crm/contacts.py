@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
 from domain.clock import Clock
+from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import ContactSignedUp, emit, team_channel
 from domain.identity.validation import normalize_email
+from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
-from persistence.models import Contact, TeamContact
+from persistence.models import Contact, ContactTag, TeamContact
+from persistence.pagination import Page, PageRequest, paginate
 
 LIFECYCLE_STAGES = ("lead", "customer", "member", "alumni")
 
@@ -65,3 +71,187 @@ async def ensure_team_contact(
         lifecycle_stage=tc.lifecycle_stage, created_at=now,
     ), now)
     return tc, True
+
+
+# ---- team contacts as the team sees them -----------------------------------------------------------
+
+# Fields a team may set on its CRM record (email is the identity and is set only on creation).
+EDITABLE_FIELDS = ("first_name", "last_name", "phone", "notes", "lifecycle_stage", "source")
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class TeamContactRecord:
+    """A team contact as the API shows it: the CRM record, its contact's email, its tag ids."""
+
+    team_contact: TeamContact
+    email: str
+    tag_ids: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class ContactFilters:
+    """What a team contact list is narrowed by; every given filter must hold."""
+
+    email: str | None = None
+    tag_id: uuid.UUID | None = None
+    q: str | None = None
+    lifecycle_stage: str | None = None
+    segment_id: uuid.UUID | None = None
+    deleted: bool = False
+
+
+async def upsert_team_contact(
+    uow: UnitOfWork, clock: Clock, ctx: TeamContext, email: str, changes: Mapping[str, Any]
+) -> tuple[TeamContactRecord, bool]:
+    """Create or update the team's contact for ``email`` (case and spaces do not matter).
+
+    A new contact or team contact is created as needed (a new team contact is announced as
+    ``contact.signed_up``); an existing one gets the given ``changes``. A soft-deleted one is a
+    409: restoring is an explicit action. Returns (record, created)."""
+    changes = _clean_changes(changes)
+    contact = await ensure_contact(uow, clock, email, pointer="/data/attributes/email")
+    tc, created = await ensure_team_contact(
+        uow, clock, ctx.team_id, contact, source=changes.get("source"),
+        lifecycle_stage=changes.get("lifecycle_stage") or "lead",
+    )
+    if tc.deleted_at is not None:
+        raise Conflict("This contact was deleted; restore it to use it again.", code="contact_deleted",
+                       pointer="/data/attributes/email", meta={"team_contact_id": str(tc.id)})
+    _apply(tc, changes, clock, touch=not created)
+    await uow.session.flush()
+    return (await _records(uow, [tc]))[0], created
+
+
+async def list_team_contacts(
+    uow: UnitOfWork, ctx: TeamContext, page: PageRequest, filters: ContactFilters
+) -> Page[TeamContactRecord]:
+    """The team's contacts in creation order, narrowed by ``filters`` (deleted ones only when
+    ``filters.deleted``)."""
+    stmt = sa.select(TeamContact).where(TeamContact.team_id == ctx.team_id)
+    stmt = stmt.where(TeamContact.deleted_at.is_not(None) if filters.deleted else TeamContact.deleted_at.is_(None))
+    if filters.lifecycle_stage is not None:
+        _check_stage(filters.lifecycle_stage, parameter="filter[lifecycle_stage]")
+        stmt = stmt.where(TeamContact.lifecycle_stage == filters.lifecycle_stage)
+    if filters.email is not None or filters.q is not None:
+        stmt = stmt.join(Contact, Contact.id == TeamContact.contact_id)
+    if filters.email is not None:
+        stmt = stmt.where(Contact.email == filters.email.strip().lower())
+    if filters.q is not None:
+        stmt = stmt.where(_text_match(filters.q))
+    if filters.tag_id is not None:
+        stmt = stmt.where(sa.exists().where(ContactTag.team_contact_id == TeamContact.id,
+                                            ContactTag.tag_id == filters.tag_id))
+    if filters.segment_id is not None:
+        # imported here: segments build on contacts, so contacts must not need segments at import
+        from domain.crm.segments import segment_clause
+
+        stmt = stmt.where(await segment_clause(uow, ctx.team_id, filters.segment_id))
+    page_of = await paginate(uow.session, stmt, TeamContact.id, page)
+    return Page(await _records(uow, page_of.items), page_of.has_more, page_of.next_cursor)
+
+
+async def get_team_contact(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UUID | None) -> TeamContactRecord:
+    """One of the team's (non-deleted) contacts; 404 otherwise."""
+    return (await _records(uow, [await find_team_contact(uow, ctx, team_contact_id)]))[0]
+
+
+async def update_team_contact(
+    uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_contact_id: uuid.UUID | None, changes: Mapping[str, Any]
+) -> TeamContactRecord:
+    """Change the given fields of one of the team's contacts (``None`` clears a nullable one)."""
+    tc = await find_team_contact(uow, ctx, team_contact_id)
+    _apply(tc, _clean_changes(changes), clock, touch=True)
+    await uow.session.flush()
+    return (await _records(uow, [tc]))[0]
+
+
+async def delete_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
+                              team_contact_id: uuid.UUID | None) -> None:
+    """Soft delete: the contact leaves lists, counts and lookups; its tags and values stay for a restore."""
+    tc = await find_team_contact(uow, ctx, team_contact_id)
+    tc.deleted_at = clock.now()
+    tc.updated_at = tc.deleted_at
+    await uow.session.flush()
+
+
+async def restore_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
+                               team_contact_id: uuid.UUID | None) -> TeamContactRecord:
+    """Bring a soft-deleted contact back as it was (restoring a live one changes nothing)."""
+    tc = await find_team_contact(uow, ctx, team_contact_id, include_deleted=True)
+    if tc.deleted_at is not None:
+        tc.deleted_at = None
+        tc.updated_at = clock.now()
+        await uow.session.flush()
+    return (await _records(uow, [tc]))[0]
+
+
+async def find_team_contact(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UUID | None, *,
+                            include_deleted: bool = False) -> TeamContact:
+    """The team's contact by team contact id: 404 for a malformed, unknown, foreign or (unless
+    ``include_deleted``) deleted one."""
+    tc = await uow.session.get(TeamContact, team_contact_id) if team_contact_id else None
+    if tc is None or tc.team_id != ctx.team_id or (tc.deleted_at is not None and not include_deleted):
+        raise NotFound("Contact not found.")
+    return tc
+
+
+def _clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in EDITABLE_FIELDS:
+            raise ValueError(f"not an editable team contact field: {name}")
+        if name == "lifecycle_stage":
+            _check_stage(value, pointer="/data/attributes/lifecycle_stage")
+        elif isinstance(value, str):
+            value = value.strip() or None  # blank is "no value", as a form would mean it
+        out[name] = value
+    return out
+
+
+def _apply(tc: TeamContact, changes: Mapping[str, Any], clock: Clock, *, touch: bool) -> None:
+    changed = False
+    for name, value in changes.items():
+        if getattr(tc, name) != value:
+            setattr(tc, name, value)
+            changed = True
+    if changed and touch:
+        tc.updated_at = clock.now()
+
+
+def _check_stage(stage: Any, *, pointer: str | None = None, parameter: str | None = None) -> None:
+    if stage not in LIFECYCLE_STAGES:
+        raise ValidationFailed(f"lifecycle_stage must be one of {', '.join(LIFECYCLE_STAGES)}.",
+                               code="invalid_filter" if parameter else "invalid_lifecycle_stage",
+                               pointer=pointer, parameter=parameter)
+
+
+def _text_match(q: str) -> sa.ColumnElement[bool]:
+    """Case-insensitive substring match on email and names, the same on SQLite and PostgreSQL:
+    ``lower(...) LIKE`` with the user's wildcards escaped (ILIKE does not exist on SQLite)."""
+    q = q.strip().lower()
+    if len(q) > MAX_QUERY:
+        raise ValidationFailed(f"filter[q] is at most {MAX_QUERY} characters.", code="invalid_filter",
+                               parameter="filter[q]")
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return sa.or_(*(sa.func.lower(col).like(pattern, escape="\\")
+                    for col in (Contact.email, TeamContact.first_name, TeamContact.last_name)))
+
+
+async def _records(uow: UnitOfWork, tcs: Sequence[TeamContact]) -> list[TeamContactRecord]:
+    """Emails and tag ids for a page of team contacts: two queries, whatever the page size."""
+    if not tcs:
+        return []
+    s = uow.session
+    emails = dict((await s.execute(
+        sa.select(Contact.id, Contact.email).where(Contact.id.in_({tc.contact_id for tc in tcs}))
+    )).all())
+    tags: dict[uuid.UUID, list[uuid.UUID]] = {tc.id: [] for tc in tcs}
+    rows = await s.execute(
+        sa.select(ContactTag.team_contact_id, ContactTag.tag_id)
+        .where(ContactTag.team_contact_id.in_(list(tags)))
+        .order_by(ContactTag.created_at, ContactTag.tag_id)
+    )
+    for tc_id, tag_id in rows:
+        tags[tc_id].append(tag_id)
+    return [TeamContactRecord(tc, emails[tc.contact_id], tags[tc.id]) for tc in tcs]
