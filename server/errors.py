@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 import msgspec
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -177,6 +178,15 @@ def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> R
                           "A value is too long or out of range.")
 
 
+def handle_redis_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # Redis (rate limits, fan-out) is down: a temporary outage, not a bug; clients may retry.
+    log.warning("redis unavailable on %s %s (request %s): %s", request.method, request.url.path,
+                request_id(request.scope), exc)
+    return error_response(request, 503, "service_unavailable", "Service unavailable",
+                          "A backing service is temporarily unavailable; try again shortly.",
+                          headers={"Retry-After": "5"})
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path,
                   request_id(request.scope), exc_info=exc)
@@ -190,5 +200,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     IntegrityError: handle_integrity_error,
     DBAPIError: handle_database_error,
+    redis.exceptions.ConnectionError: handle_redis_unavailable,
+    redis.exceptions.TimeoutError: handle_redis_unavailable,
     Exception: handle_unexpected,
 }

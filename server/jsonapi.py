@@ -154,7 +154,7 @@ def parse_bool_filter(filters: dict[str, str], name: str) -> bool | None:
                            parameter=f"filter[{name}]")
 
 
-_AT_PATH = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\])*)`$")
+_AT_PATH = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\]|\[\.\.\.\])*)`$")
 _FIELD = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
 
 
@@ -167,18 +167,20 @@ def validate_body(body: bytes, body_type: Any) -> None:
         # (`{"data": {}} trailing`) would be reported as a field error: check the syntax first.
         try:
             msgspec.json.decode(body)
+        except msgspec.ValidationError:
+            pass  # well-formed but beyond msgspec's range (1e400): the misfit found above stands
         except msgspec.DecodeError:
             raise DomainError("The request body is not valid JSON.", code="invalid_json") from None
         except RecursionError:
             pass  # syntax unknown past the nesting limit; the misfit found above stands
         message = str(exc)
         m = _AT_PATH.search(message)
-        path = m.group(1) if m else ""
+        path, in_map, _ = (m.group(1) if m else "").partition("[...]")  # a map's key is unnamed: stop there
         detail = message[: m.start()] if m else message
         parts = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
         tokens = [a or b for a, b in parts]
         field = _FIELD.search(detail)
-        if field:
+        if field and not in_map:
             tokens.append(field.group(1))
         pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)  # "" is the root
         code = ("unknown_field" if "unknown field" in detail else
@@ -189,7 +191,11 @@ def validate_body(body: bytes, body_type: Any) -> None:
     except RecursionError:  # msgspec's nesting limit (~1000 levels) would otherwise be a 500
         raise DomainError("The request body is nested too deeply.", code="invalid_json") from None
     if b"\\u0000" in body:  # cheap pre-check; NUL is unstorable in PostgreSQL text (a 500 there)
-        pointer = _nul_pointer(msgspec.json.decode(body), "")
+        try:
+            decoded = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            return
+        pointer = _nul_pointer(decoded, "")
         if pointer is not None:
             raise ValidationFailed("Text may not contain the NUL character (\\u0000).", code="invalid_value",
                                    pointer=pointer)

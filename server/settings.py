@@ -41,7 +41,7 @@ class Settings:
     database_url: str
     redis_url: str | None
     redis_prefix: str
-    secret_key: str
+    secret_key: str = field(repr=False)
     public_url: str
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -84,6 +84,9 @@ class Settings:
         secret_key = env.get("HUBWIRE_SECRET_KEY") or _persisted_secret(data_dir)
         if len(secret_key) < 32:
             raise SettingsError("HUBWIRE_SECRET_KEY must be at least 32 characters")
+        log_level = (env.get("HUBWIRE_LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise SettingsError("HUBWIRE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         proxies = tuple(p.strip() for p in (env.get("HUBWIRE_TRUSTED_PROXIES") or "").split(",") if p.strip())
         return cls(
             data_dir=data_dir,
@@ -101,7 +104,7 @@ class Settings:
             stripe_secret_key=env.get("HUBWIRE_STRIPE_SECRET_KEY") or None,
             stripe_webhook_secret=env.get("HUBWIRE_STRIPE_WEBHOOK_SECRET") or None,
             stripe_api_base=env.get("HUBWIRE_STRIPE_API_BASE") or None,
-            log_level=(env.get("HUBWIRE_LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
             auto_migrate=_bool(env, "HUBWIRE_AUTO_MIGRATE", True),
             access_token_ttl_seconds=_int(env, "HUBWIRE_ACCESS_TOKEN_TTL", 900),
             refresh_token_ttl_seconds=_int(env, "HUBWIRE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
@@ -122,14 +125,21 @@ def _persisted_secret(data_dir: Path) -> str:
     except FileNotFoundError:
         pass
     key = secrets.token_urlsafe(48)
+    # Write the whole key to a private temporary file, then link it into place: the name appears
+    # only with a complete key in it, so a process racing us (``serve --workers N`` on a first
+    # start) reads either nothing or the winner's whole key, never an empty, half-written file.
+    tmp = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
-        return path.read_text().strip()
-    try:
-        os.write(fd, key.encode())
-    except BaseException:
-        os.close(fd)
-        raise
-    os.close(fd)
+        try:
+            os.write(fd, key.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: use its key
+            return path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
     return key

@@ -5,6 +5,7 @@ no team route can skip the team dependency."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 from litestar import Litestar, get
+from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
 import server.app as server_app
@@ -147,6 +149,22 @@ def test_validate_body_deep_nesting_is_a_client_error():
     validate_body(b'{"meta": {"a": [[1]]}}', Loose)  # a fitting body passes
 
 
+@pytest.mark.parametrize("literal", [b"1e400", b"-1e400"])
+def test_validate_body_out_of_range_number_is_a_field_error_not_bad_json(literal):
+    """1e400 is well-formed JSON that msgspec cannot hold: a 422 on that field, not invalid_json."""
+    class Loose(msgspec.Struct):
+        meta: dict[str, Any]
+
+    with pytest.raises(ValidationFailed) as vf:
+        validate_body(b'{"meta": {"a": ' + literal + b"}}", Loose)
+    # msgspec does not name the map key (`$.meta[...]`): the pointer stops at the map, never the root
+    assert vf.value.pointer == "/meta"
+    assert vf.value.code == "invalid_value"
+    with pytest.raises(DomainError) as bad:
+        validate_body(b'{"meta": {"a": ' + literal + b"}} trailing", Loose)
+    assert bad.value.code in {"invalid_json", "invalid_value"}
+
+
 async def test_unknown_attribute_is_422_unknown_field(client):
     staff = await register(client)
     before = await team_ids(client, staff)
@@ -211,7 +229,7 @@ async def test_plain_route_uses_plain_pointers(client):
     assert_error(r, 422, "unknown_field", pointer="/x")
     r = await client.post("/api/v1/auth/register", json={"email": unique_email()})
     assert_error(r, 422, "missing_field", pointer="/password")
-    r = await client.post(f"/api/v1/auth/login", json={"email": "a@b.test", "password": None})
+    r = await client.post("/api/v1/auth/login", json={"email": "a@b.test", "password": None})
     assert_error(r, 422, "invalid_value", pointer="/password")
 
 
@@ -282,7 +300,7 @@ async def test_request_id_at_max_length_is_kept(client):
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/nothing", "/api/v1/teams/x/y/z/w", "/api/v2/teams"])
 async def test_unknown_route_is_404_jsonapi(client, path):
     r = await client.get(path)
-    err = assert_error(r, 404, "not_found")
+    assert_error(r, 404, "not_found")
     assert "Traceback" not in r.text
 
 
@@ -302,6 +320,15 @@ async def test_wrong_method_is_405(client, method, path):
     assert method not in {m.strip() for m in allow.split(",")}
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def test_unexpected_exception_is_bare_500(tmp_root: Path, database_url: str, redis_prefix: str):
     @get("/boom")
     async def boom() -> None:
@@ -309,14 +336,24 @@ async def test_unexpected_exception_is_bare_500(tmp_root: Path, database_url: st
 
     app = create_app(make_settings(tmp_root / "boom", database_url, redis_prefix))
     app.register(boom)
+    records = _Records()
+    errors_log = logging.getLogger("hubwire.errors")
     async with AsyncTestClient(app) as c:
-        r = await c.get("/boom", headers={"X-Request-ID": "boom-1"})
+        errors_log.addHandler(records)  # after start-up, which (re)configures logging
+        try:
+            r = await c.get("/boom", headers={"X-Request-ID": "boom-1"})
+        finally:
+            errors_log.removeHandler(records)
         assert "secret detail xyz" not in r.text
         assert "Traceback" not in r.text
         assert "RuntimeError" not in r.text
         err = assert_error(r, 500, "internal_error")
         assert err["meta"]["request_id"] == "boom-1"
         assert set(err) <= {"status", "code", "title", "detail", "meta"}
+        # ... but the server's log has it, with the request id, for whoever investigates
+        logged = [rec for rec in records.records if "boom-1" in rec.getMessage()]
+        assert logged and logged[0].levelname == "ERROR"
+        assert logged[0].exc_info and "secret detail xyz" in str(logged[0].exc_info[1])
         # the app keeps working afterwards
         ok = await c.get("/health")
         assert ok.status_code == 200
@@ -385,7 +422,7 @@ async def test_cursor_pagination_follows_links_next(client):
         pages += 1
         if body["meta"]["has_more"]:
             url = body["links"]["next"]
-            assert url and "page%5Bafter%5D" in url or "page[after]" in url
+            assert url and ("page%5Bafter%5D" in url or "page[after]" in url)
         else:
             assert not body["links"].get("next")
             url = None
@@ -425,7 +462,7 @@ def test_team_route_without_scope_is_refused():
 
 def test_team_route_without_team_dependency_is_refused():
     @get("/api/v1/teams/{team_id:str}/oops", opt={"scope": "teams:read"})
-    async def oops(team_id: str) -> None:
+    async def oops(team_id: FromPath[str]) -> None:
         return None
 
     app = Litestar(route_handlers=[oops], dependencies=DEPENDENCIES)
@@ -443,7 +480,7 @@ def test_team_route_with_scope_and_team_passes():
 
 def test_create_app_refuses_to_start_with_an_unchecked_team_route(monkeypatch, tmp_root, database_url, redis_prefix):
     @get("/api/v1/teams/{team_id:str}/oops")
-    async def oops(team_id: str) -> None:
+    async def oops(team_id: FromPath[str]) -> None:
         return None
 
     monkeypatch.setattr(server_app, "ROUTE_HANDLERS", [*server_app.ROUTE_HANDLERS, oops])
@@ -538,7 +575,7 @@ async def test_bad_register_bodies_create_no_account(client):
         r = await client.post("/api/v1/auth/register", json=body)
         assert_4xx_error_document(r)
     r = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert_error(r, 401, r.json()["errors"][0]["code"])
+    assert_error(r, 401, "invalid_credentials")
 
 
 @pytest.mark.parametrize("field, value", [
