@@ -37,12 +37,21 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @sa.event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The sqlite3 driver begins transactions lazily, at the first write; a SAVEPOINT
+            # issued before that opens no real transaction, so RELEASE would commit for good and
+            # a later rollback could not undo it. Take transaction control from the driver and
+            # BEGIN ourselves (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @sa.event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 

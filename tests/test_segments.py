@@ -453,8 +453,11 @@ async def test_domain_api_compiles_one_clause(client: Any, world: World) -> None
             # composable with the caller's own filters, in one statement
             both = sa.select(TeamContact.id).where(clause, TeamContact.lifecycle_stage == "member")
             assert {world.labels[str(i)] for i in (await uow.session.scalars(both)).all()} == labels("c07")
-            r = await create_segment(client, world, one(c("tag", "has", world.tags["vip"])), name="VIP")
-            saved = uuid.UUID(r.json()["data"]["id"])
+        # A fresh transaction: on SQLite a transaction reads one snapshot, so it would not see
+        # the segment another connection commits meanwhile.
+        r = await create_segment(client, world, one(c("tag", "has", world.tags["vip"])), name="VIP")
+        saved = uuid.UUID(r.json()["data"]["id"])
+        async with UnitOfWork(session_factory(engine)) as uow:
             clause = await segment_clause(uow, team_a, saved)
             rows = (await uow.session.scalars(sa.select(TeamContact.id).where(clause))).all()
             assert {world.labels[str(i)] for i in rows} == labels("c01", "c03", "c05", "c10")
