@@ -364,3 +364,104 @@ class EmailOutbox(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+# ---- Access: entitlements, rules, overrides, and the targets rules point at ---------------------------
+
+
+class Entitlement(Base):
+    """What a contact holds in a hub, for a window of time, from some source."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (sa.Index("ix_entitlements_hub_contact", "hub_id", "contact_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    target_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid())
+    source: Mapped[str] = mapped_column(sa.String(30))
+    source_id: Mapped[str | None] = mapped_column(sa.String(100))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoke_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    granted_by_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AccessRule(Base):
+    """Conditions a member must meet to reach a target (and everything under it)."""
+
+    __tablename__ = "access_rules"
+    __table_args__ = (sa.Index("ix_access_rules_hub_target", "hub_id", "target_type", "target_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    target_type: Mapped[str] = mapped_column(sa.String(30))
+    target_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid())
+    logic_operator: Mapped[str] = mapped_column(sa.String(10), default="all")
+    conditions: Mapped[list[Any]] = mapped_column(JSONType)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AccessOverride(Base):
+    """A per-contact exception: full access to the hub, or to one target, until ``expires_at``."""
+
+    __tablename__ = "access_overrides"
+    __table_args__ = (sa.Index("ix_access_overrides_hub_contact", "hub_id", "contact_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(sa.String(20))
+    target_type: Mapped[str | None] = mapped_column(sa.String(30))
+    target_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid())
+    expires_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Space(Base):
+    """A community space in a hub (the community issue extends it)."""
+
+    __tablename__ = "spaces"
+    __table_args__ = (sa.UniqueConstraint("hub_id", "slug"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    slug: Mapped[str] = mapped_column(sa.String(100))
+    access_level: Mapped[str] = mapped_column(sa.String(20), default="open")
+    posting_permission: Mapped[str] = mapped_column(sa.String(20), default="members")
+    segment_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("segments.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class SpaceMember(Base):
+    __tablename__ = "space_members"
+    space_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime]
+
+
+class ContentNode(Base):
+    """A node of a hub's content tree (course, module, lesson, ...); the content issue extends it."""
+
+    __tablename__ = "content_nodes"
+    __table_args__ = (sa.Index("ix_content_nodes_hub_parent", "hub_id", "parent_id"),)
+    id: Mapped[uuid.UUID] = _id()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("content_nodes.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    node_type: Mapped[str] = mapped_column(sa.String(30), default="lesson")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
