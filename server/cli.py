@@ -153,9 +153,8 @@ async def _create_user(settings: Settings, email: str, password: str, first: str
 
 
 async def _demo(settings: Settings) -> int:
-    """Seed once; later runs print the same login again."""
-    from domain.identity import sessions
-
+    """Seed once (a staff login, its team, a hub with a few member contacts); later runs print the
+    same login again."""
     creds_path = settings.data_dir / "demo-credentials.json"
 
     async def run(svc: Any) -> int:
@@ -164,8 +163,7 @@ async def _demo(settings: Settings) -> int:
         else:
             creds = {"email": "demo@hubwire.local", "password": secrets.token_urlsafe(12)}
             async with svc.uow() as uow:
-                await sessions.create_user(uow, svc.auth, email=creds["email"], password=creds["password"],
-                                           first_name="Demo", last_name="Creator")
+                creds.update(await _seed_demo(uow, svc, creds["email"], creds["password"]))
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
@@ -173,12 +171,45 @@ async def _demo(settings: Settings) -> int:
         base = settings.public_url
         print("Demo data is ready.")
         print(f"  staff login: {creds['email']} / {creds['password']}")
+        print(f"  team:        {creds.get('team_id')}   hub: {creds.get('hub_id')} (\"Demo Community\")")
         print(f"  log in:      curl -s -X POST {base}/api/v1/auth/login -H 'Content-Type: application/json' \\")
         print(f"                 -d '{{\"email\": \"{creds['email']}\", \"password\": \"{creds['password']}\"}}'")
         print(f"  API docs:    {base}/schema/swagger")
         return 0
 
     return int(await _with_services(settings, run))
+
+
+async def _seed_demo(uow: Any, svc: Any, email: str, password: str) -> dict[str, str]:
+    """A staff user with their personal team, a hub, and a few contacts who are its members."""
+    import uuid
+
+    from domain.crm.contacts import upsert_team_contact
+    from domain.hubs.memberships import add_membership
+    from domain.hubs.service import create_hub
+    from domain.identity import sessions
+    from domain.identity.principals import StaffPrincipal
+    from domain.teams.service import list_teams, resolve_team
+    from persistence.pagination import PageRequest
+
+    user = await sessions.create_user(uow, svc.auth, email=email, password=password,
+                                      first_name="Demo", last_name="Creator")
+    staff = StaffPrincipal(user_id=user.id, session_id=uuid.uuid4(), email=user.email)
+    team = (await list_teams(uow, staff, PageRequest(size=1))).items[0]
+    ctx = await resolve_team(uow, staff, team.id, "hubs:write")
+    hub = await create_hub(uow, svc.clock, ctx, {
+        "name": "Demo Community", "slug": "demo",
+        "description": "A sample hub seeded by `hubwire demo`.",
+        "allowed_redirect_origins": [svc.settings.public_url],
+    })
+    for first, last, stage in [("Ada", "Lovelace", "member"), ("Grace", "Hopper", "customer"),
+                               ("Alan", "Turing", "lead")]:
+        record, _ = await upsert_team_contact(uow, svc.clock, ctx, f"{first.lower()}@example.com",
+                                              {"first_name": first, "last_name": last, "lifecycle_stage": stage,
+                                               "source": "demo"})
+        if stage != "lead":
+            await add_membership(uow, svc.clock, ctx, hub, contact_id=str(record.team_contact.contact_id))
+    return {"team_id": str(team.id), "hub_id": str(hub.id)}
 
 
 if __name__ == "__main__":
