@@ -19,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
-from server.controllers import access, access_check, contact_auth, crm, hubs, member, segments
+from server.controllers import access, access_check, contact_auth, crm, hubs, member, realtime, segments
 from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
 from server.controllers.ops import health, ready
@@ -36,7 +36,7 @@ log = logging.getLogger("hubwire")
 ROUTE_HANDLERS: list[Any] = [
     health, ready, AuthController, TeamsController, TeamController, ApiKeysController,
     *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES,
-    *access.ROUTES, *access_check.ROUTES,
+    *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
 ]
 
 
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_json_body,
         before_send=[add_request_id_header],
-        lifespan=[lifespan],
+        lifespan=[lifespan, *realtime.LIFESPANS],  # the gateway starts after, stops before, the rest
         state=State({"services": services, "email_worker": email_worker}),
         openapi_config=OpenAPIConfig(
             title="Hubwire API",
