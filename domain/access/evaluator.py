@@ -5,9 +5,11 @@ Order of precedence, each step with its own reason code:
 1. the target must exist                         -> ``not_found`` (hidden)
 2. team staff by role                            -> allow ``team_staff`` / ``team_moderator`` / ``api_key``
                                                     (API key without a read scope: ``insufficient_scope``)
-3. banned (denies everything, overrides too)     -> ``banned``
-4. hub privacy and membership                    -> ``login_required`` / ``not_a_member``
-5. secret targets the subject is not in          -> ``secret`` (hidden: answer 404, never 403)
+3. secret targets the subject is not in (and no  -> ``secret`` (hidden: answer 404, never 403). Checked
+   override covers)                                 before ban and membership so that no "forbidden"
+                                                    reason ever reveals that a secret target exists.
+4. banned (denies everything, overrides too)     -> ``banned``
+5. hub privacy and membership                    -> ``login_required`` / ``not_a_member``
 6. required policy acceptance                    -> ``policy_not_accepted``
 7. soft-ban: read-only                           -> ``soft_banned`` for post/react/message/moderate
 8. moderation needs a hub moderator/admin        -> ``insufficient_role``; hub moderators and admins
@@ -15,8 +17,12 @@ Order of precedence, each step with its own reason code:
 9. overrides (full, or on the target/ancestor)   -> allow ``granted_by_override``
 10. rules on the hub, each ancestor and the target, all must pass; in a rule the first failing
     condition names the reason: ``missing_entitlement``, ``missing_tag``, ``not_in_segment``,
-    ``insufficient_role``, ``drip_locked`` (with ``unlock_at``), ``policy_not_accepted``
+    ``insufficient_role``, ``drip_locked`` (with ``unlock_at``), ``policy_not_accepted``; a condition
+    of an unknown type or with malformed data fails closed: ``unknown_condition``
                                                  -> otherwise allow ``allowed``
+
+Conditions read the membership only while the subject is a member: after leaving, ``role_at_least``,
+``days_since_join`` and ``policy_accepted`` fail as for a non-member.
 
 Nothing here does I/O or reads the clock: the same inputs always give the same decision.
 """
@@ -25,7 +31,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from domain.access.facts import (
@@ -93,6 +99,7 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     if not target.exists:
         t and t.add("target", "fail", "the target does not exist in this hub")
         return done(False, "not_found", hidden=True)
+    t and t.add("target", "pass")
 
     # 2. team side
     if subject.kind == "staff":
@@ -117,13 +124,19 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     membership = contact.membership if contact else None
     status = effective_status(membership.status, membership.status_expires_at, now) if membership else None
 
-    # 3. banned beats everything a member could hold
+    # 3. secret targets: before any "forbidden" reason, so none reveals that the target exists
+    if target.secret and not target.in_target and not _override_covers(contact, target.path, now):
+        t and t.add("secret", "fail", "secret: not visible to this subject")
+        return done(False, "secret", hidden=True)
+    t and t.add("secret", "pass")
+
+    # 4. banned beats everything a member could hold
     if status == "banned":
         t and t.add("banned", "fail", "banned from this hub")
         return done(False, "banned")
     t and t.add("banned", "pass")
 
-    # 4. hub privacy and membership
+    # 5. hub privacy and membership
     is_member = membership is not None and status != "left"
     if subject.kind == "anonymous" and (facts.hub.is_private or action not in READ_ONLY_ACTIONS):
         t and t.add("membership", "fail", "log in first")
@@ -132,11 +145,6 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
         t and t.add("membership", "fail", "not a member of this hub")
         return done(False, "not_a_member")
     t and t.add("membership", "pass", "member" if is_member else "public hub, read only")
-
-    # 5. secret targets
-    if target.secret and not target.in_target and not _override_covers(contact, target.path, now):
-        t and t.add("secret", "fail", "secret: not visible to this subject")
-        return done(False, "secret", hidden=True)
 
     # 6. required policies
     if is_member and membership is not None:
@@ -151,6 +159,7 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     if status == "soft_banned" and action not in READ_ONLY_ACTIONS:
         t and t.add("soft_ban", "fail", "soft-banned: read only")
         return done(False, "soft_banned")
+    t and t.add("soft_ban", "pass")
 
     # 8. moderation, and hub moderators/admins
     hub_rank = HUB_ROLE_RANK.get(membership.role, 0) if is_member and membership else 0
@@ -160,6 +169,7 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     if action == "moderate":
         t and t.add("hub_role", "fail", "moderating needs the hub role moderator or admin")
         return done(False, "insufficient_role")
+    t and t.add("hub_role", "pass", "no hub moderator role")
 
     # 9. overrides
     if _override_covers(contact, target.path, now):
@@ -171,6 +181,7 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     for node in target.path:
         for rule in facts.hub.rules.get(node, ()):
             ok, reason, unlock_at = _rule(rule, contact, facts, now, t)
+            t and t.add("rule", "pass" if ok else "fail", "" if ok else reason, rule_id=rule.id)
             if not ok:
                 return done(False, reason, unlock_at)
     t and t.add("rules", "pass", "every rule on the path passed")
@@ -214,9 +225,13 @@ def _condition(cond: Condition, contact: ContactFacts | None, facts: AccessFacts
                now: datetime) -> tuple[bool, str, datetime | None]:
     data = cond.data
     membership = contact.membership if contact else None
+    if membership is not None and membership.status == "left":
+        membership = None  # a former member is not a member: no role, join date or acceptances
     kind = cond.type
     if kind == "has_entitlement":
         want_kind, want_target = data.get("kind"), _uuid(data.get("target_id"))
+        if want_target is None and data.get("target_id") is not None:
+            return False, "unknown_condition", None  # a malformed target id must not match any target
         held = contact is not None and any(
             e.kind == want_kind and (want_target is None or e.target_id == want_target) and e.active_at(now)
             for e in contact.entitlements
@@ -232,12 +247,20 @@ def _condition(cond: Condition, contact: ContactFacts | None, facts: AccessFacts
     if kind == "days_since_join":
         if membership is None:
             return False, "not_a_member", None
-        unlock_at = membership.joined_at + timedelta(days=float(data.get("days", 0)))  # type: ignore[arg-type]
-        return now >= unlock_at, "drip_locked", unlock_at
+        try:
+            unlock_at = membership.joined_at + timedelta(days=float(data.get("days", 0)))  # type: ignore[arg-type]
+            return now >= unlock_at, "drip_locked", unlock_at
+        except (TypeError, ValueError, OverflowError):
+            return False, "unknown_condition", None  # malformed data fails closed, never raises
     if kind == "available_after":
         at = data.get("at")
-        unlock_at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
-        return now >= unlock_at, "drip_locked", unlock_at
+        try:
+            unlock_at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+            if unlock_at.tzinfo is None and now.tzinfo is not None:
+                unlock_at = unlock_at.replace(tzinfo=timezone.utc)  # stored times are UTC
+            return now >= unlock_at, "drip_locked", unlock_at
+        except (TypeError, ValueError, OverflowError):
+            return False, "unknown_condition", None  # malformed data fails closed, never raises
     if kind == "policy_accepted":
         policy_type = str(data.get("policy_type"))
         current = facts.hub.policy_versions.get(policy_type)
