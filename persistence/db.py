@@ -51,7 +51,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @sa.event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front, waiting (busy_timeout) for another writer.
+            # A deferred BEGIN that reads and then writes after another connection committed
+            # fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT): no timeout helps.
+            # Writers serialize either way on SQLite; readers in WAL mode are not blocked.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

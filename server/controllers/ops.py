@@ -22,12 +22,12 @@ class Readiness(msgspec.Struct):
     checks: dict[str, str]
 
 
-@get("/health", exclude_from_auth=True, tags=["operations"], summary="Process is up")
+@get("/health", tags=["operations"], security=[], summary="Process is up")
 async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", tags=["operations"], summary="Database and (when configured) Redis reachable")
+@get("/ready", tags=["operations"], security=[], summary="Database and (when configured) Redis reachable")
 async def ready(state: State) -> Response[Readiness]:
     svc = services_of(state)
     checks: dict[str, str] = {}
