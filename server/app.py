@@ -24,7 +24,7 @@ from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
 from server.controllers.ops import health, ready
 from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
-from server.deps import DEPENDENCIES
+from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, add_request_id_header
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.mailer import email_worker_for
@@ -71,7 +71,8 @@ HUB_PATH = "/api/v1/hub/{hub_id:str}"
 
 def check_member_routes(app: Litestar) -> None:
     """Refuse to start if a member route (``H/...``) could skip the member check: each must take
-    the ``member`` dependency (a member token for this hub, membership and ban checked)."""
+    the ``member`` dependency (a member token for this hub, then the access evaluator) and declare
+    what it checks, ``opt={"access": <action>}`` on the hub or ``opt={"access": "self"}``."""
     for route in app.routes:
         if not route.path.startswith(HUB_PATH):
             continue
@@ -80,6 +81,9 @@ def check_member_routes(app: Litestar) -> None:
                 continue
             if "member" not in handler.parsed_fn_signature.parameters:
                 raise RuntimeError(f"member route {route.path} ({handler.handler_name}) does not take `member`")
+            if handler.opt.get("access") not in MEMBER_ACCESS:
+                raise RuntimeError(f"member route {route.path} ({handler.handler_name}) declares no access "
+                                   f"(opt={{'access': one of {sorted(MEMBER_ACCESS)}}})")
 
 
 def check_team_routes(app: Litestar) -> None:
@@ -108,11 +112,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.auto_migrate:
             await migrate.upgrade(services.engine)
         await services.broker.start()
+        await services.start_access_cache()
         await email_worker.start()
         try:
             yield
         finally:
             await email_worker.stop()
+            await services.stop_access_cache()
             await services.broker.stop()
             await services.engine.dispose()
 

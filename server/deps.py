@@ -10,7 +10,10 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
-from domain.errors import Forbidden, Unauthenticated
+from domain.access import service as access_service
+from domain.access.evaluator import Decision
+from domain.access.facts import ACTIONS, Subject
+from domain.errors import Forbidden, NotFound, Unauthenticated
 from domain.hubs.service import get_hub
 from domain.identity import api_keys, sessions
 from domain.identity.api_keys import KEY_PREFIX
@@ -87,15 +90,57 @@ async def provide_team_hub(request: Request[Any, Any, Any], team: NamedDependenc
 
 async def provide_member(request: Request[Any, Any, Any], state: State,
                          uow: NamedDependency[UnitOfWork]) -> MemberPrincipal:
-    """The member acting in the hub of an ``H/...`` path: a member token for this hub, with an
-    active (or soft-banned) membership. Staff and API-key tokens never act as a member."""
+    """The member acting in the hub of an ``H/...`` path, let through by the access evaluator.
+
+    First a member token for this hub with a membership that is not banned or left (staff and
+    API-key tokens never act as a member). Then the route's ``opt["access"]``: an action (``view``,
+    ``post``, ...) is asked of the evaluator on the hub — a denial is a 403 whose code is the
+    decision's reason (404 when hidden); ``self`` (H/me, accepting policies) stops after the
+    membership check, so a member can still read and accept the policies that lock them out."""
+    access = request.route_handler.opt.get("access")
+    if access not in MEMBER_ACCESS:  # create_app refuses to start with such a route; this is the last line
+        raise Forbidden("This route declares no access check.", code="forbidden")
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("This route needs a member token.", code="unauthenticated")
     if token.startswith(KEY_PREFIX):
         raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
     svc = services_of(state)
-    return await authenticate_member(uow, svc.auth.tokens, token, _path_id(request, "hub_id"), svc.clock.now())
+    now = svc.clock.now()
+    member = await authenticate_member(uow, svc.auth.tokens, token, _path_id(request, "hub_id"), now)
+    if access != "self":
+        decision = await access_service.check(uow, svc.access_cache, Subject.member(member.contact_id), access,
+                                              "hub", member.hub_id, member.hub_id, now)
+        refuse_unless_allowed(decision)
+    return member
+
+
+MEMBER_ACCESS = frozenset({"self", *ACTIONS})
+
+_DENIALS = {
+    "banned": "You are banned from this hub.",
+    "not_a_member": "You are not a member of this hub.",
+    "login_required": "Log in to this hub first.",
+    "policy_not_accepted": "Accept the hub's current policies first (POST H/me/accept-policies).",
+    "soft_banned": "You can read this hub but not post in it for now.",
+    "insufficient_role": "Your role in this hub does not allow this.",
+    "missing_entitlement": "This needs an access you do not hold.",
+    "missing_tag": "This is reserved to some members.",
+    "not_in_segment": "This is reserved to some members.",
+    "drip_locked": "This unlocks later.",
+    "insufficient_scope": "This key's scopes do not allow this.",
+}
+
+
+def refuse_unless_allowed(decision: Decision) -> None:
+    """Nothing for an allowed decision; else 404 when it is hidden (a secret or missing target),
+    403 with the decision's reason as the error code (and ``meta.unlock_at`` for drip)."""
+    if decision.allowed:
+        return
+    if decision.hidden:
+        raise NotFound("Not found.")
+    meta = {"unlock_at": decision.unlock_at.isoformat()} if decision.unlock_at else None
+    raise Forbidden(_DENIALS.get(decision.reason, "Access denied."), code=decision.reason, meta=meta)
 
 
 def _path_id(request: Request[Any, Any, Any], name: str) -> uuid.UUID | None:

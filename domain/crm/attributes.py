@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import find_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -127,6 +128,7 @@ async def delete_attribute(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid
     await s.execute(sa.delete(ContactAttributeOption).where(ContactAttributeOption.attribute_id == attribute.id))
     await s.delete(attribute)
     await s.flush()
+    facts_changed(uow, team_id=ctx.team_id)  # segments over it change for everyone
 
 
 async def find_attribute(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid.UUID | None) -> ContactAttribute:
@@ -267,6 +269,7 @@ async def set_values(uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_conta
                    for cols in rows])
     if planned:
         tc.updated_at = now
+        facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)  # segments may match differently
     await s.flush()
     return await get_values(uow, ctx, tc.id)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import ContactSignedUp, emit, team_channel
@@ -120,6 +121,8 @@ async def upsert_team_contact(
                        pointer="/data/attributes/email", meta={"team_contact_id": str(tc.id)})
     _apply(tc, changes, clock, touch=not created)
     await uow.session.flush()
+    if not created:  # segments may match the changed contact differently
+        facts_changed(uow, team_id=ctx.team_id, contact_id=contact.id)
     return (await _records(uow, [tc]))[0], created
 
 
@@ -163,6 +166,7 @@ async def update_team_contact(
     tc = await find_team_contact(uow, ctx, team_contact_id)
     _apply(tc, _clean_changes(changes), clock, touch=True)
     await uow.session.flush()
+    facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)  # segments may match differently
     return (await _records(uow, [tc]))[0]
 
 
@@ -173,6 +177,7 @@ async def delete_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
     tc.deleted_at = clock.now()
     tc.updated_at = tc.deleted_at
     await uow.session.flush()
+    facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)  # tags and segments, every hub
 
 
 async def restore_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
@@ -183,6 +188,7 @@ async def restore_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
         tc.deleted_at = None
         tc.updated_at = clock.now()
         await uow.session.flush()
+        facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)
     return (await _records(uow, [tc]))[0]
 
 

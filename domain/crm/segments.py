@@ -25,7 +25,7 @@ import math
 import re
 import string
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any
@@ -36,6 +36,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import LIFECYCLE_STAGES
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -298,6 +299,11 @@ async def compile_conditions(uow: UnitOfWork, team_id: uuid.UUID, tree: Any, *,
     """
     parsed = parse_conditions(tree, pointer)
     refs = await _load_references(uow, team_id, parsed)
+    return _compile_tree(team_id, parsed, refs, pointer, strict)
+
+
+def _compile_tree(team_id: uuid.UUID, parsed: SegmentConditions, refs: _References, pointer: str,
+                  strict: bool) -> sa.ColumnElement[bool]:
     groups: list[sa.ColumnElement[bool]] = []
     for gi, group in enumerate(parsed.groups):
         clauses = [
@@ -614,6 +620,27 @@ async def segment_clause(uow: UnitOfWork, team_id: uuid.UUID,
     return await compile_conditions(uow, team_id, segment.conditions, strict=False)
 
 
+async def segment_clauses(uow: UnitOfWork, team_id: uuid.UUID,
+                          segment_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, sa.ColumnElement[bool]]:
+    """The clauses of several saved segments (as :func:`segment_clause`), in a bounded number of
+    queries whatever their number: one for the segments, then at most one per reference kind (tags,
+    hubs, attributes, options) for all of them together. Unknown and other teams' segments are left
+    out: they match nobody."""
+    if not segment_ids:
+        return {}
+    rows = (await uow.session.execute(sa.select(Segment.id, Segment.conditions).where(
+        Segment.team_id == team_id, Segment.id.in_(set(segment_ids))))).all()
+    trees: dict[uuid.UUID, SegmentConditions] = {}
+    for segment_id, conditions in rows:
+        try:
+            trees[segment_id] = parse_conditions(conditions)
+        except InvalidSegment:  # stored trees were validated; one that no longer parses matches nobody
+            continue
+    merged = SegmentConditions(version=TREE_VERSION, groups=[g for t in trees.values() for g in t.groups])
+    refs = await _load_references(uow, team_id, merged)
+    return {sid: _compile_tree(team_id, tree, refs, CONDITIONS_POINTER, False) for sid, tree in trees.items()}
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 200:
@@ -670,6 +697,7 @@ async def update_segment(uow: UnitOfWork, clock: Clock, team_id: uuid.UUID, segm
         segment.conditions = await _validated_tree(uow, team_id, conditions)
     segment.updated_at = clock.now()
     await uow.session.flush()
+    facts_changed(uow, team_id=team_id)  # access rules may name it in any hub of the team
     return segment
 
 
@@ -677,6 +705,7 @@ async def delete_segment(uow: UnitOfWork, team_id: uuid.UUID, segment_id: uuid.U
     segment = await get_segment(uow, team_id, segment_id)
     await uow.session.delete(segment)
     await uow.session.flush()
+    facts_changed(uow, team_id=team_id)
 
 
 # ---- members ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import find_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -95,6 +96,7 @@ async def delete_tag(uow: UnitOfWork, ctx: TeamContext, tag_id: uuid.UUID | None
     await uow.session.execute(sa.delete(ContactTag).where(ContactTag.tag_id == tag.id))
     await uow.session.delete(tag)
     await uow.session.flush()
+    facts_changed(uow, team_id=ctx.team_id)  # every contact that had it, in every hub of the team
 
 
 async def find_tag(uow: UnitOfWork, ctx: TeamContext, tag_id: uuid.UUID | None) -> Tag:
@@ -135,6 +137,7 @@ async def remove_tag(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UU
     await uow.session.execute(
         sa.delete(ContactTag).where(ContactTag.team_contact_id == tc.id, ContactTag.tag_id == tag.id)
     )
+    facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)
 
 
 async def _team_tags(uow: UnitOfWork, ctx: TeamContext, raw_ids: Sequence[str], *, pointer: str) -> list[uuid.UUID]:
@@ -178,6 +181,7 @@ async def _assign(uow: UnitOfWork, clock: Clock, tc: TeamContact,
         existing.update({t: now for t in new})
         tc.updated_at = now
         await s.flush()
+        facts_changed(uow, team_id=tc.team_id, contact_id=tc.contact_id)  # tags are team-wide
         break
     return [Assignment(tc.id, t, existing[t]) for t in tag_ids], new
 

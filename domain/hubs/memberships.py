@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import ensure_contact, ensure_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -83,6 +84,8 @@ async def ensure_membership(uow: UnitOfWork, clock: Clock, hub: Hub, contact: Co
             assert found is not None
             return found, False
     await s.flush()
+    # team-wide: segments (which rules may name in any hub of the team) look at hub memberships
+    facts_changed(uow, team_id=hub.team_id, contact_id=contact.id)
     emit(uow, team_channel(hub.team_id), "member.joined", MemberJoined(
         hub_id=str(hub.id), contact_id=str(contact.id), membership_id=str(membership.id), role=membership.role,
         joined_at=now,
@@ -187,6 +190,7 @@ async def update_membership(uow: UnitOfWork, clock: Clock, hub: Hub, contact_id:
         _check_role(role)
         if role != membership.role:
             previous, membership.role = membership.role, role
+            facts_changed(uow, hub_id=hub.id, contact_id=membership.contact_id)
             event = MemberRoleChanged(hub_id=str(hub.id), contact_id=str(membership.contact_id), role=role,
                                       previous_role=previous)
             for channel in (team_channel(hub.team_id), contact_channel(membership.contact_id)):
@@ -245,6 +249,8 @@ async def moderate_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: 
         membership.status_reason, membership.status_expires_at = reason, expires_at
     elif action == "unban":
         membership.status, membership.status_reason, membership.status_expires_at = "active", None, None
+    if action != "warn":  # team-wide: segments count only active and soft-banned memberships
+        facts_changed(uow, team_id=hub.team_id, contact_id=membership.contact_id)
     membership.updated_at = now
     principal = ctx.principal
     record = MembershipAction(

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.errors import ValidationFailed
 from persistence.db import UnitOfWork
@@ -71,6 +72,7 @@ async def set_policy(uow: UnitOfWork, clock: Clock, hub: Hub, *, policy_type: st
                 await s.flush()
                 s.add(HubPolicyVersion(policy_id=policy.id, version=1, content=content, created_at=now))
                 await s.flush()
+                facts_changed(uow, hub_id=hub.id)
         except sa.exc.IntegrityError:
             # a concurrent request created it first: this one becomes an update of that row
             return await set_policy(uow, clock, hub, policy_type=policy_type, content=content,
@@ -87,6 +89,7 @@ async def set_policy(uow: UnitOfWork, clock: Clock, hub: Hub, *, policy_type: st
         changed = True
     if changed:
         policy.updated_at = now
+        facts_changed(uow, hub_id=hub.id)
     await s.flush()
     return policy
 

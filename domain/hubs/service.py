@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.identity.validation import normalize_email
@@ -94,8 +95,9 @@ async def update_hub(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub,
         hub.name = _check_name(changes["name"])
     if "description" in changes:
         hub.description = _check_description(changes["description"])
-    if "is_private" in changes:
+    if "is_private" in changes and bool(changes["is_private"]) != hub.is_private:
         hub.is_private = bool(changes["is_private"])
+        facts_changed(uow, hub_id=hub.id)
     for field in JSON_OBJECT_FIELDS:
         if field in changes:
             patch = changes[field]
@@ -123,6 +125,7 @@ async def delete_hub(uow: UnitOfWork, clock: Clock, hub: Hub) -> None:
     hub.updated_at = now
     hub.slug = f"{hub.slug[:60]}-deleted-{secrets.token_hex(4)}"
     await uow.session.flush()
+    facts_changed(uow, hub_id=hub.id)
 
 
 # ---- sender settings ----------------------------------------------------------------------------

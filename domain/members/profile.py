@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.hubs.memberships import DEFAULT_NOTIFICATION_PREFERENCES
@@ -173,6 +174,7 @@ async def accept_policy(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, 
                                           version=version, accepted_at=clock.now())
             s.add(acceptance)
             await s.flush()
+        facts_changed(uow, hub_id=member.hub_id, contact_id=member.contact_id)
     except sa.exc.IntegrityError:
         found = await s.scalar(find)
         assert found is not None

@@ -1,5 +1,6 @@
 """Member self-service in a hub (``H/me``): the member's membership, profile, notification
-preferences and policy acceptances. Every handler takes ``member`` (a member token for this hub)."""
+preferences and policy acceptances. Every handler takes ``member`` (a member token for this hub) with
+``access: self``: reachable while the hub's policies are not yet accepted, never by banned members."""
 
 from __future__ import annotations
 
@@ -136,12 +137,12 @@ class MeController(Controller):
     path = HUB_PATH + "/me"
     tags = ["member self-service"]
 
-    @get("/", summary="My membership of this hub: profile, notification preferences, policies")
+    @get("/", opt={"access": "self"}, summary="My membership of this hub: profile, notification preferences, policies")
     async def get_me(self, member: Member, uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
         view = await self_service.member_view(uow, member)
         return jsonapi(me_document(view, member.hub_id))
 
-    @patch("/", summary="Update my profile and notification preferences (merged: absent fields keep their values)")
+    @patch("/", opt={"access": "self"}, summary="Update my profile and notification preferences (merged: absent fields keep their values)")
     async def update_me(self, data: JSONBody[MEMBERS.UpdateDocument], member: Member, state: State,  # type: ignore[name-defined]
                         uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
         a = data.data.attributes
@@ -151,7 +152,7 @@ class MeController(Controller):
         )
         return jsonapi(me_document(view, member.hub_id))
 
-    @post("/accept-policies", summary="Accept the current version of one of the hub's policies")
+    @post("/accept-policies", opt={"access": "self"}, summary="Accept the current version of one of the hub's policies")
     async def accept_policies(self, data: JSONBody[ACCEPTANCES.CreateDocument], member: Member, state: State,  # type: ignore[name-defined]
                               uow: Uow) -> Response[ACCEPTANCES.Document]:  # type: ignore[name-defined]
         a = data.data.attributes
