@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.access.cache import FactsCache
+from domain.access.invalidation import INVALIDATE_CHANNEL
 from domain.clock import Clock, SystemClock
 from domain.identity.passwords import Passwords
 from domain.identity.sessions import AuthConfig
@@ -28,9 +30,23 @@ class Services:
     broker: Broker
     limiter: RateLimiter
     redis: Any | None
+    access_cache: FactsCache = field(default_factory=FactsCache)
+    # Set by the realtime lifespan: numbers each event per channel and keeps its history before
+    # fanning it out, so a client that reconnects can resume even if nobody was subscribed.
+    realtime_publish: Any = None
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, publisher=self.broker.publish)
+        # Access invalidations are applied to this instance's cache before they are published,
+        # so nothing here answers from stale facts once the change has committed.
+        publish = self.realtime_publish or self.broker.publish
+        return UnitOfWork(self.sessions, publisher=self.access_cache.publisher(publish))
+
+    async def start_access_cache(self) -> None:
+        """Listen for changes made on other instances (call once the broker has started)."""
+        await self.broker.subscribe(INVALIDATE_CHANNEL, self.access_cache.on_message)
+
+    async def stop_access_cache(self) -> None:
+        await self.broker.unsubscribe(INVALIDATE_CHANNEL, self.access_cache.on_message)
 
 
 def build_services(settings: Settings, clock: Clock | None = None) -> Services:

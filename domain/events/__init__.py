@@ -64,6 +64,14 @@ class MemberRoleChanged(msgspec.Struct, kw_only=True):
     previous_role: str
 
 
+class AnnouncementCreated(msgspec.Struct, kw_only=True):
+    id: str
+    hub_id: str
+    title: str
+    body: str
+    created_at: datetime
+
+
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "contact.signed_up": ContactSignedUp,
     "member.joined": MemberJoined,
@@ -72,6 +80,7 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "member.soft_banned": MemberStatusChanged,
     "member.warned": MemberWarned,
     "member.role_changed": MemberRoleChanged,
+    "announcement.created": AnnouncementCreated,
 }
 
 _encoder = msgspec.json.Encoder()

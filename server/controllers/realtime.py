@@ -1,9 +1,489 @@
-"""Routes: realtime gateway (see shared/DESIGN.md, "Realtime contract")."""
+"""Routes: the realtime gateway's transports (see shared/DESIGN.md, "Realtime contract").
+
+``H/ws`` (members), ``T/ws`` (staff and API keys with ``dashboard:read``), ``H/events`` (SSE),
+``H/presence`` and ``T/hubs/{hub_id}/announcements``. The connection logic lives in
+``realtime.gateway``; this module authenticates sockets and wires the gateway into the app.
+
+Authentication of the WebSocket routes is done HERE, by hand: ``check_member_routes`` and
+``check_team_routes`` in server/app.py only inspect HTTP handlers, so they cannot catch a socket
+route that forgot to authenticate. Every socket is authenticated (token from the
+``Sec-WebSocket-Protocol`` header or a first ``auth`` frame) before the gateway sees it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import signal
+import threading
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
-ROUTES: list[Any] = []
-# Lifespan context managers (called with the app) that start/stop the gateway's background work.
-LIFESPANS: list[Any] = []
+import msgspec
+import sqlalchemy as sa
+from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
+from litestar.datastructures import State
+from litestar.params import FromQuery, JSONBody
+from litestar.response import Stream
+
+from domain.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from domain.hubs.announcements import announce
+from domain.identity import api_keys, sessions
+from domain.identity.api_keys import KEY_PREFIX
+from domain.identity.members import authenticate_member, effective_status
+from domain.teams.service import resolve_team
+from persistence.models import Hub, HubMembership
+from realtime import protocol as p
+from realtime.channels import FORBIDDEN, NOT_FOUND, Channel, Refusal, member_static_rule, parse_channel
+from realtime.gateway import Connection, Gateway, GatewayConfig
+from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
+from realtime.presence import InProcessPresence, RedisPresence
+from server.controllers.teams import TEAM_PATH
+from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
+from server.jsonapi import jsonapi, resource_types
+from server.services import Services
+
+log = logging.getLogger("hubwire.realtime")
+
+HUB_PATH = "/api/v1/hub/{hub_id:str}"
+DASHBOARD_SCOPE = "dashboard:read"
+
+# Tests shorten these through the environment (read when the app starts, never at import).
+ENV_CONFIG = {
+    "HUBWIRE_RT_AUTH_TIMEOUT": ("auth_timeout", float),
+    "HUBWIRE_RT_MAX_SOCKETS": ("max_sockets_per_member", int),
+    "HUBWIRE_RT_MAX_SUBSCRIPTIONS": ("max_subscriptions", int),
+    "HUBWIRE_RT_MAX_FRAME": ("max_frame_bytes", int),
+    "HUBWIRE_RT_OPS_PER_SECOND": ("ops_per_second", int),
+    "HUBWIRE_RT_SEND_QUEUE": ("send_queue", int),
+    "HUBWIRE_RT_TYPING_MAX_SUBSCRIBERS": ("typing_max_subscribers", int),
+}
+
+
+def config_from_env(env: Any = None) -> GatewayConfig:
+    env = os.environ if env is None else env
+    cfg = GatewayConfig()
+    for var, (name, cast) in ENV_CONFIG.items():
+        if env.get(var):
+            setattr(cfg, name, cast(env[var]))
+    return cfg
+
+
+def gateway_of(app_or_state: Any) -> Gateway:
+    state = getattr(app_or_state, "state", app_or_state)
+    return state.realtime  # type: ignore[no-any-return]
+
+
+# ---- wiring ---------------------------------------------------------------------------------------
+
+
+def build_gateway(svc: Services, config: GatewayConfig) -> tuple[Gateway, RealtimePublisher]:
+    if svc.redis is not None:
+        history: Any = RedisHistory(svc.redis, svc.settings.redis_prefix)
+        presence: Any = RedisPresence(svc.redis, svc.settings.redis_prefix)
+        # RedisBroker's channel naming (prefix + "ch:" + channel): the stamp script publishes itself.
+        publisher = RealtimePublisher(svc.broker, history, pubsub_prefix=svc.settings.redis_prefix + "ch:")
+    else:
+        history, presence = InProcessHistory(), InProcessPresence()
+        publisher = RealtimePublisher(svc.broker, history)
+
+    async def authorize(conn: Connection, ch: Channel) -> Refusal | None:
+        return await _authorize(svc, conn, ch)
+
+    async def recheck(conns: list[Connection]) -> None:
+        await _recheck(svc, gateway, conns)
+
+    gateway = Gateway(svc.broker, history, presence, config, authorize=authorize, recheck=recheck,
+                      stamp_dedup=svc.redis is not None)
+    return gateway, publisher
+
+
+@asynccontextmanager
+async def realtime_lifespan(app: Litestar) -> AsyncIterator[None]:
+    svc = services_of(app.state)
+    gateway, publisher = build_gateway(svc, config_from_env())
+    app.state.realtime = gateway
+    app.state.realtime_publisher = publisher
+    svc.realtime_publish = publisher.publish  # Services.uow() now numbers and stores every event
+    await gateway.start()
+    restore = _drain_on_signals(gateway)
+    try:
+        yield
+    finally:
+        restore()
+        await gateway.stop()
+
+
+def _drain_on_signals(gateway: Gateway) -> Any:
+    """uvicorn closes sockets with 1012 on SIGTERM before the lifespan ends, with no word to the
+    client, and waits for SSE streams: drain first (``closing`` + 1012, SSE ended), then hand the
+    signal to uvicorn's own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+
+    def handler(sig: int, frame: Any) -> None:
+        prev = previous.get(sig)
+
+        async def drain_then_exit() -> None:
+            try:
+                await gateway.drain()
+            finally:
+                if callable(prev):
+                    prev(sig, frame)
+
+        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(drain_then_exit()))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, handler)
+        except (ValueError, OSError):
+            previous.pop(sig, None)
+
+    def restore() -> None:
+        for sig, prev in previous.items():
+            try:
+                if signal.getsignal(sig) is handler:
+                    signal.signal(sig, prev)
+            except (ValueError, OSError):
+                pass
+
+    return restore
+
+
+LIFESPANS: list[Any] = [realtime_lifespan]
+
+
+# ---- authorization ----------------------------------------------------------------------------------
+
+
+async def _evaluate(svc: Services, conn: Connection, target_type: str, target_id: uuid.UUID) -> Refusal | None:
+    """The access evaluator's ``view`` on the target, as a refusal (None = allowed)."""
+    from domain.access import service as access_service
+    from domain.access.facts import Subject
+
+    assert conn.contact_id is not None and conn.hub_id is not None
+    async with svc.uow() as uow:
+        try:
+            decision = await access_service.check(uow, svc.access_cache, Subject.member(conn.contact_id), "view",
+                                                  target_type, target_id, conn.hub_id, svc.clock.now())
+        except NotFound:
+            return NOT_FOUND
+    if decision.allowed:
+        return None
+    if getattr(decision, "hidden", False):
+        return NOT_FOUND
+    return Refusal(decision.reason or "forbidden", "You may not subscribe to this channel.")
+
+
+async def _authorize(svc: Services, conn: Connection, ch: Channel) -> Refusal | None:
+    if conn.kind == "member":
+        assert conn.hub_id is not None and conn.contact_id is not None
+        rule = member_static_rule(ch, conn.hub_id, conn.contact_id)
+        if rule is None and ch.kind == "hub":
+            return await _evaluate(svc, conn, "hub", ch.id)
+        if rule == "evaluate":
+            if ch.kind == "space":
+                return await _evaluate(svc, conn, "space", ch.id)
+            return FORBIDDEN  # discussions and conversations: no access target yet
+        return rule  # type: ignore[return-value]
+    # staff and API keys (dashboard:read checked when the socket was authenticated)
+    if ch.kind == "team":
+        return None if ch.id == conn.team_id else NOT_FOUND
+    if ch.kind == "hub":
+        async with svc.uow() as uow:
+            team_id = await uow.session.scalar(
+                sa.select(Hub.team_id).where(Hub.id == ch.id, Hub.deleted_at.is_(None)))
+        return None if team_id is not None and team_id == conn.team_id else NOT_FOUND
+    return FORBIDDEN
+
+
+async def _recheck(svc: Services, gateway: Gateway, conns: list[Connection]) -> None:
+    """After a ban or an access change: close banned members' sockets (4403), unsubscribe members
+    who left from everything, and re-ask the evaluator for each remaining channel."""
+    now = svc.clock.now()
+    by_hub: dict[uuid.UUID, list[Connection]] = {}
+    for c in conns:
+        if c.hub_id is not None and c.closing is None:
+            by_hub.setdefault(c.hub_id, []).append(c)
+    for hub_id, group in by_hub.items():
+        contacts = {c.contact_id for c in group}
+        async with svc.uow() as uow:
+            rows = (await uow.session.execute(
+                sa.select(HubMembership).where(HubMembership.hub_id == hub_id,
+                                               HubMembership.contact_id.in_(contacts)))).scalars().all()
+        status = {m.contact_id: effective_status(m, now) for m in rows}
+        for c in group:
+            st = status.get(c.contact_id)
+            if st == "banned":
+                c.close(p.CLOSE_FORBIDDEN, "banned", p.error("banned", "You are banned from this hub."),
+                        p.encode(p.Closing(code=p.CLOSE_FORBIDDEN, reason="banned")))
+            elif st is None or st == "left":
+                c.revoked = True
+                await gateway.revoke(c, list(c.channels) + list(c.buffers), "access_revoked",
+                                     "You are no longer a member of this hub.")
+            else:
+                for name in list(c.channels):
+                    ch = parse_channel(name)
+                    if ch is None or ch.kind == "contact":
+                        continue
+                    try:
+                        refusal = await _authorize(svc, c, ch)
+                    except Exception:
+                        log.warning("re-check failed for %s on %s", c.id, name, exc_info=True)
+                        continue
+                    if refusal is not None:
+                        await gateway.revoke(c, [name], "access_revoked", f"Access lost ({refusal.code}).")
+
+
+# ---- authentication ----------------------------------------------------------------------------------
+
+_CLOSE_FOR = {"unauthenticated": p.CLOSE_UNAUTHENTICATED, "forbidden": p.CLOSE_FORBIDDEN,
+              "not_found": p.CLOSE_NOT_FOUND}
+
+
+def _offered(socket: WebSocket) -> tuple[bool, str | None]:
+    """Whether the client speaks ``hubwire.v1``, and the token it put in the subprotocol list."""
+    values = [v.strip() for v in socket.headers.get("sec-websocket-protocol", "").split(",") if v.strip()]
+    token = next((v[len(p.BEARER_PREFIX):] for v in values if v.startswith(p.BEARER_PREFIX)), None)
+    return p.SUBPROTOCOL in values, token or None
+
+
+async def _open(socket: WebSocket, timeout: float) -> str | None:
+    """Accept the socket and get its token: from the subprotocol header, or a first ``auth``
+    frame within ``timeout`` seconds. None after closing it with 4401."""
+    speaks, token = _offered(socket)
+    await socket.accept(subprotocols=p.SUBPROTOCOL if speaks else None)
+    if token is not None:
+        return token
+    try:
+        message = await asyncio.wait_for(socket.receive(), timeout)
+    except asyncio.TimeoutError:
+        await _refuse(socket, p.CLOSE_UNAUTHENTICATED, "auth_timeout", "Send an auth frame first.")
+        return None
+    if message["type"] != "websocket.receive":
+        return None
+    try:
+        frame = p.client_decoder.decode(message.get("text") or message.get("bytes") or b"")
+    except msgspec.DecodeError:
+        frame = None
+    if not isinstance(frame, p.Auth):
+        await _refuse(socket, p.CLOSE_UNAUTHENTICATED, "unauthenticated", "The first frame must be an auth frame.")
+        return None
+    return frame.token
+
+
+async def _refuse(socket: WebSocket, code: int, error_code: str, message: str) -> None:
+    try:
+        await socket.send({"type": "websocket.send", "text": p.error(error_code, message)})
+        await socket.close(code, error_code)
+    except Exception:
+        pass
+
+
+def _connection(socket: WebSocket, kind: str) -> Connection:
+    async def send(text: str) -> None:
+        await socket.send({"type": "websocket.send", "text": text})
+
+    async def close(code: int, reason: str) -> None:
+        await socket.close(code, reason)
+
+    return Connection(kind=kind, send=send, close_transport=close)
+
+
+async def _run(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
+    refused = gateway.admit(conn)
+    if refused is not None:
+        code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
+        await _refuse(socket, code, refused, "Too many sockets for this member." if code == p.CLOSE_RATE_LIMITED
+                      else "The server is restarting.")
+        return
+    try:
+        await gateway.attach(conn)
+        await gateway.serve(conn, socket.receive)
+        if conn.writer is not None and conn.closing is not None:  # let the close frame go out
+            await asyncio.wait([conn.writer], timeout=2.0)
+    except Exception as exc:  # the peer vanished mid-frame, or the server is going away
+        if not _is_disconnect(exc):
+            log.exception("socket %s failed", conn.id)
+    finally:
+        await gateway.detach(conn)
+
+
+def _is_disconnect(exc: Exception) -> bool:
+    return type(exc).__name__ in {"WebSocketDisconnect", "ClientDisconnected", "ConnectionClosed"}
+
+
+@websocket(HUB_PATH + "/ws", name="hub_socket")
+async def hub_socket(socket: WebSocket, hub_id: str) -> None:
+    """A member's socket in one hub. Authenticated here, not by a dependency (see module doc)."""
+    svc = services_of(socket.app.state)
+    gateway = gateway_of(socket.app)
+    token = await _open(socket, gateway.config.auth_timeout)
+    if token is None:
+        return
+    try:
+        if token.startswith(KEY_PREFIX):
+            raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
+        async with svc.uow() as uow:
+            member = await authenticate_member(uow, svc.auth.tokens, token, _uuid(hub_id), svc.clock.now())
+    except DomainError as exc:
+        await _refuse(socket, _CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
+        return
+    conn = _connection(socket, "member")
+    conn.hub_id, conn.contact_id, conn.team_id = member.hub_id, member.contact_id, member.team_id
+    await _run(socket, gateway, conn)
+
+
+@websocket(TEAM_PATH + "/ws", name="team_socket")
+async def team_socket(socket: WebSocket, team_id: str) -> None:
+    """A staff dashboard's socket (a staff token or an API key with ``dashboard:read``).
+    Authenticated here, not by a dependency (see module doc)."""
+    svc = services_of(socket.app.state)
+    gateway = gateway_of(socket.app)
+    token = await _open(socket, gateway.config.auth_timeout)
+    if token is None:
+        return
+    try:
+        async with svc.uow() as uow:
+            if token.startswith(KEY_PREFIX):
+                principal: Any = await api_keys.authenticate_api_key(uow, svc.clock, token)
+            else:
+                principal = await sessions.authenticate_access_token(uow, svc.auth, token)
+            team = await resolve_team(uow, principal, _uuid(team_id), DASHBOARD_SCOPE)
+    except DomainError as exc:
+        await _refuse(socket, _CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
+        return
+    conn = _connection(socket, "staff")
+    conn.team_id = team.team_id
+    await _run(socket, gateway, conn)
+
+
+def _uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+# ---- Server-Sent Events ------------------------------------------------------------------------------
+
+
+def parse_last_event_id(header: str | None) -> dict[str, tuple[str, int]]:
+    """``<channel>:<epoch>:<seq>`` positions, comma-separated → {channel: (epoch, seq)}."""
+    out: dict[str, tuple[str, int]] = {}
+    for item in (header or "").split(","):
+        parts = item.strip().rsplit(":", 2)
+        if len(parts) == 3 and parts[2].isdigit():
+            out[parts[0]] = (parts[1], int(parts[2]))
+    return out
+
+
+_stamped = msgspec.json.Decoder(p.StampedEvent)
+
+
+@get(HUB_PATH + "/events", opt={"access": "view"}, media_type="text/event-stream",
+     summary="Server-Sent Events: `?channels=hub:ID,contact:ID`, resume with `Last-Event-ID`")
+async def hub_events(request: Request[Any, Any, Any], member: Member, state: State,
+                     channels: FromQuery[str | None] = None) -> Stream:
+    gateway = gateway_of(state)
+    out: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue(maxsize=1)
+    positions: dict[str, tuple[str, int]] = {}
+
+    async def send(text: str) -> None:
+        await out.put((text, None))
+
+    async def close(code: int, reason: str) -> None:
+        await out.put(("", f"{code}"))
+
+    conn = Connection(kind="member", send=send, close_transport=close, hub_id=member.hub_id,
+                      contact_id=member.contact_id, team_id=member.team_id)
+    resume = parse_last_event_id(request.headers.get("last-event-id"))
+    wanted = [c.strip() for c in (channels or f"hub:{member.hub_id}").split(",") if c.strip()]
+
+    async def events() -> AsyncGenerator[bytes, None]:
+        refused = gateway.admit(conn)
+        if refused is not None:
+            yield f"event: error\ndata: {p.error(refused, 'Too many connections.')}\n\n".encode()
+            return
+        try:
+            await gateway.attach(conn)
+            for name in wanted:
+                since = resume.get(name)
+                await gateway.subscribe(conn, name, since[1] if since else None, since[0] if since else None)
+            yield b"retry: 2000\n\n"
+            while True:
+                text, closed = await out.get()
+                if closed is not None:
+                    return
+                if text.startswith('{"type":"event"'):
+                    ev = _stamped.decode(text)
+                    positions[ev.channel] = (conn.channels.get(ev.channel, ""), ev.seq)
+                    ids = ",".join(f"{c}:{e}:{s}" for c, (e, s) in positions.items())
+                    yield f"id: {ids}\nevent: event\ndata: {text}\n\n".encode()
+                else:
+                    kind = msgspec.json.decode(text).get("type", "message")
+                    if kind == "subscribed":
+                        sub = msgspec.json.decode(text)
+                        positions[sub["channel"]] = (sub["epoch"], sub["seq"])
+                    yield f"event: {kind}\ndata: {text}\n\n".encode()
+        finally:
+            await gateway.detach(conn)
+
+    return Stream(events(), media_type="text/event-stream",
+                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# ---- presence and announcements -----------------------------------------------------------------------
+
+
+class PresenceAttributes(msgspec.Struct):
+    hub_id: str
+    online: list[str]
+    count: int
+
+
+PRESENCE = resource_types("hub_presence", PresenceAttributes)
+
+
+@get(HUB_PATH + "/presence", opt={"access": "view"}, summary="Who is online in the hub now (contact ids)")
+async def hub_presence(member: Member, state: State) -> Response[PRESENCE.Document]:  # type: ignore[name-defined]
+    online = await gateway_of(state).presence.online(str(member.hub_id))
+    return jsonapi(PRESENCE.document(member.hub_id, PresenceAttributes(str(member.hub_id), online, len(online))))
+
+
+class AnnouncementAttributes(msgspec.Struct):
+    hub_id: str
+    title: str
+    body: str
+    created_at: datetime
+
+
+class AnnouncementCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    title: str
+    body: str
+
+
+ANNOUNCEMENTS = resource_types("announcements", AnnouncementAttributes, AnnouncementCreate)
+
+
+@post(TEAM_PATH + "/hubs/{hub_id:str}/announcements", opt={"scope": "hubs:write"}, tags=["realtime"],
+      summary="Announce to a hub: `announcement.created` on `hub:{hub_id}` (after commit)")
+async def create_announcement(data: JSONBody[ANNOUNCEMENTS.CreateDocument], team: TeamCtx,  # type: ignore[name-defined]
+                              hub: TeamHub, state: State,
+                              uow: Uow) -> Response[ANNOUNCEMENTS.Document]:  # type: ignore[name-defined]
+    a = data.data.attributes
+    ev = announce(uow, services_of(state).clock, hub, title=a.title, body=a.body)
+    return jsonapi(ANNOUNCEMENTS.document(ev.id, AnnouncementAttributes(ev.hub_id, ev.title, ev.body, ev.created_at)),
+                   201)
+
+
+ROUTES: list[Any] = [hub_socket, team_socket, hub_events, hub_presence, create_announcement]
+
+__all__ = ["LIFESPANS", "ROUTES", "Forbidden"]

@@ -1,0 +1,551 @@
+"""The gateway: sockets, their channel subscriptions, fan-out, resume, limits, revocation, drain.
+
+Built on ``realtime.broker`` rather than Litestar's channels plugin, because the plugin keeps
+per-channel bookkeeping for every dynamic channel name it ever saw, its Redis subscriber loop does
+not reconnect, and subscribe/unsubscribe can race with delivery. Here:
+
+* one broker subscription per channel per instance, reference-counted (``Feed``); when the last
+  local socket leaves, the broker subscription and every trace of the channel go away;
+* the broker reader reconnects and resubscribes (``RedisBroker``); a feed notices a seq gap after a
+  reconnect and fills it from history before delivering, and drops duplicates;
+* subscribing buffers live frames while history is read, then drains the buffer skipping what the
+  replay already sent: no gap, no duplicate.
+
+Each event frame is encoded once (by ``RealtimePublisher``, or here for raw events as a fallback)
+and the same ``str`` goes into every subscriber's bounded send queue; a writer task per socket
+sends it. A full queue disconnects the socket with 4008 — a slow consumer never grows memory.
+
+The gateway knows nothing of HTTP: the transport (``server/controllers/realtime.py``) authenticates
+the socket, builds a ``Connection`` around its send/close functions and calls ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from realtime import protocol as p
+from realtime.channels import (
+    FORBIDDEN,
+    INVALID,
+    NOT_FOUND,
+    TYPING_KINDS,
+    Channel,
+    Refusal,
+    member_static_rule,
+    parse_channel,
+)
+from realtime.history import History, dedup_key, frame_parts
+from realtime.presence import Presence
+
+log = logging.getLogger("hubwire.realtime")
+
+INVALIDATE_CHANNEL = "access:invalidate"
+
+
+@dataclass
+class GatewayConfig:
+    """Limits; every one is documented in docs/realtime.md."""
+
+    auth_timeout: float = 5.0
+    max_sockets_per_member: int = 5
+    max_subscriptions: int = 100
+    max_frame_bytes: int = 16 * 1024
+    ops_per_second: int = 20
+    send_queue: int = 256
+    typing_interval: float = 3.0
+    typing_max_subscribers: int = 1000
+    heartbeat: float = 20.0
+    drain_timeout: float = 3.0
+
+
+@dataclass(eq=False)
+class Connection:
+    """One client socket (WebSocket or SSE) with its bounded send queue."""
+
+    kind: str  # "member" | "staff"
+    send: Callable[[str], Awaitable[None]]
+    close_transport: Callable[[int, str], Awaitable[None]]
+    hub_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    channels: dict[str, str] = field(default_factory=dict)  # channel -> epoch
+    buffers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    queue: deque[str] = field(default_factory=deque)
+    max_queue: int = 256
+    closing: tuple[int, str] | None = None
+    revoked: bool = False
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _ops_window: float = 0.0
+    _ops: int = 0
+    writer: asyncio.Task[None] | None = None
+
+    def enqueue(self, text: str, *, ephemeral: bool = False) -> None:
+        if self.closing is not None:
+            return
+        n = len(self.queue)
+        if n >= self.max_queue:
+            self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
+            self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
+            return
+        if ephemeral and n >= self.max_queue // 2:
+            return  # presence and typing go first when the queue is half full
+        self.queue.append(text)
+        self._wake.set()
+
+    def close(self, code: int, reason: str, *frames: str) -> None:
+        """Send ``frames`` (after what is queued), then close with ``code``."""
+        if self.closing is not None:
+            return
+        self.queue.extend(frames)
+        self.closing = (code, reason)
+        self._wake.set()
+
+    async def run_writer(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.queue:
+                    await self.send(self.queue.popleft())
+                if self.closing is not None:
+                    await self.close_transport(*self.closing)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer went away mid-send: the reader notices and detaches
+            self.closing = self.closing or (p.CLOSE_NORMAL, "gone")
+
+    def count_op(self, now: float) -> int:
+        if now - self._ops_window >= 1.0:
+            self._ops_window, self._ops = now, 0
+        self._ops += 1
+        return self._ops
+
+
+@dataclass(eq=False)
+class Feed:
+    """This instance's subscription to one broker channel."""
+
+    name: str
+    subscribers: set[Connection] = field(default_factory=set)
+    watchers: int = 0  # internal interest (ban watch on contact channels)
+    last_seq: int | None = None
+    handler: Any = None
+
+    @property
+    def refs(self) -> int:
+        return len(self.subscribers) + self.watchers
+
+
+class _Ban(msgspec.Struct):
+    hub_id: str
+    contact_id: str
+
+
+class _BanEvent(msgspec.Struct):
+    event: str
+    data: msgspec.Raw
+
+
+class _FactsChanged(msgspec.Struct):
+    hub_id: str | None = None
+    team_id: str | None = None
+    contact_id: str | None = None
+
+
+_ban_event = msgspec.json.Decoder(_BanEvent)
+_ban_data = msgspec.json.Decoder(_Ban)
+_facts = msgspec.json.Decoder(_FactsChanged)
+
+Authorizer = Callable[[Connection, Channel], Awaitable[Refusal | None]]
+Rechecker = Callable[[list[Connection]], Awaitable[None]]
+
+
+class Gateway:
+    def __init__(self, broker: Any, history: History, presence: Presence, config: GatewayConfig | None = None,
+                 *, authorize: Authorizer, recheck: Rechecker, stamp_dedup: bool = False) -> None:
+        self.broker = broker
+        self.history = history
+        self.presence = presence
+        self.config = config or GatewayConfig()
+        self._authorize = authorize
+        self._recheck = recheck
+        self._stamp_dedup = stamp_dedup  # several instances may stamp the same raw event
+        self.feeds: dict[str, Feed] = {}
+        self.connections: set[Connection] = set()
+        self._per_member: dict[tuple[uuid.UUID, uuid.UUID], set[Connection]] = {}
+        self._typing: dict[tuple[str, uuid.UUID], float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.draining = False
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.subscribe(INVALIDATE_CHANNEL, self._on_invalidate)
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="hubwire-realtime-heartbeat")
+
+    async def stop(self) -> None:
+        await self.drain()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        await self.broker.unsubscribe(INVALIDATE_CHANNEL, self._on_invalidate)
+        for name, feed in list(self.feeds.items()):
+            self.feeds.pop(name, None)
+            await self.broker.unsubscribe(name, feed.handler)
+
+    async def drain(self) -> None:
+        """Every socket gets a ``closing`` frame, then close 1012; waits (bounded) for the sends."""
+        self.draining = True
+        frame = p.encode(p.Closing(code=p.CLOSE_SERVER_RESTART, reason="server restarting"))
+        for conn in list(self.connections):
+            conn.close(p.CLOSE_SERVER_RESTART, "server restarting", frame)
+        writers = [c.writer for c in self.connections if c.writer is not None and not c.writer.done()]
+        if writers:
+            await asyncio.wait(writers, timeout=self.config.drain_timeout)
+
+    # ---- connections ------------------------------------------------------------------------------
+
+    def admit(self, conn: Connection) -> str | None:
+        """Register ``conn``; the refusal code when it may not connect."""
+        if self.draining:
+            return "server_restarting"
+        conn.max_queue = self.config.send_queue
+        if conn.kind == "member":
+            assert conn.hub_id is not None and conn.contact_id is not None
+            mine = self._per_member.setdefault((conn.hub_id, conn.contact_id), set())
+            if len(mine) >= self.config.max_sockets_per_member:
+                if not mine:
+                    del self._per_member[(conn.hub_id, conn.contact_id)]
+                return "too_many_sockets"
+            mine.add(conn)
+        self.connections.add(conn)
+        conn.writer = asyncio.create_task(conn.run_writer())
+        return None
+
+    async def attach(self, conn: Connection) -> None:
+        """After ``admit``: presence and the ban watch on the member's contact channel."""
+        if conn.kind != "member":
+            return
+        assert conn.hub_id is not None and conn.contact_id is not None
+        await self._acquire(f"contact:{conn.contact_id}", watcher=True)
+        if await self.presence.join(str(conn.hub_id), str(conn.contact_id), conn.id):
+            await self._publish_presence(conn.hub_id, joined=str(conn.contact_id))
+
+    async def detach(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        for channel in list(conn.channels) + list(conn.buffers):
+            await self._leave(conn, channel)
+        if conn.writer is not None and not conn.writer.done():
+            conn.writer.cancel()
+        if conn.kind == "member":
+            assert conn.hub_id is not None and conn.contact_id is not None
+            key = (conn.hub_id, conn.contact_id)
+            mine = self._per_member.get(key)
+            if mine is not None:
+                mine.discard(conn)
+                if not mine:
+                    del self._per_member[key]
+                    self._typing.pop((str(conn.hub_id), conn.contact_id), None)
+            await self._release(f"contact:{conn.contact_id}", watcher=True)
+            try:
+                if await self.presence.leave(str(conn.hub_id), str(conn.contact_id), conn.id):
+                    await self._publish_presence(conn.hub_id, left=str(conn.contact_id))
+            except Exception:
+                log.warning("presence leave failed for %s", conn.id, exc_info=True)
+
+    async def serve(self, conn: Connection, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """Read client frames until the socket closes."""
+        cfg = self.config
+        while conn.closing is None:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            raw = message.get("text")
+            if raw is None:
+                raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+            if len(raw) > cfg.max_frame_bytes:
+                conn.close(p.CLOSE_BAD_FRAME, "frame too large",
+                           p.error("frame_too_large", f"Frames are at most {cfg.max_frame_bytes} bytes."))
+                return
+            ops = conn.count_op(time.monotonic())
+            if ops > cfg.ops_per_second:
+                if ops > 2 * cfg.ops_per_second:
+                    conn.close(p.CLOSE_RATE_LIMITED, "rate limited",
+                               p.error("rate_limited", "Too many frames; closing."))
+                    return
+                conn.enqueue(p.error("rate_limited", f"At most {cfg.ops_per_second} frames per second."))
+                continue
+            try:
+                frame = p.client_decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                conn.close(p.CLOSE_BAD_FRAME, "bad frame", p.error("bad_frame", f"Not a client frame: {exc}"))
+                return
+            await self.handle(conn, frame)
+
+    async def handle(self, conn: Connection, frame: Any) -> None:
+        if isinstance(frame, p.Subscribe):
+            await self.subscribe(conn, frame.channel, frame.since, frame.epoch)
+        elif isinstance(frame, p.Unsubscribe):
+            if frame.channel in conn.channels:
+                await self._leave(conn, frame.channel)
+            conn.enqueue(p.encode(p.Unsubscribed(channel=frame.channel)))
+        elif isinstance(frame, p.Ping):
+            conn.enqueue(p.encode(p.Pong()))
+            if conn.kind == "member":
+                await self.presence.refresh([(str(conn.hub_id), str(conn.contact_id), conn.id)])
+        elif isinstance(frame, p.PresenceQuery):
+            await self._presence_snapshot(conn, frame.channel)
+        elif isinstance(frame, p.Typing):
+            await self._typing_signal(conn, frame.channel)
+        elif isinstance(frame, p.Auth):
+            conn.enqueue(p.error("already_authenticated", "This socket is already authenticated."))
+
+    # ---- subscribe / resume --------------------------------------------------------------------
+
+    async def subscribe(self, conn: Connection, name: str, since: int | None = None,
+                        epoch: str | None = None) -> bool:
+        ch = parse_channel(name)
+        if ch is None:
+            conn.enqueue(p.error(INVALID.code, INVALID.message, name))
+            return False
+        name = ch.name
+        if name in conn.channels or name in conn.buffers:
+            conn.enqueue(p.error("already_subscribed", "Already subscribed to this channel.", name))
+            return False
+        if len(conn.channels) + len(conn.buffers) >= self.config.max_subscriptions:
+            conn.enqueue(p.error("too_many_subscriptions",
+                                 f"At most {self.config.max_subscriptions} channels per socket.", name))
+            return False
+        refusal = FORBIDDEN if conn.revoked else await self._authorize(conn, ch)
+        if refusal is not None:
+            conn.enqueue(p.error(refusal.code, refusal.message, name))
+            return False
+        # Live first (buffered), then history, then the buffer minus what history already gave.
+        conn.buffers[name] = []
+        await self._acquire(name, conn=conn)
+        try:
+            state = await self.history.replay(name, since, epoch)
+        except Exception:
+            log.warning("history unavailable for %s", name, exc_info=True)
+            await self._leave(conn, name)
+            conn.enqueue(p.error("unavailable", "Try again shortly.", name))
+            return False
+        if conn.closing is not None or name not in conn.buffers:
+            return False
+        feed = self.feeds.get(name)
+        if feed is not None and feed.last_seq is None:
+            feed.last_seq = state.seq  # a later live frame beyond this is a gap to fill from history
+        recovered: bool | msgspec.UnsetType = msgspec.UNSET
+        last = state.seq
+        replay: list[tuple[int, bytes]] = []
+        if since is not None:
+            recovered = state.frames is not None
+            replay = state.frames or []
+        conn.enqueue(p.encode(p.Subscribed(channel=name, seq=state.seq, epoch=state.epoch, recovered=recovered)))
+        for seq, frame in replay:
+            conn.enqueue(frame.decode())
+        for seq, text in conn.buffers.pop(name):
+            if seq > last:
+                conn.enqueue(text)
+                last = seq
+        conn.channels[name] = state.epoch
+        return True
+
+    async def _leave(self, conn: Connection, name: str) -> None:
+        present = conn.channels.pop(name, None) is not None
+        present = conn.buffers.pop(name, None) is not None or present
+        if present:
+            await self._release(name, conn=conn)
+
+    async def revoke(self, conn: Connection, channels: list[str], code: str, message: str) -> None:
+        """Unsubscribe ``conn`` from ``channels``, telling it why."""
+        for name in channels:
+            if name in conn.channels or name in conn.buffers:
+                await self._leave(conn, name)
+                conn.enqueue(p.error(code, message, name))
+
+    # ---- feeds (one broker subscription per channel per instance) ---------------------------------
+
+    async def _acquire(self, name: str, *, conn: Connection | None = None, watcher: bool = False) -> None:
+        feed = self.feeds.get(name)
+        created = feed is None
+        if feed is None:  # registered before the first await, so concurrent subscribers share it
+            feed = self.feeds[name] = Feed(name)
+
+            async def handler(channel: str, payload: bytes, feed: Feed = feed) -> None:
+                await self._deliver(feed, payload)
+
+            feed.handler = handler
+        if watcher:
+            feed.watchers += 1
+        if conn is not None:
+            feed.subscribers.add(conn)
+        if created:
+            await self.broker.subscribe(name, feed.handler)
+
+    async def _release(self, name: str, *, conn: Connection | None = None, watcher: bool = False) -> None:
+        feed = self.feeds.get(name)
+        if feed is None:
+            return
+        if conn is not None:
+            feed.subscribers.discard(conn)
+        if watcher:
+            feed.watchers -= 1
+        if feed.refs <= 0:
+            del self.feeds[name]  # no bookkeeping left behind for dynamic channel names
+            await self.broker.unsubscribe(name, feed.handler)
+
+    async def _deliver(self, feed: Feed, payload: bytes) -> None:
+        if payload.startswith(p.EPHEMERAL_PREFIXES):
+            text = payload.decode()
+            for conn in list(feed.subscribers):
+                if feed.name not in conn.buffers:
+                    conn.enqueue(text, ephemeral=True)
+            return
+        if payload.startswith(p.EVENT_PREFIX):
+            frame = payload
+            seq = _seq_of(frame)
+        else:  # a raw Event (the unit of work publishing straight to the broker): stamp it here
+            parts = frame_parts(payload)
+            if parts is None:
+                log.warning("dropping an undecodable payload on %s", feed.name)
+                return
+            _, prefix, suffix = parts
+            seq, frame = await self.history.stamp(
+                feed.name, prefix, suffix, dedup=dedup_key(payload) if self._stamp_dedup else None)
+        if feed.last_seq is not None:
+            if seq <= feed.last_seq:
+                return  # a duplicate (history already delivered it after a reconnect)
+            if seq > feed.last_seq + 1:  # missed while the broker reconnected: fill from history
+                try:
+                    for s, f in await self.history.between(feed.name, feed.last_seq, seq - 1):
+                        self._fan_out(feed, s, f)
+                except Exception:
+                    log.warning("could not fill a gap on %s", feed.name, exc_info=True)
+        feed.last_seq = seq
+        self._fan_out(feed, seq, frame)
+        if feed.name.startswith(("contact:", "team:")) and b'"member.banned"' in frame:
+            self._on_ban_event(frame)
+
+    def _fan_out(self, feed: Feed, seq: int, frame: bytes) -> None:
+        text = frame.decode()  # once per event; the same str goes to every subscriber
+        for conn in list(feed.subscribers):
+            buffer = conn.buffers.get(feed.name)
+            if buffer is not None:
+                buffer.append((seq, text))
+            else:
+                conn.enqueue(text)
+
+    # ---- live revocation ----------------------------------------------------------------------------
+
+    def _on_ban_event(self, frame: bytes) -> None:
+        try:
+            ev = _ban_event.decode(frame)
+            if ev.event != "member.banned":
+                return
+            ban = _ban_data.decode(ev.data)
+            hub_id, contact_id = uuid.UUID(ban.hub_id), uuid.UUID(ban.contact_id)
+        except (msgspec.DecodeError, ValueError):
+            return
+        conns = list(self._per_member.get((hub_id, contact_id), ()))
+        if conns:
+            self._spawn(self._recheck(conns))
+
+    async def _on_invalidate(self, channel: str, payload: bytes) -> None:
+        try:
+            change = _facts.decode(payload)
+        except msgspec.DecodeError:
+            return
+        affected = [
+            c for c in self.connections if c.kind == "member"
+            and (change.hub_id is None or str(c.hub_id) == change.hub_id)
+            and (change.team_id is None or str(c.team_id) == change.team_id)
+            and (change.contact_id is None or str(c.contact_id) == change.contact_id)
+        ]
+        if affected:
+            self._spawn(self._recheck(affected))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("realtime background task failed", exc_info=task.exception())
+
+    # ---- presence and typing -----------------------------------------------------------------------
+
+    async def _publish_presence(self, hub_id: uuid.UUID, **change: str) -> None:
+        channel = f"hub:{hub_id}"
+        await self.broker.publish(channel, p.encoder.encode(p.PresenceFrame(channel=channel, **change)))
+
+    async def _presence_snapshot(self, conn: Connection, channel: str | None) -> None:
+        own = f"hub:{conn.hub_id}" if conn.hub_id else None
+        target = channel or own
+        ch = parse_channel(target) if target else None
+        if ch is None or ch.kind != "hub" or (conn.kind == "member" and ch.name != own):
+            conn.enqueue(p.error(NOT_FOUND.code, "Presence is available for your hub only.", target))
+            return
+        if conn.kind == "staff" and await self._authorize(conn, ch) is not None:
+            conn.enqueue(p.error(NOT_FOUND.code, NOT_FOUND.message, target))
+            return
+        online = await self.presence.online(str(ch.id))
+        conn.enqueue(p.encode(p.PresenceFrame(channel=ch.name, online=online)))
+
+    async def _typing_signal(self, conn: Connection, channel: str) -> None:
+        ch = parse_channel(channel)
+        if ch is None or ch.kind not in TYPING_KINDS or ch.name not in conn.channels or conn.contact_id is None:
+            conn.enqueue(p.error("typing_not_allowed", "Typing goes to a discussion or conversation you "
+                                                       "are subscribed to.", channel))
+            return
+        feed = self.feeds.get(ch.name)
+        if feed is not None and len(feed.subscribers) > self.config.typing_max_subscribers:
+            return  # suppressed in very large channels
+        key = (ch.name, conn.contact_id)
+        now = time.monotonic()
+        if now - self._typing.get(key, -1e9) < self.config.typing_interval:
+            return  # one signal per member per interval; clients expire typing on their own
+        self._typing[key] = now
+        await self.broker.publish(ch.name, p.encoder.encode(p.TypingFrame(channel=ch.name,
+                                                                          contact_id=str(conn.contact_id))))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat)
+            try:
+                await self.presence.refresh([(str(c.hub_id), str(c.contact_id), c.id)
+                                             for c in self.connections if c.kind == "member"])
+                self.history.sweep()
+                horizon = time.monotonic() - self.config.typing_interval
+                for key in [k for k, t in self._typing.items() if t < horizon]:
+                    del self._typing[key]
+            except Exception:
+                log.warning("realtime heartbeat failed", exc_info=True)
+
+    def member_of(self, hub_id: uuid.UUID, contact_id: uuid.UUID) -> list[Connection]:
+        return list(self._per_member.get((hub_id, contact_id), ()))
+
+
+def _seq_of(frame: bytes) -> int:
+    start = frame.index(b',"seq":') + 7
+    end = frame.index(b",", start)
+    return int(frame[start:end])
+
+
+__all__ = ["Connection", "Gateway", "GatewayConfig", "member_static_rule"]
