@@ -19,7 +19,19 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
-from server.controllers import access, access_check, contact_auth, crm, hubs, member, realtime, segments
+from server.controllers import (
+    access,
+    access_check,
+    community,
+    contact_auth,
+    crm,
+    hubs,
+    member,
+    messaging,
+    moderation,
+    realtime,
+    segments,
+)
 from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
 from server.controllers.ops import health, ready
@@ -37,6 +49,7 @@ ROUTE_HANDLERS: list[Any] = [
     health, ready, AuthController, TeamsController, TeamController, ApiKeysController,
     *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES,
     *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
+    *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
 ]
 
 

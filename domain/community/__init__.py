@@ -1,0 +1,1 @@
+"""Community: spaces, discussions, comments, reactions, direct messages, profiles, moderation."""

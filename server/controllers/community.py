@@ -1,0 +1,7 @@
+"""Routes: community (see shared/API.md, Community)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []
