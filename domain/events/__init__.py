@@ -72,7 +72,128 @@ class AnnouncementCreated(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+# ---- community: direct messages and moderation (domain/community/messages.py, moderation.py) ----
+
+
+class MessageCreated(msgspec.Struct, kw_only=True):
+    id: str
+    conversation_id: str
+    hub_id: str
+    author_contact_id: str
+    body: str
+    created_at: datetime
+
+
+class MessageRemoved(msgspec.Struct, kw_only=True):
+    id: str
+    conversation_id: str
+    hub_id: str
+    removed_at: datetime
+
+
+class ConversationRead(msgspec.Struct, kw_only=True):
+    conversation_id: str
+    hub_id: str
+    contact_id: str
+    last_read_message_id: str
+    read_at: datetime
+
+
+class MemberReported(msgspec.Struct, kw_only=True):
+    report_id: str
+    hub_id: str
+    target_type: str
+    target_id: str
+    target_author_contact_id: str | None
+    reporter_contact_id: str
+    reason: str
+    report_count: int
+    reported_at: datetime
+
+
+class ModerationActionTaken(msgspec.Struct, kw_only=True):
+    id: str
+    hub_id: str
+    action: str
+    target_type: str
+    target_id: str
+    reason: str | None
+    report_id: str | None
+    actor_user_id: str | None
+    actor_api_key_id: str | None
+    created_at: datetime
+
+
+class DiscussionPublished(msgspec.Struct, kw_only=True):
+    """``discussion.created`` and ``discussion.updated``: the discussion as every viewer sees it."""
+
+    id: str
+    hub_id: str
+    space_id: str
+    author_contact_id: str
+    title: str
+    body: str
+    status: str
+    is_pinned: bool
+    is_locked: bool
+    comment_count: int
+    published_at: datetime | None
+    last_activity_at: datetime
+    edited_at: datetime | None
+    created_at: datetime
+
+
+class DiscussionRemoved(msgspec.Struct, kw_only=True):
+    """``discussion.removed``: deleted by its author or removed by a moderator; clients drop it."""
+
+    id: str
+    hub_id: str
+    space_id: str
+    removed_by: str  # "author" or "moderator"
+
+
+class CommentPublished(msgspec.Struct, kw_only=True):
+    """``comment.created`` and ``comment.updated`` on ``discussion:{id}``."""
+
+    id: str
+    hub_id: str
+    discussion_id: str
+    parent_id: str | None
+    author_contact_id: str
+    body: str
+    edited_at: datetime | None
+    created_at: datetime
+
+
+class CommentRemoved(msgspec.Struct, kw_only=True):
+    id: str
+    hub_id: str
+    discussion_id: str
+    removed_by: str  # "author" or "moderator"
+
+
+class ReactionChanged(msgspec.Struct, kw_only=True):
+    """``reaction.added`` / ``reaction.removed`` on ``discussion:{id}``; ``count`` is the emoji's
+    count on the target after the change."""
+
+    hub_id: str
+    discussion_id: str
+    target_type: str  # "discussion" or "comment"
+    target_id: str
+    emoji: str
+    contact_id: str
+    count: int
+
+
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    "discussion.created": DiscussionPublished,
+    "discussion.updated": DiscussionPublished,
+    "discussion.removed": DiscussionRemoved,
+    "comment.created": CommentPublished,
+    "comment.updated": CommentPublished,
+    "comment.removed": CommentRemoved,
+    "reaction.added": ReactionChanged,
+    "reaction.removed": ReactionChanged,
     "contact.signed_up": ContactSignedUp,
     "member.joined": MemberJoined,
     "member.banned": MemberStatusChanged,
@@ -81,6 +202,11 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "member.warned": MemberWarned,
     "member.role_changed": MemberRoleChanged,
     "announcement.created": AnnouncementCreated,
+    "message.created": MessageCreated,
+    "message.removed": MessageRemoved,
+    "conversation.read": ConversationRead,
+    "member.reported": MemberReported,
+    "moderation.action": ModerationActionTaken,
 }
 
 _encoder = msgspec.json.Encoder()
@@ -106,3 +232,15 @@ def hub_channel(hub_id: Any) -> str:
 
 def contact_channel(contact_id: Any) -> str:
     return f"contact:{contact_id}"
+
+
+def space_channel(space_id: Any) -> str:
+    return f"space:{space_id}"
+
+
+def discussion_channel(discussion_id: Any) -> str:
+    return f"discussion:{discussion_id}"
+
+
+def conversation_channel(conversation_id: Any) -> str:
+    return f"conversation:{conversation_id}"

@@ -1,0 +1,358 @@
+"""Moderation: reports collapse into one queue entry with a count (one reason per reporter), the
+target must exist in the hub and be visible to the reporter, resolving with each action (its
+audit row and its exact events), the merged audit log, scopes, and other hubs / teams."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from persistence.models import (
+    Comment,
+    Discussion,
+    HubMembership,
+    MembershipAction,
+    Message,
+    ModerationAction,
+    Report,
+)
+from tests.community_helpers import (
+    Listener,
+    Member,
+    add_member,
+    assert_error,
+    db_rows,
+    doc,
+    events_of,
+    make_comment,
+    make_discussion,
+    make_space,
+    new_hub,
+    set_me,
+    w,
+    world,
+)
+from tests.conftest import create_key
+from tests.test_memberships import add_staff, user_id
+
+
+async def report(client: Any, m: Member, target_type: str, target_id: str, reason: str = "Spam") -> Any:
+    return await client.post(m.url("/reports"), json=doc("reports", {"target_type": target_type, "target_id": target_id,
+                                                                     "reason": reason}), headers=m.wh)
+
+
+def mod_url(wd: Any, suffix: str = "") -> str:
+    return f"{wd.hub.url}/moderation{suffix}"
+
+
+async def resolve(client: Any, headers: dict[str, str], wd: Any, report_id: str, action: str, reason: str | None = None) -> Any:
+    attrs: dict[str, Any] = {"action": action}
+    if reason is not None:
+        attrs["reason"] = reason
+    return await client.post(mod_url(wd, f"/reports/{report_id}/resolve"), json=doc("report_resolutions", attrs),
+                             headers=w(headers))
+
+
+async def setup(client: Any, app: Any, clock: Any) -> tuple[Any, Member, Member, Member, dict[str, str]]:
+    """A hub with an author and two reporters; a space with a discussion and a comment by the
+    author, and a conversation between the author and the first reporter with one message."""
+    wd = await world(client, 3)
+    author, r1, r2 = wd.members
+    space = make_space(client, app, clock, wd.hub.id)
+    disc = make_discussion(client, app, clock, wd.hub.id, space, author.contact_id)
+    comment = make_comment(client, app, clock, wd.hub.id, disc, author.contact_id)
+    r = await client.post(author.url("/conversations"), json=doc("conversations", {"participant_ids": [r1.contact_id]}),
+                          headers=author.wh)
+    conv = r.json()["data"]["id"]
+    r = await client.post(author.url(f"/conversations/{conv}/messages"), json=doc("messages", {"body": "rude"}),
+                          headers=author.wh)
+    assert r.status_code == 201, r.text
+    items = {"space": space, "discussion": disc, "comment": comment, "conversation": conv,
+             "message": r.json()["data"]["id"]}
+    return wd, author, r1, r2, items
+
+
+async def test_reports_collapse_into_one_entry_with_a_count(client, app, clock):
+    wd, author, r1, r2, items = await setup(client, app, clock)
+    with Listener(client, app, f"team:{wd.staff.team_id}") as team:
+        r = await report(client, r1, "discussion", items["discussion"], "Spam links")
+        assert r.status_code == 201, r.text
+        entry = r.json()["data"]
+        assert entry["type"] == "reports"
+        assert {k: entry["attributes"][k] for k in ("target_type", "target_id", "reason", "status")} == {
+            "target_type": "discussion", "target_id": items["discussion"], "reason": "Spam links", "status": "open"}
+        assert events_of(team) == [(f"team:{wd.staff.team_id}", "member.reported", {
+            "report_id": entry["id"], "hub_id": wd.hub.id, "target_type": "discussion",
+            "target_id": items["discussion"], "target_author_contact_id": author.contact_id,
+            "reporter_contact_id": r1.contact_id, "reason": "Spam links", "report_count": 1,
+            "reported_at": entry["attributes"]["reported_at"]})]
+
+        again = await report(client, r1, "discussion", items["discussion"], "Still spam")
+        assert again.status_code == 200 and again.json()["data"]["id"] == entry["id"]
+        assert again.json()["data"]["attributes"]["reason"] == "Spam links"  # unchanged
+        assert events_of(team) == []
+
+        second = await report(client, r2, "discussion", items["discussion"], "Off topic")
+        assert second.status_code == 201 and second.json()["data"]["id"] == entry["id"]
+        [(_, name, data)] = events_of(team)
+        assert (name, data["report_id"], data["report_count"], data["reporter_contact_id"]) == (
+            "member.reported", entry["id"], 2, r2.contact_id)
+
+        other = await report(client, r1, "member", author.contact_id, "Harassment")
+        assert other.status_code == 201 and other.json()["data"]["id"] != entry["id"]
+        [(_, _, data)] = events_of(team)
+        assert (data["target_type"], data["target_author_contact_id"], data["report_count"]) == (
+            "member", author.contact_id, 1)
+
+    r = await client.get(mod_url(wd, "/reports?filter[status]=open"), headers=wd.staff.headers)
+    assert r.status_code == 200, r.text
+    queue = r.json()["data"]
+    assert [q["id"] for q in queue] == [entry["id"], other.json()["data"]["id"]]  # oldest first
+    a = queue[0]["attributes"]
+    assert (a["report_count"], a["status"], a["target_author_contact_id"]) == (2, "open", author.contact_id)
+    assert [(x["reporter_contact_id"], x["reason"]) for x in a["reasons"]] == [
+        (r1.contact_id, "Spam links"), (r2.contact_id, "Off topic")]
+    rows = db_rows(client, app, sa.select(Report).where(Report.hub_id == uuid.UUID(wd.hub.id)))
+    assert sorted(x.report_count for x in rows) == [1, 2]
+
+
+async def test_concurrent_reports_of_one_item_make_one_entry(client, app, clock):
+    wd, _author, r1, r2, items = await setup(client, app, clock)
+    others = [await add_member(client, wd.staff, wd.hub) for _ in range(4)]
+    results = await asyncio.gather(*[report(client, m, "comment", items["comment"]) for m in [r1, r2, *others]])
+    assert [r.status_code for r in results] == [201] * 6, [r.text for r in results]
+    rows = db_rows(client, app, sa.select(Report).where(Report.hub_id == uuid.UUID(wd.hub.id)))
+    assert [(x.target_id, x.report_count) for x in rows] == [(uuid.UUID(items["comment"]), 6)]
+
+
+async def test_the_target_must_exist_here_and_be_visible(client, app, clock):
+    wd, author, r1, r2, items = await setup(client, app, clock)
+    secret = make_space(client, app, clock, wd.hub.id, access_level="secret", members=[author.contact_id])
+    in_secret = make_discussion(client, app, clock, wd.hub.id, secret, author.contact_id)
+    draft = make_discussion(client, app, clock, wd.hub.id, items["space"], author.contact_id, status="draft")
+    removed = make_comment(client, app, clock, wd.hub.id, items["discussion"], author.contact_id, removed=True)
+    hub2 = await new_hub(client, wd.staff)
+    elsewhere = await add_member(client, wd.staff, hub2)
+    space2 = make_space(client, app, clock, hub2.id)
+    disc2 = make_discussion(client, app, clock, hub2.id, space2, elsewhere.contact_id)
+    await set_me(client, r1, profile={"visibility": "hidden"})
+
+    for target_type, target_id in [
+        ("discussion", str(uuid.uuid4())), ("discussion", "not-an-id"), ("discussion", disc2),
+        ("discussion", in_secret), ("discussion", draft), ("comment", removed), ("comment", items["discussion"]),
+        ("message", items["message"]),  # r2 is not in that conversation
+        ("member", elsewhere.contact_id), ("member", r1.contact_id),  # another hub's; a hidden profile
+    ]:
+        assert_error(await report(client, r2, target_type, target_id), 404, "not_found")
+    assert_error(await report(client, r2, "member", r2.contact_id), 422, "cannot_report_self",
+                 "/data/attributes/target_id")
+    assert_error(await report(client, r2, "space", items["space"]), 422, "invalid_value",
+                 "/data/attributes/target_type")
+    assert_error(await report(client, r2, "comment", items["comment"], "  "), 422, "invalid_reason",
+                 "/data/attributes/reason")
+    # the author sees their own draft and the secret space; r1 is in the conversation
+    assert (await report(client, author, "discussion", draft)).status_code == 201
+    assert (await report(client, author, "discussion", in_secret)).status_code == 201
+    assert (await report(client, r1, "message", items["message"])).status_code == 201
+    # a token for another hub never reaches this one
+    assert_error(await client.post(f"/api/v1/hub/{hub2.id}/reports", json=doc("reports", {
+        "target_type": "discussion", "target_id": items["discussion"], "reason": "x"}), headers=r1.wh), 404, "not_found")
+    r = await client.post(f"/api/v1/hub/{hub2.id}/reports", json=doc("reports", {
+        "target_type": "discussion", "target_id": items["discussion"], "reason": "x"}), headers=elsewhere.wh)
+    assert_error(r, 404, "not_found")
+
+
+def action_rows(client: Any, app: Any, report_id: str) -> list[ModerationAction]:
+    return db_rows(client, app, sa.select(ModerationAction).where(ModerationAction.report_id == uuid.UUID(report_id)))
+
+
+def action_event(wd: Any, row: ModerationAction, staff_user: str, at: str) -> tuple[str, str, dict[str, Any]]:
+    return (f"team:{wd.staff.team_id}", "moderation.action", {
+        "id": str(row.id), "hub_id": wd.hub.id, "action": row.action, "target_type": row.target_type,
+        "target_id": str(row.target_id), "reason": row.reason, "report_id": str(row.report_id),
+        "actor_user_id": staff_user, "actor_api_key_id": None, "created_at": at})
+
+
+async def test_resolve_with_each_action(client, app, clock):
+    wd, author, r1, r2, items = await setup(client, app, clock)
+    staff_user = user_id(wd.staff)
+    team_ch, sid, did, conv = f"team:{wd.staff.team_id}", items["space"], items["discussion"], items["conversation"]
+
+    async def entry(target_type: str, target_id: str, who: Member = r1) -> str:
+        r = await report(client, who, target_type, target_id)
+        assert r.status_code == 201, r.text
+        return str(r.json()["data"]["id"])
+
+    def at_of(r: Any) -> str:
+        return str(r.json()["data"]["attributes"]["resolved_at"])
+
+    with Listener(client, app, team_ch) as team, Listener(client, app, f"space:{sid}") as space, \
+            Listener(client, app, f"discussion:{did}") as disc, Listener(client, app, f"conversation:{conv}") as dm, \
+            Listener(client, app, f"contact:{author.contact_id}") as personal:
+        # dismiss: nothing happens to the comment
+        rid = await entry("comment", items["comment"])
+        events_of(team)
+        r = await resolve(client, wd.staff.headers, wd, rid, "dismiss", "Not spam")
+        assert r.status_code == 200, r.text
+        a = r.json()["data"]["attributes"]
+        assert (a["status"], a["resolution"], a["resolution_note"], a["resolved_by_user_id"]) == (
+            "resolved", "dismiss", "Not spam", staff_user)
+        [row] = action_rows(client, app, rid)
+        assert (row.action, row.target_type, str(row.target_id), row.reason, str(row.actor_user_id)) == (
+            "dismiss", "comment", items["comment"], "Not spam", staff_user)
+        assert events_of(team) == [action_event(wd, row, staff_user, at_of(r))]
+        assert events_of(disc) == []
+        assert db_rows(client, app, sa.select(Comment.removed_at).where(Comment.id == uuid.UUID(items["comment"]))) == [None]
+        assert_error(await resolve(client, wd.staff.headers, wd, rid, "remove"), 409, "report_not_open")
+
+        # remove the comment: comment.removed on its discussion's channel
+        rid = await entry("comment", items["comment"], r2)  # a new entry: the old one is resolved
+        events_of(team)
+        r = await resolve(client, wd.staff.headers, wd, rid, "remove", "Abusive")
+        [row] = action_rows(client, app, rid)
+        assert events_of(disc) == [(f"discussion:{did}", "comment.removed", {
+            "id": items["comment"], "hub_id": wd.hub.id, "discussion_id": did, "removed_by": "moderator"})]
+        assert events_of(team) == [action_event(wd, row, staff_user, at_of(r))]
+        [c] = db_rows(client, app, sa.select(Comment).where(Comment.id == uuid.UUID(items["comment"])))
+        assert c.removed_at is not None and c.removal_reason == "Abusive"
+
+        # remove the message: message.removed on the conversation, and it leaves the list
+        rid = await entry("message", items["message"])
+        events_of(team)
+        r = await resolve(client, wd.staff.headers, wd, rid, "remove")
+        [row] = action_rows(client, app, rid)
+        [m] = db_rows(client, app, sa.select(Message).where(Message.id == uuid.UUID(items["message"])))
+        assert events_of(dm) == [(f"conversation:{conv}", "message.removed", {
+            "id": items["message"], "conversation_id": conv, "hub_id": wd.hub.id,
+            "removed_at": at_of(r)})]
+        assert m.removed_at is not None
+        assert events_of(team) == [action_event(wd, row, staff_user, at_of(r))]
+        msgs = await client.get(r1.url(f"/conversations/{conv}/messages"), headers=r1.headers)
+        assert msgs.json()["data"] == []
+
+        # warn the author of the discussion: the membership keeps its status, two audit rows
+        rid = await entry("discussion", did)
+        events_of(team)
+        events_of(personal)
+        r = await resolve(client, wd.staff.headers, wd, rid, "warn", "First warning")
+        [row] = action_rows(client, app, rid)
+        assert events_of(team) == [
+            (team_ch, "member.warned", {"hub_id": wd.hub.id, "contact_id": author.contact_id,
+                                        "reason": "First warning", "expires_at": None}),
+            action_event(wd, row, staff_user, at_of(r))]
+        assert [e[1] for e in events_of(personal)] == ["member.warned"]
+        assert events_of(space) == [] and events_of(disc) == []
+
+        # soft-ban the author (default reason when none is given): they can no longer write
+        rid = await entry("member", author.contact_id, r2)
+        events_of(team)
+        r = await resolve(client, wd.staff.headers, wd, rid, "soft_ban")
+        [row] = action_rows(client, app, rid)
+        assert row.reason is None
+        names = events_of(team)
+        assert [n[1] for n in names] == ["member.soft_banned", "moderation.action"]
+        assert names[0][2]["reason"] == f"Reported member ({rid})"
+        assert_error(await client.post(author.url(f"/conversations/{conv}/messages"),
+                                       json=doc("messages", {"body": "x"}), headers=author.wh), 403, "soft_banned")
+        assert_error(await resolve(client, wd.staff.headers, wd, await entry("member", author.contact_id),
+                                   "remove"), 422, "invalid_action", "/data/attributes/action")
+
+        # remove the discussion: on its space and its own channel
+        rid2 = await entry("discussion", did, r2)
+        events_of(team)
+        r = await resolve(client, wd.staff.headers, wd, rid2, "remove", "Off-topic")
+        [row] = action_rows(client, app, rid2)
+        removed = {"id": did, "hub_id": wd.hub.id, "space_id": sid, "removed_by": "moderator"}
+        assert events_of(space) == [(f"space:{sid}", "discussion.removed", removed)]
+        assert events_of(disc) == [(f"discussion:{did}", "discussion.removed", removed)]
+        assert events_of(team) == [action_event(wd, row, staff_user, at_of(r))]
+        [d] = db_rows(client, app, sa.select(Discussion).where(Discussion.id == uuid.UUID(did)))
+        assert d.removed_at is not None and d.removal_reason == "Off-topic"
+
+        # ban the author through an open member report
+        [open_member] = [x for x in (await client.get(mod_url(wd, "/reports?filter[status]=open&filter[target_type]=member"),
+                                                      headers=wd.staff.headers)).json()["data"]]
+        r = await resolve(client, wd.staff.headers, wd, open_member["id"], "ban", "Repeated abuse")
+        assert r.status_code == 200, r.text
+        [row] = action_rows(client, app, open_member["id"])
+        assert events_of(team) == [
+            (team_ch, "member.banned", {"hub_id": wd.hub.id, "contact_id": author.contact_id, "status": "banned",
+                                        "reason": "Repeated abuse", "expires_at": None}),
+            action_event(wd, row, staff_user, at_of(r))]
+        assert_error(await client.get(author.url("/me"), headers=author.headers), 403, "banned")
+
+    [status] = db_rows(client, app, sa.select(HubMembership.status).where(
+        HubMembership.hub_id == uuid.UUID(wd.hub.id), HubMembership.contact_id == uuid.UUID(author.contact_id)))
+    assert status == "banned"
+    trail = db_rows(client, app, sa.select(MembershipAction.action).where(
+        MembershipAction.contact_id == uuid.UUID(author.contact_id)).order_by(MembershipAction.id))
+    assert trail == ["warn", "soft_ban", "ban"]
+
+
+async def test_audit_log_merges_both_trails_newest_first(client, app, clock):
+    wd, author, r1, r2, items = await setup(client, app, clock)
+    rid = (await report(client, r1, "comment", items["comment"])).json()["data"]["id"]
+    assert (await resolve(client, wd.staff.headers, wd, rid, "dismiss")).status_code == 200
+    r = await client.post(f"{wd.hub.url}/memberships/{r2.contact_id}/warn", json=doc("membership_actions", {
+        "reason": "Be nice"}), headers=w(wd.staff.headers))
+    assert r.status_code == 200, r.text
+    rid = (await report(client, r1, "discussion", items["discussion"])).json()["data"]["id"]
+    assert (await resolve(client, wd.staff.headers, wd, rid, "ban", "Spammer")).status_code == 200
+
+    r = await client.get(mod_url(wd, "/audit-log"), headers=wd.staff.headers)
+    assert r.status_code == 200, r.text
+    log = [(x["attributes"]["source"], x["attributes"]["action"], x["attributes"]["target_type"],
+            x["attributes"]["target_id"], x["attributes"]["reason"]) for x in r.json()["data"]]
+    assert log == [
+        ("moderation_action", "ban", "discussion", items["discussion"], "Spammer"),
+        ("membership_action", "ban", "member", author.contact_id, "Spammer"),
+        ("membership_action", "warn", "member", r2.contact_id, "Be nice"),
+        ("moderation_action", "dismiss", "comment", items["comment"], None),
+    ]
+    assert {x["attributes"]["actor_user_id"] for x in r.json()["data"]} == {user_id(wd.staff)}
+    assert r.json()["data"][0]["type"] == "moderation_audit_entries"
+    seen: list[str] = []
+    url: str | None = mod_url(wd, "/audit-log?page[size]=1")
+    while url:
+        page = (await client.get(url, headers=wd.staff.headers)).json()
+        seen += [x["id"] for x in page["data"]]
+        url = page["links"].get("next")
+    assert seen == [x["id"] for x in r.json()["data"]]
+
+
+async def test_scopes_other_hubs_and_other_teams(client, app, clock):
+    wd, _author, r1, _r2, items = await setup(client, app, clock)
+    rid = (await report(client, r1, "comment", items["comment"])).json()["data"]["id"]
+    reader = await create_key(client, wd.staff, wd.staff.team_id, ["moderation:read"])
+    r = await client.get(mod_url(wd, "/reports"), headers={"Authorization": f"Bearer {reader['secret']}"})
+    assert r.status_code == 200 and [x["id"] for x in r.json()["data"]] == [rid]
+    r = await resolve(client, {"Authorization": f"Bearer {reader['secret']}"}, wd, rid, "dismiss")
+    assert r.status_code == 403, r.text
+    moderator = await add_staff(client, wd.staff, wd.staff.team_id, "moderator")
+    assert_error(await client.get(mod_url(wd, "/reports?filter[status]=closed"), headers=moderator.headers), 422,
+                 "invalid_filter")
+
+    # another hub of the same team: the entry is not there
+    hub2 = await new_hub(client, wd.staff)
+    for method, suffix, body in [("GET", f"/reports/{rid}", None),
+                                 ("POST", f"/reports/{rid}/resolve", doc("report_resolutions", {"action": "dismiss"}))]:
+        r = await client.request(method, f"{hub2.url}/moderation{suffix}", json=body,
+                                 headers=w(moderator.headers) if body else moderator.headers)
+        assert_error(r, 404, "not_found")
+    assert (await client.get(f"{hub2.url}/moderation/reports", headers=moderator.headers)).json()["data"] == []
+    assert (await client.get(f"{hub2.url}/moderation/audit-log", headers=moderator.headers)).json()["data"] == []
+    # another team: every moderation route is 404
+    outsider = (await world(client, 0)).staff
+    for headers in (outsider.headers,):
+        for method, suffix, body in [("GET", "/reports", None), ("GET", f"/reports/{rid}", None),
+                                     ("GET", "/audit-log", None),
+                                     ("POST", f"/reports/{rid}/resolve", doc("report_resolutions", {"action": "dismiss"}))]:
+            r = await client.request(method, mod_url(wd, suffix), json=body, headers=w(headers) if body else headers)
+            assert_error(r, 404, "not_found")
+    # the team's moderator resolves
+    r = await resolve(client, moderator.headers, wd, rid, "remove")
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["attributes"]["resolved_by_user_id"] == user_id(moderator)
