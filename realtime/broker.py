@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,9 @@ class InProcessBroker:
 
     async def start(self) -> None:
         return None
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Nothing to lose in one process: the callback is never called."""
 
     async def stop(self) -> None:
         self._handlers.clear()
@@ -63,7 +67,14 @@ class RedisBroker:
         self._handlers: dict[str, set[Handler]] = defaultdict(set)
         self._pubsub = None
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._reconnected = False
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call ``callback`` (in the reader, before any further message is handled) each time the
+        pub/sub connection came back after a loss: messages published meanwhile were not received,
+        and if Redis restarted, seq counters and history are gone."""
+        self._reconnect_callbacks.append(callback)
 
     @property
     def client(self):  # type: ignore[no-untyped-def]
@@ -111,8 +122,13 @@ class RedisBroker:
 
     async def _reader(self) -> None:
         backoff = 0.1
+        connected_once = False
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            # redis-py reconnects a pub/sub connection by itself (with retries) and resubscribes in
+            # ``on_connect``; note each such reconnect so the gateway can catch up (see on_reconnect).
+            pubsub._hubwire_broker = self  # (redis-py keeps connect callbacks as weak bound methods)
+            pubsub.on_connect = types.MethodType(_on_connect_noted, pubsub)  # type: ignore[method-assign]
             try:
                 # A placeholder channel keeps the connection in subscribed mode even with no handlers.
                 await pubsub.subscribe(self._prefix + "_", *(self._prefix + c for c in self._handlers))
@@ -121,10 +137,21 @@ class RedisBroker:
                 missing = [self._prefix + c for c in self._handlers if (self._prefix + c).encode() not in pubsub.channels]
                 if missing:
                     await pubsub.subscribe(*missing)
+                if connected_once:
+                    log.warning("redis pub/sub connection re-established")
+                    self._reconnected = True
+                connected_once = True
                 backoff = 0.1
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
+                while True:
+                    if self._reconnected:
+                        self._reconnected = False
+                        await self._after_reconnect()
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is None or message.get("type") != "message":
                         continue
+                    if self._reconnected:  # came back while waiting: catch up before this message
+                        self._reconnected = False
+                        await self._after_reconnect()
                     channel = message["channel"].decode()[len(self._prefix):]
                     for handler in list(self._handlers.get(channel, ())):
                         try:
@@ -140,6 +167,20 @@ class RedisBroker:
             await _close_quietly(pubsub)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    async def _after_reconnect(self) -> None:
+        for callback in list(self._reconnect_callbacks):
+            try:
+                await callback()
+            except Exception as exc:
+                log.warning("redis reconnect callback failed (%s); retrying before the next message", exc)
+                self._reconnected = True
+
+
+async def _on_connect_noted(pubsub, connection) -> None:  # type: ignore[no-untyped-def]
+    """PubSub.on_connect (resubscribe after redis-py reconnected by itself), noting the reconnect."""
+    pubsub._hubwire_broker._reconnected = True
+    await type(pubsub).on_connect(pubsub, connection)
 
 
 async def _close_quietly(pubsub) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 KINDS = frozenset({"hub", "space", "discussion", "conversation", "contact", "team"})
 TYPING_KINDS = frozenset({"discussion", "conversation"})
@@ -64,3 +65,25 @@ def member_static_rule(ch: Channel, hub_id: uuid.UUID, contact_id: uuid.UUID) ->
     if ch.kind == "team":
         return FORBIDDEN
     return "evaluate"
+
+
+async def member_access_target(uow: Any, ch: Channel, hub_id: uuid.UUID,
+                               contact_id: uuid.UUID) -> tuple[str, uuid.UUID] | Refusal:
+    """For a channel ``member_static_rule`` answers ``"evaluate"``: the access target whose ``view``
+    decides the subscription, or a refusal. ``space:{id}`` is the space itself; ``discussion:{id}``
+    is the discussion's space (``not_found`` for a discussion the member could not see: missing,
+    another hub's, deleted, someone else's draft); ``conversation:{id}`` is the hub itself, for a
+    participant of that conversation only (``not_found`` for anyone else)."""
+    if ch.kind == "space":
+        return "space", ch.id
+    if ch.kind == "discussion":
+        from domain.community.discussions import channel_space
+
+        space_id = await channel_space(uow, hub_id, contact_id, ch.id)
+        return NOT_FOUND if space_id is None else ("space", space_id)
+    if ch.kind == "conversation":
+        from domain.community.messages import can_read_conversation
+
+        ok = await can_read_conversation(uow, contact_id, ch.id, hub_id=hub_id)
+        return ("hub", hub_id) if ok else NOT_FOUND
+    return FORBIDDEN

@@ -6,14 +6,17 @@ not reconnect, and subscribe/unsubscribe can race with delivery. Here:
 
 * one broker subscription per channel per instance, reference-counted (``Feed``); when the last
   local socket leaves, the broker subscription and every trace of the channel go away;
-* the broker reader reconnects and resubscribes (``RedisBroker``); a feed notices a seq gap after a
-  reconnect and fills it from history before delivering, and drops duplicates;
+* the broker reader reconnects and resubscribes (``RedisBroker``) and then calls ``resync``: every
+  feed is caught up from history before the next message (duplicates dropped by seq), or, when
+  the channel's epoch changed (Redis restarted), its subscribers get ``subscribed`` with
+  ``recovered: false``; a feed that still sees a seq gap fills it from history;
 * subscribing buffers live frames while history is read, then drains the buffer skipping what the
   replay already sent: no gap, no duplicate.
 
 Each event frame is encoded once (by ``RealtimePublisher``, or here for raw events as a fallback)
 and the same ``str`` goes into every subscriber's bounded send queue; a writer task per socket
-sends it. A full queue disconnects the socket with 4008 — a slow consumer never grows memory.
+sends it. A full queue, or a send blocked for ``send_timeout`` (the watchdog), disconnects the
+socket with 4008 and releases what it holds at once — a slow consumer never grows memory.
 
 The gateway knows nothing of HTTP: the transport (``server/controllers/realtime.py``) authenticates
 the socket, builds a ``Connection`` around its send/close functions and calls ``serve``.
@@ -66,6 +69,9 @@ class GatewayConfig:
     typing_max_subscribers: int = 1000
     heartbeat: float = 20.0
     drain_timeout: float = 3.0
+    max_replay: int = 500  # missed events a resume may send at once, beyond the send queue
+    send_timeout: float = 10.0  # a send blocked this long (the peer stopped reading): close 4008
+    close_timeout: float = 5.0  # how long a closing socket may take to get its last frames out
 
 
 @dataclass(eq=False)
@@ -83,22 +89,30 @@ class Connection:
     buffers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     queue: deque[str] = field(default_factory=deque)
     max_queue: int = 256
+    allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
     closing: tuple[int, str] | None = None
     revoked: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _ops_window: float = 0.0
     _ops: int = 0
     writer: asyncio.Task[None] | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)  # closing decided, or the peer is gone
+    # stall detection (see Gateway._watchdog): a counter rather than a timer per send keeps the hot
+    # path free of timer handles
+    busy: bool = False
+    sent: int = 0
+    stalled: bool = False
+    _seen: tuple[int, float] = (-1, 0.0)
 
     def enqueue(self, text: str, *, ephemeral: bool = False) -> None:
         if self.closing is not None:
             return
         n = len(self.queue)
-        if n >= self.max_queue:
+        if n >= self.max_queue + self.allowance:
             self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
             self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
             return
-        if ephemeral and n >= self.max_queue // 2:
+        if ephemeral and n >= self.max_queue // 2 + self.allowance:
             return  # presence and typing go first when the queue is half full
         self.queue.append(text)
         self._wake.set()
@@ -109,15 +123,39 @@ class Connection:
             return
         self.queue.extend(frames)
         self.closing = (code, reason)
+        self.ended.set()
         self._wake.set()
+
+    def stall(self) -> None:
+        """The writer has been stuck in one send for too long (the peer stopped reading and every
+        buffer on the way is full): drop what is queued, abandon that send and close with 4008."""
+        if self.stalled or self.writer is None or self.writer.done():
+            return
+        self.stalled = True
+        self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
+        self.queue.clear()
+        self.writer.cancel()
 
     async def run_writer(self) -> None:
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.queue:
-                    await self.send(self.queue.popleft())
+                self.busy = True
+                try:
+                    while self.queue:
+                        await self.send(self.queue.popleft())
+                        self.sent += 1
+                        if self.allowance:
+                            self.allowance -= 1
+                except asyncio.CancelledError:
+                    if not self.stalled:
+                        raise
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    self.queue.clear()
+                self.busy = False
                 if self.closing is not None:
                     await self.close_transport(*self.closing)
                     return
@@ -125,6 +163,7 @@ class Connection:
             raise
         except Exception:  # the peer went away mid-send: the reader notices and detaches
             self.closing = self.closing or (p.CLOSE_NORMAL, "gone")
+            self.ended.set()
 
     def count_op(self, now: float) -> int:
         if now - self._ops_window >= 1.0:
@@ -141,6 +180,7 @@ class Feed:
     subscribers: set[Connection] = field(default_factory=set)
     watchers: int = 0  # internal interest (ban watch on contact channels)
     last_seq: int | None = None
+    epoch: str | None = None  # the epoch last_seq belongs to
     handler: Any = None
 
     @property
@@ -188,18 +228,23 @@ class Gateway:
         self._typing: dict[tuple[str, uuid.UUID], float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
         self.draining = False
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.broker.subscribe(INVALIDATE_CHANNEL, self._on_invalidate)
+        self.broker.on_reconnect(self.resync)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="hubwire-realtime-heartbeat")
+        if self.config.send_timeout > 0:
+            self._watchdog_task = asyncio.create_task(self._watchdog(), name="hubwire-realtime-watchdog")
 
     async def stop(self) -> None:
         await self.drain()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        for task in (self._heartbeat, self._watchdog_task):
+            if task is not None:
+                task.cancel()
         await self.broker.unsubscribe(INVALIDATE_CHANNEL, self._on_invalidate)
         for name, feed in list(self.feeds.items()):
             self.feeds.pop(name, None)
@@ -240,17 +285,22 @@ class Gateway:
             return
         assert conn.hub_id is not None and conn.contact_id is not None
         await self._acquire(f"contact:{conn.contact_id}", watcher=True)
-        if await self.presence.join(str(conn.hub_id), str(conn.contact_id), conn.id):
-            await self._publish_presence(conn.hub_id, joined=str(conn.contact_id))
+        try:
+            if await self.presence.join(str(conn.hub_id), str(conn.contact_id), conn.id):
+                await self._publish_presence(conn.hub_id, joined=str(conn.contact_id))
+        except Exception:  # Redis away: the heartbeat re-registers the socket once it is back
+            log.warning("presence join failed for %s", conn.id, exc_info=True)
 
-    async def detach(self, conn: Connection) -> None:
+    async def detach(self, conn: Connection, *, keep_writer: bool = False) -> None:
+        """Release everything ``conn`` holds here (channels, member slot, presence). With
+        ``keep_writer`` its writer may still get its last frames and the close out."""
+        if not keep_writer and conn.writer is not None and not conn.writer.done():
+            conn.writer.cancel()
         if conn not in self.connections:
             return
         self.connections.discard(conn)
         for channel in list(conn.channels) + list(conn.buffers):
             await self._leave(conn, channel)
-        if conn.writer is not None and not conn.writer.done():
-            conn.writer.cancel()
         if conn.kind == "member":
             assert conn.hub_id is not None and conn.contact_id is not None
             key = (conn.hub_id, conn.contact_id)
@@ -294,7 +344,11 @@ class Gateway:
             except msgspec.DecodeError as exc:
                 conn.close(p.CLOSE_BAD_FRAME, "bad frame", p.error("bad_frame", f"Not a client frame: {exc}"))
                 return
-            await self.handle(conn, frame)
+            try:
+                await self.handle(conn, frame)
+            except Exception:  # e.g. Redis away: this op fails, the socket lives on
+                log.warning("op %s failed on %s", type(frame).__name__, conn.id, exc_info=True)
+                conn.enqueue(p.error("unavailable", "Try again shortly.", getattr(frame, "channel", None)))
 
     async def handle(self, conn: Connection, frame: Any) -> None:
         if isinstance(frame, p.Subscribe):
@@ -349,12 +403,18 @@ class Gateway:
         feed = self.feeds.get(name)
         if feed is not None and feed.last_seq is None:
             feed.last_seq = state.seq  # a later live frame beyond this is a gap to fill from history
+            feed.epoch = state.epoch
         recovered: bool | msgspec.UnsetType = msgspec.UNSET
         last = state.seq
         replay: list[tuple[int, bytes]] = []
         if since is not None:
             recovered = state.frames is not None
             replay = state.frames or []
+            # A replay may exceed the send queue (the client is catching up, e.g. after a 4008),
+            # up to max_replay frames per socket at a time; beyond that: refetch.
+            if len(replay) + conn.allowance > self.config.max_replay:
+                recovered, replay = False, []
+            conn.allowance += len(replay)
         conn.enqueue(p.encode(p.Subscribed(channel=name, seq=state.seq, epoch=state.epoch, recovered=recovered)))
         for seq, frame in replay:
             conn.enqueue(frame.decode())
@@ -449,6 +509,59 @@ class Gateway:
                 buffer.append((seq, text))
             else:
                 conn.enqueue(text)
+
+    async def resync(self) -> None:
+        """After the broker lost its connection (``on_reconnect``): catch every feed up with history.
+
+        Events published while the connection was away are sent from history in order (duplicates
+        are dropped by seq as usual). When the channel's epoch changed (Redis restarted and lost
+        its counters and history) or history no longer covers the gap, every subscriber is told
+        with a ``subscribed`` frame carrying ``recovered: false`` and the new seq/epoch: refetch,
+        then continue from there."""
+        for feed in list(self.feeds.values()):
+            if feed.last_seq is None or feed.epoch is None:
+                continue
+            try:
+                state = await self.history.replay(feed.name, feed.last_seq, feed.epoch)
+            except Exception as exc:
+                log.warning("could not resync %s (%s)", feed.name, exc)
+                raise
+            if self.feeds.get(feed.name) is not feed:
+                continue
+            if state.epoch == feed.epoch and state.frames is not None:
+                for seq, frame in state.frames:
+                    if seq > (feed.last_seq or 0):
+                        feed.last_seq = seq
+                        self._fan_out(feed, seq, frame)
+                continue
+            log.warning("history of %s was lost (epoch %s -> %s); subscribers are told to refetch",
+                        feed.name, feed.epoch, state.epoch)
+            feed.epoch, feed.last_seq = state.epoch, state.seq
+            notice = p.encode(p.Subscribed(channel=feed.name, seq=state.seq, epoch=state.epoch, recovered=False))
+            for conn in list(feed.subscribers):
+                buffer = conn.buffers.get(feed.name)
+                if buffer is not None:
+                    buffer.clear()  # that subscribe is answering from the same history right now
+                elif feed.name in conn.channels:
+                    conn.channels[feed.name] = state.epoch
+                    conn.enqueue(notice)
+
+    async def _watchdog(self) -> None:
+        """Close sockets whose writer has been stuck in one send for ``send_timeout`` seconds, and
+        release what they hold at once (memory stays bounded; the close frame follows if the peer
+        ever reads again within ``close_timeout``)."""
+        period = max(0.05, min(1.0, self.config.send_timeout / 4))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if not conn.busy or conn.sent != conn._seen[0]:
+                    conn._seen = (conn.sent, now)
+                elif now - conn._seen[1] >= self.config.send_timeout:
+                    log.info("slow consumer %s: a send blocked for %.1fs; closing 4008", conn.id,
+                             now - conn._seen[1])
+                    conn.stall()
+                    self._spawn(self.detach(conn, keep_writer=True))
 
     # ---- live revocation ----------------------------------------------------------------------------
 

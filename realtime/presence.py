@@ -96,8 +96,9 @@ class RedisPresence:
             return
         pipe = self._redis.pipeline(transaction=False)
         for hub_id, contact_id, conn_id in entries:
-            self._join(keys=self._keys(hub_id, contact_id),
-                       args=[_now_ms(), int(self.ttl * 1000), conn_id, contact_id], client=pipe)
+            # awaiting queues the script on the pipeline (it was a never-awaited coroutine: no refresh)
+            await self._join(keys=self._keys(hub_id, contact_id),
+                             args=[_now_ms(), int(self.ttl * 1000), conn_id, contact_id], client=pipe)
         await pipe.execute()
 
     async def leave(self, hub_id: str, contact_id: str, conn_id: str) -> bool:

@@ -40,10 +40,10 @@ def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, **e
         HUBWIRE_LOG_LEVEL="WARNING",
         HUBWIRE_SECRET_KEY="realtime-test-secret-" + "y" * 40,  # both instances must agree
         **RT_ENV,
-        **extra,
     )
     if REDIS_URL:
         env["HUBWIRE_REDIS_URL"] = REDIS_URL
+    env.update(extra)  # may point an instance at another Redis (HUBWIRE_REDIS_URL) or tune limits
     srv = ServerProcess(env, free_port(), tmp / f"{name}.log")
     srv.wait_ready()
     return srv

@@ -38,7 +38,15 @@ from domain.identity.members import authenticate_member, effective_status
 from domain.teams.service import resolve_team
 from persistence.models import Hub, HubMembership
 from realtime import protocol as p
-from realtime.channels import FORBIDDEN, NOT_FOUND, Channel, Refusal, member_static_rule, parse_channel
+from realtime.channels import (
+    FORBIDDEN,
+    NOT_FOUND,
+    Channel,
+    Refusal,
+    member_access_target,
+    member_static_rule,
+    parse_channel,
+)
 from realtime.gateway import Connection, Gateway, GatewayConfig
 from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
 from realtime.presence import InProcessPresence, RedisPresence
@@ -61,6 +69,8 @@ ENV_CONFIG = {
     "HUBWIRE_RT_OPS_PER_SECOND": ("ops_per_second", int),
     "HUBWIRE_RT_SEND_QUEUE": ("send_queue", int),
     "HUBWIRE_RT_TYPING_MAX_SUBSCRIBERS": ("typing_max_subscribers", int),
+    "HUBWIRE_RT_SEND_TIMEOUT": ("send_timeout", float),
+    "HUBWIRE_RT_CLOSE_TIMEOUT": ("close_timeout", float),
 }
 
 
@@ -163,13 +173,20 @@ LIFESPANS: list[Any] = [realtime_lifespan]
 # ---- authorization ----------------------------------------------------------------------------------
 
 
-async def _evaluate(svc: Services, conn: Connection, target_type: str, target_id: uuid.UUID) -> Refusal | None:
-    """The access evaluator's ``view`` on the target, as a refusal (None = allowed)."""
+async def _evaluate(svc: Services, conn: Connection, target_type: str, target_id: uuid.UUID,
+                    channel: Channel | None = None) -> Refusal | None:
+    """The access evaluator's ``view`` on the target (or, given ``channel``, on the target that
+    channel maps to: see ``realtime.channels.member_access_target``), as a refusal (None = allowed)."""
     from domain.access import service as access_service
     from domain.access.facts import Subject
 
     assert conn.contact_id is not None and conn.hub_id is not None
     async with svc.uow() as uow:
+        if channel is not None:
+            resolved = await member_access_target(uow, channel, conn.hub_id, conn.contact_id)
+            if isinstance(resolved, Refusal):
+                return resolved
+            target_type, target_id = resolved
         try:
             decision = await access_service.check(uow, svc.access_cache, Subject.member(conn.contact_id), "view",
                                                   target_type, target_id, conn.hub_id, svc.clock.now())
@@ -188,10 +205,8 @@ async def _authorize(svc: Services, conn: Connection, ch: Channel) -> Refusal | 
         rule = member_static_rule(ch, conn.hub_id, conn.contact_id)
         if rule is None and ch.kind == "hub":
             return await _evaluate(svc, conn, "hub", ch.id)
-        if rule == "evaluate":
-            if ch.kind == "space":
-                return await _evaluate(svc, conn, "space", ch.id)
-            return FORBIDDEN  # discussions and conversations: no access target yet
+        if rule == "evaluate":  # spaces, discussions (through their space), conversations (participants)
+            return await _evaluate(svc, conn, ch.kind, ch.id, channel=ch)
         return rule  # type: ignore[return-value]
     # staff and API keys (dashboard:read checked when the socket was authenticated)
     if ch.kind == "team":
@@ -304,15 +319,29 @@ async def _run(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
         await _refuse(socket, code, refused, "Too many sockets for this member." if code == p.CLOSE_RATE_LIMITED
                       else "The server is restarting.")
         return
+    serve: asyncio.Future[None] | None = None
+    ended = asyncio.ensure_future(conn.ended.wait())
     try:
         await gateway.attach(conn)
-        await gateway.serve(conn, socket.receive)
-        if conn.writer is not None and conn.closing is not None:  # let the close frame go out
-            await asyncio.wait([conn.writer], timeout=2.0)
+        serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
+        # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
+        # ban, drain, bad frame...): a stalled peer never sends the frame that would end `serve`.
+        await asyncio.wait([serve, ended], return_when=asyncio.FIRST_COMPLETED)
+        if serve.done():
+            serve.result()
+        if conn.closing is not None and conn.writer is not None and not conn.writer.done():
+            # Release channels, presence and the member's slot now; the writer gets the last
+            # frames and the close out, within close_timeout (a peer that never reads again is
+            # given up on, its memory bounded by the transport's own buffer).
+            await gateway.detach(conn, keep_writer=True)
+            await asyncio.wait([conn.writer], timeout=gateway.config.close_timeout)
     except Exception as exc:  # the peer vanished mid-frame, or the server is going away
         if not _is_disconnect(exc):
             log.exception("socket %s failed", conn.id)
     finally:
+        ended.cancel()
+        if serve is not None and not serve.done():
+            serve.cancel()
         await gateway.detach(conn)
 
 
@@ -400,7 +429,9 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
         await out.put((text, None))
 
     async def close(code: int, reason: str) -> None:
-        await out.put(("", f"{code}"))
+        while not out.empty():  # a stalled stream: what is still waiting is dropped (resume with the id)
+            out.get_nowait()
+        out.put_nowait(("", f"{code}"))
 
     conn = Connection(kind="member", send=send, close_transport=close, hub_id=member.hub_id,
                       contact_id=member.contact_id, team_id=member.team_id)
@@ -429,9 +460,12 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
                     yield f"id: {ids}\nevent: event\ndata: {text}\n\n".encode()
                 else:
                     kind = msgspec.json.decode(text).get("type", "message")
-                    if kind == "subscribed":
+                    if kind == "subscribed":  # carries an id too: resume works before any event
                         sub = msgspec.json.decode(text)
                         positions[sub["channel"]] = (sub["epoch"], sub["seq"])
+                        ids = ",".join(f"{c}:{e}:{s}" for c, (e, s) in positions.items())
+                        yield f"id: {ids}\nevent: subscribed\ndata: {text}\n\n".encode()
+                        continue
                     yield f"event: {kind}\ndata: {text}\n\n".encode()
         finally:
             await gateway.detach(conn)
