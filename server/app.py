@@ -141,7 +141,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_json_body,
         before_send=[add_request_id_header],
-        lifespan=[lifespan, *realtime.LIFESPANS],  # the gateway starts after, stops before, the rest
+        # The gateway starts after (and stops before) the rest; community's scheduler after the
+        # gateway, so what it publishes is numbered and kept in history.
+        lifespan=[lifespan, *realtime.LIFESPANS, *community.LIFESPANS],
         state=State({"services": services, "email_worker": email_worker}),
         openapi_config=OpenAPIConfig(
             title="Hubwire API",

@@ -511,6 +511,63 @@ case("an unknown logic operator acts as all", deny("missing_tag"),
      hub_facts=hub(rules=[rule(COURSE, in_segment(), has_tag(), logic="xor")]), contact=member(segments=[SEG_ACTIVE]))
 
 
+# -- spaces: private entry, posting permission, segment restriction
+def space(*, private: bool = False, in_target: bool = False, moderators_post_only: bool = False,
+          segment: uuid.UUID | None = None) -> TargetFacts:
+    return TargetFacts(SPACE, True, PATHS[SPACE], False, in_target, private, moderators_post_only, segment)
+
+
+COMMUNITY = entitlement("community_access", SPACE)
+case("not_a_space_member: private space, not in it", deny("not_a_space_member"), target_facts=space(private=True))
+case("not_a_space_member: posting there too", deny("not_a_space_member"), action="post",
+     target_facts=space(private=True))
+case("private space: a member of it", allow(), target_facts=space(private=True, in_target=True))
+case("private space: a target override grants entry", allow("granted_by_override"),
+     contact=member(overrides=[override(SPACE)]), target_facts=space(private=True))
+case("private space: a community_access entitlement on it grants entry", allow(),
+     contact=member(entitlements=[COMMUNITY]), target_facts=space(private=True))
+case("private space: an expired community_access entitlement does not", deny("not_a_space_member"),
+     contact=member(entitlements=[entitlement("community_access", SPACE, ends=NOW)]), target_facts=space(private=True))
+case("private space: community_access on another space does not", deny("not_a_space_member"),
+     contact=member(entitlements=[entitlement("community_access", SECRET_SPACE)]), target_facts=space(private=True))
+case("private space: its passing rule grants entry", allow(), hub_facts=hub(rules=[rule(SPACE, has_tag())]),
+     contact=member(tags=[TAG_VIP]), target_facts=space(private=True))
+case("private space: its failing rule names what is missing", deny("missing_tag"),
+     hub_facts=hub(rules=[rule(SPACE, has_tag())]), target_facts=space(private=True))
+case("private space: its rule does not bar its members", allow(), hub_facts=hub(rules=[rule(SPACE, has_tag())]),
+     target_facts=space(private=True, in_target=True))
+case("private space: an entitlement holder skips the space's rule", allow(),
+     hub_facts=hub(rules=[rule(SPACE, has_tag())]), contact=member(entitlements=[COMMUNITY]),
+     target_facts=space(private=True))
+case("private space: a hub rule still applies to its members", deny("missing_tag"),
+     hub_facts=hub(rules=[rule(HUB, has_tag())]), target_facts=space(private=True, in_target=True))
+case("private space: hub moderators enter", allow("hub_moderator"), contact=member(role="moderator"),
+     target_facts=space(private=True))
+case("private space: drip on its rule reports unlock_at", deny("drip_locked", NOW + DAY),
+     hub_facts=hub(rules=[rule(SPACE, available_after(NOW + DAY))]), target_facts=space(private=True))
+case("posting_restricted: a member posts where only moderators post", deny("posting_restricted"), action="post",
+     target_facts=space(moderators_post_only=True))
+case("posting_restricted: an override does not lift it", deny("posting_restricted"), action="post",
+     contact=member(overrides=[override()]), target_facts=space(moderators_post_only=True))
+case("posting_permission: members still view there", allow(), target_facts=space(moderators_post_only=True))
+case("posting_permission: members still react there", allow(), action="react",
+     target_facts=space(moderators_post_only=True))
+case("posting_permission: hub moderators post", allow("hub_moderator"), action="post",
+     contact=member(role="moderator"), target_facts=space(moderators_post_only=True))
+case("posting_permission: soft-ban is named first", deny("soft_banned"), action="post",
+     contact=member(status="soft_banned"), target_facts=space(moderators_post_only=True))
+case("not_in_segment: a segment-restricted space", deny("not_in_segment"), target_facts=space(segment=SEG_ACTIVE),
+     contact=member(segments=[SEG_OTHER]))
+case("segment-restricted space: in the segment", allow(), target_facts=space(segment=SEG_ACTIVE),
+     contact=member(segments=[SEG_ACTIVE]))
+case("segment-restricted space: anonymous is not in it", deny("not_in_segment"), subject=ANON,
+     target_facts=space(segment=SEG_ACTIVE))
+case("segment-restricted space: an override covers it", allow("granted_by_override"),
+     contact=member(overrides=[override(SPACE)]), target_facts=space(segment=SEG_ACTIVE))
+case("segment-restricted private space: entry first, then the segment", deny("not_in_segment"),
+     target_facts=space(private=True, in_target=True, segment=SEG_ACTIVE))
+
+
 def test_the_table_is_big_and_names_are_unique() -> None:
     assert len(CASES) >= 70
     assert len({c.name for c in CASES}) == len(CASES)
@@ -519,7 +576,7 @@ def test_the_table_is_big_and_names_are_unique() -> None:
 REASONS = {"not_found", "team_staff", "team_moderator", "api_key", "insufficient_scope", "insufficient_role",
            "banned", "login_required", "not_a_member", "secret", "policy_not_accepted", "soft_banned",
            "hub_moderator", "granted_by_override", "missing_entitlement", "missing_tag", "not_in_segment",
-           "drip_locked", "allowed", "unknown_condition"}
+           "drip_locked", "allowed", "unknown_condition", "not_a_space_member", "posting_restricted"}
 
 
 def test_every_reason_code_is_covered() -> None:

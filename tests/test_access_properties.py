@@ -123,7 +123,11 @@ contacts = st.builds(
 def target_facts(draw: st.DrawFn) -> TargetFacts:
     t = draw(nodes)
     exists = draw(st.sampled_from([True] * 9 + [False]))
-    return TargetFacts(t, exists, PATHS[t], draw(often(False)), draw(st.booleans()))
+    if t.type != "space":
+        return TargetFacts(t, exists, PATHS[t], draw(often(False)), draw(st.booleans()))
+    # spaces also draw the community flags: private, moderators-only posting, a segment restriction
+    return TargetFacts(t, exists, PATHS[t], draw(often(False)), draw(st.booleans()), draw(st.booleans()),
+                       draw(often(False)), draw(st.sampled_from([None, None, SEG_ACTIVE, SEG_OTHER])))
 
 
 access_facts = target_facts().flatmap(lambda tf: st.builds(
@@ -263,7 +267,8 @@ def test_a_drip_only_rule_opens_exactly_at_unlock_at(f: AccessFacts, action: str
     r = RuleFact(U(7777), f.target.target, "any", (Condition("days_since_join", {"days": 3}),
                                                      Condition("available_after", {"at": NOW})))
     hub = HubFacts(HUB_ID, TEAM_ID, False, {}, frozenset(), {f.target.target: (r,)})
-    g = AccessFacts(hub, ContactFacts(CONTACT_ID, m), dataclasses.replace(f.target, exists=True, secret=False))
+    g = AccessFacts(hub, ContactFacts(CONTACT_ID, m), dataclasses.replace(f.target, exists=True, secret=False, private=False,
+                                                                     moderators_post_only=False, segment_id=None))
     d = decide(Subject.member(CONTACT_ID), "view", g, now)
     if d.reason == "drip_locked":
         assert d.unlock_at == min(joined + timedelta(days=3), NOW)

@@ -14,8 +14,15 @@ Order of precedence, each step with its own reason code:
 7. soft-ban: read-only                           -> ``soft_banned`` for post/react/message/moderate
 8. moderation needs a hub moderator/admin        -> ``insufficient_role``; hub moderators and admins
                                                     pass the remaining steps: ``hub_moderator``
-9. overrides (full, or on the target/ancestor)   -> allow ``granted_by_override``
-10. rules on the hub, each ancestor and the target, all must pass; in a rule the first failing
+9. a space where only moderators post            -> ``posting_restricted`` for ``post`` (overrides
+                                                    grant access, not a role: they do not lift it)
+10. overrides (full, or on the target/ancestor)  -> allow ``granted_by_override``
+11. a private space the member is not in         -> ``not_a_space_member``, unless an active
+    ``community_access`` entitlement names the space, or the space has rules and they all pass (a
+    rule on a private space grants entry; when one fails its reason is given, as in step 13). A
+    private space's own rules are grants only: step 13 does not apply them to its members
+12. a space restricted to a segment              -> ``not_in_segment`` unless the member is in it
+13. rules on the hub, each ancestor and the target, all must pass; in a rule the first failing
     condition names the reason: ``missing_entitlement``, ``missing_tag``, ``not_in_segment``,
     ``insufficient_role``, ``drip_locked`` (with ``unlock_at``), ``policy_not_accepted``; a condition
     of an unknown type or with malformed data fails closed: ``unknown_condition``
@@ -171,14 +178,38 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
         return done(False, "insufficient_role")
     t and t.add("hub_role", "pass", "no hub moderator role")
 
-    # 9. overrides
+    # 9. posting permission of a space
+    if action == "post" and target.moderators_post_only:
+        t and t.add("posting_permission", "fail", "only moderators post in this space")
+        return done(False, "posting_restricted")
+    if target.moderators_post_only:
+        t and t.add("posting_permission", "pass", f"only moderators post here; {action} is not posting")
+
+    # 10. overrides
     if _override_covers(contact, target.path, now):
         t and t.add("override", "allow", "an access override applies")
         return done(True, "granted_by_override")
     t and t.add("override", "skip", "no override applies")
 
-    # 10. rules down the path
+    # 11. a private space: its members, or a grant (entitlement, or its own rules passing)
+    if target.private and not target.in_target:
+        ok, reason, unlock_at = _space_entry(contact, facts, now, t)
+        if not ok:
+            return done(False, reason, unlock_at)
+    elif target.private:
+        t and t.add("space_member", "pass", "a member of this private space")
+
+    # 12. a space restricted to a segment
+    if target.segment_id is not None:
+        if contact is None or target.segment_id not in contact.segment_ids:
+            t and t.add("space_segment", "fail", "not in the segment this space is restricted to")
+            return done(False, "not_in_segment")
+        t and t.add("space_segment", "pass", "in the space's segment")
+
+    # 13. rules down the path (a private space's own rules grant entry, step 11: not applied again)
     for node in target.path:
+        if target.private and node == target.target:
+            continue
         for rule in facts.hub.rules.get(node, ()):
             ok, reason, unlock_at = _rule(rule, contact, facts, now, t)
             t and t.add("rule", "pass" if ok else "fail", "" if ok else reason, rule_id=rule.id)
@@ -186,6 +217,30 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
                 return done(False, reason, unlock_at)
     t and t.add("rules", "pass", "every rule on the path passed")
     return done(True, "allowed")
+
+
+def _space_entry(contact: ContactFacts | None, facts: AccessFacts, now: datetime,
+                 t: _Trace | None) -> tuple[bool, str, datetime | None]:
+    """May a subject who is not in the private space ``facts.target`` enter it? Yes with an active
+    ``community_access`` entitlement naming the space, or when the space has rules of its own and
+    every one passes; else the failing rule's reason, or ``not_a_space_member`` with no rule."""
+    space = facts.target.target
+    if contact is not None and any(e.kind == "community_access" and e.target_id == space.id and e.active_at(now)
+                                   for e in contact.entitlements):
+        t and t.add("space_member", "allow", "a community_access entitlement grants entry")
+        return True, "allowed", None
+    rules = facts.hub.rules.get(space, ())
+    if not rules:
+        t and t.add("space_member", "fail", "not a member of this private space")
+        return False, "not_a_space_member", None
+    for rule in rules:
+        ok, reason, unlock_at = _rule(rule, contact, facts, now, t)
+        if not ok:
+            t and t.add("space_member", "fail", f"not a member, and the space's rule fails: {reason}",
+                        rule_id=rule.id)
+            return False, reason, unlock_at
+    t and t.add("space_member", "allow", "the space's rules grant entry")
+    return True, "allowed", None
 
 
 def _override_covers(contact: ContactFacts | None, path: tuple[Target, ...], now: datetime) -> bool:

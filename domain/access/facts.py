@@ -61,6 +61,9 @@ class TargetFacts:
     path: tuple[Target, ...] = ()  # hub first, then ancestors, then the target itself
     secret: bool = False  # a secret target: answers "not found" to those who may not see it
     in_target: bool = False  # the member belongs to it (e.g. a member of a private/secret space)
+    private: bool = False  # a private space: listed, but entered only by its members or a grant
+    moderators_post_only: bool = False  # a space whose posting_permission is "moderators"
+    segment_id: uuid.UUID | None = None  # a space restricted to the members of this segment
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ class HubFacts:
     policy_versions: dict[str, int]  # policy_type -> current version
     required_policies: frozenset[str]  # policy types whose current version members must accept
     rules: dict[Target, tuple[RuleFact, ...]]
+    # space id -> the segment a space is restricted to (so members' segments are loaded for it)
+    space_segments: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ class ContactFacts:
     membership: MembershipFacts | None
     entitlements: tuple[EntitlementFact, ...] = ()
     tag_ids: frozenset[uuid.UUID] = frozenset()
-    segment_ids: frozenset[uuid.UUID] = frozenset()  # of the segments the hub's rules name
+    segment_ids: frozenset[uuid.UUID] = frozenset()  # of the segments the hub's rules and spaces name
     overrides: tuple[OverrideFact, ...] = ()
 
 

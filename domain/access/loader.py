@@ -4,14 +4,16 @@ Queries per cold load (each a constant, whatever the number of rules, entitlemen
 overrides, segments or content nodes):
 
 - :func:`load_hub_facts`: **2** — the hub joined with its policies; every rule of the hub.
-- :func:`load_hub`: the 2 above, **+1** for the hub's content-node parent map, and, only when the
-  hub's rules name segments, **+1** for those segments and **at most +4** for what they refer to
+- :func:`load_hub`: the 2 above, **+1** for the hub's structure (the content-node parent map and
+  the segment each restricted space is limited to, in one query), and, only when the hub's rules or
+  spaces name segments, **+1** for those segments and **at most +4** for what they refer to
   (tags, hubs, attribute definitions, options; one query per kind for all segments together).
 - :func:`load_contact_facts`: **4** — the membership with its policy acceptances; entitlements in
   the hub; overrides in the hub; tags of the contact's team contact — and **+1** (one SELECT of one
   EXISTS per segment) only when the hub's rules name segments.
 - :func:`load_target_facts`: **0** for the hub or a content node (with the node map at hand),
-  **1** for a space (the space and the contact's space membership together).
+  **1** for a space (the space — access level, posting permission, segment — and the contact's
+  space membership together).
 
 So a cold decision costs 7 queries (hub 3, contact 4, target 0) without segments, 8 on a space,
 and at most 14 with segments; a warm one (see ``domain.access.cache``) 0, or 1 on a space.
@@ -22,6 +24,7 @@ kept; the evaluator applies windows at ``now``), so a cached copy stays right as
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,7 +117,9 @@ async def load_hub(uow: UnitOfWork, hub_id: uuid.UUID) -> LoadedHub:
     """:func:`load_hub_facts` plus the content-node parent map and the hub's segment clauses
     (3 queries, and at most 5 more when the rules name segments)."""
     facts = await load_hub_facts(uow, hub_id)
-    nodes = await load_node_parents(uow, hub_id)
+    nodes, space_segments = await load_structure(uow, hub_id)
+    if space_segments:
+        facts = dataclasses.replace(facts, space_segments=space_segments)
     clauses = await compile_segment_clauses(uow, facts.team_id, segments_named(facts))
     return LoadedHub(facts, nodes, clauses)
 
@@ -126,9 +131,27 @@ async def load_node_parents(uow: UnitOfWork, hub_id: uuid.UUID) -> dict[uuid.UUI
     return {node_id: parent_id for node_id, parent_id in rows.all()}
 
 
+async def load_structure(uow: UnitOfWork, hub_id: uuid.UUID) -> tuple[dict[uuid.UUID, uuid.UUID | None],
+                                                                      dict[uuid.UUID, uuid.UUID]]:
+    """In one query: every live content node mapped to its parent, and every live space that is
+    restricted to a segment mapped to that segment."""
+    nodes = sa.select(ContentNode.id.label("id"), ContentNode.parent_id.label("ref"), sa.literal("n").label("kind")) \
+        .where(ContentNode.hub_id == hub_id, ContentNode.deleted_at.is_(None))
+    spaces = sa.select(Space.id.label("id"), Space.segment_id.label("ref"), sa.literal("s").label("kind")) \
+        .where(Space.hub_id == hub_id, Space.deleted_at.is_(None), Space.segment_id.is_not(None))
+    parents: dict[uuid.UUID, uuid.UUID | None] = {}
+    space_segments: dict[uuid.UUID, uuid.UUID] = {}
+    for row_id, ref, kind in (await uow.session.execute(sa.union_all(nodes, spaces))).all():
+        if kind == "n":
+            parents[row_id] = ref
+        elif ref is not None:
+            space_segments[row_id] = ref
+    return parents, space_segments
+
+
 def segments_named(hub: HubFacts) -> frozenset[uuid.UUID]:
-    """The segments the hub's ``in_segment`` conditions name."""
-    out: set[uuid.UUID] = set()
+    """The segments the hub's ``in_segment`` conditions and its restricted spaces name."""
+    out: set[uuid.UUID] = set(hub.space_segments.values())
     for rules in hub.rules.values():
         for rule in rules:
             for cond in rule.conditions:
@@ -249,14 +272,25 @@ async def load_target_facts(uow: UnitOfWork, hub: HubFacts, target_type: str, ta
         in_space: Any = (sa.exists().where(SpaceMember.space_id == Space.id, SpaceMember.contact_id == contact_id)
                          if contact_id is not None else sa.false())
         row = (await uow.session.execute(
-            sa.select(Space.access_level, in_space.label("in_space"))
+            sa.select(Space.access_level, Space.posting_permission, Space.segment_id, in_space.label("in_space"))
             .where(Space.id == target_id, Space.hub_id == hub.hub_id, Space.deleted_at.is_(None))
         )).first()
         if row is None:
             return missing
-        return TargetFacts(target, path=(hub_target, target), secret=row.access_level == "secret",
-                           in_target=bool(row.in_space))
+        return space_target(hub.hub_id, target_id, row.access_level, row.posting_permission, row.segment_id,
+                            bool(row.in_space))
     return missing
+
+
+def space_target(hub_id: uuid.UUID, space_id: uuid.UUID, access_level: str, posting_permission: str,
+                 segment_id: uuid.UUID | None, in_space: bool) -> TargetFacts:
+    """The target facts of a space from its stored fields (for callers that load many spaces in one
+    query, e.g. a member's list of spaces). An unknown access level is treated as secret."""
+    target = Target("space", space_id)
+    known = access_level in ("open", "private")
+    return TargetFacts(target, path=(Target("hub", hub_id), target), secret=not known,
+                       in_target=in_space, private=access_level == "private",
+                       moderators_post_only=posting_permission != "members", segment_id=segment_id)
 
 
 def _ancestry(parents: NodeParents, node_id: uuid.UUID) -> list[uuid.UUID] | None:

@@ -1,0 +1,184 @@
+"""Comments on discussions, threaded by ``parent_id``: posted by members who may see the
+discussion's space (a locked discussion refuses them: 409 ``discussion_locked``, moderators
+excepted), within the posting rate limits; edited and deleted by their author; removed and restored
+by moderators. The discussion keeps its ``comment_count`` and ``last_activity_at``; every change is
+announced on ``discussion:{id}`` after commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.access.cache import FactsCache
+from domain.clock import Clock
+from domain.community.access import Limiter, check_posting_rate, require_space
+from domain.community.discussions import MAX_REASON, Seen, visible_discussion
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.events import CommentPublished, CommentRemoved, emit
+from domain.identity.members import MemberPrincipal
+from persistence.db import UnitOfWork
+from persistence.models import Comment, Discussion
+from persistence.pagination import Page, PageRequest, paginate
+
+MAX_BODY = 10_000
+_ATTR = "/data/attributes/"
+
+
+@dataclass(frozen=True)
+class SeenComment:
+    comment: Comment
+    parent: Seen  # its discussion, as the member sees it
+
+
+async def list_comments(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                        discussion_id: uuid.UUID | None, page: PageRequest) -> Page[Comment]:
+    """A discussion's live comments, oldest first (threads are rebuilt from ``parent_id``)."""
+    seen = await visible_discussion(uow, cache, member, discussion_id, clock.now())
+    stmt = sa.select(Comment).where(Comment.discussion_id == seen.discussion.id, Comment.deleted_at.is_(None),
+                                    Comment.removed_at.is_(None))
+    return await paginate(uow.session, stmt, Comment.id, page)
+
+
+async def visible_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                          comment_id: uuid.UUID | None) -> SeenComment:
+    """A comment the member may see: on a discussion they may see; a removed one only by its author
+    and the moderators."""
+    c = await uow.session.scalar(sa.select(Comment).where(
+        Comment.id == comment_id, Comment.hub_id == member.hub_id, Comment.deleted_at.is_(None),
+        Comment.discussion_id.is_not(None))) if comment_id else None
+    if c is None:
+        raise NotFound("Comment not found.")
+    seen = await visible_discussion(uow, cache, member, c.discussion_id, clock.now())
+    if c.removed_at is not None and not (c.author_contact_id == member.contact_id or seen.moderator):
+        raise NotFound("Comment not found.")
+    return SeenComment(c, seen)
+
+
+async def post_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter: Limiter, member: MemberPrincipal,
+                       discussion_id: uuid.UUID | None, body: Any, parent_id: Any) -> Comment:
+    """Comment on a published, live discussion the member may see (``parent_id``: a comment of the
+    same discussion). 409 ``discussion_locked`` when it is locked, unless a moderator comments."""
+    now = clock.now()
+    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    d = seen.discussion
+    if d.status != "published" or d.removed_at is not None:
+        raise Conflict("Comments open once the discussion is published.", code="discussion_not_published")
+    if d.is_locked and not seen.moderator:
+        raise Conflict("This discussion is locked: no new comments.", code="discussion_locked")
+    text = _body(body)
+    parent = await _parent(uow, d, parent_id)
+    await check_posting_rate(uow, limiter, member, d.space_id, seen.decision)
+    c = Comment(hub_id=d.hub_id, discussion_id=d.id, parent_id=parent, author_contact_id=member.contact_id,
+                body=text, created_at=now, updated_at=now)
+    uow.session.add(c)
+    await uow.session.flush()
+    await _count(uow, d, +1, now)
+    emit(uow, f"discussion:{d.id}", "comment.created", comment_data(c), now)
+    return c
+
+
+async def edit_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                       comment_id: uuid.UUID | None, body: Any) -> Comment:
+    """The author edits the body (403 ``not_author`` for anyone else)."""
+    now = clock.now()
+    seen = await visible_comment(uow, clock, cache, member, comment_id)
+    c = seen.comment
+    _author_only(c, member)
+    if c.removed_at is not None:
+        raise Conflict("A removed comment cannot be edited.", code="comment_removed")
+    c.body = _body(body)
+    c.edited_at = c.updated_at = now
+    await uow.session.flush()
+    emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
+    return c
+
+
+async def delete_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                         comment_id: uuid.UUID | None) -> None:
+    """The author deletes the comment (403 ``not_author`` for anyone else); it disappears live."""
+    now = clock.now()
+    seen = await visible_comment(uow, clock, cache, member, comment_id)
+    c = seen.comment
+    _author_only(c, member)
+    showing = c.removed_at is None
+    c.deleted_at = c.updated_at = now
+    await uow.session.flush()
+    if showing:
+        await _count(uow, seen.parent.discussion, -1, None)
+        _removed(uow, c, "author", now)
+
+
+async def moderate_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                           comment_id: uuid.UUID | None, action: str, reason: str | None = None) -> Comment:
+    """A hub moderator removes or restores a comment (idempotent)."""
+    now = clock.now()
+    seen = await visible_comment(uow, clock, cache, member, comment_id)
+    await require_space(uow, cache, member, "moderate", seen.parent.space.id, now)
+    c = seen.comment
+    if action == "remove" and c.removed_at is None:
+        if reason is not None and len(reason) > MAX_REASON:
+            raise ValidationFailed(f"The reason is at most {MAX_REASON} characters.", code="too_long",
+                                   pointer=_ATTR + "reason")
+        c.removed_at, c.removal_reason, c.updated_at = now, reason, now
+        await uow.session.flush()
+        await _count(uow, seen.parent.discussion, -1, None)
+        _removed(uow, c, "moderator", now)
+    elif action == "restore" and c.removed_at is not None:
+        c.removed_at, c.removal_reason, c.updated_at = None, None, now
+        await uow.session.flush()
+        await _count(uow, seen.parent.discussion, +1, None)
+        emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
+    return c
+
+
+def comment_data(c: Comment) -> CommentPublished:
+    return CommentPublished(id=str(c.id), hub_id=str(c.hub_id), discussion_id=str(c.discussion_id),
+                            parent_id=str(c.parent_id) if c.parent_id else None,
+                            author_contact_id=str(c.author_contact_id), body=c.body, edited_at=c.edited_at,
+                            created_at=c.created_at)
+
+
+def _removed(uow: UnitOfWork, c: Comment, by: str, at: Any) -> None:
+    emit(uow, f"discussion:{c.discussion_id}", "comment.removed",
+         CommentRemoved(id=str(c.id), hub_id=str(c.hub_id), discussion_id=str(c.discussion_id), removed_by=by), at)
+
+
+async def _count(uow: UnitOfWork, d: Discussion, delta: int, activity_at: Any) -> None:
+    """Adjust the discussion's comment count in SQL (concurrent comments do not lose updates) and,
+    for a new comment, bump its last activity."""
+    values: dict[str, Any] = {"comment_count": Discussion.comment_count + delta}
+    if activity_at is not None:
+        values["last_activity_at"] = activity_at
+    await uow.session.execute(sa.update(Discussion).where(Discussion.id == d.id).values(**values)
+                              .execution_options(synchronize_session=False))
+    await uow.session.refresh(d, ["comment_count", "last_activity_at"])
+
+
+async def _parent(uow: UnitOfWork, d: Discussion, parent_id: Any) -> uuid.UUID | None:
+    if parent_id is None:
+        return None
+    try:
+        pid = uuid.UUID(str(parent_id))
+    except ValueError:
+        pid = None
+    found = pid and await uow.session.scalar(sa.select(Comment.id).where(
+        Comment.id == pid, Comment.discussion_id == d.id, Comment.deleted_at.is_(None)))
+    if not found:
+        raise ValidationFailed("parent_id is not a comment of this discussion.", code="invalid_parent",
+                               pointer=_ATTR + "parent_id")
+    return pid
+
+
+def _author_only(c: Comment, member: MemberPrincipal) -> None:
+    if c.author_contact_id != member.contact_id:
+        raise Forbidden("Only the author can do this.", code="not_author")
+
+
+def _body(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_BODY:
+        raise ValidationFailed(f"A comment is 1 to {MAX_BODY} characters.", code="invalid_body",
+                               pointer=_ATTR + "body")
+    return value

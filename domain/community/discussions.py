@@ -1,0 +1,374 @@
+"""Discussions: started in a space, as a draft, scheduled for later, or published at once; edited
+and deleted by their author; removed, restored, pinned and locked by the hub's moderators; read in
+cursor-paged feeds per space and hub-wide, newest first or by activity.
+
+Who may do what is the access evaluator's answer on the discussion's space (see
+``domain.community.access``). Drafts and scheduled discussions are their author's alone and
+announce nothing; a discussion is announced live (``discussion.created``) when it is published —
+at once, on a later edit, or by the scheduler at ``publish_at`` — and ``discussion.removed`` makes
+it disappear live for everyone when deleted or removed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.access.cache import FactsCache
+from domain.access.evaluator import Decision
+from domain.clock import Clock
+from domain.community import paging
+from domain.community.access import (
+    Limiter,
+    check_posting_rate,
+    is_moderator,
+    live_channels_of,
+    require_space,
+    visible_space_ids,
+)
+from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from domain.events import DiscussionPublished, DiscussionRemoved, emit
+from domain.identity.members import MemberPrincipal
+from persistence.db import UnitOfWork
+from persistence.models import Discussion, Space
+from persistence.pagination import Page, PageRequest
+
+STATUSES = ("draft", "scheduled", "published")
+SORTS = ("newest", "activity")
+MAX_TITLE = 300
+MAX_BODY = 50_000
+MAX_REASON = 1000
+_ATTR = "/data/attributes/"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A discussion the member may see, its space and the evaluator's ``view`` decision there."""
+
+    discussion: Discussion
+    space: Space
+    decision: Decision
+
+    @property
+    def moderator(self) -> bool:
+        return is_moderator(self.decision)
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    page: PageRequest
+    after: str | None = None
+    sort: str = "newest"
+    status: str = "published"  # or draft / scheduled (the caller's own), removed (moderators)
+    pinned: bool | None = None
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+async def visible_discussion(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal,
+                             discussion_id: uuid.UUID | None, now: datetime) -> Seen:
+    """The discussion as the member may see it: its space must allow ``view`` (404 when the space is
+    secret to them, 403 with the reason otherwise); drafts and scheduled ones are their author's
+    alone, removed ones their author's and the moderators' (404 for anyone else)."""
+    row = (await uow.session.execute(
+        sa.select(Discussion, Space).join(Space, Space.id == Discussion.space_id)
+        .where(Discussion.id == discussion_id, Discussion.hub_id == member.hub_id,
+               Discussion.deleted_at.is_(None), Space.deleted_at.is_(None))
+    )).first() if discussion_id else None
+    if row is None:
+        raise NotFound("Discussion not found.")
+    d, space = row
+    decision = await require_space(uow, cache, member, "view", space.id, now)
+    mine = d.author_contact_id == member.contact_id
+    if d.status != "published" and not mine:
+        raise NotFound("Discussion not found.")
+    if d.removed_at is not None and not (mine or is_moderator(decision)):
+        raise NotFound("Discussion not found.")
+    return Seen(d, space, decision)
+
+
+async def channel_space(uow: UnitOfWork, hub_id: uuid.UUID, contact_id: uuid.UUID,
+                        discussion_id: uuid.UUID) -> uuid.UUID | None:
+    """For ``discussion:{id}`` subscriptions: the space whose ``view`` decides them, or None when
+    the discussion is not one this contact could see (missing, another hub's, deleted, someone
+    else's draft). Removed discussions keep their channel (the ``*.removed`` events go there)."""
+    row = (await uow.session.execute(
+        sa.select(Discussion.space_id, Discussion.status, Discussion.author_contact_id)
+        .join(Space, Space.id == Discussion.space_id)
+        .where(Discussion.id == discussion_id, Discussion.hub_id == hub_id, Discussion.deleted_at.is_(None),
+               Space.deleted_at.is_(None))
+    )).first()
+    if row is None or (row.status != "published" and row.author_contact_id != contact_id):
+        return None
+    return row.space_id  # type: ignore[no-any-return]
+
+
+async def space_feed(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, space_id: uuid.UUID | None,
+                     q: FeedQuery, now: datetime) -> Page[Discussion]:
+    """A space's discussions (see :func:`_feed` for sorting and paging)."""
+    space = await uow.session.scalar(sa.select(Space).where(
+        Space.id == space_id, Space.hub_id == member.hub_id, Space.deleted_at.is_(None))) if space_id else None
+    if space is None:
+        raise NotFound("Space not found.")
+    decision = await require_space(uow, cache, member, "view", space.id, now)
+    return await _feed(uow, member, Discussion.space_id == space.id, q, is_moderator(decision))
+
+
+async def hub_feed(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, q: FeedQuery,
+                   now: datetime) -> Page[Discussion]:
+    """Discussions of every space the member may view, in one feed."""
+    spaces = await visible_space_ids(uow, cache, member, now)
+    moderator = member.role in ("moderator", "admin")
+    if not spaces:
+        return Page([], False, None)
+    return await _feed(uow, member, Discussion.space_id.in_(spaces), q, moderator)
+
+
+async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQuery, moderator: bool) -> Page[Discussion]:
+    """Newest first by id, or by ``last_activity_at`` then id; the cursor holds the full key of the
+    last row, so rows inserted meanwhile never repeat or hide rows of later pages."""
+    stmt = sa.select(Discussion).where(where, Discussion.hub_id == member.hub_id, Discussion.deleted_at.is_(None))
+    if q.status == "published":
+        stmt = stmt.where(Discussion.status == "published", Discussion.removed_at.is_(None))
+    elif q.status in ("draft", "scheduled"):
+        stmt = stmt.where(Discussion.status == q.status, Discussion.author_contact_id == member.contact_id)
+    elif q.status == "removed":
+        if not moderator:
+            raise Forbidden("Only the hub's moderators see removed discussions.", code="insufficient_role")
+        stmt = stmt.where(Discussion.removed_at.is_not(None))
+    else:
+        raise ValidationFailed("filter[status] is one of published, draft, scheduled, removed.",
+                               code="invalid_filter", parameter="filter[status]")
+    if q.pinned is not None:
+        stmt = stmt.where(Discussion.is_pinned.is_(q.pinned))
+    if q.sort == "activity":
+        cursor = paging.decode("a", "time", q.after)
+        stmt = stmt.where(paging.after(Discussion.last_activity_at, Discussion.id, cursor, descending=True)) \
+            .order_by(Discussion.last_activity_at.desc(), Discussion.id.desc())
+
+        def cursor_of(d: Discussion) -> str:
+            return paging.encode("a", d.last_activity_at, d.id)
+    elif q.sort == "newest":
+        cursor = paging.decode("n", "id", q.after)
+        stmt = stmt.where(paging.after(None, Discussion.id, cursor, descending=True)).order_by(Discussion.id.desc())
+
+        def cursor_of(d: Discussion) -> str:
+            return paging.encode("n", None, d.id)
+    else:
+        raise ValidationFailed("sort is newest or activity.", code="invalid_parameter", parameter="sort")
+    rows = list((await uow.session.scalars(stmt.limit(q.page.size + 1))).all())
+    return paging.page_of(rows, q.page.size, cursor_of)
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+
+async def start_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter: Limiter,
+                           member: MemberPrincipal, space_id: uuid.UUID | None,
+                           fields: Mapping[str, Any]) -> Discussion:
+    """Start a discussion in a space the member may post in (``post`` on the space: 404 when it is
+    secret to them, 403 ``posting_restricted`` / ``not_a_space_member`` / ...), within the posting
+    rate limits. Published at once unless ``status`` is ``draft`` or ``scheduled`` (then
+    ``publish_at`` is required and in the future)."""
+    now = clock.now()
+    space = await uow.session.scalar(sa.select(Space).where(
+        Space.id == space_id, Space.hub_id == member.hub_id, Space.deleted_at.is_(None))) if space_id else None
+    if space is None:
+        raise NotFound("Space not found.")
+    decision = await require_space(uow, cache, member, "post", space.id, now)
+    title, body = _title(fields.get("title")), _body(fields.get("body"))
+    status = fields.get("status") or "published"
+    if status not in STATUSES:
+        raise ValidationFailed("status is draft, scheduled or published.", code="invalid_value",
+                               pointer=_ATTR + "status")
+    publish_at = _publish_at(status, fields.get("publish_at"), now)
+    await check_posting_rate(uow, limiter, member, space.id, decision)
+    d = Discussion(hub_id=member.hub_id, space_id=space.id, author_contact_id=member.contact_id, title=title,
+                   body=body, status=status, publish_at=publish_at,
+                   published_at=now if status == "published" else None,
+                   last_activity_at=publish_at or now, is_pinned=False, is_locked=False, comment_count=0,
+                   created_at=now, updated_at=now)
+    uow.session.add(d)
+    await uow.session.flush()
+    if status == "published":
+        await announce(uow, d, space, "discussion.created", now)
+    return d
+
+
+async def edit_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                          discussion_id: uuid.UUID | None, changes: Mapping[str, Any]) -> Discussion:
+    """The author edits title and body, or moves a draft/scheduled discussion along (to draft,
+    scheduled with a future ``publish_at``, or published: announced then). A published discussion
+    stays published (409 ``already_published``). Others: 403 ``not_author``."""
+    now = clock.now()
+    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    d = seen.discussion
+    _author_only(d, member)
+    if d.removed_at is not None:
+        raise Conflict("A removed discussion cannot be edited.", code="discussion_removed")
+    was_published = d.status == "published"
+    edited = False
+    if "title" in changes:
+        d.title = _title(changes["title"])
+        edited = True
+    if "body" in changes:
+        d.body = _body(changes["body"])
+        edited = True
+    status = changes.get("status") or d.status
+    if status not in STATUSES:
+        raise ValidationFailed("status is draft, scheduled or published.", code="invalid_value",
+                               pointer=_ATTR + "status")
+    if was_published and status != "published":
+        raise Conflict("A published discussion cannot go back to draft or scheduled.", code="already_published",
+                       pointer=_ATTR + "status")
+    if was_published and "publish_at" in changes and changes["publish_at"] is not None:
+        raise ValidationFailed("publish_at is only for scheduled discussions.", code="invalid_value",
+                               pointer=_ATTR + "publish_at")
+    if not was_published:
+        if "publish_at" not in changes and status == d.status == "scheduled":
+            pass  # unchanged schedule: only the title or body was edited
+        else:
+            raw_at = changes["publish_at"] if "publish_at" in changes else (
+                d.publish_at if status == "scheduled" else None)
+            d.publish_at = _publish_at(status, raw_at, now)
+        d.status = status
+        if status == "published":
+            d.published_at = now
+            d.last_activity_at = now
+        elif status == "scheduled":
+            d.last_activity_at = d.publish_at or now
+    if was_published and edited:
+        d.edited_at = now
+    d.updated_at = now
+    await uow.session.flush()
+    if status == "published":
+        if not was_published:
+            await announce(uow, d, seen.space, "discussion.created", now)
+        elif edited:
+            await announce(uow, d, seen.space, "discussion.updated", now)
+    return d
+
+
+async def delete_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                            discussion_id: uuid.UUID | None) -> None:
+    """The author deletes their discussion (403 ``not_author`` for anyone else); it disappears
+    live if it was showing."""
+    now = clock.now()
+    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    d = seen.discussion
+    _author_only(d, member)
+    showing = d.status == "published" and d.removed_at is None
+    d.deleted_at = now
+    d.updated_at = now
+    await uow.session.flush()
+    if showing:
+        await _announce_removed(uow, d, seen.space, "author", now)
+
+
+async def moderate_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
+                              discussion_id: uuid.UUID | None, action: str, reason: str | None = None) -> Discussion:
+    """A hub moderator (``moderate`` on the space; 403 ``insufficient_role`` otherwise) removes or
+    restores, pins or unpins, locks or unlocks. Idempotent: repeating an action changes nothing and
+    announces nothing."""
+    now = clock.now()
+    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    await require_space(uow, cache, member, "moderate", seen.space.id, now)
+    d = seen.discussion
+    showing = d.status == "published" and d.removed_at is None
+    if action == "remove":
+        if reason is not None and len(reason) > MAX_REASON:
+            raise ValidationFailed(f"The reason is at most {MAX_REASON} characters.", code="too_long",
+                                   pointer=_ATTR + "reason")
+        if d.removed_at is None:
+            d.removed_at, d.removal_reason, d.updated_at = now, reason, now
+            await uow.session.flush()
+            if showing:
+                await _announce_removed(uow, d, seen.space, "moderator", now)
+        return d
+    if action == "restore":
+        if d.removed_at is not None:
+            d.removed_at, d.removal_reason, d.updated_at = None, None, now
+            await uow.session.flush()
+            if d.status == "published":
+                await announce(uow, d, seen.space, "discussion.updated", now)
+        return d
+    flag, value = {"pin": ("is_pinned", True), "unpin": ("is_pinned", False),
+                   "lock": ("is_locked", True), "unlock": ("is_locked", False)}[action]
+    if getattr(d, flag) != value:
+        setattr(d, flag, value)
+        d.updated_at = now
+        await uow.session.flush()
+        if showing:
+            await announce(uow, d, seen.space, "discussion.updated", now)
+    return d
+
+
+# ---- events -------------------------------------------------------------------------------------
+
+
+def discussion_data(d: Discussion) -> DiscussionPublished:
+    return DiscussionPublished(
+        id=str(d.id), hub_id=str(d.hub_id), space_id=str(d.space_id), author_contact_id=str(d.author_contact_id),
+        title=d.title, body=d.body, status=d.status, is_pinned=d.is_pinned, is_locked=d.is_locked,
+        comment_count=d.comment_count, published_at=d.published_at, last_activity_at=d.last_activity_at,
+        edited_at=d.edited_at, created_at=d.created_at)
+
+
+async def announce(uow: UnitOfWork, d: Discussion, space: Space, name: str, at: datetime) -> None:
+    """``discussion.created`` / ``discussion.updated`` after commit, on the space's channel and,
+    when everyone in the hub may see the space, on the hub's."""
+    for channel in await live_channels_of(uow, space):
+        emit(uow, channel, name, discussion_data(d), at)
+
+
+async def _announce_removed(uow: UnitOfWork, d: Discussion, space: Space, by: str, at: datetime) -> None:
+    data = DiscussionRemoved(id=str(d.id), hub_id=str(d.hub_id), space_id=str(d.space_id), removed_by=by)
+    channels = [*await live_channels_of(uow, space), f"discussion:{d.id}"]
+    for channel in channels:
+        emit(uow, channel, "discussion.removed", data, at)
+
+
+# ---- field rules --------------------------------------------------------------------------------
+
+
+def _author_only(d: Discussion, member: MemberPrincipal) -> None:
+    if d.author_contact_id != member.contact_id:
+        raise Forbidden("Only the author can do this.", code="not_author")
+
+
+def _title(value: Any) -> str:
+    title = value.strip() if isinstance(value, str) else ""
+    if not title or len(title) > MAX_TITLE:
+        raise ValidationFailed(f"A title is 1 to {MAX_TITLE} characters.", code="invalid_title",
+                               pointer=_ATTR + "title")
+    return title
+
+
+def _body(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_BODY:
+        raise ValidationFailed(f"A body is 1 to {MAX_BODY} characters.", code="invalid_body", pointer=_ATTR + "body")
+    return value
+
+
+def _publish_at(status: str, value: Any, now: datetime) -> datetime | None:
+    if status != "scheduled":
+        if value is not None:
+            raise ValidationFailed("publish_at is only for scheduled discussions.", code="invalid_value",
+                                   pointer=_ATTR + "publish_at")
+        return None
+    if value is None:
+        raise ValidationFailed("A scheduled discussion needs publish_at.", code="missing_publish_at",
+                               pointer=_ATTR + "publish_at")
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationFailed("publish_at is a date-time with a time zone.", code="invalid_value",
+                               pointer=_ATTR + "publish_at")
+    if value <= now:
+        raise ValidationFailed("publish_at must be in the future.", code="publish_at_in_past",
+                               pointer=_ATTR + "publish_at")
+    return value
