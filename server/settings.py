@@ -23,6 +23,29 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _numbers(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    out = {k: v for k, v in env.items() if k.startswith(prefix) and v not in (None, "")}
+    for k, v in out.items():
+        try:
+            float(v)
+        except ValueError:
+            raise SettingsError(f"{k} must be a number, got {v!r}") from None
+    return out
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -61,6 +84,10 @@ class Settings:
     login_limit_per_ip: int = 30  # attempts per IP per window
     login_limit_window_seconds: int = 900
     trusted_proxies: tuple[str, ...] = ()
+    # HUBWIRE_RT_* gateway limits (docs/realtime.md), checked to be numbers here and applied by
+    # the realtime lifespan; and how often scheduled discussions are looked for, in seconds.
+    realtime: dict[str, str] = field(default_factory=dict)
+    community_scheduler_interval: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -113,6 +140,8 @@ class Settings:
             login_limit_per_ip=_int(env, "HUBWIRE_LOGIN_LIMIT_PER_IP", 30),
             login_limit_window_seconds=_int(env, "HUBWIRE_LOGIN_LIMIT_WINDOW", 900),
             trusted_proxies=proxies,
+            realtime=_numbers(env, "HUBWIRE_RT_"),
+            community_scheduler_interval=_positive_float(env, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL", 1.0),
         )
 
 

@@ -420,3 +420,15 @@ async def test_app_starts_from_the_embedded_default(tmp_path):
         staff = await register(c, "embedded")
         assert staff.team_id
     assert (tmp_path / "embedded" / "hubwire.db").is_file()
+
+
+def test_realtime_and_scheduler_settings_are_checked_when_the_app_is_created(tmp_path):
+    from server.settings import Settings, SettingsError
+
+    base = {"HUBWIRE_DATA_DIR": str(tmp_path)}
+    s = Settings.from_env({**base, "HUBWIRE_RT_SEND_QUEUE": "64", "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL": "0.5"})
+    assert s.realtime == {"HUBWIRE_RT_SEND_QUEUE": "64"} and s.community_scheduler_interval == 0.5
+    with pytest.raises(SettingsError, match="HUBWIRE_RT_SEND_QUEUE"):
+        Settings.from_env({**base, "HUBWIRE_RT_SEND_QUEUE": "lots"})
+    with pytest.raises(SettingsError, match="HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL"):
+        Settings.from_env({**base, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL": "0"})

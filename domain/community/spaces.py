@@ -29,7 +29,14 @@ from domain.community.access import SpaceSeen, decide_spaces, refuse_unless_allo
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
-from persistence.models import Discussion, Hub, HubMembership, Segment, Space, SpaceMember
+from persistence.models import (
+    Discussion,
+    Hub,
+    HubMembership,
+    Segment,
+    Space,
+    SpaceMember,
+)
 from persistence.pagination import Page, PageRequest, paginate
 
 ACCESS_LEVELS = ("open", "private", "secret")

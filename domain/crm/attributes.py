@@ -24,7 +24,11 @@ from domain.crm.contacts import find_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
-from persistence.models import ContactAttribute, ContactAttributeOption, ContactAttributeValue
+from persistence.models import (
+    ContactAttribute,
+    ContactAttributeOption,
+    ContactAttributeValue,
+)
 from persistence.pagination import Page, PageRequest, paginate
 
 DATA_TYPES = ("text", "number", "date", "boolean", "select", "multi_select")

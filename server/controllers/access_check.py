@@ -22,7 +22,14 @@ from domain.access.facts import Subject
 from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from server.controllers.teams import TEAM_PATH
-from server.deps import Member, TeamCtx, TeamHub, Uow, refuse_unless_allowed, services_of
+from server.deps import (
+    Member,
+    TeamCtx,
+    TeamHub,
+    Uow,
+    refuse_unless_allowed,
+    services_of,
+)
 from server.jsonapi import jsonapi, resource_types
 
 HUB_PATH = "/api/v1/hub/{hub_id:str}"

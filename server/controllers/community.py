@@ -11,14 +11,23 @@ about the space the object lives in. Types: ``spaces``, ``space_members``, ``dis
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from litestar import Controller, Litestar, Request, Response, delete, get, patch, post, put
+from litestar import (
+    Controller,
+    Litestar,
+    Request,
+    Response,
+    delete,
+    get,
+    patch,
+    post,
+    put,
+)
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -34,7 +43,7 @@ from domain.community.spaces import MemberSpace
 from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from persistence.models import Comment, Discussion, Space, SpaceMember
-from persistence.pagination import Page, PageRequest
+from persistence.pagination import PageRequest
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
@@ -635,7 +644,7 @@ async def community_lifespan(app: Litestar) -> AsyncIterator[None]:
     """Publish scheduled discussions at ``publish_at`` (every ``HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL``
     seconds, default 1), in every web process; instances never publish one twice."""
     svc = services_of(app.state)
-    loop = PublishLoop(svc.uow, svc.clock, interval=float(os.environ.get("HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL") or 1))
+    loop = PublishLoop(svc.uow, svc.clock, interval=svc.settings.community_scheduler_interval)
     app.state.community_scheduler = loop
     loop.start()
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 import uuid
@@ -60,7 +59,7 @@ log = logging.getLogger("hubwire.realtime")
 HUB_PATH = "/api/v1/hub/{hub_id:str}"
 DASHBOARD_SCOPE = "dashboard:read"
 
-# Tests shorten these through the environment (read when the app starts, never at import).
+# HUBWIRE_RT_* settings (read by Settings when the app is created; tests shorten them).
 ENV_CONFIG = {
     "HUBWIRE_RT_AUTH_TIMEOUT": ("auth_timeout", float),
     "HUBWIRE_RT_MAX_SOCKETS": ("max_sockets_per_member", int),
@@ -74,8 +73,8 @@ ENV_CONFIG = {
 }
 
 
-def config_from_env(env: Any = None) -> GatewayConfig:
-    env = os.environ if env is None else env
+def config_from_env(env: Any) -> GatewayConfig:
+    """The gateway's limits from ``Settings.realtime`` (the HUBWIRE_RT_* variables)."""
     cfg = GatewayConfig()
     for var, (name, cast) in ENV_CONFIG.items():
         if env.get(var):
@@ -115,7 +114,7 @@ def build_gateway(svc: Services, config: GatewayConfig) -> tuple[Gateway, Realti
 @asynccontextmanager
 async def realtime_lifespan(app: Litestar) -> AsyncIterator[None]:
     svc = services_of(app.state)
-    gateway, publisher = build_gateway(svc, config_from_env())
+    gateway, publisher = build_gateway(svc, config_from_env(svc.settings.realtime))
     app.state.realtime = gateway
     app.state.realtime_publisher = publisher
     svc.realtime_publish = publisher.publish  # Services.uow() now numbers and stores every event
