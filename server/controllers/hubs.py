@@ -23,7 +23,13 @@ from domain.hubs import memberships, policies
 from domain.hubs import service as hubs
 from domain.hubs.memberships import MembershipView
 from domain.ids import new_id, parse_id
-from persistence.models import Hub, HubEmailSender, HubPolicy, HubPolicyVersion, MembershipAction
+from persistence.models import (
+    Hub,
+    HubEmailSender,
+    HubPolicy,
+    HubPolicyVersion,
+    MembershipAction,
+)
 from persistence.pagination import Page
 from server.controllers.teams import TEAM_PATH
 from server.deps import TeamCtx, TeamHub, Uow, services_of
