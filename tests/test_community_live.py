@@ -127,6 +127,19 @@ async def test_direct_messages_reach_participants_only(cluster):  # noqa: F811
         f = await bob.event("message.created")
         assert (f["channel"], f["seq"], f["data"]["body"]) == (ch, 1, "psst")
         assert f["data"]["author_contact_id"] == ann_id
+
+        # Typing: a participant's signal reaches the others; a channel one is not in is refused.
+        ann = await Client.connect(cluster.a, f"{h}/ws", ann_token)
+        try:
+            assert (await ann.subscribe(ch))["type"] == "subscribed"
+            await ann.send(op="typing", channel=ch)
+            typing = await bob.until(lambda f: f["type"] == "typing")
+            assert typing == {"type": "typing", "channel": ch, "contact_id": ann_id}
+            await eve.send(op="typing", channel=ch)
+            err = await eve.until(lambda f: f["type"] == "error")
+            assert err["code"] == "typing_not_allowed"
+        finally:
+            await ann.close()
     finally:
         await bob.close()
         await eve.close()
