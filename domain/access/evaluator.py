@@ -32,22 +32,38 @@ Conditions read the membership only while the subject is a member: after leaving
 ``days_since_join`` and ``policy_accepted`` fail as for a non-member.
 
 Nothing here does I/O or reads the clock: the same inputs always give the same decision.
+
+Speed: what does not depend on ``now`` is computed once per fact object and kept on it (see
+``domain.access.facts``): each condition parsed into an op code and operands (``Condition.parsed``),
+the hub's rules keyed by ``(type, id.int)``, the contact's tags, segments and entitlements indexed
+(``ContactFacts.index``). Facts built by hand get the same on their first decision. Without
+``explain`` no trace is built and the common decisions are shared constants.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from domain.access.facts import (
     HUB_ROLE_RANK,
     MODERATOR_ACTIONS,
+    NO_CONTACT,
+    OP_AFTER,
+    OP_DAYS,
+    OP_ENTITLEMENT,
+    OP_POLICY,
+    OP_ROLE,
+    OP_SEGMENT,
+    OP_SEGMENT_RAW,
+    OP_TAG,
+    OP_TAG_RAW,
     STAFF_ROLES,
     AccessFacts,
-    Condition,
     ContactFacts,
+    ContactIndex,
     RuleFact,
     Subject,
     Target,
@@ -98,18 +114,17 @@ def effective_status(status: str, expires_at: datetime | None, now: datetime) ->
 def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, explain: bool = False) -> Decision:
     """Can ``subject`` do ``action`` on ``facts.target`` at ``now``? See the module docstring."""
     t = _Trace() if explain else None
-
-    def done(allowed: bool, reason: str, unlock_at: datetime | None = None, hidden: bool = False) -> Decision:
-        return Decision(allowed, reason, unlock_at, hidden, tuple(t.steps) if t else ())
+    done = _traced(t) if t is not None else _decision
 
     target = facts.target
     if not target.exists:
         t and t.add("target", "fail", "the target does not exist in this hub")
-        return done(False, "not_found", hidden=True)
+        return done(False, "not_found", None, True)
     t and t.add("target", "pass")
 
     # 2. team side
-    if subject.kind == "staff":
+    kind = subject.kind
+    if kind == "staff":
         role = subject.team_role or ""
         if role in STAFF_ROLES:
             t and t.add("team_role", "allow", f"team {role}")
@@ -119,7 +134,7 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
             return done(True, "team_moderator")
         t and t.add("team_role", "fail", f"team role {role or 'none'} cannot {action}")
         return done(False, "insufficient_role")
-    if subject.kind == "api_key":
+    if kind == "api_key":
         if action in READ_ONLY_ACTIONS and subject.scopes & API_KEY_VIEW_SCOPES:
             t and t.add("api_key", "allow", "API key with a read scope")
             return done(True, "api_key")
@@ -127,14 +142,14 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
         return done(False, "insufficient_scope")
     t and t.add("team_role", "skip", "not team staff")
 
-    contact = facts.contact if subject.kind == "member" else None
+    contact = facts.contact if kind == "member" else None
     membership = contact.membership if contact else None
     status = effective_status(membership.status, membership.status_expires_at, now) if membership else None
 
     # 3. secret targets: before any "forbidden" reason, so none reveals that the target exists
     if target.secret and not target.in_target and not _override_covers(contact, target.path, now):
         t and t.add("secret", "fail", "secret: not visible to this subject")
-        return done(False, "secret", hidden=True)
+        return done(False, "secret", None, True)
     t and t.add("secret", "pass")
 
     # 4. banned beats everything a member could hold
@@ -144,33 +159,37 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     t and t.add("banned", "pass")
 
     # 5. hub privacy and membership
+    hub = facts.hub
     is_member = membership is not None and status != "left"
-    if subject.kind == "anonymous" and (facts.hub.is_private or action not in READ_ONLY_ACTIONS):
+    read_only = action in READ_ONLY_ACTIONS
+    if kind == "anonymous" and (hub.is_private or not read_only):
         t and t.add("membership", "fail", "log in first")
         return done(False, "login_required")
-    if not is_member and (facts.hub.is_private or action not in READ_ONLY_ACTIONS):
+    if not is_member and (hub.is_private or not read_only):
         t and t.add("membership", "fail", "not a member of this hub")
         return done(False, "not_a_member")
     t and t.add("membership", "pass", "member" if is_member else "public hub, read only")
 
     # 6. required policies
     if is_member and membership is not None:
-        for policy_type in sorted(facts.hub.required_policies):
-            current = facts.hub.policy_versions.get(policy_type)
-            if current is not None and membership.accepted_policies.get(policy_type) != current:
-                t and t.add("policies", "fail", f"{policy_type} version {current} not accepted")
-                return done(False, "policy_not_accepted")
+        if hub.required_policies:
+            versions, accepted = hub.policy_versions, membership.accepted_policies
+            for policy_type in hub.required_policies_sorted:
+                current = versions.get(policy_type)
+                if current is not None and accepted.get(policy_type) != current:
+                    t and t.add("policies", "fail", f"{policy_type} version {current} not accepted")
+                    return done(False, "policy_not_accepted")
         t and t.add("policies", "pass")
 
     # 7. soft-ban: read-only
-    if status == "soft_banned" and action not in READ_ONLY_ACTIONS:
+    if status == "soft_banned" and not read_only:
         t and t.add("soft_ban", "fail", "soft-banned: read only")
         return done(False, "soft_banned")
     t and t.add("soft_ban", "pass")
 
     # 8. moderation, and hub moderators/admins
     hub_rank = HUB_ROLE_RANK.get(membership.role, 0) if is_member and membership else 0
-    if hub_rank >= HUB_ROLE_RANK["moderator"]:
+    if hub_rank >= _MODERATOR_RANK:
         t and t.add("hub_role", "allow", f"hub {membership.role if membership else ''}")
         return done(True, "hub_moderator")
     if action == "moderate":
@@ -179,24 +198,27 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     t and t.add("hub_role", "pass", "no hub moderator role")
 
     # 9. posting permission of a space
-    if action == "post" and target.moderators_post_only:
-        t and t.add("posting_permission", "fail", "only moderators post in this space")
-        return done(False, "posting_restricted")
     if target.moderators_post_only:
+        if action == "post":
+            t and t.add("posting_permission", "fail", "only moderators post in this space")
+            return done(False, "posting_restricted")
         t and t.add("posting_permission", "pass", f"only moderators post here; {action} is not posting")
 
     # 10. overrides
-    if _override_covers(contact, target.path, now):
+    if contact is not None and contact.overrides and _override_covers(contact, target.path, now):
         t and t.add("override", "allow", "an access override applies")
         return done(True, "granted_by_override")
     t and t.add("override", "skip", "no override applies")
 
+    cx = contact.index if contact else NO_CONTACT
+
     # 11. a private space: its members, or a grant (entitlement, or its own rules passing)
-    if target.private and not target.in_target:
-        ok, reason, unlock_at = _space_entry(contact, facts, now, t)
+    private = target.private
+    if private and not target.in_target:
+        ok, reason, unlock_at = _space_entry(cx, facts, now, t)
         if not ok:
             return done(False, reason, unlock_at)
-    elif target.private:
+    elif private:
         t and t.add("space_member", "pass", "a member of this private space")
 
     # 12. a space restricted to a segment
@@ -207,34 +229,65 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
         t and t.add("space_segment", "pass", "in the space's segment")
 
     # 13. rules down the path (a private space's own rules grant entry, step 11: not applied again)
-    for node in target.path:
-        if target.private and node == target.target:
-            continue
-        for rule in facts.hub.rules.get(node, ()):
-            ok, reason, unlock_at = _rule(rule, contact, facts, now, t)
-            t and t.add("rule", "pass" if ok else "fail", "" if ok else reason, rule_id=rule.id)
-            if not ok:
-                return done(False, reason, unlock_at)
+    rules_by_key = hub.rules_by_key
+    if rules_by_key:
+        own = target.target.key if private else None
+        versions = hub.policy_versions
+        for key in target.path_keys:
+            rules = rules_by_key.get(key)
+            if rules is None or key == own:
+                continue
+            if t is None:
+                for rule in rules:
+                    failed = _rule_fails(rule.parsed, cx, now, versions)
+                    if failed is not None:
+                        return done(False, failed[0], failed[1])
+            else:
+                for rule in rules:
+                    ok, reason, unlock_at = _rule(rule, cx, facts, now, t)
+                    t.add("rule", "pass" if ok else "fail", "" if ok else reason, rule_id=rule.id)
+                    if not ok:
+                        return done(False, reason, unlock_at)
     t and t.add("rules", "pass", "every rule on the path passed")
     return done(True, "allowed")
 
 
-def _space_entry(contact: ContactFacts | None, facts: AccessFacts, now: datetime,
+_MODERATOR_RANK = HUB_ROLE_RANK["moderator"]
+# Decisions without a trace or an unlock time are values: one shared instance each.
+_DECISIONS: dict[tuple[bool, str, bool], Decision] = {}
+
+
+def _decision(allowed: bool, reason: str, unlock_at: datetime | None = None, hidden: bool = False) -> Decision:
+    if unlock_at is not None:
+        return Decision(allowed, reason, unlock_at, hidden)
+    key = (allowed, reason, hidden)
+    d = _DECISIONS.get(key)
+    if d is None:
+        d = _DECISIONS[key] = Decision(allowed, reason, None, hidden)
+    return d
+
+
+def _traced(t: _Trace) -> Any:
+    def done(allowed: bool, reason: str, unlock_at: datetime | None = None, hidden: bool = False) -> Decision:
+        return Decision(allowed, reason, unlock_at, hidden, tuple(t.steps))
+    return done
+
+
+def _space_entry(cx: ContactIndex, facts: AccessFacts, now: datetime,
                  t: _Trace | None) -> tuple[bool, str, datetime | None]:
     """May a subject who is not in the private space ``facts.target`` enter it? Yes with an active
     ``community_access`` entitlement naming the space, or when the space has rules of its own and
     every one passes; else the failing rule's reason, or ``not_a_space_member`` with no rule."""
     space = facts.target.target
-    if contact is not None and any(e.kind == "community_access" and e.target_id == space.id and e.active_at(now)
-                                   for e in contact.entitlements):
+    if cx.contact is not None and _holds(cx, "community_access", space.id, now):
         t and t.add("space_member", "allow", "a community_access entitlement grants entry")
         return True, "allowed", None
-    rules = facts.hub.rules.get(space, ())
+    rules = facts.hub.rules_by_key.get(space.key, ())
     if not rules:
         t and t.add("space_member", "fail", "not a member of this private space")
         return False, "not_a_space_member", None
     for rule in rules:
-        ok, reason, unlock_at = _rule(rule, contact, facts, now, t)
+        ok, reason, unlock_at = _rule(rule, cx, facts, now, t)
         if not ok:
             t and t.add("space_member", "fail", f"not a member, and the space's rule fails: {reason}",
                         rule_id=rule.id)
@@ -254,80 +307,134 @@ def _override_covers(contact: ContactFacts | None, path: tuple[Target, ...], now
     return False
 
 
-def _rule(rule: RuleFact, contact: ContactFacts | None, facts: AccessFacts, now: datetime,
+def _rule(rule: RuleFact, cx: ContactIndex, facts: AccessFacts, now: datetime,
           t: _Trace | None) -> tuple[bool, str, datetime | None]:
-    failures: list[tuple[str, datetime | None, Condition]] = []
-    for cond in rule.conditions:
-        ok, reason, unlock_at = _condition(cond, contact, facts, now)
-        if t:
-            t.add("condition", "pass" if ok else "fail", reason if not ok else cond.type, rule_id=rule.id,
-                  condition={"condition_type": cond.type, "condition_data": dict(cond.data)})
-        if ok:
-            if rule.logic == "any":
+    """A rule's outcome, with a trace line per condition when ``t`` is given."""
+    if t is None:
+        failed = _rule_fails(rule.parsed, cx, now, facts.hub.policy_versions)
+        return (True, "allowed", None) if failed is None else (False, failed[0], failed[1])
+    is_any, parsed = rule.parsed
+    versions = facts.hub.policy_versions
+    failures: list[tuple[str, datetime | None]] = []
+    for cond, p in zip(rule.conditions, parsed):
+        failed = _fails(p, cx, now, versions)
+        t.add("condition", "fail" if failed else "pass", failed[0] if failed else cond.type, rule_id=rule.id,
+              condition={"condition_type": cond.type, "condition_data": dict(cond.data)})
+        if failed is None:
+            if is_any:
                 return True, "allowed", None
         else:
-            failures.append((reason, unlock_at, cond))
-            if rule.logic != "any":
-                return False, reason, unlock_at
+            if not is_any:
+                return False, failed[0], failed[1]
+            failures.append(failed)
     if not failures:  # "all" with every condition passing, or an empty rule
         return True, "allowed", None
-    reason = failures[0][0]
-    unlocks = [u for r, u, _ in failures if r == "drip_locked" and u is not None]
-    return False, reason, min(unlocks) if reason == "drip_locked" and unlocks else failures[0][1]
+    reason, unlock_at = _any_failed(failures)
+    return False, reason, unlock_at
 
 
-def _condition(cond: Condition, contact: ContactFacts | None, facts: AccessFacts,
-               now: datetime) -> tuple[bool, str, datetime | None]:
-    data = cond.data
-    membership = contact.membership if contact else None
-    if membership is not None and membership.status == "left":
-        membership = None  # a former member is not a member: no role, join date or acceptances
-    kind = cond.type
-    if kind == "has_entitlement":
-        want_kind, want_target = data.get("kind"), _uuid(data.get("target_id"))
-        if want_target is None and data.get("target_id") is not None:
-            return False, "unknown_condition", None  # a malformed target id must not match any target
-        held = contact is not None and any(
-            e.kind == want_kind and (want_target is None or e.target_id == want_target) and e.active_at(now)
-            for e in contact.entitlements
-        )
-        return held, "missing_entitlement", None
-    if kind == "has_tag":
-        return contact is not None and _uuid(data.get("tag_id")) in contact.tag_ids, "missing_tag", None
-    if kind == "in_segment":
-        return contact is not None and _uuid(data.get("segment_id")) in contact.segment_ids, "not_in_segment", None
-    if kind == "role_at_least":
-        rank = HUB_ROLE_RANK.get(membership.role, 0) if membership else 0
-        return rank >= HUB_ROLE_RANK.get(str(data.get("role")), 99), "insufficient_role", None
-    if kind == "days_since_join":
-        if membership is None:
-            return False, "not_a_member", None
-        try:
-            unlock_at = membership.joined_at + timedelta(days=float(data.get("days", 0)))  # type: ignore[arg-type]
-            return now >= unlock_at, "drip_locked", unlock_at
-        except (TypeError, ValueError, OverflowError):
-            return False, "unknown_condition", None  # malformed data fails closed, never raises
-    if kind == "available_after":
-        at = data.get("at")
-        try:
-            unlock_at = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
-            if unlock_at.tzinfo is None and now.tzinfo is not None:
-                unlock_at = unlock_at.replace(tzinfo=timezone.utc)  # stored times are UTC
-            return now >= unlock_at, "drip_locked", unlock_at
-        except (TypeError, ValueError, OverflowError):
-            return False, "unknown_condition", None  # malformed data fails closed, never raises
-    if kind == "policy_accepted":
-        policy_type = str(data.get("policy_type"))
-        current = facts.hub.policy_versions.get(policy_type)
-        accepted = membership.accepted_policies.get(policy_type) if membership else None
-        return current is not None and accepted == current, "policy_not_accepted", None
-    return False, "unknown_condition", None  # fail closed
-
-
-def _uuid(value: object) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
+def _rule_fails(parsed: tuple[bool, tuple[tuple[Any, ...], ...]], cx: ContactIndex, now: datetime,
+                versions: dict[str, int]) -> tuple[str, datetime | None] | None:
+    """None when the rule passes, else (reason, unlock_at): under "all" the first failing condition's;
+    under "any" (every condition failed) the first one's reason, and for ``drip_locked`` the earliest
+    unlock time of the drip conditions."""
+    is_any, conditions = parsed
+    if not is_any:
+        for p in conditions:
+            failed = _fails(p, cx, now, versions)
+            if failed is not None:
+                return failed
         return None
+    failures = []
+    for p in conditions:
+        failed = _fails(p, cx, now, versions)
+        if failed is None:
+            return None
+        failures.append(failed)
+    return _any_failed(failures) if failures else None
+
+
+def _any_failed(failures: list[tuple[str, datetime | None]]) -> tuple[str, datetime | None]:
+    reason = failures[0][0]
+    unlocks = [u for r, u in failures if r == "drip_locked" and u is not None]
+    return reason, min(unlocks) if reason == "drip_locked" and unlocks else failures[0][1]
+
+
+_MISSING_TAG = ("missing_tag", None)
+_NOT_IN_SEGMENT = ("not_in_segment", None)
+_INSUFFICIENT_ROLE = ("insufficient_role", None)
+_NOT_A_MEMBER = ("not_a_member", None)
+_MISSING_ENTITLEMENT = ("missing_entitlement", None)
+_POLICY_NOT_ACCEPTED = ("policy_not_accepted", None)
+_UNKNOWN = ("unknown_condition", None)
+
+
+def _fails(p: tuple[Any, ...], cx: ContactIndex, now: datetime,
+           versions: dict[str, int]) -> tuple[str, datetime | None] | None:
+    """None when the parsed condition ``p`` (``Condition.parsed``) passes, else (reason, unlock_at).
+    Conditions read the membership only while the subject is a member (``cx.membership``)."""
+    op = p[0]
+    if op == OP_TAG:
+        return None if p[1] in cx.tag_ints else _MISSING_TAG
+    if op == OP_ROLE:
+        return None if cx.rank >= p[1] else _INSUFFICIENT_ROLE
+    if op == OP_DAYS:
+        membership = cx.membership
+        if membership is None:
+            return _NOT_A_MEMBER
+        if p[1] is None:
+            return _UNKNOWN  # malformed data fails closed, never raises
+        try:
+            unlock_at = membership.joined_at + p[1]
+            return None if now >= unlock_at else ("drip_locked", unlock_at)
+        except (TypeError, ValueError, OverflowError):
+            return _UNKNOWN
+    if op == OP_ENTITLEMENT:
+        index = cx.windows_by_target if p[2] else cx.windows_by_kind
+        if index is not None and p[1] is not None:
+            return None if _active(index.get(p[1], ()), now) else _MISSING_ENTITLEMENT
+        return None if _scan(cx, p[3], p[4], now) else _MISSING_ENTITLEMENT
+    if op == OP_SEGMENT:
+        return None if p[1] in cx.segment_ints else _NOT_IN_SEGMENT
+    if op == OP_AFTER:
+        unlock_at = p[1] if now.tzinfo is None else p[2]  # stored times are UTC
+        try:
+            return None if now >= unlock_at else ("drip_locked", unlock_at)
+        except (TypeError, ValueError, OverflowError):
+            return _UNKNOWN
+    if op == OP_POLICY:
+        current = versions.get(p[1])
+        membership = cx.membership
+        accepted = membership.accepted_policies.get(p[1]) if membership else None
+        return None if current is not None and accepted == current else _POLICY_NOT_ACCEPTED
+    if op == OP_TAG_RAW:
+        return None if p[1] in cx.tag_ids else _MISSING_TAG
+    if op == OP_SEGMENT_RAW:
+        return None if p[1] in cx.segment_ids else _NOT_IN_SEGMENT
+    return _UNKNOWN  # an unknown type or malformed data: fail closed
+
+
+def _holds(cx: ContactIndex, kind: str, target_id: uuid.UUID, now: datetime) -> bool:
+    """An active entitlement of ``kind`` naming ``target_id``."""
+    index = cx.windows_by_target
+    if index is not None and isinstance(target_id, uuid.UUID):
+        return _active(index.get((kind, target_id.int), ()), now)
+    return _scan(cx, kind, target_id, now)
+
+
+def _active(windows: tuple[tuple[datetime | None, datetime | None, datetime | None], ...], now: datetime) -> bool:
+    """Whether one of ``(starts_at, ends_at, revoked_at)`` is open at ``now`` (``EntitlementFact.active_at``)."""
+    for starts_at, ends_at, revoked_at in windows:
+        if revoked_at is not None and revoked_at <= now:
+            continue
+        if starts_at is not None and now < starts_at:
+            continue
+        if ends_at is None or now < ends_at:
+            return True
+    return False
+
+
+def _scan(cx: ContactIndex, kind: object, target_id: object, now: datetime) -> bool:
+    """The unindexed form of the entitlement check, for kinds that cannot be hashed."""
+    return any(e.kind == kind and (target_id is None or e.target_id == target_id) and e.active_at(now)
+               for e in cx.entitlements)

@@ -34,8 +34,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.facts import (
-    ContactFacts,
     Condition,
+    ContactFacts,
     EntitlementFact,
     HubFacts,
     MembershipFacts,
@@ -108,9 +108,9 @@ async def load_hub_facts(uow: UnitOfWork, hub_id: uuid.UUID) -> HubFacts:
         target = Target(rule.target_type, rule.target_id)
         rules.setdefault(target, []).append(RuleFact(rule.id, target, rule.logic_operator,
                                                      tuple(_condition(c) for c in rule.conditions or ())))
-    return HubFacts(hub_id=hub_id, team_id=rows[0].team_id, is_private=bool(rows[0].is_private),
-                    policy_versions=versions, required_policies=frozenset(required),
-                    rules={t: tuple(r) for t, r in rules.items()})
+    return prepared(HubFacts(hub_id=hub_id, team_id=rows[0].team_id, is_private=bool(rows[0].is_private),
+                             policy_versions=versions, required_policies=frozenset(required),
+                             rules={t: tuple(r) for t, r in rules.items()}))
 
 
 async def load_hub(uow: UnitOfWork, hub_id: uuid.UUID) -> LoadedHub:
@@ -119,7 +119,7 @@ async def load_hub(uow: UnitOfWork, hub_id: uuid.UUID) -> LoadedHub:
     facts = await load_hub_facts(uow, hub_id)
     nodes, space_segments = await load_structure(uow, hub_id)
     if space_segments:
-        facts = dataclasses.replace(facts, space_segments=space_segments)
+        facts = prepared(dataclasses.replace(facts, space_segments=space_segments))
     clauses = await compile_segment_clauses(uow, facts.team_id, segments_named(facts))
     return LoadedHub(facts, nodes, clauses)
 
@@ -147,6 +147,18 @@ async def load_structure(uow: UnitOfWork, hub_id: uuid.UUID) -> tuple[dict[uuid.
         elif ref is not None:
             space_segments[row_id] = ref
     return parents, space_segments
+
+
+def prepared(hub: HubFacts) -> HubFacts:
+    """``hub`` with what the evaluator precomputes (each rule's parsed conditions, the rules keyed by
+    target, the required policies in order) built now, at load time, rather than on its first
+    decision. Returns ``hub``."""
+    hub.rules_by_key  # noqa: B018 - cached properties: reading them computes and keeps them
+    hub.required_policies_sorted  # noqa: B018
+    for rules in hub.rules.values():
+        for rule in rules:
+            rule.parsed  # noqa: B018
+    return hub
 
 
 def segments_named(hub: HubFacts) -> frozenset[uuid.UUID]:
@@ -232,7 +244,9 @@ async def load_contact_facts(uow: UnitOfWork, hub: HubFacts, contact_id: uuid.UU
     if segment_clauses is None:
         segment_clauses = await compile_segment_clauses(uow, hub.team_id, segments_named(hub))
     segment_ids = await _segments_of(uow, contact_id, segment_clauses)
-    return ContactFacts(contact_id, membership, entitlements, tag_ids, segment_ids, overrides)
+    contact = ContactFacts(contact_id, membership, entitlements, tag_ids, segment_ids, overrides)
+    contact.index  # noqa: B018 - indexed now (a cached property), not on the first decision
+    return contact
 
 
 async def _segments_of(uow: UnitOfWork, contact_id: uuid.UUID, clauses: SegmentClauses) -> frozenset[uuid.UUID]:
