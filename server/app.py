@@ -40,6 +40,7 @@ from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, add_request_id_header
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.mailer import email_worker_for
+from server.paths import HUB_PATH
 from server.services import Services, build_services
 from server.settings import Settings
 
@@ -79,7 +80,6 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
     validate_body(body, param.annotation)
 
 
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
 
 
 def check_member_routes(app: Litestar) -> None:

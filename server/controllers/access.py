@@ -22,9 +22,9 @@ from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from persistence.models import AccessOverride, AccessRule, Entitlement, Hub
 from server.controllers.hubs import hub_path, present
-from server.controllers.teams import TEAM_PATH
 from server.deps import TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
+from server.paths import TEAM_HUB_PATH
 
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
@@ -174,13 +174,12 @@ def override_resource(hub: Hub, o: AccessOverride, now: datetime) -> Any:
 
 # ---- routes -------------------------------------------------------------------------------------
 
-HUB_PATH = TEAM_PATH + "/hubs/{hub_id:str}"
 
 
 class EntitlementsController(Controller):
     """``T/hubs/{hub_id}/entitlements``: what contacts hold in the hub; staff grant and revoke."""
 
-    path = HUB_PATH + "/entitlements"
+    path = TEAM_HUB_PATH + "/entitlements"
     tags = ["access"]
 
     @get("/", opt={"scope": "access:read"}, summary="List the hub's entitlements")
@@ -237,7 +236,7 @@ class EntitlementsController(Controller):
 class AccessRulesController(Controller):
     """``T/hubs/{hub_id}/access-rules``: conditions members must meet to reach a target."""
 
-    path = HUB_PATH + "/access-rules"
+    path = TEAM_HUB_PATH + "/access-rules"
     tags = ["access"]
 
     @get("/", opt={"scope": "access:read"}, summary="List the hub's access rules")
@@ -276,7 +275,7 @@ class AccessRulesController(Controller):
 class AccessOverridesController(Controller):
     """``T/hubs/{hub_id}/access-overrides``: per-contact exceptions, whole hub or one target."""
 
-    path = HUB_PATH + "/access-overrides"
+    path = TEAM_HUB_PATH + "/access-overrides"
     tags = ["access"]
 
     @get("/", opt={"scope": "access:read"}, summary="List the hub's access overrides")

@@ -31,8 +31,8 @@ from server.deps import (
     services_of,
 )
 from server.jsonapi import jsonapi, resource_types
+from server.paths import HUB_PATH
 
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
 CHECK_PARAMETERS = frozenset({"target_type", "target_id", "action"})
 EXPLAIN_PARAMETERS = CHECK_PARAMETERS | {"contact_id"}
 

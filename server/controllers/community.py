@@ -47,8 +47,8 @@ from persistence.pagination import PageRequest
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
+from server.paths import HUB_PATH
 
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 

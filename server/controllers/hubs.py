@@ -31,9 +31,9 @@ from persistence.models import (
     MembershipAction,
 )
 from persistence.pagination import Page
-from server.controllers.teams import TEAM_PATH
 from server.deps import TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
+from server.paths import TEAM_HUB_PATH, TEAM_PATH
 
 JSONObject = dict[str, Any]
 Unset = msgspec.UnsetType
@@ -352,7 +352,7 @@ class HubsController(Controller):
 class HubMembershipsController(Controller):
     """``T/hubs/{hub_id}/memberships`` and ``.../member-tokens``: who belongs to a hub."""
 
-    path = TEAM_PATH + "/hubs/{hub_id:str}"
+    path = TEAM_HUB_PATH
     tags = ["hub memberships"]
 
     @get("/memberships", opt={"scope": "memberships:read"}, summary="List the hub's memberships")

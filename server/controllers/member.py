@@ -16,8 +16,8 @@ from domain.members import profile as self_service
 from domain.members.profile import MemberView
 from server.deps import Member, Uow, services_of
 from server.jsonapi import jsonapi, resource_types
+from server.paths import HUB_PATH
 
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 

@@ -22,8 +22,7 @@ from domain.ids import parse_id
 from persistence.models import Message
 from server.deps import Member, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
-
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
+from server.paths import HUB_PATH
 
 
 class Participant(msgspec.Struct):

@@ -22,8 +22,8 @@ from persistence.models import Report, ReportReason
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
+from server.paths import HUB_PATH
 
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
 TargetType = Literal["discussion", "comment", "message", "member"]
 
 

@@ -52,11 +52,12 @@ from realtime.presence import InProcessPresence, RedisPresence
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, resource_types
+from server.paths import HUB_PATH
 from server.services import Services
 
 log = logging.getLogger("hubwire.realtime")
 
-HUB_PATH = "/api/v1/hub/{hub_id:str}"
+
 DASHBOARD_SCOPE = "dashboard:read"
 
 # HUBWIRE_RT_* settings (read by Settings when the app is created; tests shorten them).

@@ -16,8 +16,7 @@ from domain.teams import service as teams
 from domain.teams.service import Member
 from server.deps import Caller, Staff, TeamCtx, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
-
-TEAM_PATH = "/api/v1/teams/{team_id:str}"
+from server.paths import TEAM_PATH
 
 
 class TeamAttributes(msgspec.Struct):
