@@ -40,6 +40,7 @@ from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, add_request_id_header
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.mailer import email_worker_for
+from server.openapi import fix_openapi
 from server.paths import HUB_PATH
 from server.services import Services, build_services
 from server.settings import Settings
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     check_team_routes(app)
     check_member_routes(app)
+    fix_openapi(app.openapi_schema)  # generated once, here; /schema serves this object
     return app
 
 

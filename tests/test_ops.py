@@ -432,3 +432,18 @@ def test_realtime_and_scheduler_settings_are_checked_when_the_app_is_created(tmp
         Settings.from_env({**base, "HUBWIRE_RT_SEND_QUEUE": "lots"})
     with pytest.raises(SettingsError, match="HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL"):
         Settings.from_env({**base, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL": "0"})
+
+
+async def test_openapi_documents_the_real_media_types_and_error_shape(openapi):
+    op = openapi["paths"]["/api/v1/teams/{team_id}"]["patch"]
+    assert set(op["requestBody"]["content"]) == {"application/vnd.api+json"}
+    assert set(op["responses"]["200"]["content"]) == {"application/vnd.api+json"}
+    for code in ("401", "403", "404", "422"):
+        ref = op["responses"][code]["content"]["application/vnd.api+json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/ErrorDocument"
+    error = openapi["components"]["schemas"]["ErrorDocument"]
+    assert error["required"] == ["errors"]
+    # plain routes stay plain JSON; /health needs no credentials
+    login = openapi["paths"]["/api/v1/auth/login"]["post"]
+    assert set(login["requestBody"]["content"]) == {"application/json"}
+    assert openapi["paths"]["/health"]["get"]["security"] == []

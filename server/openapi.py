@@ -1,0 +1,101 @@
+"""Make the generated OpenAPI document say what the server really sends.
+
+Litestar documents every body as ``application/json`` and every validation failure in its own
+``{status_code, detail, extra}`` shape. Hubwire sends JSON:API documents as
+``application/vnd.api+json`` and every error as a JSON:API error document, so after generation:
+JSON:API documents move to that media type, and each operation lists the error responses it can
+give, all with one ``ErrorDocument`` schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
+
+from server.jsonapi import JSONAPI
+
+_STR = Schema(type=OpenAPIType.STRING)
+ERROR_DOCUMENT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["errors"],
+    description="Every failure: a JSON:API error document with a stable `code` (docs/api.md).",
+    properties={
+        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(
+            type=OpenAPIType.OBJECT,
+            required=["status", "code", "title"],
+            properties={
+                "status": _STR, "code": _STR, "title": _STR, "detail": _STR,
+                "source": Schema(type=OpenAPIType.OBJECT, properties={"pointer": _STR, "parameter": _STR}),
+                "meta": Schema(type=OpenAPIType.OBJECT, properties={"request_id": _STR}),
+            },
+        )),
+    },
+)
+_ERROR_REF = Reference(ref="#/components/schemas/ErrorDocument")
+_ERRORS = {
+    "400": "Malformed request (e.g. `invalid_json`)",
+    "401": "Missing, invalid, expired or revoked credentials",
+    "403": "Authenticated but not allowed (the code says why)",
+    "404": "Not found, or not yours to know about",
+    "409": "Conflicts with the current state",
+    "415": "The body is not JSON",
+    "422": "A field is invalid; `source.pointer` names it",
+    "429": "Rate limited; see `Retry-After`",
+}
+_OPEN = {"/health", "/ready"}
+
+
+def _is_document(schema: Any) -> bool:
+    return isinstance(schema, Reference) and schema.ref.rsplit("/", 1)[-1].endswith("Document")
+
+
+def _to_jsonapi(content: dict[Any, OpenAPIMediaType] | None) -> dict[Any, OpenAPIMediaType] | None:
+    if not content:
+        return content
+    out: dict[Any, OpenAPIMediaType] = {}
+    for media_type, media in content.items():
+        key = JSONAPI if str(getattr(media_type, "value", media_type)) == "application/json" and \
+            _is_document(media.schema) else media_type
+        out[key] = media
+    return out
+
+
+def fix_openapi(schema: OpenAPI) -> OpenAPI:
+    """Rewrite ``schema`` in place (see the module docstring) and return it."""
+    if schema.components is None:
+        schema.components = Components()
+    if schema.components.schemas is None:
+        schema.components.schemas = {}
+    schema.components.schemas["ErrorDocument"] = ERROR_DOCUMENT
+    for path, item in (schema.paths or {}).items():
+        for method in ("get", "put", "post", "delete", "patch"):
+            op = getattr(item, method, None)
+            if op is None:
+                continue
+            if op.request_body is not None and not isinstance(op.request_body, Reference):
+                op.request_body.content = _to_jsonapi(op.request_body.content)  # type: ignore[assignment]
+            responses = dict(op.responses or {})
+            for code, response in list(responses.items()):
+                if isinstance(response, OpenAPIResponse):
+                    response.content = _to_jsonapi(response.content)
+                if code.startswith("4"):
+                    del responses[code]  # Litestar's own validation shape: never sent
+            if path not in _OPEN:
+                for code, description in _ERRORS.items():
+                    responses[code] = OpenAPIResponse(
+                        description=description,
+                        content={JSONAPI: OpenAPIMediaType(schema=_ERROR_REF)},
+                    )
+            else:
+                op.security = []
+            op.responses = responses
+    return schema
