@@ -129,7 +129,10 @@ async def test_contact_counts_count_live_contacts_with_one_grouped_query_per_pag
     statements: list[str] = []
 
     def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        statements.append(statement)
+        # The app's background jobs (email outbox, scheduled discussions) share this engine and
+        # poll on their own schedule: leave their statements out.
+        if "email_outbox" not in statement and "discussions" not in statement:
+            statements.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
