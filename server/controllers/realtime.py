@@ -26,7 +26,7 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from domain.errors import DomainError, Forbidden, NotFound, Unauthenticated
@@ -350,7 +350,7 @@ def _is_disconnect(exc: Exception) -> bool:
 
 
 @websocket(HUB_PATH + "/ws", name="hub_socket")
-async def hub_socket(socket: WebSocket, hub_id: str) -> None:
+async def hub_socket(socket: WebSocket, hub_id: FromPath[str]) -> None:
     """A member's socket in one hub. Authenticated here, not by a dependency (see module doc)."""
     svc = services_of(socket.app.state)
     gateway = gateway_of(socket.app)
@@ -371,7 +371,7 @@ async def hub_socket(socket: WebSocket, hub_id: str) -> None:
 
 
 @websocket(TEAM_PATH + "/ws", name="team_socket")
-async def team_socket(socket: WebSocket, team_id: str) -> None:
+async def team_socket(socket: WebSocket, team_id: FromPath[str]) -> None:
     """A staff dashboard's socket (a staff token or an API key with ``dashboard:read``).
     Authenticated here, not by a dependency (see module doc)."""
     svc = services_of(socket.app.state)
