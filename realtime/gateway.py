@@ -74,7 +74,7 @@ class GatewayConfig:
     close_timeout: float = 5.0  # how long a closing socket may take to get its last frames out
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Connection:
     """One client socket (WebSocket or SSE) with its bounded send queue."""
 
@@ -92,11 +92,13 @@ class Connection:
     allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
     closing: tuple[int, str] | None = None
     revoked: bool = False
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # the idle writer's wake-up (a bare future, only while it waits: no Event, no waiter deque)
+    _waiter: asyncio.Future[None] | None = None
     _ops_window: float = 0.0
     _ops: int = 0
     writer: asyncio.Task[None] | None = None
-    ended: asyncio.Event = field(default_factory=asyncio.Event)  # closing decided, or the peer is gone
+    ended: bool = False  # closing decided, or the peer is gone (see ended_future)
+    _ended: asyncio.Future[None] | None = None
     # stall detection (see Gateway._watchdog): a counter rather than a timer per send keeps the hot
     # path free of timer handles
     busy: bool = False
@@ -115,7 +117,28 @@ class Connection:
         if ephemeral and n >= self.max_queue // 2 + self.allowance:
             return  # presence and typing go first when the queue is half full
         self.queue.append(text)
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter  # None while the writer is sending: it drains the queue before waiting
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            if self._ended is not None and not self._ended.done():
+                self._ended.set_result(None)
+
+    def ended_future(self) -> asyncio.Future[None]:
+        """A future done once ``ended`` (a bare future: no task waiting on an Event per socket)."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+            if self.ended:
+                self._ended.set_result(None)
+        return self._ended
 
     def close(self, code: int, reason: str, *frames: str) -> None:
         """Send ``frames`` (after what is queued), then close with ``code``."""
@@ -123,8 +146,8 @@ class Connection:
             return
         self.queue.extend(frames)
         self.closing = (code, reason)
-        self.ended.set()
-        self._wake.set()
+        self._end()
+        self._wake()
 
     def stall(self) -> None:
         """The writer has been stuck in one send for too long (the peer stopped reading and every
@@ -137,10 +160,15 @@ class Connection:
         self.writer.cancel()
 
     async def run_writer(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
+                if not self.queue and self.closing is None:
+                    waiter = self._waiter = loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._waiter = None
                 self.busy = True
                 try:
                     while self.queue:
@@ -163,7 +191,7 @@ class Connection:
             raise
         except Exception:  # the peer went away mid-send: the reader notices and detaches
             self.closing = self.closing or (p.CLOSE_NORMAL, "gone")
-            self.ended.set()
+            self._end()
 
     def count_op(self, now: float) -> int:
         if now - self._ops_window >= 1.0:
@@ -179,6 +207,7 @@ class Feed:
     name: str
     subscribers: set[Connection] = field(default_factory=set)
     watchers: int = 0  # internal interest (ban watch on contact channels)
+    buffering: int = 0  # subscribers mid-subscribe (their live frames go to conn.buffers[name])
     last_seq: int | None = None
     epoch: str | None = None  # the epoch last_seq belongs to
     handler: Any = None
@@ -418,7 +447,7 @@ class Gateway:
         conn.enqueue(p.encode(p.Subscribed(channel=name, seq=state.seq, epoch=state.epoch, recovered=recovered)))
         for seq, frame in replay:
             conn.enqueue(frame.decode())
-        for seq, text in conn.buffers.pop(name):
+        for seq, text in self._unbuffer(conn, name) or ():
             if seq > last:
                 conn.enqueue(text)
                 last = seq
@@ -427,9 +456,19 @@ class Gateway:
 
     async def _leave(self, conn: Connection, name: str) -> None:
         present = conn.channels.pop(name, None) is not None
-        present = conn.buffers.pop(name, None) is not None or present
+        present = self._unbuffer(conn, name) is not None or present
         if present:
             await self._release(name, conn=conn)
+
+    def _unbuffer(self, conn: Connection, name: str) -> list[tuple[int, str]] | None:
+        """Take ``conn``'s subscribe buffer for ``name`` (None if it has none), keeping the feed's
+        ``buffering`` count in step."""
+        buffer = conn.buffers.pop(name, None)
+        if buffer is not None:
+            feed = self.feeds.get(name)
+            if feed is not None and conn in feed.subscribers:
+                feed.buffering -= 1
+        return buffer
 
     async def revoke(self, conn: Connection, channels: list[str], code: str, message: str) -> None:
         """Unsubscribe ``conn`` from ``channels``, telling it why."""
@@ -452,8 +491,10 @@ class Gateway:
             feed.handler = handler
         if watcher:
             feed.watchers += 1
-        if conn is not None:
+        if conn is not None and conn not in feed.subscribers:
             feed.subscribers.add(conn)
+            if name in conn.buffers:
+                feed.buffering += 1
         if created:
             await self.broker.subscribe(name, feed.handler)
 
@@ -472,8 +513,9 @@ class Gateway:
     async def _deliver(self, feed: Feed, payload: bytes) -> None:
         if payload.startswith(p.EPHEMERAL_PREFIXES):
             text = payload.decode()
-            for conn in list(feed.subscribers):
-                if feed.name not in conn.buffers:
+            # enqueue/close never touch feed.subscribers (nor run callbacks synchronously): no copy
+            for conn in feed.subscribers:
+                if not feed.buffering or feed.name not in conn.buffers:
                     conn.enqueue(text, ephemeral=True)
             return
         if payload.startswith(p.EVENT_PREFIX):
@@ -503,8 +545,16 @@ class Gateway:
 
     def _fan_out(self, feed: Feed, seq: int, frame: bytes) -> None:
         text = frame.decode()  # once per event; the same str goes to every subscriber
-        for conn in list(feed.subscribers):
-            buffer = conn.buffers.get(feed.name)
+        # Iterating the set itself is safe: enqueue/close/buffer.append are synchronous and never
+        # add or remove subscribers (close only sets flags and resolves futures, whose callbacks
+        # run later); every mutation of feed.subscribers is in _acquire/_release.
+        if not feed.buffering:  # nobody mid-subscribe: no buffer lookup per subscriber
+            for conn in feed.subscribers:
+                conn.enqueue(text)
+            return
+        name = feed.name
+        for conn in feed.subscribers:
+            buffer = conn.buffers.get(name)
             if buffer is not None:
                 buffer.append((seq, text))
             else:
