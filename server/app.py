@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -83,37 +83,36 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
 
 
 
+def _http_handlers_under(app: Litestar, prefix: str) -> Iterator[tuple[str, HTTPRouteHandler]]:
+    """(path, handler) for every HTTP handler under ``prefix``, except Litestar's own OPTIONS."""
+    for route in app.routes:
+        if not route.path.startswith(prefix):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if isinstance(handler, HTTPRouteHandler) and handler.http_methods != {"OPTIONS"}:
+                yield route.path, handler
+
+
 def check_member_routes(app: Litestar) -> None:
     """Refuse to start if a member route (``H/...``) could skip the member check: each must take
     the ``member`` dependency (a member token for this hub, then the access evaluator) and declare
     what it checks, ``opt={"access": <action>}`` on the hub or ``opt={"access": "self"}``."""
-    for route in app.routes:
-        if not route.path.startswith(HUB_PATH):
-            continue
-        for handler in getattr(route, "route_handlers", []):
-            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
-                continue
-            if "member" not in handler.parsed_fn_signature.parameters:
-                raise RuntimeError(f"member route {route.path} ({handler.handler_name}) does not take `member`")
-            if handler.opt.get("access") not in MEMBER_ACCESS:
-                raise RuntimeError(f"member route {route.path} ({handler.handler_name}) declares no access "
-                                   f"(opt={{'access': one of {sorted(MEMBER_ACCESS)}}})")
+    for path, handler in _http_handlers_under(app, HUB_PATH):
+        if "member" not in handler.parsed_fn_signature.parameters:
+            raise RuntimeError(f"member route {path} ({handler.handler_name}) does not take `member`")
+        if handler.opt.get("access") not in MEMBER_ACCESS:
+            raise RuntimeError(f"member route {path} ({handler.handler_name}) declares no access "
+                               f"(opt={{'access': one of {sorted(MEMBER_ACCESS)}}})")
 
 
 def check_team_routes(app: Litestar) -> None:
     """Refuse to start if a team route could skip the team check: each must declare a scope and
     take the ``team`` dependency, which answers 404 for other teams and 403 for missing rights."""
-    for route in app.routes:
-        if not route.path.startswith(TEAM_PATH):
-            continue
-        for handler in getattr(route, "route_handlers", []):
-            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
-                continue
-            name = handler.handler_name
-            if not handler.opt.get("scope"):
-                raise RuntimeError(f"team route {route.path} ({name}) declares no scope")
-            if "team" not in handler.parsed_fn_signature.parameters:
-                raise RuntimeError(f"team route {route.path} ({name}) does not take the `team` dependency")
+    for path, handler in _http_handlers_under(app, TEAM_PATH):
+        if not handler.opt.get("scope"):
+            raise RuntimeError(f"team route {path} ({handler.handler_name}) declares no scope")
+        if "team" not in handler.parsed_fn_signature.parameters:
+            raise RuntimeError(f"team route {path} ({handler.handler_name}) does not take the `team` dependency")
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:

@@ -21,7 +21,6 @@ from domain.access.evaluator import Decision
 from domain.access.facts import Subject
 from domain.errors import ValidationFailed
 from domain.ids import parse_id
-from server.controllers.teams import TEAM_PATH
 from server.deps import (
     Member,
     TeamCtx,
@@ -31,7 +30,7 @@ from server.deps import (
     services_of,
 )
 from server.jsonapi import jsonapi, resource_types
-from server.paths import HUB_PATH
+from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 CHECK_PARAMETERS = frozenset({"target_type", "target_id", "action"})
 EXPLAIN_PARAMETERS = CHECK_PARAMETERS | {"contact_id"}
@@ -91,7 +90,7 @@ async def check_access(request: Request[Any, Any, Any], member: Member, state: S
     return jsonapi(DECISIONS.document(f"{target_type}:{target_id}:{action}", attrs))
 
 
-@get(TEAM_PATH + "/hubs/{hub_id:str}/access/explain", opt={"scope": "access:read"}, tags=["access"],
+@get(TEAM_HUB_PATH + "/access/explain", opt={"scope": "access:read"}, tags=["access"],
      summary="Why may (or may not) this member do this? The evaluator's decision with its full trace")
 async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub, state: State,
                          uow: Uow) -> Response[EXPLANATIONS.Document]:  # type: ignore[name-defined]

@@ -44,10 +44,9 @@ from domain.errors import ValidationFailed
 from domain.ids import parse_id
 from persistence.models import Comment, Discussion, Space, SpaceMember
 from persistence.pagination import PageRequest
-from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
-from server.paths import HUB_PATH
+from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -301,7 +300,7 @@ def _ctx(state: State) -> tuple[Any, Any, Any]:
 class TeamSpacesController(Controller):
     """``T/hubs/{hub_id}/spaces``: a hub's spaces and who is in the private and secret ones."""
 
-    path = TEAM_PATH + "/hubs/{hub_id:str}/spaces"
+    path = TEAM_HUB_PATH + "/spaces"
     tags = ["community"]
 
     @get("/", opt={"scope": "community:read"}, summary="List the hub's spaces in display order")

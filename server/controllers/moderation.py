@@ -19,10 +19,9 @@ from domain.community import moderation
 from domain.community.moderation import AuditEntry, ReportView
 from domain.ids import parse_id
 from persistence.models import Report, ReportReason
-from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
-from server.paths import HUB_PATH
+from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 TargetType = Literal["discussion", "comment", "message", "member"]
 
@@ -145,7 +144,7 @@ def audit_resource(a: AuditEntry) -> Any:
 
 
 class ModerationController(Controller):
-    path = TEAM_PATH + "/hubs/{hub_id:str}/moderation"
+    path = TEAM_HUB_PATH + "/moderation"
     tags = ["community: moderation"]
 
     @get("/reports", opt={"scope": "moderation:read"},

@@ -52,7 +52,7 @@ from realtime.presence import InProcessPresence, RedisPresence
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, resource_types
-from server.paths import HUB_PATH
+from server.paths import HUB_PATH, TEAM_HUB_PATH
 from server.services import Services
 
 log = logging.getLogger("hubwire.realtime")
@@ -509,7 +509,7 @@ class AnnouncementCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
 ANNOUNCEMENTS = resource_types("announcements", AnnouncementAttributes, AnnouncementCreate)
 
 
-@post(TEAM_PATH + "/hubs/{hub_id:str}/announcements", opt={"scope": "hubs:write"}, tags=["realtime"],
+@post(TEAM_HUB_PATH + "/announcements", opt={"scope": "hubs:write"}, tags=["realtime"],
       summary="Announce to a hub: `announcement.created` on `hub:{hub_id}` (after commit)")
 async def create_announcement(data: JSONBody[ANNOUNCEMENTS.CreateDocument], team: TeamCtx,  # type: ignore[name-defined]
                               hub: TeamHub, state: State,
