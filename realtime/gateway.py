@@ -14,9 +14,13 @@ not reconnect, and subscribe/unsubscribe can race with delivery. Here:
   replay already sent: no gap, no duplicate.
 
 Each event frame is encoded once (by ``RealtimePublisher``, or here for raw events as a fallback)
-and the same ``str`` goes into every subscriber's bounded send queue; a writer task per socket
-sends it. A full queue, or a send blocked for ``send_timeout`` (the watchdog), disconnects the
-socket with 4008 and releases what it holds at once — a slow consumer never grows memory.
+and the same ``str`` goes to every subscriber. A socket that is keeping up is sent to directly, in
+the fan-out loop: its send is driven in place (``Connection.enqueue``), which completes at once
+while the transport accepts data — no queue, no task switch per subscriber. Only a socket that is
+behind (its transport paused writing, or frames already waiting) goes through its bounded send
+queue, drained by its writer task. A full queue, or a send blocked for ``send_timeout`` (the
+watchdog), disconnects the socket with 4008 and releases what it holds at once — a slow consumer
+never grows memory.
 
 The gateway knows nothing of HTTP: the transport (``server/controllers/realtime.py``) authenticates
 the socket, builds a ``Connection`` around its send/close functions and calls ``serve``.
@@ -28,9 +32,10 @@ import asyncio
 import logging
 import secrets
 import time
+import types
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +84,11 @@ class Connection:
     """One client socket (WebSocket or SSE) with its bounded send queue."""
 
     kind: str  # "member" | "staff"
-    send: Callable[[str], Awaitable[None]]
+    send: Callable[[str], Coroutine[Any, Any, None]]  # a coroutine: enqueue drives it in place
     close_transport: Callable[[int, str], Awaitable[None]]
+    # optional: write a frame now if that cannot wait (True), else False and ``send`` is used —
+    # the transport's shortcut (server/ws_frames.py writes one pre-built frame to every socket)
+    write: Callable[[str], bool] | None = None
     hub_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
@@ -92,8 +100,11 @@ class Connection:
     allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
     closing: tuple[int, str] | None = None
     revoked: bool = False
-    # the idle writer's wake-up (a bare future, only while it waits: no Event, no waiter deque)
+    # the idle writer's wake-up (a bare future, only while it waits: no Event, no waiter deque);
+    # not None also means "idle with nothing queued": enqueue may then send directly
     _waiter: asyncio.Future[None] | None = None
+    # a direct send that had to wait (transport paused): the writer finishes it before the queue
+    _inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
     _ops_window: float = 0.0
     _ops: int = 0
     writer: asyncio.Task[None] | None = None
@@ -109,6 +120,9 @@ class Connection:
     def enqueue(self, text: str, *, ephemeral: bool = False) -> None:
         if self.closing is not None:
             return
+        if self._waiter is not None:  # the writer is idle and nothing is queued: send right here
+            self._send_now(text)
+            return
         n = len(self.queue)
         if n >= self.max_queue + self.allowance:
             self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
@@ -117,6 +131,36 @@ class Connection:
         if ephemeral and n >= self.max_queue // 2 + self.allowance:
             return  # presence and typing go first when the queue is half full
         self.queue.append(text)
+        self._wake()
+
+    def _send_now(self, text: str) -> None:
+        """Drive the transport's send coroutine in place. While the transport accepts data (the
+        usual case: uvicorn's send writes to the socket buffer and returns without suspending)
+        it completes in this call. If it must wait (the peer is slow: the transport paused
+        writing), the suspended send is handed to the writer, which finishes it before anything
+        queued after it — order is kept, and the socket is then "behind" until the writer catches
+        up, so later frames queue (bounded) as usual."""
+        try:
+            write = self.write
+            if write is not None and write(text):
+                self.sent += 1
+                if self.allowance:
+                    self.allowance -= 1
+                return
+            coro = self.send(text)
+            try:
+                blocked_on = coro.send(None)
+            except StopIteration:
+                self.sent += 1
+                if self.allowance:  # as the writer counts it: a replayed frame went out
+                    self.allowance -= 1
+                return
+        except Exception:  # the peer is gone: the reader notices and detaches
+            self.closing = (p.CLOSE_NORMAL, "gone")
+            self._end()
+            self._wake()
+            return
+        self._inflight = (coro, blocked_on)
         self._wake()
 
     def _wake(self) -> None:
@@ -163,7 +207,7 @@ class Connection:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                if not self.queue and self.closing is None:
+                if not self.queue and self.closing is None and self._inflight is None:
                     waiter = self._waiter = loop.create_future()
                     try:
                         await waiter
@@ -171,6 +215,13 @@ class Connection:
                         self._waiter = None
                 self.busy = True
                 try:
+                    inflight = self._inflight
+                    if inflight is not None:
+                        self._inflight = None
+                        await _resume(*inflight)
+                        self.sent += 1
+                        if self.allowance:
+                            self.allowance -= 1
                     while self.queue:
                         await self.send(self.queue.popleft())
                         self.sent += 1
@@ -192,6 +243,10 @@ class Connection:
         except Exception:  # the peer went away mid-send: the reader notices and detaches
             self.closing = self.closing or (p.CLOSE_NORMAL, "gone")
             self._end()
+        finally:
+            if self._inflight is not None:  # cancelled before finishing a handed-over send
+                self._inflight[0].close()
+                self._inflight = None
 
     def count_op(self, now: float) -> int:
         if now - self._ops_window >= 1.0:
@@ -703,6 +758,28 @@ class Gateway:
 
     def member_of(self, hub_id: uuid.UUID, contact_id: uuid.UUID) -> list[Connection]:
         return list(self._per_member.get((hub_id, contact_id), ()))
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], blocked_on: Any) -> Generator[Any, Any, None]:
+    """Await the rest of ``coro``, which was started elsewhere (``Connection._send_now``) and is
+    suspended on ``blocked_on``: hand that to the running task as if ``coro`` had yielded it here,
+    then pass every resumption (or exception, e.g. a cancellation) on to ``coro`` — what a task
+    does for the coroutine it runs."""
+    value = blocked_on
+    while True:
+        try:
+            sent = yield value
+        except BaseException as exc:  # noqa: BLE001  (thrown in by the task: forwarded)
+            try:
+                value = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                value = coro.send(sent)
+            except StopIteration:
+                return
 
 
 def _seq_of(frame: bytes) -> int:

@@ -212,3 +212,144 @@ async def test_feed_drops_duplicates_and_fills_gaps_from_history() -> None:
 async def _until(pred: Any) -> None:
     while not pred():
         await asyncio.sleep(0.01)
+
+
+class _Transport:
+    """Like uvicorn's WebSocket send: completes without suspending while the transport accepts
+    data, waits on ``writable`` while it is paused."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: list[int] = []
+        self.abandoned = 0
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    async def send(self, text: str) -> None:
+        try:
+            await self.writable.wait()
+        except asyncio.CancelledError:
+            self.abandoned += 1
+            raise
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed.append(code)
+
+    def conn(self) -> Connection:
+        return Connection(kind="staff", send=self.send, close_transport=self.close, team_id=uuid.uuid4())
+
+
+async def _idle(conn: Connection) -> None:
+    await asyncio.wait_for(_until(lambda: conn._waiter is not None), 2)
+
+
+async def test_a_socket_that_keeps_up_is_sent_to_in_place_without_queueing() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+    t = _Transport()
+    conn = t.conn()
+    gw.admit(conn)
+    await _idle(conn)
+    for n in range(5):
+        conn.enqueue(f"f{n}")
+        assert t.sent[-1] == f"f{n}"  # sent within the call: no queue, no writer wake-up
+    assert not conn.queue and conn.sent == 5 and conn._waiter is not None
+    await gw.detach(conn)
+
+
+async def test_a_send_that_must_wait_is_finished_by_the_writer_and_order_is_kept() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), GatewayConfig(send_queue=4),
+                 authorize=_allow, recheck=_noop)
+    t = _Transport()
+    conn = t.conn()
+    gw.admit(conn)
+    await _idle(conn)
+    conn.enqueue("a")
+    t.writable.clear()  # the peer stopped reading: the transport paused writing
+    conn.enqueue("b")  # suspended: handed to the writer
+    for text in ("c", "d", "e"):
+        conn.enqueue(text)  # behind: these queue
+    await asyncio.sleep(0.01)
+    assert t.sent == ["a"] and list(conn.queue) == ["c", "d", "e"] and conn.closing is None
+    t.writable.set()
+    await _idle(conn)
+    assert t.sent == ["a", "b", "c", "d", "e"]
+    conn.enqueue("f")  # caught up: direct again
+    assert t.sent[-1] == "f"
+    t.writable.clear()
+    for n in range(6):  # one in flight + the bound of 4, then one too many
+        conn.enqueue(f"g{n}")
+    assert conn.closing == (4008, "slow consumer") and not conn.queue
+    await gw.detach(conn)
+
+
+async def test_a_send_stuck_past_the_timeout_is_abandoned_and_the_socket_closed() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), GatewayConfig(send_timeout=0.2),
+                 authorize=_allow, recheck=_noop)
+    await gw.start()
+    try:
+        t = _Transport()
+        conn = t.conn()
+        gw.admit(conn)
+        await _idle(conn)
+        t.writable.clear()
+        conn.enqueue("stuck")
+        conn.enqueue("queued")
+        await asyncio.wait_for(conn.writer, 3)  # type: ignore[arg-type]
+        assert conn.stalled and t.closed == [4008] and t.abandoned == 1 and t.sent == []
+        assert conn not in gw.connections  # released at once
+    finally:
+        await gw.stop()
+
+
+async def test_a_direct_send_to_a_gone_peer_ends_the_socket() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+
+    async def send(text: str) -> None:
+        raise ConnectionResetError
+
+    closed: list[int] = []
+
+    async def close(code: int, reason: str) -> None:
+        closed.append(code)
+
+    conn = Connection(kind="staff", send=send, close_transport=close, team_id=uuid.uuid4())
+    gw.admit(conn)
+    await _idle(conn)
+    ended = conn.ended_future()
+    conn.enqueue("x")
+    assert conn.closing == (1000, "gone")
+    await asyncio.wait_for(ended, 1)
+    conn.enqueue("y")  # ignored: the socket is closing
+    assert not conn.queue
+    await gw.detach(conn)
+
+
+async def test_the_transports_shortcut_is_used_while_it_can_and_send_otherwise_in_order() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+    t = _Transport()
+    written: list[str] = []
+    shortcut = {"open": True}
+
+    def write(text: str) -> bool:  # like server/ws_frames.py: refuses rather than waits
+        if not shortcut["open"]:
+            return False
+        written.append(text)
+        return True
+
+    conn = Connection(kind="staff", send=t.send, close_transport=t.close, write=write, team_id=uuid.uuid4())
+    gw.admit(conn)
+    await _idle(conn)
+    conn.enqueue("a")
+    shortcut["open"] = False  # e.g. the transport paused: the ASGI send takes over (and may wait)
+    t.writable.clear()
+    conn.enqueue("b")
+    conn.enqueue("c")
+    assert written == ["a"] and t.sent == [] and list(conn.queue) == ["c"]
+    t.writable.set()
+    shortcut["open"] = True
+    await _idle(conn)
+    assert written == ["a"] and t.sent == ["b", "c"]  # nothing overtook "b"
+    conn.enqueue("d")
+    assert written == ["a", "d"] and conn.sent == 4
+    await gw.detach(conn)
