@@ -37,7 +37,7 @@ from server.controllers.auth import AuthController
 from server.controllers.ops import health, ready
 from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
-from server.errors import EXCEPTION_HANDLERS, add_request_id_header
+from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.mailer import email_worker_for
 from server.openapi import fix_openapi
@@ -140,7 +140,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_json_body,
-        before_send=[add_request_id_header],
         # The gateway starts after (and stops before) the rest; community's scheduler after the
         # gateway, so what it publishes is numbered and kept in history.
         lifespan=[lifespan, *realtime.LIFESPANS, *community.LIFESPANS],
@@ -164,6 +163,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ),
         debug=False,
     )
+    # X-Request-ID on HTTP responses, and the raw send for WebSocket frames (server/errors.py)
+    app.asgi_handler = edge(app.asgi_handler)
     check_team_routes(app)
     check_member_routes(app)
     fix_openapi(app.openapi_schema)  # generated once, here; /schema serves this object

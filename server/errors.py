@@ -20,7 +20,7 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from domain.errors import DomainError, RateLimited
@@ -57,12 +57,37 @@ def request_id(scope: Scope) -> str:
     return rid
 
 
-async def add_request_id_header(message: Message, scope: Scope) -> None:
-    """before_send hook: every HTTP response carries X-Request-ID."""
-    if message["type"] == "http.response.start":
-        headers = list(message.get("headers", []))
-        headers.append((b"x-request-id", request_id(scope).encode()))
-        message["headers"] = headers
+RAW_SEND = "hubwire.raw_send"  # scope key: the server's own send, on WebSocket scopes (see edge)
+
+
+def edge(app: ASGIApp) -> ASGIApp:
+    """The outermost layer of the ASGI stack, around Litestar's exception handling, CORS and router.
+
+    HTTP: every response carries X-Request-ID — what a ``before_send`` hook would do, except that
+    Litestar runs ``before_send`` hooks on every WebSocket frame too, one more coroutine per frame
+    per subscriber on the fan-out's hot path.
+    WebSocket: the server's own send is kept in the scope under ``RAW_SEND``; the realtime
+    transport sends frames with it (server/controllers/realtime.py) rather than through the three
+    wrappers Litestar puts around it (the socket's state check, the exception middleware's
+    response-started flag, before_send), which do nothing for a frame on an accepted socket."""
+
+    async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+
+            async def send_with_request_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers", []))
+                    headers.append((b"x-request-id", request_id(scope).encode()))
+                    message["headers"] = headers
+                await send(message)
+
+            await app(scope, receive, send_with_request_id)
+            return
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send  # type: ignore[typeddict-unknown-key]
+        await app(scope, receive, send)
+
+    return handle
 
 
 def error_response(request: Request[Any, Any, Any], status: int, code: str, title: str,

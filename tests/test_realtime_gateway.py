@@ -355,7 +355,7 @@ async def test_presence_counts_devices_once(cluster: Cluster, world: World) -> N
 async def test_shutdown_sends_closing_then_1012(tmp_path: Any, database_url: str, redis_prefix: str) -> None:
     from tests.realtime_harness import start_server, stop_server
 
-    srv = start_server(tmp_path, database_url, redis_prefix, "drain")
+    srv = start_server(tmp_path, database_url, redis_prefix, "drain", HUBWIRE_LOG_LEVEL="INFO")
     try:
         w = make_world(srv.base)
         _, token = w.add_member()
@@ -363,9 +363,14 @@ async def test_shutdown_sends_closing_then_1012(tmp_path: Any, database_url: str
         await c.subscribe(f"hub:{w.hub_id}")
         staff = await Client.connect(srv, team_ws(w), w.staff_token)
         await staff.subscribe(f"team:{w.team_id}")
+        w.announce("before the restart")
+        assert (await c.event("announcement.created"))["data"]["title"] == "before the restart"
     finally:
         stopping = asyncio.get_running_loop().run_in_executor(None, stop_server, srv)
     for sock in (c, staff):
         assert await sock.closed(10.0) == 1012
         assert sock.frames[-1] == {"type": "closing", "code": 1012, "reason": "server restarting"}
-    await stopping
+    log = await stopping
+    # `hubwire serve` runs uvicorn's websockets-sansio protocol: the fan-out's shortcut is on
+    # (server/ws_frames.py), and the frames above went through it
+    assert "event frames are built once and written directly" in log, log

@@ -17,7 +17,7 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -51,9 +51,11 @@ from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
 from realtime.presence import InProcessPresence, RedisPresence
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
+from server.errors import RAW_SEND
 from server.jsonapi import jsonapi, resource_types
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 from server.services import Services
+from server.ws_frames import direct_writer
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -303,15 +305,26 @@ async def _refuse(socket: WebSocket, code: int, error_code: str, message: str) -
 
 
 def _connection(socket: WebSocket, kind: str) -> Connection:
-    asgi_send = socket.send
+    # The server's own send (kept by server.errors.edge), not the socket's wrapped one: frames on
+    # an accepted socket need none of the wrappers, and this is called per frame per subscriber.
+    asgi_send = socket.scope.get(RAW_SEND) or socket.send  # type: ignore[attr-defined]
 
-    def send(text: str) -> Awaitable[None]:  # hands back the ASGI send's awaitable: one frame less per send
-        return asgi_send({"type": "websocket.send", "text": text})
+    def send(text: str) -> Coroutine[Any, Any, None]:  # the ASGI send's coroutine: the gateway drives it
+        return asgi_send({"type": "websocket.send", "text": text})  # type: ignore[return-value]
 
     async def close(code: int, reason: str) -> None:
         await socket.close(code, reason)
 
-    return Connection(kind=kind, send=send, close_transport=close)
+    write = direct_writer(asgi_send)
+    global _write_path_logged
+    if not _write_path_logged:  # once per process: which path the fan-out takes here
+        _write_path_logged = True
+        log.info("realtime: event frames are %s", "built once and written directly to each socket's transport"
+                 if write is not None else "sent through the ASGI send")
+    return Connection(kind=kind, send=send, close_transport=close, write=write)
+
+
+_write_path_logged = False
 
 
 async def _run(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:

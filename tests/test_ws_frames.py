@@ -1,0 +1,172 @@
+"""server/ws_frames.py against a real uvicorn server on a real socket: pre-built frames written
+straight to the transport are what a WebSocket client reads, the shortcut steps aside whenever
+uvicorn's own send would wait or refuse, and it is never used where frames differ per socket."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+
+from server.errors import RAW_SEND, edge
+from server.ws_frames import direct_writer
+
+
+class Probe:
+    """A bare ASGI app: accepts a socket, records its send and direct writer, then waits."""
+
+    def __init__(self) -> None:
+        self.accepted: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+        self.release = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        assert await receive() == {"type": "websocket.connect"}
+        await send({"type": "websocket.accept"})
+        raw = scope[RAW_SEND]  # kept by edge: uvicorn's own send, not a wrapper
+        await self.accepted.put((raw, direct_writer(raw)))
+        with contextlib.suppress(Exception):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Probe, **config: Any) -> AsyncIterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(edge(app), lifespan="off", log_level="warning",
+                                           ws_per_message_deflate=config.pop("deflate", False), **config))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+TEXTS = ["", "x", "é€😀 unicode", "a" * 125, "b" * 126, "c" * 65535, "d" * 65536, '{"type":"event","seq":1}']
+
+
+async def test_pre_built_frames_are_what_the_client_reads() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None, max_size=None) as ws:
+            _, write = await asyncio.wait_for(app.accepted.get(), 5)
+            assert write is not None
+            for text in TEXTS:  # each framed once, then the same bytes again for a second "socket"
+                assert write(text) and write(text)
+            for text in TEXTS:
+                assert await asyncio.wait_for(ws.recv(), 5) == text
+                assert await asyncio.wait_for(ws.recv(), 5) == text
+
+
+async def test_a_frame_is_shared_across_sockets_and_still_correct() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as one, \
+                connect(f"ws://127.0.0.1:{port}/", compression=None) as two:
+            writers = [(await asyncio.wait_for(app.accepted.get(), 5))[1] for _ in range(2)]
+            for n in range(50):
+                text = f'{{"seq":{n}}}'
+                for write in writers:
+                    assert write(text)
+            for ws in (one, two):
+                assert [await asyncio.wait_for(ws.recv(), 5) for _ in range(50)] == [f'{{"seq":{n}}}' for n in range(50)]
+
+
+async def test_no_shortcut_when_permessage_deflate_is_negotiated() -> None:
+    app = Probe()
+    async with serving(app, deflate=True) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression="deflate") as ws:
+            raw, write = await asyncio.wait_for(app.accepted.get(), 5)
+            assert write is None  # frames are compressed per socket: nothing to share
+            await raw({"type": "websocket.send", "text": "through ASGI"})
+            assert await asyncio.wait_for(ws.recv(), 5) == "through ASGI"
+
+
+def test_no_shortcut_for_another_server() -> None:
+    async def send(message: Any) -> None:
+        return None
+
+    assert direct_writer(send) is None
+    assert direct_writer(object()) is None
+
+
+async def _raw_client(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client by hand, so that it can stop reading altogether."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", await reader.readexactly(2))
+    elif n == 127:
+        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+    assert not b1 & 0x80, "server frames are never masked"
+    return b0, await reader.readexactly(n)
+
+
+async def test_steps_aside_while_the_transport_is_paused_and_after_close() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        reader, writer = await _raw_client(port)
+        raw, write = await asyncio.wait_for(app.accepted.get(), 5)
+        assert write is not None
+        chunk = "z" * 16384
+        written = 0
+        while write(chunk):  # the client reads nothing: the kernel buffers fill, then uvicorn's
+            written += 1     # transport pauses writing and the shortcut refuses (no waiting)
+            assert written < 10_000, "the transport never paused"
+            await asyncio.sleep(0)
+        assert written > 0
+        # the client catches up: every frame arrives whole and in order, and writing resumes
+        for _ in range(written):
+            b0, payload = await asyncio.wait_for(_read_frame(reader), 10)
+            assert b0 == 0x81 and payload == chunk.encode()
+        for _ in range(500):
+            if write("again"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("writing did not resume once the client read everything")
+        assert await asyncio.wait_for(_read_frame(reader), 5) == (0x81, b"again")
+        await raw({"type": "websocket.close", "code": 1000})
+        assert not write("after close")  # a close frame was sent: no data frame may follow
+        b0, payload = await asyncio.wait_for(_read_frame(reader), 5)
+        assert b0 == 0x88 and payload[:2] == struct.pack("!H", 1000)
+        writer.close()
+
+
+async def test_steps_aside_once_the_peer_is_gone() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None):
+            _, write = await asyncio.wait_for(app.accepted.get(), 5)
+        for _ in range(500):  # the client closed: the shortcut refuses and the ASGI send decides
+            if not write("late"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("kept writing to a closed socket")
+
+
