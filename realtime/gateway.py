@@ -100,6 +100,7 @@ class Connection:
     allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
     closing: tuple[int, str] | None = None
     revoked: bool = False
+    present: bool = False  # counted in presence (attach joined it, or will once Redis is back)
     # the idle writer's wake-up (a bare future, only while it waits: no Event, no waiter deque);
     # not None also means "idle with nothing queued": enqueue may then send directly
     _waiter: asyncio.Future[None] | None = None
@@ -363,17 +364,27 @@ class Gateway:
         conn.writer = asyncio.create_task(conn.run_writer())
         return None
 
-    async def attach(self, conn: Connection) -> None:
-        """After ``admit``: presence and the ban watch on the member's contact channel."""
+    async def attach(self, conn: Connection) -> str | None:
+        """After ``admit``: presence and the ban watch on the member's contact channel. The refusal
+        code when the member already has ``max_sockets_per_member`` sockets in the hub counting
+        every instance (presence keeps them); the caller then detaches and closes the socket."""
         if conn.kind != "member":
-            return
+            return None
         assert conn.hub_id is not None and conn.contact_id is not None
         await self._acquire(f"contact:{conn.contact_id}", watcher=True)
         try:
-            if await self.presence.join(str(conn.hub_id), str(conn.contact_id), conn.id):
-                await self._publish_presence(conn.hub_id, joined=str(conn.contact_id))
+            joined = await self.presence.join(str(conn.hub_id), str(conn.contact_id), conn.id,
+                                              limit=self.config.max_sockets_per_member)
         except Exception:  # Redis away: the heartbeat re-registers the socket once it is back
             log.warning("presence join failed for %s", conn.id, exc_info=True)
+            conn.present = True
+            return None
+        if joined is None:
+            return "too_many_sockets"
+        conn.present = True
+        if joined:
+            await self._publish_presence(conn.hub_id, joined=str(conn.contact_id))
+        return None
 
     async def detach(self, conn: Connection, *, keep_writer: bool = False) -> None:
         """Release everything ``conn`` holds here (channels, member slot, presence). With
@@ -396,7 +407,7 @@ class Gateway:
                     self._typing.pop((str(conn.hub_id), conn.contact_id), None)
             await self._release(f"contact:{conn.contact_id}", watcher=True)
             try:
-                if await self.presence.leave(str(conn.hub_id), str(conn.contact_id), conn.id):
+                if conn.present and await self.presence.leave(str(conn.hub_id), str(conn.contact_id), conn.id):
                     await self._publish_presence(conn.hub_id, left=str(conn.contact_id))
             except Exception:
                 log.warning("presence leave failed for %s", conn.id, exc_info=True)
@@ -748,7 +759,7 @@ class Gateway:
             await asyncio.sleep(self.config.heartbeat)
             try:
                 await self.presence.refresh([(str(c.hub_id), str(c.contact_id), c.id)
-                                             for c in self.connections if c.kind == "member"])
+                                             for c in self.connections if c.kind == "member" and c.present])
                 self.history.sweep()
                 horizon = time.monotonic() - self.config.typing_interval
                 for key in [k for k, t in self._typing.items() if t < horizon]:

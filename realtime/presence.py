@@ -4,6 +4,11 @@ Entries carry an expiry (``ttl``, ~60 s) refreshed by the gateway's heartbeat an
 so an instance that dies takes its members offline within a ttl. Redis (shared by instances) or a
 dict (embedded). ``join``/``leave`` say whether the member came online / went offline, which is
 when the gateway publishes a ``presence`` frame on ``hub:{id}``.
+
+The same entries bound a member's sockets in a hub across every instance: ``join`` with a
+``limit`` refuses a socket (adds nothing, returns None) when the member already has that many live
+ones — atomically in Redis, so two instances admitting at the same moment cannot both squeeze in.
+Sockets of an instance that died without draining count until their entries expire (a ttl).
 """
 
 from __future__ import annotations
@@ -25,8 +30,12 @@ class InProcessPresence:
         conns = self._hubs[hub_id].get(contact_id, {})
         return {c: exp for c, exp in conns.items() if exp > now}
 
-    async def join(self, hub_id: str, contact_id: str, conn_id: str) -> bool:
+    async def join(self, hub_id: str, contact_id: str, conn_id: str, limit: int | None = None) -> bool | None:
+        """True: the member's first live socket here; False: another device; None: refused, the
+        member already has ``limit`` live sockets (nothing added)."""
         live = self._live(hub_id, contact_id)
+        if limit is not None and conn_id not in live and len(live) >= limit:
+            return None
         first = not live
         live[conn_id] = time.monotonic() + self.ttl
         self._hubs[hub_id][contact_id] = live
@@ -58,6 +67,10 @@ _JOIN = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local before = redis.call('ZCARD', KEYS[2])
+local limit = tonumber(ARGV[5] or '0')
+if limit > 0 and before >= limit and not redis.call('ZSCORE', KEYS[2], ARGV[3]) then
+  return -1
+end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
 redis.call('ZADD', KEYS[1], 'GT', now + tonumber(ARGV[2]), ARGV[4])
@@ -86,10 +99,10 @@ class RedisPresence:
     def _keys(self, hub_id: str, contact_id: str) -> list[str]:
         return [self._prefix + hub_id, self._prefix + hub_id + ":" + contact_id]
 
-    async def join(self, hub_id: str, contact_id: str, conn_id: str) -> bool:
-        before = await self._join(keys=self._keys(hub_id, contact_id),
-                                  args=[_now_ms(), int(self.ttl * 1000), conn_id, contact_id])
-        return int(before) == 0
+    async def join(self, hub_id: str, contact_id: str, conn_id: str, limit: int | None = None) -> bool | None:
+        before = int(await self._join(keys=self._keys(hub_id, contact_id),
+                                      args=[_now_ms(), int(self.ttl * 1000), conn_id, contact_id, limit or 0]))
+        return None if before < 0 else before == 0
 
     async def refresh(self, entries: list[tuple[str, str, str]]) -> None:
         if not entries:

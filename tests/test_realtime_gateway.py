@@ -299,6 +299,32 @@ async def test_too_many_sockets_and_bad_frames(cluster: Cluster, world: World) -
     assert await socks[2].closed() == 4400
 
 
+async def test_the_socket_limit_counts_a_members_sockets_on_every_instance(cluster: Cluster, world: World) -> None:
+    _, token = world.add_member()
+    # the test limit is 3: two on A and one on B (the same instance on the embedded default)
+    socks = [await Client.connect(srv, hub_ws(world), token) for srv in (cluster.a, cluster.a, cluster.b)]
+    for s in socks:
+        assert (await s.subscribe(f"hub:{world.hub_id}"))["type"] == "subscribed"
+    fourth = await Client.connect(cluster.b, hub_ws(world), token)  # B alone has room for two more
+    assert await fourth.closed() == 4029
+    assert fourth.frames[0] == {"type": "error", "code": "too_many_sockets",
+                                "message": "Too many sockets for this member."}
+    await socks[0].close()  # a slot is free again, whichever instance it was on
+
+    async def admitted() -> bool:
+        c = await Client.connect(cluster.b, hub_ws(world), token)
+        try:
+            return (await c.subscribe(f"hub:{world.hub_id}"))["type"] == "subscribed"
+        except Exception:
+            return False
+        finally:
+            await c.close()
+
+    assert await wait_for(admitted)
+    for s in socks[1:]:
+        await s.close()
+
+
 async def test_ops_per_second_limit(cluster: Cluster, world: World) -> None:
     _, token = world.add_member()
     c = await Client.connect(cluster.a, hub_ws(world), token)

@@ -353,3 +353,54 @@ async def test_the_transports_shortcut_is_used_while_it_can_and_send_otherwise_i
     conn.enqueue("d")
     assert written == ["a", "d"] and conn.sent == 4
     await gw.detach(conn)
+
+
+@pytest.fixture(params=["inprocess", "redis"] if REDIS_URL else ["inprocess"])
+async def presence(request: Any, redis_prefix: str) -> Any:
+    if request.param == "inprocess":
+        yield InProcessPresence()
+        return
+    import redis.asyncio as redis
+
+    from realtime.presence import RedisPresence
+
+    r = redis.Redis.from_url(REDIS_URL)
+    yield RedisPresence(r, redis_prefix + uuid.uuid4().hex[:6] + ":")
+    await r.aclose()
+
+
+async def test_presence_bounds_a_members_sockets_and_counts_devices_once(presence: Any) -> None:
+    hub, member, other = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    assert await presence.join(hub, member, "s1", limit=2) is True  # first device: came online
+    assert await presence.join(hub, member, "s2", limit=2) is False  # another device
+    assert await presence.join(hub, member, "s3", limit=2) is None  # refused: nothing added
+    assert await presence.join(hub, member, "s2", limit=2) is False  # a socket already counted may re-join
+    assert await presence.join(hub, other, "t1", limit=2) is True  # limits are per member
+    assert await presence.online(hub) == sorted([member, other])
+    assert await presence.leave(hub, member, "s1") is False  # s2 is still there (s3 never was)
+    assert await presence.join(hub, member, "s3", limit=2) is False  # room again
+    assert await presence.leave(hub, member, "s2") is False
+    assert await presence.leave(hub, member, "s3") is True  # went offline
+    assert await presence.online(hub) == [other]
+    # refresh (the heartbeat) re-adds without a limit: a socket is never dropped by its own refresh
+    await presence.refresh([(hub, member, "r1"), (hub, member, "r2"), (hub, member, "r3")])
+    assert await presence.join(hub, member, "r4", limit=3) is None
+
+
+async def test_a_member_over_the_limit_on_every_instance_is_refused_at_attach() -> None:
+    presence = InProcessPresence()  # stands for the shared Redis: the other instance's sockets
+    gw = Gateway(InProcessBroker(), InProcessHistory(), presence, GatewayConfig(max_sockets_per_member=2),
+                 authorize=_allow, recheck=_noop)
+    hub, contact = uuid.uuid4(), uuid.uuid4()
+    await presence.join(str(hub), str(contact), "elsewhere-1")
+    t = _Transport()
+    here = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=hub, contact_id=contact)
+    assert gw.admit(here) is None and await gw.attach(here) is None  # 2 of 2
+    t2 = _Transport()
+    extra = Connection(kind="member", send=t2.send, close_transport=t2.close, hub_id=hub, contact_id=contact)
+    assert gw.admit(extra) is None  # this instance alone has room
+    assert await gw.attach(extra) == "too_many_sockets"
+    await gw.detach(extra)
+    assert sorted(presence._live(str(hub), str(contact))) == sorted(["elsewhere-1", here.id])
+    await gw.detach(here)
+    assert list(presence._live(str(hub), str(contact))) == ["elsewhere-1"]

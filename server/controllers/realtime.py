@@ -337,7 +337,11 @@ async def _run(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
     serve: asyncio.Future[None] | None = None
     ended = conn.ended_future()  # a bare future: no third task per socket waiting on an Event
     try:
-        await gateway.attach(conn)
+        refused = await gateway.attach(conn)
+        if refused is not None:  # the member's limit, counting their sockets on every instance
+            await gateway.detach(conn)
+            await _refuse(socket, p.CLOSE_RATE_LIMITED, refused, "Too many sockets for this member.")
+            return
         serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
         # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
         # ban, drain, bad frame...): a stalled peer never sends the frame that would end `serve`.
@@ -459,7 +463,10 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
             yield f"event: error\ndata: {p.error(refused, 'Too many connections.')}\n\n".encode()
             return
         try:
-            await gateway.attach(conn)
+            refused = await gateway.attach(conn)
+            if refused is not None:
+                yield f"event: error\ndata: {p.error(refused, 'Too many connections.')}\n\n".encode()
+                return
             for name in wanted:
                 since = resume.get(name)
                 await gateway.subscribe(conn, name, since[1] if since else None, since[0] if since else None)
