@@ -87,7 +87,7 @@ class Connection:
     send: Callable[[str], Coroutine[Any, Any, None]]  # a coroutine: enqueue drives it in place
     close_transport: Callable[[int, str], Awaitable[None]]
     # optional: write a frame now if that cannot wait (True), else False and ``send`` is used —
-    # the transport's shortcut (server/ws_frames.py writes one pre-built frame to every socket)
+    # the transport's shortcut (server/uvicorn_io.py writes one pre-built frame to every socket)
     write: Callable[[str], bool] | None = None
     hub_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None

@@ -57,7 +57,7 @@ def request_id(scope: Scope) -> str:
     return rid
 
 
-RAW_SEND = "hubwire.raw_send"  # scope key: the server's own send, on WebSocket scopes (see edge)
+RAW_SEND = "hubwire.raw_send"  # scope key: the server's own send (see edge)
 
 
 def edge(app: ASGIApp) -> ASGIApp:
@@ -69,10 +69,12 @@ def edge(app: ASGIApp) -> ASGIApp:
     WebSocket: the server's own send is kept in the scope under ``RAW_SEND``; the realtime
     transport sends frames with it (server/controllers/realtime.py) rather than through the three
     wrappers Litestar puts around it (the socket's state check, the exception middleware's
-    response-started flag, before_send), which do nothing for a frame on an accepted socket."""
+    response-started flag, before_send), which do nothing for a frame on an accepted socket.
+    HTTP keeps it there too: an SSE stream may drop its connection (server/uvicorn_io.py)."""
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            scope[RAW_SEND] = send  # type: ignore[typeddict-unknown-key]  (SSE may abort its connection)
 
             async def send_with_request_id(message: Message) -> None:
                 if message["type"] == "http.response.start":

@@ -398,5 +398,5 @@ async def test_shutdown_sends_closing_then_1012(tmp_path: Any, database_url: str
         assert sock.frames[-1] == {"type": "closing", "code": 1012, "reason": "server restarting"}
     log = await stopping
     # `hubwire serve` runs uvicorn's websockets-sansio protocol: the fan-out's shortcut is on
-    # (server/ws_frames.py), and the frames above went through it
+    # (server/uvicorn_io.py), and the frames above went through it
     assert "event frames are built once and written directly" in log, log

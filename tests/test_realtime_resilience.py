@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -645,6 +646,90 @@ async def test_sse_resume_with_last_event_id_and_refusals(pair: Pair, sse_stream
         assert first["event"] == "subscribed", first
         await s.close()
         await asyncio.sleep(0.05)
+
+
+class RawSse:
+    """An SSE request by hand, with a tiny receive buffer, that can stop reading."""
+
+    def __init__(self, port: int, hub_id: str, token: str, channels: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+        self.sock.settimeout(5)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.sendall((f"GET /api/v1/hub/{hub_id}/events?channels={channels} HTTP/1.1\r\n"
+                           f"Host: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
+                           f"Authorization: Bearer {token}\r\n\r\n").encode())
+        self.buf = b""
+        while b"event: subscribed" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        assert self.buf.startswith(b"HTTP/1.1 200"), self.buf[:200]
+
+    def read_to_the_end(self) -> str:
+        """Everything until the server drops the connection: "eof" or "reset" (a timeout fails)."""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return "reset"
+            except TimeoutError:
+                raise AssertionError("the server kept the stalled stream's connection open") from None
+            if not chunk:
+                return "eof"
+            self.buf += chunk
+
+    def events(self) -> list[dict[str, Any]]:
+        """The complete `event: event` frames received (each one is one chunk of the response)."""
+        out = []
+        for block in self.buf.split(b"\n\n"):
+            if b"event: event\n" in block and b"\ndata: " in block:
+                data = block.split(b"\ndata: ", 1)[1]
+                try:
+                    out.append(json.loads(data))
+                except ValueError:
+                    pass  # cut short by the reset
+        return out
+
+
+async def test_a_stalled_sse_stream_is_cut_off_and_its_connection_dropped(pair: Pair) -> None:
+    w = make_world(pair.a.base)
+    channel = f"hub:{w.hub_id}"
+    slow_id, slow_token = w.add_member()
+    _, watcher_token = w.add_member()
+    watcher = await Client.connect(pair.a, hub_ws(w), watcher_token)
+    await watcher.subscribe(channel)
+    slow = RawSse(pair.a.port, w.hub_id, slow_token, channel)
+    await watcher.until(lambda f: f["type"] == "presence" and f.get("joined") == slow_id)
+    # From here on the slow client reads nothing.
+    body = "x" * 16_000
+
+    def gone() -> bool:
+        return any(f["type"] == "presence" and f.get("left") == slow_id for f in watcher.frames)
+
+    posted: list[str] = []
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=pair.a.base, timeout=10) as http:
+        while not gone():
+            assert time.monotonic() - started < 30, "the stalled stream was never cut off"
+            posted.append(f"s{len(posted):03d}")
+            await announce(http, w, posted[-1], body)
+            with contextlib.suppress(AssertionError, asyncio.TimeoutError):  # read what has come
+                await watcher.until(lambda f: False, 0.01)
+    latency(f"stalled SSE stream cut off after ({len(posted)} events of 16 KB)", time.monotonic() - started)
+    # The connection is gone (dropped, not left open until the client reads again), with only a
+    # prefix of the events in it, in order.
+    ending = await asyncio.to_thread(slow.read_to_the_end)
+    slow.sock.close()
+    assert ending in ("eof", "reset")
+    # dropped: not a stream that waited for the client to read again and then ended normally
+    # (the chunked body's last chunk), its connection closed later by the keep-alive timeout
+    assert not slow.buf.endswith(b"\r\n0\r\n\r\n"), slow.buf[-200:]
+    seen = [e["data"]["title"] for e in slow.events()]
+    assert seen == posted[:len(seen)] and len(seen) < len(posted)
+    # Its slot and presence were released: the member connects again (on either instance).
+    again = await Client.connect(pair.b, hub_ws(w), slow_token)
+    assert (await again.subscribe(channel))["type"] == "subscribed"
+    await again.close()
+    await watcher.close()
 
 
 # ---- 5. a ban closes the member's sockets on both instances -------------------------------------------------

@@ -331,7 +331,7 @@ async def test_the_transports_shortcut_is_used_while_it_can_and_send_otherwise_i
     written: list[str] = []
     shortcut = {"open": True}
 
-    def write(text: str) -> bool:  # like server/ws_frames.py: refuses rather than waits
+    def write(text: str) -> bool:  # like server/uvicorn_io.py: refuses rather than waits
         if not shortcut["open"]:
             return False
         written.append(text)

@@ -55,7 +55,7 @@ from server.errors import RAW_SEND
 from server.jsonapi import jsonapi, resource_types
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 from server.services import Services
-from server.ws_frames import direct_writer
+from server.uvicorn_io import aborter, direct_writer
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -447,10 +447,16 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
     async def send(text: str) -> None:
         await out.put((text, None))
 
+    abort = aborter(request.scope.get(RAW_SEND))
+
     async def close(code: int, reason: str) -> None:
         while not out.empty():  # a stalled stream: what is still waiting is dropped (resume with the id)
             out.get_nowait()
         out.put_nowait(("", f"{code}"))
+        if conn.stalled and abort is not None:
+            # The stream is stuck in a send only the client could complete (it stopped reading):
+            # drop the connection, so that send returns and the stream ends now (server/uvicorn_io.py).
+            abort()
 
     conn = Connection(kind="member", send=send, close_transport=close, hub_id=member.hub_id,
                       contact_id=member.contact_id, team_id=member.team_id)

@@ -1,4 +1,4 @@
-"""server/ws_frames.py against a real uvicorn server on a real socket: pre-built frames written
+"""server/uvicorn_io.py against a real uvicorn server on a real socket: pre-built frames written
 straight to the transport are what a WebSocket client reads, the shortcut steps aside whenever
 uvicorn's own send would wait or refuse, and it is never used where frames differ per socket."""
 
@@ -18,7 +18,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from server.errors import RAW_SEND, edge
-from server.ws_frames import direct_writer
+from server.uvicorn_io import aborter, direct_writer
 
 
 class Probe:
@@ -40,7 +40,7 @@ class Probe:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: Probe, **config: Any) -> AsyncIterator[int]:
+async def serving(app: Any, **config: Any) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -170,3 +170,62 @@ async def test_steps_aside_once_the_peer_is_gone() -> None:
             pytest.fail("kept writing to a closed socket")
 
 
+
+
+class Streamer:
+    """A bare ASGI app streaming 64 KB chunks (at most ``limit``) to an HTTP client."""
+
+    def __init__(self, limit: int = 2000) -> None:
+        self.limit = limit
+        self.started: asyncio.Queue[Any] = asyncio.Queue()
+        self.sent = 0
+        self.done = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await self.started.put(scope[RAW_SEND])
+        try:
+            for _ in range(self.limit):
+                await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+                self.sent += 1
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.done.set()
+
+
+async def test_aborter_drops_a_response_stuck_on_a_client_that_stopped_reading() -> None:
+    app = Streamer()
+    async with serving(app) as port:  # type: ignore[arg-type]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=4096)
+        writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        raw = await asyncio.wait_for(app.started.get(), 5)
+        abort = aborter(raw)
+        assert abort is not None
+        writer.transport.pause_reading()  # the client stops reading
+        for _ in range(1000):  # until the response is stuck: uvicorn paused writing
+            if raw.__self__.flow.write_paused:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the response never got stuck")
+        assert not app.done.is_set()
+        stuck_at = app.sent
+        abort()
+        await asyncio.wait_for(app.done.wait(), 5)  # the stuck send returned; the app ran to its end
+        writer.transport.resume_reading()
+        data = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await asyncio.wait_for(reader.read(65536), 5):
+                data += chunk
+        assert not data.endswith(b"\r\n0\r\n\r\n")  # dropped, not a completed response
+        assert len(data) < (stuck_at + 1) * 65536  # what was buffered was discarded, not flushed
+        writer.close()
+
+
+def test_no_aborter_for_another_server() -> None:
+    async def send(message: Any) -> None:
+        return None
+
+    assert aborter(send) is None
+    assert aborter(None) is None

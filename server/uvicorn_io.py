@@ -1,8 +1,14 @@
-"""Pre-built WebSocket frames, written straight to uvicorn's transport.
+"""What the realtime transports reach for below ASGI, in uvicorn, when (and only when) it is there.
 
-The fan-out sends one event to many sockets. Through ASGI, every send frames the same text again
-for each socket (str → UTF-8, a frame header, a list of chunks, a join) in uvicorn's
-websockets-sansio protocol before it writes. Frames from server to client are not masked
+Two things ASGI cannot express, each feature-detected on the server's own ``send`` (kept in the
+scope by ``server.errors.edge``), each falling back to plain ASGI behaviour with any other server:
+
+* ``direct_writer`` — pre-built WebSocket frames written straight to the transport.
+* ``aborter`` — dropping an HTTP connection at once (an SSE stream whose client stopped reading).
+
+Pre-built frames. The fan-out sends one event to many sockets. Through ASGI, every send frames the
+same text again for each socket (str → UTF-8, a frame header, a list of chunks, a join) in
+uvicorn's websockets-sansio protocol before it writes. Frames from server to client are not masked
 (RFC 6455 §5.1), so without extensions a text frame's bytes are the same for every socket: the
 frame is built once per event (``_wire``, which remembers the last text it framed — the fan-out
 hands the same ``str`` object to every subscriber) and written to each socket's transport.
@@ -14,9 +20,17 @@ send checks before writing a frame — the transport is writable (not paused: no
 socket is open and no close frame was sent — and otherwise returns False, so the caller falls back
 to the ASGI send, which waits, raises or closes as usual. Any other server or protocol (wsproto,
 uvicorn's legacy websockets implementation, the test client) gets no direct writer and everything
-goes through ASGI. tests/test_realtime_gateway.py checks that a served socket gets one and that its
-frames are what clients read; a uvicorn upgrade that changes these attributes falls back to ASGI
-(``direct_writer`` returns None) rather than failing.
+goes through ASGI. tests/test_uvicorn_io.py checks it against a real uvicorn server, and the drain
+test in tests/test_realtime_gateway.py that ``hubwire serve`` uses it; a uvicorn upgrade that
+changes these attributes falls back to ASGI (``direct_writer`` returns None) rather than failing.
+
+Aborting. An SSE response whose client stopped reading leaves its stream blocked in an ASGI send
+that only the client can complete; ASGI has no way for the app to end such a response. When the
+gateway gives up on the stream (the send watchdog, close 4008), ``aborter``'s function drops the
+TCP connection (``transport.abort()``: what is buffered is discarded, not flushed), uvicorn sees
+the connection lost, the blocked send returns and the stream ends. Without it (another server),
+the stream ends whenever the client reads again or the connection times out; the gateway has
+released the socket's channels and presence either way.
 """
 
 from __future__ import annotations
@@ -31,6 +45,13 @@ try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 except ImportError:  # pragma: no cover  (another uvicorn layout: everything goes through ASGI)
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
+
+_HTTP_CYCLES: tuple[type, ...] = ()
+for _module in ("uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.http.h11_impl"):
+    try:
+        _HTTP_CYCLES += (__import__(_module, fromlist=["RequestResponseCycle"]).RequestResponseCycle,)
+    except (ImportError, AttributeError):  # pragma: no cover  (httptools not installed, another layout)
+        pass
 
 _ATTRIBUTES = ("conn", "transport", "writable", "close_sent", "disconnected")
 
@@ -78,4 +99,15 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
     return write
 
 
-__all__ = ["direct_writer"]
+def aborter(send: Any) -> Callable[[], None] | None:
+    """For the server's own ASGI ``send`` of an HTTP request: a function dropping the connection at
+    once. None unless ``send`` is uvicorn's (httptools or h11) request cycle with a transport."""
+    cycle = getattr(send, "__self__", None)
+    if not _HTTP_CYCLES or not isinstance(cycle, _HTTP_CYCLES):
+        return None
+    transport = getattr(cycle, "transport", None)
+    abort = getattr(transport, "abort", None)
+    return abort if callable(abort) else None
+
+
+__all__ = ["aborter", "direct_writer"]
