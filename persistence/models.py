@@ -82,6 +82,9 @@ class AuthSession(Base):
 
 
 class RefreshToken(Base):
+    """One link of a session's rotation chain. ``used_at`` is when it was rotated; its successor
+    points back at it through ``parent_id``, unique, so a chain never forks."""
+
     __tablename__ = "refresh_tokens"
     id: Mapped[uuid.UUID] = _id()
     session_id: Mapped[uuid.UUID] = mapped_column(
@@ -91,6 +94,9 @@ class RefreshToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("refresh_tokens.id", ondelete="SET NULL"), unique=True
+    )
 
 
 class ApiKey(Base):

@@ -60,6 +60,7 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         passwords=Passwords(settings.password_hashing),
         clock=clock,
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        refresh_reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )
     broker: Broker
     limiter: RateLimiter

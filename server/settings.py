@@ -9,6 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+# A reuse grace window is for requests racing each other, not for replays: past a minute it would
+# mostly hide a stolen refresh token (Okta caps its rotation grace period at 60 s too).
+MAX_REFRESH_REUSE_GRACE = 60
+
+
 class SettingsError(ValueError):
     """A setting has a value the server cannot run with."""
 
@@ -46,6 +51,13 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _int_between(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _int(env, name, default)
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -79,6 +91,9 @@ class Settings:
     auto_migrate: bool = True
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # Seconds after a rotation during which the just-rotated refresh token answers with its
+    # successor instead of revoking the session (two tabs refreshing at once); 0 turns it off.
+    refresh_reuse_grace_seconds: int = 10
     password_hashing: str = "default"
     login_limit_per_email: int = 10  # failed attempts per email per window
     login_limit_per_ip: int = 30  # attempts per IP per window
@@ -135,6 +150,8 @@ class Settings:
             auto_migrate=_bool(env, "HUBWIRE_AUTO_MIGRATE", True),
             access_token_ttl_seconds=_int(env, "HUBWIRE_ACCESS_TOKEN_TTL", 900),
             refresh_token_ttl_seconds=_int(env, "HUBWIRE_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            refresh_reuse_grace_seconds=_int_between(env, "HUBWIRE_REFRESH_REUSE_GRACE", 10,
+                                                     0, MAX_REFRESH_REUSE_GRACE),
             password_hashing=hashing,
             login_limit_per_email=_int(env, "HUBWIRE_LOGIN_LIMIT_PER_EMAIL", 10),
             login_limit_per_ip=_int(env, "HUBWIRE_LOGIN_LIMIT_PER_IP", 30),

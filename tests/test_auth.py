@@ -13,13 +13,20 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
+import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 
+from domain.clock import FrozenClock
+from domain.identity import sessions
+from persistence.db import UnitOfWork, create_engine, session_factory
 from server.app import create_app
+from server.settings import Settings, SettingsError
 from tests.conftest import PASSWORD, assert_error, bearer, register, unique_email
 
 AUTH = "/api/v1/auth"
@@ -519,26 +526,6 @@ async def test_refresh_token_reuse_revokes_the_family(client):
     await assert_me_ok(client, r.json()["access_token"], staff.email)
 
 
-async def test_refresh_token_reused_immediately(client):
-    staff = await register(client, "reuse1")
-    r = await refresh(client, staff.tokens["refresh_token"])
-    assert r.status_code == 200, r.text
-    assert_401(await refresh(client, staff.tokens["refresh_token"]), "refresh_token_reused")
-    assert_401(await refresh(client, r.json()["refresh_token"]), "session_revoked")
-    assert_401(await me(client, r.json()["access_token"]), "token_revoked")
-
-
-async def test_concurrent_refresh_with_one_token_has_one_winner(client):
-    # Two requests racing with the same refresh token must not both get fresh tokens.
-    for _ in range(3):
-        staff = await register(client, "race")
-        results = await asyncio.gather(*(refresh(client, staff.tokens["refresh_token"]) for _ in range(2)))
-        winners = [r for r in results if r.status_code == 200]
-        losers = [r for r in results if r.status_code != 200]
-        assert len(winners) == 1, [r.text for r in results]
-        assert_401(losers[0], "refresh_token_reused")
-
-
 async def test_refresh_token_expires(client, clock, settings):
     staff = await register(client, "rexp")
     clock.advance(seconds=settings.refresh_token_ttl_seconds + 1)
@@ -581,6 +568,268 @@ async def test_refresh_body_validation(client):
     assert_error(r, 422, "missing_field", pointer="/refresh_token")
     r = await client.post(f"{AUTH}/refresh", json={"refresh_token": 5})
     assert_error(r, 422, "invalid_value", pointer="/refresh_token")
+
+
+# ---- refresh: the reuse grace window -------------------------------------------------------------
+#
+# For HUBWIRE_REFRESH_REUSE_GRACE seconds after a rotation, the token just rotated (and only it)
+# answers with the same successor instead of revoking: two tabs refreshing at once both carry on.
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+async def test_reuse_within_grace_returns_the_same_successor(client):
+    staff = await register(client, "grace")
+    first = staff.tokens["refresh_token"]
+    r1 = await refresh(client, first)
+    assert r1.status_code == 200, r1.text
+    successor = r1.json()
+
+    # The just-rotated token comes back moments later (a second tab, a retried request) ...
+    again = await refresh(client, first)
+    assert again.status_code == 200, again.text
+    body = again.json()
+    # ... and gets the same successor, not a second one: the family never forks.
+    assert body["refresh_token"] == successor["refresh_token"]
+    assert body["refresh_expires_at"] == successor["refresh_expires_at"]
+    assert body["user"]["id"] == staff.tokens["user"]["id"]
+    # Its access token is a new one for the same session, and it works, as does everything else.
+    assert body["access_token"] != successor["access_token"]
+    assert jwt_claims(body["access_token"])["sid"] == jwt_claims(successor["access_token"])["sid"]
+    for token in (body["access_token"], successor["access_token"], staff.access):
+        await assert_me_ok(client, token, staff.email)
+    # Asking once more is answered the same way: the grace answer changes nothing.
+    third = await refresh(client, first)
+    assert third.status_code == 200, third.text
+    assert third.json()["refresh_token"] == successor["refresh_token"]
+
+    # The shared successor rotates as usual ...
+    r2 = await refresh(client, successor["refresh_token"])
+    assert r2.status_code == 200, r2.text
+    assert r2.json()["refresh_token"] not in {first, successor["refresh_token"]}
+    # ... and from then on the first token is two rotations back: reuse, the family is revoked.
+    assert_401(await refresh(client, first), "refresh_token_reused")
+    assert_401(await refresh(client, r2.json()["refresh_token"]), "session_revoked")
+    for token in (staff.access, body["access_token"], r2.json()["access_token"]):
+        assert_401(await me(client, token), "token_revoked")
+
+
+async def test_concurrent_refreshes_with_one_token_all_succeed_with_one_successor(client):
+    # Tabs racing with the same refresh token: one rotates it, the others get that same
+    # successor within the grace window. Nobody is logged out and the user carries on.
+    for racers in (2, 2, 5):
+        staff = await register(client, "race")
+        results = await asyncio.gather(*(refresh(client, staff.tokens["refresh_token"]) for _ in range(racers)))
+        assert [r.status_code for r in results] == [200] * racers, [r.text for r in results]
+        bodies = [r.json() for r in results]
+        assert len({b["refresh_token"] for b in bodies}) == 1, "a rotation forked the family"
+        assert len({b["refresh_expires_at"] for b in bodies}) == 1
+        shared = bodies[0]["refresh_token"]
+        assert shared != staff.tokens["refresh_token"]
+
+        # Every racer's access token works: the session is alive.
+        for b in bodies:
+            await assert_me_ok(client, b["access_token"], staff.email)
+        # The token they share lets the user continue: it rotates, and the result works too.
+        nxt = await refresh(client, shared)
+        assert nxt.status_code == 200, nxt.text
+        assert nxt.json()["refresh_token"] not in {shared, staff.tokens["refresh_token"]}
+        await assert_me_ok(client, nxt.json()["access_token"], staff.email)
+        await assert_me_ok(client, staff.access, staff.email)
+
+
+async def test_refresh_that_loses_the_race_inside_the_database_gets_the_same_successor(client, app, database_url):
+    # Over HTTP the race may be settled before the second request reads the token. Here the loser
+    # starts while the winner's rotation is still uncommitted: on PostgreSQL it read the token as
+    # unused and its consuming UPDATE waits on the winner's row lock, then finds nothing left to
+    # consume; on SQLite it waits for the winner's write transaction before reading anything.
+    auth = app.state.services.auth
+    staff = await register(client, "dbrace")
+    token = staff.tokens["refresh_token"]
+    engine = create_engine(database_url)
+    factory = session_factory(engine)
+    winner_rotated = False
+    loser_waiting = asyncio.Event()
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if winner_rotated and (engine.dialect.name == "sqlite"
+                               or statement.lstrip().upper().startswith("UPDATE REFRESH_TOKENS")):
+            loser_waiting.set()
+
+    async def lose() -> sessions.IssuedTokens:
+        async with UnitOfWork(factory) as uow:
+            return await sessions.refresh(uow, auth, refresh_token=token)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", watch)
+    try:
+        async with UnitOfWork(factory) as first:
+            won = await sessions.refresh(first, auth, refresh_token=token)
+            winner_rotated = True
+            loser = asyncio.create_task(lose())
+            await asyncio.wait_for(loser_waiting.wait(), timeout=30)
+        # The winner has committed; the loser can go on.
+        lost = await asyncio.wait_for(loser, timeout=30)
+    finally:
+        await engine.dispose()
+
+    assert lost.refresh_token == won.refresh_token
+    assert lost.refresh_expires_at == won.refresh_expires_at
+    for issued in (won, lost):
+        await assert_me_ok(client, issued.access_token, staff.email)
+    nxt = await refresh(client, won.refresh_token)
+    assert nxt.status_code == 200, nxt.text
+    await assert_me_ok(client, nxt.json()["access_token"], staff.email)
+
+
+async def test_reuse_after_the_grace_window_revokes_the_family(client, clock, settings):
+    assert settings.refresh_reuse_grace_seconds == 10  # the default
+    staff = await register(client, "graceover")
+    other_session = await login_ok(client, staff.email)
+    r1 = await refresh(client, staff.tokens["refresh_token"])
+    assert r1.status_code == 200, r1.text
+
+    clock.advance(seconds=settings.refresh_reuse_grace_seconds + 1)
+    assert_401(await refresh(client, staff.tokens["refresh_token"]), "refresh_token_reused")
+    # The whole family is dead: the successor and every access token of the session.
+    assert_401(await refresh(client, r1.json()["refresh_token"]), "session_revoked")
+    for token in (staff.access, r1.json()["access_token"]):
+        assert_401(await me(client, token), "token_revoked")
+    # Presenting the reused token again does not resurrect anything.
+    assert_401(await refresh(client, staff.tokens["refresh_token"]), "session_revoked")
+    # The user's other session is untouched.
+    await assert_me_ok(client, other_session["access_token"], staff.email)
+
+
+async def test_grace_window_boundary(tmp_path, database_url, redis_prefix):
+    clock = FrozenClock()
+    async with limited_client(tmp_path, database_url, redis_prefix, clock, HUBWIRE_REFRESH_REUSE_GRACE="10") as c:
+        staff = await register(c, "boundary")
+        r1 = await refresh(c, staff.tokens["refresh_token"])
+        assert r1.status_code == 200, r1.text
+
+        # The window is [rotation, rotation + 10 s): the last instant inside it still answers ...
+        clock.advance(seconds=10, microseconds=-1)
+        inside = await refresh(c, staff.tokens["refresh_token"])
+        assert inside.status_code == 200, inside.text
+        assert inside.json()["refresh_token"] == r1.json()["refresh_token"]
+        # ... the first instant outside is reuse.
+        clock.advance(microseconds=1)
+        assert_401(await refresh(c, staff.tokens["refresh_token"]), "refresh_token_reused")
+        assert_401(await refresh(c, r1.json()["refresh_token"]), "session_revoked")
+
+
+async def test_reuse_of_a_token_two_rotations_back_revokes_even_within_grace(client):
+    staff = await register(client, "twoback")
+    first = staff.tokens["refresh_token"]
+    r1 = await refresh(client, first)
+    assert r1.status_code == 200, r1.text
+    r2 = await refresh(client, r1.json()["refresh_token"])
+    assert r2.status_code == 200, r2.text
+
+    # Milliseconds later, well inside the window: but the first token's successor has itself
+    # been rotated, so this is not a racing tab; it is a replay.
+    assert_401(await refresh(client, first), "refresh_token_reused")
+    assert_401(await refresh(client, r2.json()["refresh_token"]), "session_revoked")
+    assert_401(await refresh(client, r1.json()["refresh_token"]), "session_revoked")
+    assert_401(await me(client, r2.json()["access_token"]), "token_revoked")
+
+
+async def test_refresh_after_logout_fails_even_within_grace(client):
+    staff = await register(client, "gracelogout")
+    r1 = await refresh(client, staff.tokens["refresh_token"])
+    assert r1.status_code == 200, r1.text
+    out = await client.post(f"{AUTH}/logout", headers=bearer(r1.json()["access_token"]))
+    assert out.status_code == 204, out.text
+
+    # Logout wins: the just-rotated token gets no grace answer, the successor no rotation.
+    assert_401(await refresh(client, staff.tokens["refresh_token"]), "session_revoked")
+    assert_401(await refresh(client, r1.json()["refresh_token"]), "session_revoked")
+    assert_401(await me(client, staff.access), "token_revoked")
+
+
+async def test_grace_answer_never_extends_the_session(tmp_path, database_url, redis_prefix):
+    clock = FrozenClock()
+    ttl = 3600
+    async with limited_client(tmp_path, database_url, redis_prefix, clock, HUBWIRE_REFRESH_TOKEN_TTL=str(ttl),
+                              HUBWIRE_REFRESH_REUSE_GRACE="10") as c:
+        staff = await register(c, "noextend")
+        clock.advance(seconds=100)
+        rotated_at = clock.now()
+        r1 = await refresh(c, staff.tokens["refresh_token"])
+        assert r1.status_code == 200, r1.text
+        session_end = rotated_at + timedelta(seconds=ttl)
+        assert at(r1.json()["refresh_expires_at"]) == session_end
+
+        clock.advance(seconds=5)
+        late = await refresh(c, staff.tokens["refresh_token"])
+        assert late.status_code == 200, late.text
+        # The grace answer hands back the successor's own expiry, not a fresh TTL from now.
+        assert at(late.json()["refresh_expires_at"]) == session_end
+        assert at(late.json()["expires_at"]) <= session_end
+
+        # Had the grace answer slid the session, the successor would still be good here.
+        clock.set(session_end + timedelta(seconds=1))
+        assert_401(await refresh(c, r1.json()["refresh_token"]), "refresh_token_expired")
+
+
+async def test_grace_answer_stops_at_the_sessions_end(tmp_path, database_url, redis_prefix):
+    # A session that ends inside the grace window (refresh TTL shorter than the window): the
+    # grace answer is capped to the session's end, and after it there is no answer at all.
+    clock = FrozenClock()
+    async with limited_client(tmp_path, database_url, redis_prefix, clock, HUBWIRE_REFRESH_TOKEN_TTL="5",
+                              HUBWIRE_REFRESH_REUSE_GRACE="10") as c:
+        staff = await register(c, "shortttl")
+        rotated_at = clock.now()
+        r1 = await refresh(c, staff.tokens["refresh_token"])
+        assert r1.status_code == 200, r1.text
+        session_end = rotated_at + timedelta(seconds=5)
+        assert at(r1.json()["refresh_expires_at"]) == session_end
+        # An access token never outlives its session either.
+        assert at(r1.json()["expires_at"]) <= session_end
+
+        clock.advance(seconds=3)
+        inside = await refresh(c, staff.tokens["refresh_token"])
+        assert inside.status_code == 200, inside.text
+        assert at(inside.json()["refresh_expires_at"]) == session_end
+        assert at(inside.json()["expires_at"]) <= session_end
+
+        clock.advance(seconds=3)  # still inside the 10 s window, but past the session's end
+        assert_401(await refresh(c, staff.tokens["refresh_token"]), "refresh_token_expired")
+        assert_401(await refresh(c, r1.json()["refresh_token"]), "refresh_token_expired")
+        assert_401(await me(c, inside.json()["access_token"]), "token_expired")
+
+
+async def test_grace_window_can_be_turned_off(tmp_path, database_url, redis_prefix, clock):
+    async with limited_client(tmp_path, database_url, redis_prefix, clock, HUBWIRE_REFRESH_REUSE_GRACE="0") as c:
+        # Any reuse revokes, however soon ...
+        staff = await register(c, "nograce")
+        r1 = await refresh(c, staff.tokens["refresh_token"])
+        assert r1.status_code == 200, r1.text
+        assert_401(await refresh(c, staff.tokens["refresh_token"]), "refresh_token_reused")
+        assert_401(await refresh(c, r1.json()["refresh_token"]), "session_revoked")
+        assert_401(await me(c, r1.json()["access_token"]), "token_revoked")
+
+        # ... and of two racing refreshes exactly one wins; the other is reuse.
+        for _ in range(3):
+            staff = await register(c, "nograce-race")
+            results = await asyncio.gather(*(refresh(c, staff.tokens["refresh_token"]) for _ in range(2)))
+            winners = [r for r in results if r.status_code == 200]
+            losers = [r for r in results if r.status_code != 200]
+            assert len(winners) == 1, [r.text for r in results]
+            assert_401(losers[0], "refresh_token_reused")
+            assert_401(await refresh(c, winners[0].json()["refresh_token"]), "session_revoked")
+
+
+def test_refresh_reuse_grace_setting(tmp_path):
+    base = {"HUBWIRE_DATA_DIR": str(tmp_path), "HUBWIRE_SECRET_KEY": "k" * 32}
+    assert Settings.from_env(base).refresh_reuse_grace_seconds == 10
+    assert Settings.from_env({**base, "HUBWIRE_REFRESH_REUSE_GRACE": "0"}).refresh_reuse_grace_seconds == 0
+    assert Settings.from_env({**base, "HUBWIRE_REFRESH_REUSE_GRACE": "60"}).refresh_reuse_grace_seconds == 60
+    for bad in ("-1", "61", "ten", "2.5"):
+        with pytest.raises(SettingsError, match="HUBWIRE_REFRESH_REUSE_GRACE"):
+            Settings.from_env({**base, "HUBWIRE_REFRESH_REUSE_GRACE": bad})
 
 
 # ---- logout -------------------------------------------------------------------------------------

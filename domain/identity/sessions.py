@@ -4,13 +4,27 @@ A login opens a session (a refresh-token family). Each refresh consumes the pres
 issues a new one. Presenting a consumed token again means it leaked: the whole family is revoked,
 and so is every access token minted from it (access tokens carry the session id and are checked
 against it on every request).
+
+One exception, the reuse grace window (``AuthConfig.refresh_reuse_grace``): two tabs refreshing
+with the same token at once is a race, not a theft. For a short time after a rotation, presenting
+the token that was just rotated (the immediate predecessor of the family's current token, whose
+successor has not been used yet) answers with that same successor and a new access token for the
+same session, instead of revoking. Nothing is written on that path: no new token, no fork in the
+chain, no extension of the session. Past the window, for any older token, or once the successor
+has itself been rotated, reuse revokes the family as above; a revoked session never refreshes.
+
+The successor's secret is derived from the presented token with the server key
+(``TokenService.derive_secret``), so the grace answer can hand the same secret back without the
+database ever holding a usable one.
 """
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import sqlalchemy as sa
 
@@ -25,6 +39,7 @@ from persistence.db import UnitOfWork
 from persistence.models import AuthSession, RefreshToken, User
 
 REFRESH_PREFIX = "hw_rt_"
+_SUCCESSOR_PURPOSE = "hubwire.refresh-token.successor"
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,8 @@ class AuthConfig:
     passwords: Passwords
     clock: Clock
     refresh_ttl: timedelta
+    # How long after a rotation the rotated token still answers with its successor; 0: never.
+    refresh_reuse_grace: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -96,7 +113,8 @@ async def login(
 
 
 async def refresh(uow: UnitOfWork, auth: AuthConfig, *, refresh_token: str) -> IssuedTokens:
-    """Rotate a refresh token. Reusing a consumed one revokes its whole family."""
+    """Rotate a refresh token. Reusing a consumed one revokes its whole family, unless it is the
+    token rotated moments ago (the reuse grace window): then the caller gets the same successor."""
     s = uow.session
     now = auth.clock.now()
     row = (
@@ -110,12 +128,12 @@ async def refresh(uow: UnitOfWork, auth: AuthConfig, *, refresh_token: str) -> I
         raise Unauthenticated("The refresh token is not valid.", code="invalid_refresh_token")
     token, session = row
     if session.revoked_at is not None:
-        raise Unauthenticated("This session has been signed out.", code="session_revoked")
+        raise _session_revoked()
     if token.used_at is not None:
-        await _revoke_reused(uow, session.id, now)
+        return await _reused(uow, auth, token, session, refresh_token, now)
     if now >= token.expires_at or now >= session.expires_at:
-        raise Unauthenticated("The refresh token has expired; log in again.", code="refresh_token_expired")
-    # Consume atomically: of two concurrent refreshes with the same token, exactly one wins.
+        raise _expired()
+    # Consume atomically: of two concurrent refreshes with the same token, exactly one rotates.
     consumed = await s.execute(
         sa.update(RefreshToken)
         .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
@@ -123,11 +141,61 @@ async def refresh(uow: UnitOfWork, auth: AuthConfig, *, refresh_token: str) -> I
         .execution_options(synchronize_session=False)
     )
     if consumed.rowcount != 1:
-        await _revoke_reused(uow, session.id, now)
-    user = await s.get(User, session.user_id)
+        # Another request rotated it first. Its transaction has committed by now (PostgreSQL held
+        # this UPDATE on the row lock until then; SQLite serializes whole write transactions), so
+        # read both rows again and judge this attempt as the reuse it now is.
+        await s.refresh(token)
+        await s.refresh(session)
+        if session.revoked_at is not None:
+            raise _session_revoked()
+        return await _reused(uow, auth, token, session, refresh_token, now)
+    user = await _active_user(uow, session)
+    return await _issue(uow, auth, user, session, secret=_successor_secret(auth, refresh_token), parent=token)
+
+
+async def _reused(uow: UnitOfWork, auth: AuthConfig, token: RefreshToken, session: AuthSession,
+                  presented: str, now: datetime) -> IssuedTokens:
+    """A consumed token came back: the grace answer if it qualifies, else revoke the family."""
+    assert token.used_at is not None
+    if auth.refresh_reuse_grace > timedelta(0) and now < token.used_at + auth.refresh_reuse_grace:
+        # Only the immediate predecessor of the current token qualifies: the successor must
+        # exist, be unrotated, and be the one derived from the presented secret.
+        successor = await uow.session.scalar(
+            sa.select(RefreshToken).where(RefreshToken.parent_id == token.id,
+                                          RefreshToken.session_id == session.id)
+        )
+        secret = _successor_secret(auth, presented)
+        if (successor is not None and successor.used_at is None
+                and hmac.compare_digest(successor.token_hash, sha256_hex(secret))):
+            # Within the window but past the session's end (or the successor's), the session
+            # is over: say so; there is nothing left to revoke or to hand out.
+            if now >= successor.expires_at or now >= session.expires_at:
+                raise _expired()
+            user = await _active_user(uow, session)
+            # Read-only: the same successor, its own expiry, and an access token capped to the
+            # session's end. The session's expiry is not moved.
+            access, access_expires = _access_token(auth, user, session, now)
+            return IssuedTokens(access, access_expires, secret, min(successor.expires_at, session.expires_at), user)
+    await _revoke_reused(uow, session.id, now)
+
+
+async def _active_user(uow: UnitOfWork, session: AuthSession) -> User:
+    user = await uow.session.get(User, session.user_id)
     if user is None or not user.is_active:
         raise Unauthenticated("The account is disabled.", code="account_disabled")
-    return await _issue(uow, auth, user, session)
+    return user
+
+
+def _successor_secret(auth: AuthConfig, presented: str) -> str:
+    return auth.tokens.derive_secret(REFRESH_PREFIX, _SUCCESSOR_PURPOSE, presented)
+
+
+def _session_revoked() -> Unauthenticated:
+    return Unauthenticated("This session has been signed out.", code="session_revoked")
+
+
+def _expired() -> Unauthenticated:
+    return Unauthenticated("The refresh token has expired; log in again.", code="refresh_token_expired")
 
 
 async def logout(uow: UnitOfWork, auth: AuthConfig, principal: StaffPrincipal | None,
@@ -175,7 +243,7 @@ async def authenticate_access_token(uow: UnitOfWork, auth: AuthConfig, token: st
     return StaffPrincipal(user_id=claims.subject, session_id=claims.session_id, email=row.email)
 
 
-async def _revoke_reused(uow: UnitOfWork, session_id: uuid.UUID, now: datetime) -> None:
+async def _revoke_reused(uow: UnitOfWork, session_id: uuid.UUID, now: datetime) -> NoReturn:
     await uow.session.execute(
         sa.update(AuthSession)
         .where(AuthSession.id == session_id)
@@ -202,14 +270,21 @@ async def _open_session(uow: UnitOfWork, auth: AuthConfig, user: User, *, ip: st
     return await _issue(uow, auth, user, session)
 
 
-async def _issue(uow: UnitOfWork, auth: AuthConfig, user: User, session: AuthSession) -> IssuedTokens:
+async def _issue(uow: UnitOfWork, auth: AuthConfig, user: User, session: AuthSession, *,
+                 secret: str | None = None, parent: RefreshToken | None = None) -> IssuedTokens:
     now = auth.clock.now()
-    secret = random_secret(REFRESH_PREFIX)
+    secret = secret or random_secret(REFRESH_PREFIX)
     # Sliding session: every rotation extends it; an idle session ends after refresh_ttl.
     refresh_expires = now + auth.refresh_ttl
     session.expires_at = refresh_expires
     uow.session.add(RefreshToken(session_id=session.id, token_hash=sha256_hex(secret), created_at=now,
-                                 expires_at=refresh_expires))
-    access, access_expires = auth.tokens.issue(subject=user.id, kind="staff", session_id=session.id)
+                                 expires_at=refresh_expires, parent_id=parent.id if parent else None))
+    access, access_expires = _access_token(auth, user, session, now)
     await uow.session.flush()
     return IssuedTokens(access, access_expires, secret, refresh_expires, user)
+
+
+def _access_token(auth: AuthConfig, user: User, session: AuthSession, now: datetime) -> tuple[str, datetime]:
+    # An access token never outlives its session (matters only when the refresh TTL is the shorter).
+    ttl = min(auth.tokens.access_ttl, session.expires_at - now)
+    return auth.tokens.issue(subject=user.id, kind="staff", session_id=session.id, ttl=ttl)

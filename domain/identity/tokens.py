@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ class TokenService:
     def issue(self, *, subject: uuid.UUID, kind: str, session_id: uuid.UUID | None = None,
               ttl: timedelta | None = None, **extra: Any) -> tuple[str, datetime]:
         now = self._clock.now()
-        expires = now + (ttl or self.access_ttl)
+        expires = now + (self.access_ttl if ttl is None else ttl)
         claims: dict[str, Any] = {
             "iss": ISSUER,
             "sub": str(subject),
@@ -60,6 +62,15 @@ class TokenService:
         if session_id is not None:
             claims["sid"] = str(session_id)
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires
+
+    def derive_secret(self, prefix: str, purpose: str, seed: str) -> str:
+        """A secret only this server can compute from ``seed``: HMAC-SHA256 under the signing key.
+
+        Lets a refresh token's successor be recomputed from the token itself (see
+        ``sessions.refresh``) without ever storing a usable secret in the database.
+        """
+        mac = hmac.new(self._key.encode(), f"{purpose}\x00{seed}".encode(), hashlib.sha256).digest()
+        return prefix + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     def decode(self, token: str) -> AccessClaims:
         try:

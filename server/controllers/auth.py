@@ -118,7 +118,8 @@ class AuthController(Controller):
         await svc.limiter.reset(email_key)
         return tokens_out(issued)
 
-    @post("/refresh", status_code=200, summary="Rotate a refresh token; reuse revokes the session")
+    @post("/refresh", status_code=200,
+          summary="Rotate a refresh token; reuse revokes the session (after a short grace for concurrent refreshes)")
     async def refresh(self, data: JSONBody[RefreshBody], state: State, uow: Uow) -> TokensOut:
         return tokens_out(await sessions.refresh(uow, services_of(state).auth, refresh_token=data.refresh_token))
 
