@@ -8,6 +8,7 @@ bodies with them (unknown attributes are rejected) and the OpenAPI schema shows 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -15,7 +16,8 @@ from urllib.parse import urlencode
 import msgspec
 from litestar import Request, Response
 
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import Conflict, DomainError, ValidationFailed
+from domain.ids import parse_id
 from persistence.pagination import Page, PageRequest
 
 JSONAPI = "application/vnd.api+json"
@@ -104,6 +106,29 @@ def resource_types(type_name: str, attributes: type, create: type | None = None,
 
     return ResourceTypes(type_name, Resource, Document, ListDocument,
                          inbound(create, "Create", False), inbound(update, "Update", True))
+
+
+def check_document_id(document_id: str | None, resource_id: uuid.UUID | str | None) -> None:
+    """JSON:API: the ``data.id`` of a PATCH body, when given, must be the id of the resource the
+    request changes; another id is 409 ``id_mismatch`` at ``/data/id``. Every PATCH handler calls
+    this before anything changes, so a mismatch changes nothing.
+
+    ``resource_id`` is the URL's id as written, or the id of the loaded resource when the URL
+    names it otherwise (a membership by its contact, a policy by its type); None when there is no
+    such resource yet, which no document id can name.
+    """
+    if document_id is None or _same_id(document_id, resource_id):
+        return
+    raise Conflict("The id in the document does not match the resource at this URL.", code="id_mismatch",
+                   pointer="/data/id")
+
+
+def _same_id(document_id: str, resource_id: uuid.UUID | str | None) -> bool:
+    if isinstance(resource_id, str):
+        resource_id = parse_id(resource_id)
+        if resource_id is None:
+            return True  # a malformed URL id names nothing: the 404 that follows says so
+    return resource_id is not None and parse_id(document_id) == resource_id
 
 
 def jsonapi(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:

@@ -340,6 +340,34 @@ async def test_policy_versions(client):
     assert r.json()["data"] == []
 
 
+async def test_policy_patch_with_a_data_id_must_name_the_current_policy(client):
+    # The URL names a policy by the type in the body; a data.id, when sent, must be that policy's id.
+    staff = await register(client)
+    hub = await new_hub(client, staff)
+    base = f"{hubs_url(staff.team_id)}/{hub['id']}/policies"
+
+    async def put(attrs: dict[str, Any], id: str | None) -> Any:
+        return await client.patch(base, json=doc("policies", attrs, id=id), headers=w(staff.headers))
+
+    tos = (await set_policy(client, staff, hub, {"policy_type": "tos", "content": "Be kind."})).json()["data"]
+    privacy = (await set_policy(client, staff, hub, {"policy_type": "privacy_policy", "content": "Kept."})).json()["data"]
+    listing = (await client.get(base, headers=staff.headers)).json()["data"]
+    assert_error(await put({"policy_type": "tos", "content": "New terms"}, privacy["id"]), 409, "id_mismatch", "/data/id")
+    assert_error(await put({"policy_type": "tos", "content": "New terms"}, str(uuid.uuid4())), 409, "id_mismatch",
+                 "/data/id")
+    assert (await client.get(base, headers=staff.headers)).json()["data"] == listing
+    r = await put({"policy_type": "tos", "content": "New terms"}, tos["id"])
+    assert r.status_code == 200 and r.json()["data"]["attributes"]["version"] == 2, r.text
+
+    # no policy of the type yet: no id can name it, and nothing is created
+    other = await new_hub(client, staff)
+    other_base = f"{hubs_url(staff.team_id)}/{other['id']}/policies"
+    r = await client.patch(other_base, json=doc("policies", {"policy_type": "tos", "content": "x"}, id=tos["id"]),
+                           headers=w(staff.headers))
+    assert_error(r, 409, "id_mismatch", "/data/id")
+    assert (await client.get(other_base, headers=staff.headers)).json()["data"] == []
+
+
 async def test_policy_validation(client):
     staff = await register(client)
     hub = await new_hub(client, staff)
@@ -393,6 +421,23 @@ async def test_email_settings(client):
         r = await client.patch(url, json=doc("hub_email_senders", attrs), headers=w(staff.headers))
         assert_error(r, 422, code, pointer)
     assert (await client.get(url, headers=staff.headers)).json()["data"]["attributes"] == a
+
+
+async def test_patch_with_another_hubs_id_is_409_and_changes_nothing(client):
+    staff = await register(client)
+    hub, other = await new_hub(client, staff), await new_hub(client, staff)
+    base, other_url = f"{hubs_url(staff.team_id)}/{hub['id']}", f"{hubs_url(staff.team_id)}/{other['id']}"
+    for url, type_name, attrs in [(base, "hubs", {"name": "Renamed"}),
+                                  (f"{base}/email-settings", "hub_email_senders", {"from_name": "Renamed"})]:
+        before = (await client.get(url, headers=staff.headers)).json()["data"]
+        r = await client.patch(url, json=doc(type_name, attrs, id=other["id"]), headers=w(staff.headers))
+        assert_error(r, 409, "id_mismatch", "/data/id")
+        assert (await client.get(url, headers=staff.headers)).json()["data"] == before
+        for id in (hub["id"], None):  # the URL's own id, or none
+            r = await client.patch(url, json=doc(type_name, attrs, id=id), headers=w(staff.headers))
+            assert r.status_code == 200, r.text
+    assert (await client.get(other_url, headers=staff.headers)).json()["data"]["attributes"]["name"] == other[
+        "attributes"]["name"]
 
 
 # ---- isolation, roles and scopes ------------------------------------------------------------------

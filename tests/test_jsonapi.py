@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -642,3 +645,150 @@ async def test_oversized_body_is_refused_not_500(client):
     big = json.dumps(doc("teams", {"name": "n" * 20_000_000})).encode()
     r = await client.post("/api/v1/teams", content=big, headers={**staff.headers, **JSONAPI_HEADERS})
     assert_4xx_error_document(r)
+
+
+# ---- PATCH: a data.id must name the resource being changed --------------------------------------
+
+
+@dataclass
+class Patchable:
+    """One existing resource behind a PATCH route: where to PATCH it and read it back, as whom,
+    its id, and attributes that visibly change it (made from a fresh word each time)."""
+
+    url: str
+    type: str
+    id: str
+    headers: dict[str, str]
+    change: Callable[[str], dict[str, Any]]
+
+
+async def created_id(r: Any) -> str:
+    assert r.status_code in (200, 201), r.text
+    return str(r.json()["data"]["id"])
+
+
+@pytest.fixture(scope="module")
+async def patchables(client: Any) -> dict[str, Patchable]:
+    """Every PATCH route of the app, keyed by its path format, with a resource of one team to change
+    (which GET on the same URL reads back)."""
+    staff = await register(client, "patcher")
+    sh = {**staff.headers, **JSONAPI_HEADERS}
+    t = f"/api/v1/teams/{staff.team_id}"
+
+    async def post(url: str, type_name: str, attrs: dict[str, Any], headers: dict[str, str] = sh) -> str:
+        return await created_id(await client.post(url, json=doc(type_name, attrs), headers=headers))
+
+    hub_id = await post(f"{t}/hubs", "hubs", {"name": "Patch hub"})
+    hub = f"{t}/hubs/{hub_id}"
+    email = unique_email("member")
+    membership_id = await post(f"{hub}/memberships", "hub_memberships", {"email": email})
+    membership = (await client.get(f"{hub}/memberships", headers=sh)).json()["data"][0]
+    assert membership["id"] == membership_id
+    contact_id = membership["attributes"]["contact_id"]
+    r = await client.post(f"{hub}/member-tokens", json=doc("member_tokens", {"contact_id": contact_id}), headers=sh)
+    assert r.status_code == 201, r.text
+    mh = {"Authorization": f"Bearer {r.json()['data']['attributes']['access_token']}", **JSONAPI_HEADERS}
+    team_contact_id = (await client.get(f"{t}/contacts", params={"filter[email]": email}, headers=sh)).json()["data"][0]["id"]
+    r = await client.post(f"{t}/contact-attributes", json=doc("contact_attributes", {
+        "key": "nickname", "name": "Nickname", "data_type": "text"}), headers=sh)
+    attribute_id = await created_id(r)
+    r = await client.patch(f"{hub}/policies", json=doc("policies", {"policy_type": "tos", "content": "Be kind."}),
+                           headers=sh)
+    policy_id = await created_id(r)
+    segment_id = await post(f"{t}/segments", "segments", {"name": "Everyone", "conditions": {
+        "version": 1, "logic": "all", "groups": [{"logic": "all", "conditions": [
+            {"type": "email", "operator": "contains", "value": "@"}]}]}})
+    rule_id = await post(f"{hub}/access-rules", "access_rules", {
+        "target_type": "hub", "target_id": hub_id,
+        "conditions": [{"condition_type": "days_since_join", "condition_data": {"days": 0}}]})
+    override_id = await post(f"{hub}/access-overrides", "access_overrides", {"contact_id": contact_id, "scope": "full"})
+    space_id = await post(f"{hub}/spaces", "spaces", {"name": "Patch space"})
+    tag_id = await post(f"{t}/tags", "tags", {"name": "Patch tag"})
+    h = f"/api/v1/hub/{hub_id}"
+    discussion_id = await post(f"{h}/spaces/{space_id}/discussions", "discussions", {"title": "T", "body": "B"}, mh)
+    comment_id = await post(f"{h}/discussions/{discussion_id}/comments", "comments", {"body": "C"}, mh)
+
+    cases = [
+        Patchable(t, "teams", staff.team_id, sh, lambda x: {"name": f"Team {x}"}),
+        Patchable(f"{t}/contacts/{team_contact_id}", "team_contacts", team_contact_id, sh,
+                  lambda x: {"first_name": x}),
+        Patchable(f"{t}/contacts/{team_contact_id}/attributes", "contact_attribute_values", team_contact_id, sh,
+                  lambda x: {"values": {"nickname": x}}),
+        Patchable(f"{t}/tags/{tag_id}", "tags", tag_id, sh, lambda x: {"name": f"Tag {x}"}),
+        Patchable(f"{t}/contact-attributes/{attribute_id}", "contact_attributes", attribute_id, sh,
+                  lambda x: {"name": f"Attribute {x}"}),
+        Patchable(f"{t}/segments/{segment_id}", "segments", segment_id, sh, lambda x: {"name": f"Segment {x}"}),
+        Patchable(hub, "hubs", hub_id, sh, lambda x: {"name": f"Hub {x}"}),
+        Patchable(f"{hub}/email-settings", "hub_email_senders", hub_id, sh, lambda x: {"from_name": f"Sender {x}"}),
+        Patchable(f"{hub}/policies", "policies", policy_id, sh,
+                  lambda x: {"policy_type": "tos", "content": f"Terms {x}"}),
+        Patchable(f"{hub}/memberships/{contact_id}", "hub_memberships", membership_id, sh,
+                  lambda x: {"onboarding": {"step": x}}),
+        Patchable(f"{h}/me", "members", contact_id, mh, lambda x: {"profile": {"display_name": f"Me {x}"}}),
+        Patchable(f"{hub}/access-rules/{rule_id}", "access_rules", rule_id, sh, lambda x: {"name": f"Rule {x}"}),
+        Patchable(f"{hub}/access-overrides/{override_id}", "access_overrides", override_id, sh,
+                  lambda x: {"reason": f"Reason {x}"}),
+        Patchable(f"{hub}/spaces/{space_id}", "spaces", space_id, sh, lambda x: {"name": f"Space {x}"}),
+        Patchable(f"{h}/discussions/{discussion_id}", "discussions", discussion_id, mh,
+                  lambda x: {"title": f"Title {x}"}),
+        Patchable(f"{h}/comments/{comment_id}", "comments", comment_id, mh, lambda x: {"body": f"Comment {x}"}),
+    ]
+    # keyed by the route's path format: ids in the URL replaced by their parameter names
+    names = {staff.team_id: "team_id", hub_id: "hub_id", team_contact_id: "team_contact_id",
+             tag_id: "tag_id", attribute_id: "attribute_id", segment_id: "segment_id", contact_id: "contact_id",
+             rule_id: "rule_id", override_id: "override_id", space_id: "space_id", discussion_id: "discussion_id",
+             comment_id: "comment_id"}
+    return {"/".join("{" + names[p] + "}" if p in names else p for p in case.url.split("/")): case
+            for case in cases}
+
+
+PATCH_ROUTES = sorted([
+    "/api/v1/teams/{team_id}",
+    "/api/v1/teams/{team_id}/contacts/{team_contact_id}",
+    "/api/v1/teams/{team_id}/contacts/{team_contact_id}/attributes",
+    "/api/v1/teams/{team_id}/tags/{tag_id}",
+    "/api/v1/teams/{team_id}/contact-attributes/{attribute_id}",
+    "/api/v1/teams/{team_id}/segments/{segment_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/email-settings",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/policies",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/memberships/{contact_id}",
+    "/api/v1/hub/{hub_id}/me",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/access-rules/{rule_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/access-overrides/{override_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/spaces/{space_id}",
+    "/api/v1/hub/{hub_id}/discussions/{discussion_id}",
+    "/api/v1/hub/{hub_id}/comments/{comment_id}",
+])
+
+
+def test_every_patch_route_is_checked_for_a_mismatched_id(app):
+    # A new PATCH route joins PATCH_ROUTES (and the fixture above) so the test below covers it.
+    assert {r.path_format for r in app.routes if "PATCH" in getattr(r, "methods", ())} == set(PATCH_ROUTES)
+
+
+@pytest.mark.parametrize("route", PATCH_ROUTES)
+async def test_patch_with_another_data_id_is_409_and_changes_nothing(client, patchables, route):
+    case = patchables[route]
+
+    async def current() -> Any:
+        r = await client.get(case.url, headers=case.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    before = await current()
+    for other in (str(uuid.uuid4()), "not-an-id", ""):
+        word = uuid.uuid4().hex[:8]
+        r = await client.patch(case.url, json=doc(case.type, case.change(word), id=other), headers=case.headers)
+        assert_error(r, 409, "id_mismatch", "/data/id")
+        assert await current() == before
+
+    # the same id (in any case), or none at all, is an ordinary update
+    for same in (case.id, case.id.upper(), None):
+        word = uuid.uuid4().hex[:8]
+        r = await client.patch(case.url, json=doc(case.type, case.change(word), id=same), headers=case.headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["id"] == case.id
+        after = await current()
+        assert after != before and word in json.dumps(after), after
+        before = after

@@ -422,6 +422,28 @@ async def test_patch_role_preferences_and_onboarding(client, app):
 # ---- moderation -----------------------------------------------------------------------------------
 
 
+async def test_patch_with_a_data_id_must_name_the_membership(client):
+    # The URL names the membership by its contact; the resource's id is the membership's own.
+    staff = await register(client)
+    hub = await new_hub(client, staff)
+    m, other = await join(client, staff, hub), await join(client, staff, hub)
+    cid = m["attributes"]["contact_id"]
+
+    async def patch(id: str | None) -> Any:
+        return await client.patch(hub.m(cid), json=doc("hub_memberships", {"role": "moderator"}, id=id),
+                                  headers=w(staff.headers))
+
+    for wrong in (other["id"], cid, str(uuid.uuid4())):
+        assert_error(await patch(wrong), 409, "id_mismatch", "/data/id")
+    r = await client.get(hub.m(cid), headers=staff.headers)
+    assert r.json()["data"] == m
+    for right in (m["id"], None):
+        r = await patch(right)
+        assert r.status_code == 200 and r.json()["data"]["attributes"]["role"] == "moderator", r.text
+    assert_error(await client.patch(hub.m(str(uuid.uuid4())), json=doc("hub_memberships", {"role": "admin"}, id=m["id"]),
+                                    headers=w(staff.headers)), 404, "not_found")
+
+
 async def test_ban_warn_soft_ban_unban_with_audit_trail_and_events(client, app, clock):
     staff = await register(client)
     hub = await new_hub(client, staff)

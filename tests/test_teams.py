@@ -6,6 +6,7 @@ and of the order they run in, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import datetime
@@ -13,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from domain.errors import Conflict
+from domain.identity.principals import StaffPrincipal
+from domain.teams import service as teams
 from tests.conftest import (
     JSONAPI_HEADERS,
     Staff,
@@ -239,6 +243,23 @@ async def test_patch_slug_leaves_the_name(client):
     assert r.status_code == 200, r.text
     assert r.json()["data"]["attributes"]["slug"] == slug
     assert r.json()["data"]["attributes"]["name"] == name
+
+
+async def test_patch_with_another_teams_id_is_409_and_changes_nothing(client):
+    staff = await register(client)
+    team_id, other_id = await create_team(client, staff, unique_name()), await create_team(client, staff, unique_name())
+    before, other = await read_team(client, staff.headers, team_id), await read_team(client, staff.headers, other_id)
+    r = await client.patch(f"/api/v1/teams/{team_id}", json=doc("teams", {"name": "Renamed"}, id=other_id),
+                           headers={**staff.headers, **JSONAPI_HEADERS})
+    assert_error(r, 409, "id_mismatch", "/data/id")
+    assert await read_team(client, staff.headers, team_id) == before
+    assert await read_team(client, staff.headers, other_id) == other
+    # the document's id may be left out, or be the URL's own
+    r = await client.patch(f"/api/v1/teams/{team_id}", json=doc("teams", {"name": "Renamed"}),
+                           headers={**staff.headers, **JSONAPI_HEADERS})
+    assert r.status_code == 200 and r.json()["data"]["attributes"]["name"] == "Renamed", r.text
+    r = await patch_team(client, staff.headers, team_id, {"name": "Renamed again"})
+    assert r.status_code == 200 and r.json()["data"]["attributes"]["name"] == "Renamed again", r.text
 
 
 async def test_patch_slug_conflict_changes_nothing(client):
@@ -599,6 +620,42 @@ async def test_the_last_owner_cannot_be_removed(client):
     r = await client.delete(f"{base}/members/{user_id(second)}", headers=second.headers)
     assert_error(r, 409, "last_owner")
     assert await member_ids(client, second.headers, team_id) == {user_id(second): "owner"}
+
+
+async def test_two_owners_removing_each_other_at_once_leave_one_owner(client, app):
+    # Two owners, each past the route's checks, remove each other in two transactions running at
+    # once. Each counts two owners; unless the count is locked against the other's delete, both
+    # deletes commit and the team has no owner left. Run on the app's loop (its pool lives there).
+    first, second = await register(client, "owner"), await register(client, "owner")
+    svc = app.state.services
+    ids = {staff: uuid.UUID(user_id(staff)) for staff in (first, second)}
+
+    async def context(staff: Staff, team_id: uuid.UUID) -> teams.TeamContext:
+        async with svc.uow() as uow:
+            principal = StaffPrincipal(user_id=ids[staff], session_id=uuid.uuid4(), email=staff.email)
+            return await teams.resolve_team(uow, principal, team_id, "members:write")
+
+    async def remove(ctx: teams.TeamContext, target: Staff) -> None:
+        async with svc.uow() as uow:
+            await teams.remove_member(uow, ctx, ids[target])
+
+    async def race(team_id: uuid.UUID) -> list[BaseException | None]:
+        ctx_first, ctx_second = await context(first, team_id), await context(second, team_id)
+        assert ctx_first.role == ctx_second.role == "owner"
+        return await asyncio.gather(remove(ctx_first, second), remove(ctx_second, first), return_exceptions=True)
+
+    for _ in range(3):
+        team_id = await create_team(client, first, unique_name())
+        r = await post_member(client, first, team_id, second.email, "owner")
+        assert r.status_code == 201, r.text
+        results = client.blocking_portal.call(race, uuid.UUID(team_id))
+        assert results.count(None) == 1, results  # exactly one removal went through
+        error = next(x for x in results if x is not None)
+        assert isinstance(error, Conflict) and error.code == "last_owner", repr(error)
+        survivor = first if results[0] is None else second
+        assert await member_ids(client, survivor.headers, team_id) == {user_id(survivor): "owner"}
+        r = await client.delete(f"/api/v1/teams/{team_id}/members/{user_id(survivor)}", headers=survivor.headers)
+        assert_error(r, 409, "last_owner")
 
 
 async def test_a_removed_member_loses_access_at_once(client):

@@ -39,7 +39,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import LIFECYCLE_STAGES
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import NotFound, ValidationFailed
 from domain.ids import parse_id
 from persistence.db import UnitOfWork
 from persistence.models import (
@@ -683,12 +683,9 @@ _KEEP: Any = object()
 
 
 async def update_segment(uow: UnitOfWork, clock: Clock, team_id: uuid.UUID, segment_id: uuid.UUID | None, *,
-                         name: Any = _KEEP, description: Any = _KEEP, conditions: Any = _KEEP,
-                         document_id: str | None = None) -> Segment:
+                         name: Any = _KEEP, description: Any = _KEEP, conditions: Any = _KEEP) -> Segment:
     """Change what is given; new conditions are validated as strictly as on create."""
     segment = await get_segment(uow, team_id, segment_id)
-    if document_id is not None and parse_id(document_id) != segment.id:
-        raise Conflict("The id in the document does not match the URL.", code="id_mismatch", pointer="/data/id")
     if name is not _KEEP:
         segment.name = _check_name(name)
     if description is not _KEEP:

@@ -207,7 +207,13 @@ async def get_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | Non
 
 
 async def remove_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | None) -> None:
-    """Remove a member. Admins may remove non-owners; owners anyone; the last owner stays."""
+    """Remove a member. Admins may remove non-owners; owners anyone; the last owner stays.
+
+    "The last owner stays" must hold when two owners remove each other at once: each would count
+    two owners and both deletes would go through. So the member is read and the owners counted
+    only under the team's owner lock; anything that can take an owner away must take it too.
+    """
+    await _lock_owners(uow, ctx.team_id)
     member = await get_member(uow, ctx, user_id)
     if member.role == "owner":
         if ctx.role != "owner":
@@ -220,6 +226,20 @@ async def remove_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | 
             raise Conflict("A team keeps at least one owner.", code="last_owner")
     await uow.session.execute(
         sa.delete(TeamMember).where(TeamMember.team_id == ctx.team_id, TeamMember.user_id == member.user.id)
+    )
+
+
+async def _lock_owners(uow: UnitOfWork, team_id: uuid.UUID) -> None:
+    """Lock the team's row until the transaction ends, before reading and counting its owners, so
+    that changes which could leave the team without one run one after the other.
+
+    One row per team, taken first, so two of them cannot deadlock. ``FOR NO KEY UPDATE`` leaves
+    alone the key-share locks that inserts referencing the team take. SQLite has no row locks and
+    needs none: every transaction there begins IMMEDIATE (persistence/db.py), so writers are
+    already serialized from their first statement.
+    """
+    await uow.session.execute(
+        sa.select(Team.id).where(Team.id == team_id).with_for_update(key_share=True)
     )
 
 

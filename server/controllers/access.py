@@ -23,7 +23,7 @@ from domain.ids import parse_id
 from persistence.models import AccessOverride, AccessRule, Entitlement, Hub
 from server.controllers.hubs import hub_path, present
 from server.deps import TeamCtx, TeamHub, Uow, services_of
-from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
+from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, resource_types
 from server.paths import TEAM_HUB_PATH
 
 Unset = msgspec.UnsetType
@@ -262,6 +262,7 @@ class AccessRulesController(Controller):
     @patch("/{rule_id:str}", opt={"scope": "access:write"}, summary="Update an access rule (conditions are replaced)")
     async def update_rule(self, rule_id: FromPath[str], data: JSONBody[RULES.UpdateDocument], team: TeamCtx,  # type: ignore[name-defined]
                           hub: TeamHub, state: State, uow: Uow) -> Response[RULES.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, rule_id)
         r = await rules.get_rule(uow, hub, parse_id(rule_id), lock=True)
         r = await rules.update_rule(uow, services_of(state).clock, hub, r, present(data.data.attributes))
         return jsonapi(RULES.Document(data=rule_resource(hub, r)))
@@ -309,6 +310,7 @@ class AccessOverridesController(Controller):
     async def update_override(self, override_id: FromPath[str], data: JSONBody[OVERRIDES.UpdateDocument],  # type: ignore[name-defined]
                               team: TeamCtx, hub: TeamHub, state: State,
                               uow: Uow) -> Response[OVERRIDES.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, override_id)
         clock = services_of(state).clock
         o = await overrides.get_override(uow, hub, parse_id(override_id), lock=True)
         o = await overrides.update_override(uow, clock, hub, o, present(data.data.attributes))

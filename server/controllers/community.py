@@ -45,7 +45,7 @@ from domain.ids import parse_id
 from persistence.models import Comment, Discussion, Space, SpaceMember
 from persistence.pagination import PageRequest
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
-from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
+from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, resource_types
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 UNSET = msgspec.UNSET
@@ -329,6 +329,7 @@ class TeamSpacesController(Controller):
     async def update_space(self, space_id: FromPath[str], data: JSONBody[SPACES.UpdateDocument],  # type: ignore[name-defined]
                            team: TeamCtx, hub: TeamHub, state: State,
                            uow: Uow) -> Response[SPACES.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, space_id)
         space = await space_service.get_space(uow, hub, parse_id(space_id))
         space = await space_service.update_space(uow, services_of(state).clock, hub, space,
                                                  present(data.data.attributes))
@@ -473,6 +474,7 @@ class MemberDiscussionsController(Controller):
     async def edit_discussion(self, discussion_id: FromPath[str], data: JSONBody[DISCUSSIONS.UpdateDocument],  # type: ignore[name-defined]
                               member: Member, state: State,
                               uow: Uow) -> Response[DISCUSSIONS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, discussion_id)
         clock, cache, _ = _ctx(state)
         d = await discussion_service.edit_discussion(uow, clock, cache, member, parse_id(discussion_id),
                                                      present(data.data.attributes))
@@ -585,6 +587,7 @@ class MemberCommentsController(Controller):
     @patch("/{comment_id:str}", opt={"access": "post"}, summary="Edit my comment (403 not_author for others')")
     async def edit_comment(self, comment_id: FromPath[str], data: JSONBody[COMMENTS.UpdateDocument],  # type: ignore[name-defined]
                            member: Member, state: State, uow: Uow) -> Response[COMMENTS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, comment_id)
         clock, cache, _ = _ctx(state)
         c = await comment_service.edit_comment(uow, clock, cache, member, parse_id(comment_id), data.data.attributes.body)
         return await _comment_doc(uow, member, c)

@@ -28,7 +28,7 @@ from domain.ids import parse_id
 from persistence.models import ContactAttributeOption
 from server.controllers.teams import TEAM_PATH
 from server.deps import TeamCtx, Uow, services_of
-from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query, resource_types
+from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, resource_types
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
@@ -160,6 +160,7 @@ class ContactsController(Controller):
     async def update_contact(self, team_contact_id: FromPath[str],
                              data: JSONBody[TEAM_CONTACTS.UpdateDocument],  # type: ignore[name-defined]
                              team: TeamCtx, state: State, uow: Uow) -> Response[TEAM_CONTACTS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, team_contact_id)
         record = await crm_contacts.update_team_contact(uow, services_of(state).clock, team, parse_id(team_contact_id),
                                                         _given(data.data.attributes))
         return jsonapi(TEAM_CONTACTS.Document(data=team_contact_resource(team.team_id, record)))
@@ -239,6 +240,7 @@ class TagsController(Controller):
     @patch("/{tag_id:str}", opt={"scope": "tags:write"}, summary="Rename, recolor or describe a tag")
     async def update_tag(self, tag_id: FromPath[str], data: JSONBody[TAGS.UpdateDocument],  # type: ignore[name-defined]
                          team: TeamCtx, state: State, uow: Uow) -> Response[TAGS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, tag_id)
         record = await crm_tags.update_tag(uow, services_of(state).clock, team, parse_id(tag_id),
                                            _given(data.data.attributes))
         return jsonapi(TAGS.Document(data=tag_resource(record)))
@@ -427,6 +429,7 @@ class ContactAttributesController(Controller):
     async def update_attribute(self, attribute_id: FromPath[str],
                                data: JSONBody[CONTACT_ATTRIBUTES.UpdateDocument],  # type: ignore[name-defined]
                                team: TeamCtx, state: State, uow: Uow) -> Response[CONTACT_ATTRIBUTES.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, attribute_id)
         record = await crm_attributes.update_attribute(uow, services_of(state).clock, team, parse_id(attribute_id),
                                                        _given(data.data.attributes))
         return jsonapi(CONTACT_ATTRIBUTES.Document(data=attribute_resource(team.team_id, record)))
@@ -485,6 +488,7 @@ class ContactValuesController(Controller):
            summary="Set (or with null clear) attribute values, validated against the definitions, all or nothing")
     async def set_values(self, team_contact_id: FromPath[str], data: JSONBody[ATTRIBUTE_VALUES.UpdateDocument],  # type: ignore[name-defined]
                          team: TeamCtx, state: State, uow: Uow) -> Response[ATTRIBUTE_VALUES.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, team_contact_id)
         values = await crm_attributes.set_values(uow, services_of(state).clock, team, parse_id(team_contact_id),
                                                  data.data.attributes.values)
         return jsonapi(values_document(team.team_id, team_contact_id, values))

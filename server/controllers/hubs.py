@@ -32,7 +32,7 @@ from persistence.models import (
 )
 from persistence.pagination import Page
 from server.deps import TeamCtx, TeamHub, Uow, services_of
-from server.jsonapi import jsonapi, parse_list_query, resource_types
+from server.jsonapi import check_document_id, jsonapi, parse_list_query, resource_types
 from server.paths import TEAM_HUB_PATH, TEAM_PATH
 
 JSONObject = dict[str, Any]
@@ -298,6 +298,7 @@ class HubsController(Controller):
            summary="Update a hub (branding, navigation, settings and meta are deep-merged)")
     async def update_hub(self, data: JSONBody[HUBS.UpdateDocument], team: TeamCtx, hub: TeamHub,  # type: ignore[name-defined]
                          state: State, uow: Uow) -> Response[HUBS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, hub.id)
         updated = await hubs.update_hub(uow, services_of(state).clock, team, hub, present(data.data.attributes))
         return jsonapi(HUBS.Document(data=hub_resource(updated)))
 
@@ -318,6 +319,9 @@ class HubsController(Controller):
     async def set_policy(self, data: JSONBody[POLICIES.UpdateDocument], team: TeamCtx, hub: TeamHub,  # type: ignore[name-defined]
                          state: State, uow: Uow) -> Response[POLICIES.Document]:  # type: ignore[name-defined]
         a = data.data.attributes
+        if data.data.id is not None:  # the policy is named by its type; its id must be the current one's
+            current = {p.policy_type: p.id for p in await policies.list_policies(uow, hub)}
+            check_document_id(data.data.id, current.get(a.policy_type))
         policy = await policies.set_policy(
             uow, services_of(state).clock, hub, policy_type=a.policy_type,
             content=None if a.content is UNSET else a.content,
@@ -345,6 +349,7 @@ class HubsController(Controller):
     async def update_email_settings(self, data: JSONBody[EMAIL_SENDERS.UpdateDocument], team: TeamCtx,  # type: ignore[name-defined]
                                     hub: TeamHub, state: State,
                                     uow: Uow) -> Response[EMAIL_SENDERS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, hub.id)
         sender = await hubs.update_email_sender(uow, services_of(state).clock, hub, present(data.data.attributes))
         return jsonapi(EMAIL_SENDERS.Document(data=sender_resource(hub, sender)))
 
@@ -386,7 +391,11 @@ class HubMembershipsController(Controller):
     async def update_membership(self, contact_id: FromPath[str], data: JSONBody[MEMBERSHIPS.UpdateDocument],  # type: ignore[name-defined]
                                 team: TeamCtx, hub: TeamHub, state: State,
                                 uow: Uow) -> Response[MEMBERSHIPS.Document]:  # type: ignore[name-defined]
-        view = await memberships.update_membership(uow, services_of(state).clock, hub, parse_id(contact_id),
+        clock = services_of(state).clock
+        if data.data.id is not None:  # the URL names the membership by its contact; its id is its own
+            current = await memberships.get_membership(uow, clock, hub, parse_id(contact_id))
+            check_document_id(data.data.id, current.membership.id)
+        view = await memberships.update_membership(uow, clock, hub, parse_id(contact_id),
                                                    present(data.data.attributes))
         return jsonapi(MEMBERSHIPS.Document(data=membership_resource(hub, view)))
 

@@ -15,7 +15,7 @@ from litestar.params import JSONBody
 from domain.members import profile as self_service
 from domain.members.profile import MemberView
 from server.deps import Member, Uow, services_of
-from server.jsonapi import jsonapi, resource_types
+from server.jsonapi import check_document_id, jsonapi, resource_types
 from server.paths import HUB_PATH
 
 UNSET = msgspec.UNSET
@@ -145,6 +145,7 @@ class MeController(Controller):
     @patch("/", opt={"access": "self"}, summary="Update my profile and notification preferences (merged: absent fields keep their values)")
     async def update_me(self, data: JSONBody[MEMBERS.UpdateDocument], member: Member, state: State,  # type: ignore[name-defined]
                         uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, member.contact_id)
         a = data.data.attributes
         view = await self_service.update_me(
             uow, services_of(state).clock, member, profile=_given(a.profile),

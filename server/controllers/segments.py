@@ -22,7 +22,7 @@ from domain.ids import parse_id
 from persistence.models import Segment
 from server.controllers.teams import TEAM_PATH
 from server.deps import TeamCtx, Uow, services_of
-from server.jsonapi import jsonapi, parse_list_query, resource_types
+from server.jsonapi import check_document_id, jsonapi, parse_list_query, resource_types
 
 ConditionsInput = Annotated[Any, msgspec.Meta(
     description="The condition tree {version: 1, logic, groups: [{logic, conditions: [{type, operator, value, "
@@ -145,11 +145,12 @@ class SegmentsController(Controller):
     @patch("/{segment_id:str}", opt={"scope": "segments:write"}, summary="Rename, describe or change the conditions")
     async def update_segment(self, segment_id: FromPath[str], data: JSONBody[SEGMENTS.UpdateDocument],  # type: ignore[name-defined]
                              team: TeamCtx, state: State, uow: Uow) -> Response[SEGMENTS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, segment_id)
         a = data.data.attributes
         changes = {k: getattr(a, k) for k in ("name", "description", "conditions")
                    if getattr(a, k) is not msgspec.UNSET}
         s = await segments.update_segment(uow, services_of(state).clock, team.team_id, parse_id(segment_id),
-                                          document_id=data.data.id, **changes)
+                                          **changes)
         return jsonapi(SEGMENTS.Document(data=segment_resource(team.team_id, s)))
 
     @delete("/{segment_id:str}", opt={"scope": "segments:write"}, status_code=HTTP_204_NO_CONTENT,

@@ -15,7 +15,7 @@ from domain.ids import parse_id
 from domain.teams import service as teams
 from domain.teams.service import Member
 from server.deps import Caller, Staff, TeamCtx, Uow, services_of
-from server.jsonapi import jsonapi, parse_list_query, resource_types
+from server.jsonapi import check_document_id, jsonapi, parse_list_query, resource_types
 from server.paths import TEAM_PATH
 
 
@@ -104,6 +104,7 @@ class TeamController(Controller):
     @patch("/", opt={"scope": "teams:write"}, summary="Rename a team or change its slug")
     async def update_team(self, data: JSONBody[TEAMS.UpdateDocument], team: TeamCtx, state: State,  # type: ignore[name-defined]
                           uow: Uow) -> Response[TEAMS.Document]:  # type: ignore[name-defined]
+        check_document_id(data.data.id, team.team_id)
         a = data.data.attributes
         updated = await teams.update_team(
             uow, services_of(state).clock, team,
