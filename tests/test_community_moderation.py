@@ -1,6 +1,7 @@
 """Moderation: reports collapse into one queue entry with a count (one reason per reporter), the
 target must exist in the hub and be visible to the reporter, resolving with each action (its
-audit row and its exact events), the merged audit log, scopes, and other hubs / teams."""
+audit row and its exact events), the merged audit log, scopes, and other hubs / teams; and the
+discussion's comment count through every removal, restore and deletion, replayed or concurrent."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from persistence.models import (
@@ -27,6 +29,7 @@ from tests.community_helpers import (
     db_rows,
     doc,
     events_of,
+    in_app,
     make_comment,
     make_discussion,
     make_space,
@@ -356,3 +359,187 @@ async def test_scopes_other_hubs_and_other_teams(client, app, clock):
     r = await resolve(client, moderator.headers, wd, rid, "remove")
     assert r.status_code == 200, r.text
     assert r.json()["data"]["attributes"]["resolved_by_user_id"] == user_id(moderator)
+
+
+# ---- the discussion's comment count under moderation -----------------------------------------------
+
+
+async def thread(client: Any, app: Any, clock: Any, n: int) -> tuple[Any, Member, str, list[tuple[Member, str]]]:
+    """A hub with a hub moderator and an open space holding a discussion with ``n`` comments, each
+    by another member, all posted through the API (so its ``comment_count`` is the real one).
+    Returns (world, moderator, discussion id, [(author, comment id)])."""
+    wd = await world(client, n + 1)
+    mod = await add_member(client, wd.staff, wd.hub, role="moderator")
+    space = make_space(client, app, clock, wd.hub.id)
+    starter, *authors = wd.members
+    r = await client.post(starter.url(f"/spaces/{space}/discussions"),
+                          json=doc("discussions", {"title": "Counting", "body": "Say something"}), headers=starter.wh)
+    assert r.status_code == 201, r.text
+    did = r.json()["data"]["id"]
+    comments = []
+    for m in authors:
+        comments.append((m, await post_comment(client, m, did)))
+    return wd, mod, did, comments
+
+
+async def post_comment(client: Any, m: Member, did: str, **attrs: Any) -> str:
+    r = await client.post(m.url(f"/discussions/{did}/comments"), json=doc("comments", {"body": "Hi", **attrs}),
+                          headers=m.wh)
+    assert r.status_code == 201, r.text
+    return str(r.json()["data"]["id"])
+
+
+async def comment_count(client: Any, m: Member, did: str) -> int:
+    """The count a client refetches: the discussion as the REST API returns it."""
+    r = await client.get(m.url(f"/discussions/{did}"), headers=m.headers)
+    assert r.status_code == 200, r.text
+    return int(r.json()["data"]["attributes"]["comment_count"])
+
+
+async def counted_right(client: Any, app: Any, m: Member, did: str) -> int:
+    """The discussion's comment_count, after checking it against the comments the API lists and
+    the comments in the database that are neither deleted nor removed."""
+    count = await comment_count(client, m, did)
+    r = await client.get(m.url(f"/discussions/{did}/comments?page[size]=100"), headers=m.headers)
+    listed = r.json()["data"]
+    in_db = db_rows(client, app, sa.select(sa.func.count()).select_from(Comment).where(
+        Comment.discussion_id == uuid.UUID(did), Comment.deleted_at.is_(None), Comment.removed_at.is_(None)))
+    assert (count, len(listed)) == (in_db[0], in_db[0]), (count, len(listed), in_db)
+    return count
+
+
+async def mod_action(client: Any, mod: Member, comment_id: str, action: str) -> Any:
+    body = doc("removals", {"reason": "Off-topic"}) if action == "remove" else None
+    return await client.post(mod.url(f"/comments/{comment_id}/{action}"), json=body, headers=mod.wh)
+
+
+async def test_a_comment_removed_from_the_queue_leaves_the_discussions_count_once(client, app, clock):
+    wd, mod, did, comments = await thread(client, app, clock, 3)
+    reporter, (_, target) = wd.members[0], comments[0]
+    assert await comment_count(client, reporter, did) == 3
+    dch = f"discussion:{did}"
+    with Listener(client, app, dch) as disc:
+        rid = (await report(client, reporter, "comment", target)).json()["data"]["id"]
+        r = await resolve(client, wd.staff.headers, wd, rid, "remove", "Abusive")
+        assert r.status_code == 200, r.text
+        assert events_of(disc) == [(dch, "comment.removed", {
+            "id": target, "hub_id": wd.hub.id, "discussion_id": did, "removed_by": "moderator"})]
+        # what a client refetches on comment.removed: the discussion, and the feed that lists it
+        assert await comment_count(client, reporter, did) == 2
+        feed = (await client.get(reporter.url("/discussions"), headers=reporter.headers)).json()["data"]
+        assert [x["attributes"]["comment_count"] for x in feed if x["id"] == did] == [2]
+
+        # removed again: the replayed resolution is refused, the hub moderator's removal is a no-op
+        assert_error(await resolve(client, wd.staff.headers, wd, rid, "remove"), 409, "report_not_open")
+        r = await mod_action(client, mod, target, "remove")
+        assert r.status_code == 200 and r.json()["data"]["attributes"]["removed_at"] is not None, r.text
+        assert await comment_count(client, reporter, did) == 2
+        assert events_of(disc) == []
+
+        # restored by a hub moderator: it counts again, once
+        r = await mod_action(client, mod, target, "restore")
+        assert r.status_code == 200 and r.json()["data"]["attributes"]["removed_at"] is None, r.text
+        assert await comment_count(client, reporter, did) == 3
+        assert [e[1] for e in events_of(disc)] == ["comment.updated"]
+        assert (await mod_action(client, mod, target, "restore")).status_code == 200
+        assert await counted_right(client, app, reporter, did) == 3
+        assert events_of(disc) == []
+
+
+async def test_the_comment_count_is_the_visible_comments_after_any_mix_of_actions(client, app, clock):
+    wd, mod, did, comments = await thread(client, app, clock, 5)
+    (a0, c0), (_a1, c1), (a2, c2), (_a3, c3), _ = comments
+    reader = wd.members[0]
+    assert await counted_right(client, app, reader, did) == 5
+
+    async def queue_removes(comment_id: str) -> None:
+        rid = (await report(client, reader, "comment", comment_id)).json()["data"]["id"]
+        r = await resolve(client, wd.staff.headers, wd, rid, "remove")
+        assert r.status_code == 200, r.text
+
+    assert (await mod_action(client, mod, c0, "remove")).status_code == 200
+    assert await counted_right(client, app, reader, did) == 4
+    assert (await mod_action(client, mod, c0, "remove")).status_code == 200  # a replayed request
+    assert await counted_right(client, app, reader, did) == 4
+    await queue_removes(c1)
+    assert await counted_right(client, app, reader, did) == 3
+    # its author deletes the removed c0: it was not counted any more
+    assert (await client.delete(a0.url(f"/comments/{c0}"), headers=a0.headers)).status_code == 204
+    assert await counted_right(client, app, reader, did) == 3
+    assert_error(await mod_action(client, mod, c0, "restore"), 404, "not_found")  # deleted stays deleted
+    assert (await client.delete(a2.url(f"/comments/{c2}"), headers=a2.headers)).status_code == 204
+    assert await counted_right(client, app, reader, did) == 2
+    assert_error(await mod_action(client, mod, c2, "remove"), 404, "not_found")
+    assert (await mod_action(client, mod, c1, "restore")).status_code == 200  # removed from the queue
+    assert await counted_right(client, app, reader, did) == 3
+    # reported, then removed by a hub moderator before the team resolves the report with remove
+    rid = (await report(client, reader, "comment", c3)).json()["data"]["id"]
+    assert (await mod_action(client, mod, c3, "remove")).status_code == 200
+    assert await counted_right(client, app, reader, did) == 2
+    assert (await resolve(client, wd.staff.headers, wd, rid, "remove")).status_code == 200
+    assert await counted_right(client, app, reader, did) == 2
+    await post_comment(client, reader, did, parent_id=c1)
+    assert await counted_right(client, app, reader, did) == 3  # c1, c4 and the reply
+
+
+def race(client: Any, app: Any, comment_id: str, *requests: tuple[str, str, dict[str, str], Any]) -> list[Any]:
+    """Send ``requests`` (method, url, headers, body) to the app all at once, on its own loop (the
+    test client would send them one after the other). On PostgreSQL the comment's row is held
+    locked until every one of them waits for it, so all of them have read the comment before any
+    of them changes it; on SQLite every transaction takes the write lock when it begins, so they
+    queue there."""
+
+    async def run() -> list[Any]:
+        svc = app.state.services
+        async with svc.uow() as holder, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                           base_url="http://testserver.local") as http:
+            def send() -> list[Any]:
+                return [asyncio.ensure_future(http.request(m, u, headers=h, json=b)) for m, u, h, b in requests]
+
+            if svc.engine.dialect.name != "postgresql":
+                return list(await asyncio.gather(*send()))
+            await holder.session.execute(sa.select(Comment.id).where(Comment.id == uuid.UUID(comment_id))
+                                         .with_for_update())
+            pid = await holder.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            sent = send()
+            for _ in range(1000):  # until each of them waits (behind the holder or one another)
+                async with svc.uow() as probe:
+                    waiting = await probe.session.scalar(sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> :pid AND cardinality(pg_blocking_pids(pid)) > 0"), {"pid": pid})
+                if waiting == len(sent):
+                    break
+                assert not any(t.done() for t in sent), "a request went through while the comment was held"
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the requests never all waited for the comment's row")
+            await holder.rollback()
+            return list(await asyncio.gather(*sent))
+
+    return in_app(client, run)  # type: ignore[no-any-return]
+
+
+async def test_concurrent_removals_of_one_comment_count_once(client, app, clock):
+    wd, mod, did, comments = await thread(client, app, clock, 3)
+    reader = wd.members[0]
+    (_, c0), (a1, c1), _ = comments
+    rid = (await report(client, reader, "comment", c0)).json()["data"]["id"]
+    removal = doc("removals", {"reason": "Spam"})
+    dch = f"discussion:{did}"
+    with Listener(client, app, dch) as disc:
+        # a moderator's request sent twice (a client retrying), and the team resolving its report
+        results = race(client, app, c0, ("POST", mod.url(f"/comments/{c0}/remove"), mod.wh, removal),
+                       ("POST", mod.url(f"/comments/{c0}/remove"), mod.wh, removal),
+                       ("POST", mod_url(wd, f"/reports/{rid}/resolve"), w(wd.staff.headers),
+                        doc("report_resolutions", {"action": "remove"})))
+        assert [r.status_code for r in results] == [200, 200, 200], [r.text for r in results]
+        assert await counted_right(client, app, reader, did) == 2
+        assert [(e[1], e[2]["id"]) for e in events_of(disc)] == [("comment.removed", c0)]
+
+        # the author deletes while a moderator removes: whoever comes first takes it down, once
+        results = race(client, app, c1, ("DELETE", a1.url(f"/comments/{c1}"), a1.headers, None),
+                       ("POST", mod.url(f"/comments/{c1}/remove"), mod.wh, removal))
+        assert results[0].status_code == 204, results[0].text
+        assert results[1].status_code in (200, 404), results[1].text  # 404: deleted before the moderator came
+        assert await counted_right(client, app, reader, did) == 1
+        assert [(e[1], e[2]["id"]) for e in events_of(disc)] == [("comment.removed", c1)]

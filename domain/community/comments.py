@@ -1,13 +1,18 @@
 """Comments on discussions, threaded by ``parent_id``: posted by members who may see the
 discussion's space (a locked discussion refuses them: 409 ``discussion_locked``, moderators
 excepted), within the posting rate limits; edited and deleted by their author; removed and restored
-by moderators. The discussion keeps its ``comment_count`` and ``last_activity_at``; every change is
-announced on ``discussion:{id}`` after commit."""
+by moderators (the hub's, here, or the team's, resolving a report in ``domain.community.moderation``).
+The discussion keeps its ``comment_count`` (its comments neither deleted nor removed: every path
+that hides or shows an existing comment goes through :func:`remove_comment`,
+:func:`restore_comment` or :func:`delete_comment`, on the comment's locked row, so each change
+counts once) and ``last_activity_at``; every change is announced on ``discussion:{id}`` after
+commit."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,12 +48,17 @@ async def list_comments(uow: UnitOfWork, clock: Clock, cache: FactsCache, member
 
 
 async def visible_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                          comment_id: uuid.UUID | None) -> SeenComment:
+                          comment_id: uuid.UUID | None, *, lock: bool = False) -> SeenComment:
     """A comment the member may see: on a discussion they may see; a removed one only by its author
-    and the moderators."""
-    c = await uow.session.scalar(sa.select(Comment).where(
+    and the moderators. With ``lock`` (writers), the comment's row is locked until commit and read
+    afresh: two changes at once (a replayed request, the author and a moderator) apply one after
+    the other, the second seeing the first."""
+    stmt = sa.select(Comment).where(
         Comment.id == comment_id, Comment.hub_id == member.hub_id, Comment.deleted_at.is_(None),
-        Comment.discussion_id.is_not(None))) if comment_id else None
+        Comment.discussion_id.is_not(None))
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    c = await uow.session.scalar(stmt) if comment_id else None
     if c is None:
         raise NotFound("Comment not found.")
     seen = await visible_discussion(uow, cache, member, c.discussion_id, clock.now())
@@ -75,7 +85,7 @@ async def post_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter
                 body=text, created_at=now, updated_at=now)
     uow.session.add(c)
     await uow.session.flush()
-    await _count(uow, d, +1, now)
+    await _count(uow, d.id, +1, now)
     emit(uow, f"discussion:{d.id}", "comment.created", comment_data(c), now)
     return c
 
@@ -84,7 +94,7 @@ async def edit_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member:
                        comment_id: uuid.UUID | None, body: Any) -> Comment:
     """The author edits the body (403 ``not_author`` for anyone else)."""
     now = clock.now()
-    seen = await visible_comment(uow, clock, cache, member, comment_id)
+    seen = await visible_comment(uow, clock, cache, member, comment_id, lock=True)
     c = seen.comment
     _author_only(c, member)
     if c.removed_at is not None:
@@ -98,40 +108,65 @@ async def edit_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member:
 
 async def delete_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
                          comment_id: uuid.UUID | None) -> None:
-    """The author deletes the comment (403 ``not_author`` for anyone else); it disappears live."""
+    """The author deletes the comment (403 ``not_author`` for anyone else); it disappears live
+    (a comment a moderator removed is no longer counted or shown: it just goes)."""
     now = clock.now()
-    seen = await visible_comment(uow, clock, cache, member, comment_id)
+    seen = await visible_comment(uow, clock, cache, member, comment_id, lock=True)
     c = seen.comment
     _author_only(c, member)
     showing = c.removed_at is None
     c.deleted_at = c.updated_at = now
     await uow.session.flush()
     if showing:
-        await _count(uow, seen.parent.discussion, -1, None)
+        await _count(uow, seen.parent.discussion.id, -1, None)
         _removed(uow, c, "author", now)
 
 
 async def moderate_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
                            comment_id: uuid.UUID | None, action: str, reason: str | None = None) -> Comment:
-    """A hub moderator removes or restores a comment (idempotent)."""
+    """A hub moderator removes or restores a comment. Idempotent: repeating an action changes
+    nothing and announces nothing."""
     now = clock.now()
-    seen = await visible_comment(uow, clock, cache, member, comment_id)
+    seen = await visible_comment(uow, clock, cache, member, comment_id, lock=True)
     await require_space(uow, cache, member, "moderate", seen.parent.space.id, now)
     c = seen.comment
-    if action == "remove" and c.removed_at is None:
+    if action == "remove":
         if reason is not None and len(reason) > MAX_REASON:
             raise ValidationFailed(f"The reason is at most {MAX_REASON} characters.", code="too_long",
                                    pointer=_ATTR + "reason")
-        c.removed_at, c.removal_reason, c.updated_at = now, reason, now
-        await uow.session.flush()
-        await _count(uow, seen.parent.discussion, -1, None)
-        _removed(uow, c, "moderator", now)
-    elif action == "restore" and c.removed_at is not None:
-        c.removed_at, c.removal_reason, c.updated_at = None, None, now
-        await uow.session.flush()
-        await _count(uow, seen.parent.discussion, +1, None)
-        emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
+        await remove_comment(uow, c, "moderator", reason, now)
+    elif action == "restore":
+        await restore_comment(uow, c, now)
     return c
+
+
+async def remove_comment(uow: UnitOfWork, c: Comment, by: str, reason: str | None, now: datetime) -> bool:
+    """Take a showing comment down: it leaves its discussion's comments and ``comment_count``, and
+    ``comment.removed`` goes out after commit. True when it did; a comment already removed or
+    deleted stays as it is (False: no count change, no event). The caller holds the comment's row
+    lock (``SELECT ... FOR UPDATE``, read afresh), so that concurrent removals count once."""
+    if c.removed_at is not None or c.deleted_at is not None:
+        return False
+    c.removed_at, c.removal_reason, c.updated_at = now, reason, now
+    await uow.session.flush()
+    if c.discussion_id is not None:
+        await _count(uow, c.discussion_id, -1, None)
+        _removed(uow, c, by, now)
+    return True
+
+
+async def restore_comment(uow: UnitOfWork, c: Comment, now: datetime) -> bool:
+    """Bring a removed comment back (not one its author deleted): it counts again and
+    ``comment.updated`` goes out after commit. True when it did; False, changing nothing, when it
+    was not removed. The caller holds the comment's row lock, as for :func:`remove_comment`."""
+    if c.removed_at is None or c.deleted_at is not None:
+        return False
+    c.removed_at, c.removal_reason, c.updated_at = None, None, now
+    await uow.session.flush()
+    if c.discussion_id is not None:
+        await _count(uow, c.discussion_id, +1, None)
+        emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
+    return True
 
 
 def comment_data(c: Comment) -> CommentPublished:
@@ -146,15 +181,18 @@ def _removed(uow: UnitOfWork, c: Comment, by: str, at: Any) -> None:
          CommentRemoved(id=str(c.id), hub_id=str(c.hub_id), discussion_id=str(c.discussion_id), removed_by=by), at)
 
 
-async def _count(uow: UnitOfWork, d: Discussion, delta: int, activity_at: Any) -> None:
+async def _count(uow: UnitOfWork, discussion_id: uuid.UUID, delta: int, activity_at: Any) -> None:
     """Adjust the discussion's comment count in SQL (concurrent comments do not lose updates) and,
-    for a new comment, bump its last activity."""
+    for a new comment, bump its last activity. A copy of the discussion loaded in this session is
+    refreshed, so that anything built from it later (an event, a document) shows the new count."""
     values: dict[str, Any] = {"comment_count": Discussion.comment_count + delta}
     if activity_at is not None:
         values["last_activity_at"] = activity_at
-    await uow.session.execute(sa.update(Discussion).where(Discussion.id == d.id).values(**values)
+    await uow.session.execute(sa.update(Discussion).where(Discussion.id == discussion_id).values(**values)
                               .execution_options(synchronize_session=False))
-    await uow.session.refresh(d, ["comment_count", "last_activity_at"])
+    loaded = uow.session.identity_map.get(uow.session.identity_key(Discussion, discussion_id))
+    if loaded is not None:
+        await uow.session.refresh(loaded, ["comment_count", "last_activity_at"])
 
 
 async def _parent(uow: UnitOfWork, d: Discussion, parent_id: Any) -> uuid.UUID | None:

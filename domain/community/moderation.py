@@ -6,10 +6,12 @@ is the number of members who reported it, one ``ReportReason`` each. Reporters o
 are serialized on the item's row, so two reports at the same instant still make one entry.
 
 Resolving an entry takes one action: ``dismiss``; ``remove`` (the discussion, comment or message
-gets ``removed_at`` and a ``*.removed`` event goes to the channels that show it); ``warn``,
-``ban`` or ``soft_ban`` the item's author (through ``domain.hubs.memberships.moderate_member``,
-which keeps its own audit row and events). Every action writes a ``ModerationAction`` row (actor,
-target, reason, time) and emits ``moderation.action`` on the team channel.
+gets ``removed_at`` and a ``*.removed`` event goes to the channels that show it; a comment is taken
+down by ``domain.community.comments.remove_comment``, as a hub moderator's removal is, so its
+discussion's ``comment_count`` drops once); ``warn``, ``ban`` or ``soft_ban`` the item's author
+(through ``domain.hubs.memberships.moderate_member``, which keeps its own audit row and events).
+Every action writes a ``ModerationAction`` row (actor, target, reason, time) and emits
+``moderation.action`` on the team channel.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from domain.access import service as access_service
 from domain.access.cache import FactsCache
 from domain.access.facts import Subject
 from domain.clock import Clock
-from domain.community import profiles
+from domain.community import comments, profiles
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import (
-    CommentRemoved,
     DiscussionRemoved,
     MemberReported,
     MessageRemoved,
@@ -292,14 +293,11 @@ async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, note: str | None, no
                 emit(uow, channel, "discussion.removed", event, now)
     elif entry.target_type == "comment":
         c = await s.scalar(sa.select(Comment).where(Comment.id == entry.target_id, Comment.hub_id == hub.id)
-                           .with_for_update())
+                           .with_for_update().execution_options(populate_existing=True))
         if c is None:
             raise gone
-        if c.removed_at is None:
-            c.removed_at, c.removal_reason, c.updated_at = now, note, now
-            if c.discussion_id is not None:
-                emit(uow, discussion_channel(c.discussion_id), "comment.removed", CommentRemoved(
-                    id=str(c.id), hub_id=str(hub.id), discussion_id=str(c.discussion_id), removed_by="moderator"), now)
+        # as a hub moderator's removal: the discussion counts one comment fewer, once
+        await comments.remove_comment(uow, c, "moderator", note, now)
     elif entry.target_type == "message":
         m = await s.scalar(sa.select(Message).where(Message.id == entry.target_id, Message.hub_id == hub.id)
                            .with_for_update())
