@@ -27,6 +27,7 @@ from tests.community_helpers import (
     add_member,
     assert_error,
     db_rows,
+    db_write,
     doc,
     events_of,
     in_app,
@@ -543,3 +544,24 @@ async def test_concurrent_removals_of_one_comment_count_once(client, app, clock)
         assert results[1].status_code in (200, 404), results[1].text  # 404: deleted before the moderator came
         assert await counted_right(client, app, reader, did) == 1
         assert [(e[1], e[2]["id"]) for e in events_of(disc)] == [("comment.removed", c1)]
+
+
+async def test_migration_0006_recounts_what_is_visible(client, app, clock):
+    """Counts already wrong before the fix (a report resolved with "remove" left them as they were)
+    are repaired on upgrade: migration 0006 recounts from the comments neither deleted nor removed."""
+    from persistence import migrate
+
+    wd, mod, did, comments = await thread(client, app, clock, 3)
+    reader = wd.members[0]
+    r = await mod_action(client, mod, comments[0][1], "remove")
+    assert r.status_code == 200, r.text
+    db_write(client, app, sa.update(Discussion).where(Discussion.id == uuid.UUID(did)).values(comment_count=7))
+    assert await comment_count(client, reader, did) == 7  # as a deployment could have it
+
+    async def upgrade_through_0006() -> None:
+        engine = app.state.services.engine
+        await migrate.downgrade(engine, "0005")  # 0006 has nothing to undo
+        await migrate.upgrade(engine)
+
+    in_app(client, upgrade_through_0006)
+    assert await counted_right(client, app, reader, did) == 2
