@@ -1,4 +1,5 @@
-"""Moderation: reports collapse into one queue entry with a count (one reason per reporter), the
+"""Moderation: reports collapse into one queue entry with a count (one reason per reporter), also
+when they race each other or the entry's resolution (really at once, on PostgreSQL: ``race``), the
 target must exist in the hub and be visible to the reporter, resolving with each action (its
 audit row and its exact events), the merged audit log, scopes, and other hubs / teams; and the
 discussion's comment count through every removal, restore and deletion, replayed or concurrent."""
@@ -10,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from persistence.models import (
@@ -20,6 +22,7 @@ from persistence.models import (
     Message,
     ModerationAction,
     Report,
+    ReportReason,
 )
 from tests.community_helpers import (
     Listener,
@@ -79,6 +82,70 @@ async def setup(client: Any, app: Any, clock: Any) -> tuple[Any, Member, Member,
     return wd, author, r1, r2, items
 
 
+Request = tuple[str, str, dict[str, str], Any]  # method, url, headers, JSON body
+
+
+def row_lock(model: Any, row_id: str) -> Any:
+    """``SELECT ... FOR UPDATE`` of one row of ``model`` by id (what :func:`race` can hold)."""
+    return sa.select(model.id).where(model.id == uuid.UUID(row_id)).with_for_update()
+
+
+def race(client: Any, app: Any, hold: Any, *requests: Request, in_turn: bool = False) -> list[Any]:
+    """Send ``requests`` to the app all at once, on its own loop (the test client would send them
+    one after the other), and return their responses in the same order.
+
+    On PostgreSQL the holder runs ``hold`` (a row lock, or a table lock) in a transaction of its
+    own, and keeps it until every request waits (behind the holder or one another): all of them
+    are in flight before any of them goes on, so whatever serializes them has to be a lock they
+    take. With ``in_turn`` each request is sent only once the ones before it wait, so they queue
+    for a row in the order given. A request that goes through while ``hold`` is held fails the
+    test. On SQLite every transaction takes the write lock when it begins, so they queue there
+    anyway (with ``in_turn`` they are sent one after the other, in order)."""
+
+    async def run() -> list[Any]:
+        svc = app.state.services
+        async with svc.uow() as holder, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                           base_url="http://testserver.local") as http:
+            def send(method: str, url: str, headers: dict[str, str], body: Any) -> Any:
+                return asyncio.ensure_future(http.request(method, url, headers=headers, json=body))
+
+            if svc.engine.dialect.name != "postgresql":
+                if in_turn:
+                    return [await send(*r) for r in requests]
+                return list(await asyncio.gather(*(send(*r) for r in requests)))
+            await holder.session.execute(hold)
+            pid = await holder.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            sent: list[Any] = []
+            for batch in ([[r] for r in requests] if in_turn else [list(requests)]):
+                sent += [send(*r) for r in batch]
+                for _ in range(1000):  # until each request sent so far waits for a lock
+                    async with svc.uow() as probe:
+                        waiting = await probe.session.scalar(sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND pid <> :pid AND cardinality(pg_blocking_pids(pid)) > 0"), {"pid": pid})
+                    if waiting == len(sent):
+                        break
+                    done = [r[:2] for r, t in zip(requests, sent) if t.done()]
+                    assert not done, f"went through while the holder held its lock: {done}"
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the requests never all waited for the holder's lock")
+            await holder.rollback()
+            return list(await asyncio.gather(*sent))
+
+    return in_app(client, run)  # type: ignore[no-any-return]
+
+
+def report_request(m: Member, target_type: str, target_id: str, reason: str = "Spam") -> Request:
+    return ("POST", m.url("/reports"), m.wh, doc("reports", {"target_type": target_type, "target_id": target_id,
+                                                            "reason": reason}))
+
+
+def resolve_request(wd: Any, report_id: str, action: str) -> Request:
+    return ("POST", mod_url(wd, f"/reports/{report_id}/resolve"), w(wd.staff.headers),
+            doc("report_resolutions", {"action": action}))
+
+
 async def test_reports_collapse_into_one_entry_with_a_count(client, app, clock):
     wd, author, r1, r2, items = await setup(client, app, clock)
     with Listener(client, app, f"team:{wd.staff.team_id}") as team:
@@ -126,10 +193,92 @@ async def test_reports_collapse_into_one_entry_with_a_count(client, app, clock):
 async def test_concurrent_reports_of_one_item_make_one_entry(client, app, clock):
     wd, _author, r1, r2, items = await setup(client, app, clock)
     others = [await add_member(client, wd.staff, wd.hub) for _ in range(4)]
-    results = await asyncio.gather(*[report(client, m, "comment", items["comment"]) for m in [r1, r2, *others]])
-    assert [r.status_code for r in results] == [201] * 6, [r.text for r in results]
+    reporters = [r1, r2, *others]
+    comment = items["comment"]
+    with Listener(client, app, f"team:{wd.staff.team_id}") as team:
+        # On PostgreSQL the reports table is held in SHARE mode (reads go on, writes wait) until all
+        # seven requests wait: each one has looked for the open entry, or waits to, before any can
+        # write one. Only the comment's row lock, taken before that look, keeps them from opening
+        # seven entries or losing a count. r1's request is sent twice (a client retrying).
+        results = race(client, app, sa.text("LOCK TABLE reports IN SHARE MODE"),
+                       *[report_request(m, "comment", comment, f"Spam ({i})") for i, m in enumerate([r1, *reporters])])
+        assert sorted(r.status_code for r in results) == [200] + [201] * 6, [r.text for r in results]
+        assert {r.json()["data"]["id"] for r in results} == {results[0].json()["data"]["id"]}
+        counts = [data["report_count"] for _, name, data in events_of(team) if name == "member.reported"]
+        assert sorted(counts) == [1, 2, 3, 4, 5, 6]  # one after the other, none lost
     rows = db_rows(client, app, sa.select(Report).where(Report.hub_id == uuid.UUID(wd.hub.id)))
-    assert [(x.target_id, x.report_count) for x in rows] == [(uuid.UUID(items["comment"]), 6)]
+    assert [(x.target_id, x.report_count) for x in rows] == [(uuid.UUID(comment), 6)]
+    reasons = db_rows(client, app, sa.select(ReportReason.reporter_contact_id).where(
+        ReportReason.report_id == rows[0].id))
+    assert sorted(reasons) == sorted(uuid.UUID(m.contact_id) for m in reporters)
+
+
+# A member reports an item while the team resolves its open entry: (target type, action).
+REPORT_VS_RESOLUTION = [("comment", "remove"), ("discussion", "remove"), ("message", "remove"), ("member", "ban"),
+                        ("comment", "dismiss"), ("discussion", "warn")]
+
+
+async def reported_item(client: Any, app: Any, clock: Any, target_type: str) -> tuple[Any, Member, str, Any, str]:
+    """A hub where r1 reported an item of ``target_type`` (by the author; a message of a
+    conversation with both reporters). Returns (world, r2, the item's id, the statement that
+    locks its row as reporting does, the open entry's id)."""
+    wd, author, r1, r2, items = await setup(client, app, clock)
+    if target_type == "message":
+        r = await client.post(author.url("/conversations"), json=doc("conversations", {
+            "participant_ids": [r1.contact_id, r2.contact_id]}), headers=author.wh)
+        assert r.status_code == 201, r.text
+        r = await client.post(author.url(f"/conversations/{r.json()['data']['id']}/messages"),
+                              json=doc("messages", {"body": "rude to you both"}), headers=author.wh)
+        assert r.status_code == 201, r.text
+        target = r.json()["data"]["id"]
+        hold = row_lock(Message, target)
+    elif target_type == "member":
+        target = author.contact_id
+        hold = sa.select(HubMembership.id).where(HubMembership.hub_id == uuid.UUID(wd.hub.id),
+                                                 HubMembership.contact_id == uuid.UUID(target)).with_for_update()
+    else:
+        target = items[target_type]
+        hold = row_lock({"comment": Comment, "discussion": Discussion}[target_type], target)
+    r = await report(client, r1, target_type, target)
+    assert r.status_code == 201, r.text
+    return wd, r2, target, hold, str(r.json()["data"]["id"])
+
+
+@pytest.mark.parametrize(("target_type", "action"), REPORT_VS_RESOLUTION)
+async def test_a_report_first_in_line_joins_the_entry_being_resolved(client, app, clock, target_type, action):
+    """The report waits for the item's row first, then the resolution: both take the item before
+    the entry, so the resolution waits for the report and resolves the entry with it counted.
+    (With the entry locked first, the resolution held the entry while waiting for the item the
+    report held while waiting for the entry: PostgreSQL aborted one of them, a 500.)"""
+    wd, r2, target, hold, rid = await reported_item(client, app, clock, target_type)
+    reported, resolved = race(client, app, hold, report_request(r2, target_type, target),
+                              resolve_request(wd, rid, action), in_turn=True)
+    assert (reported.status_code, resolved.status_code) == (201, 200), (reported.text, resolved.text)
+    assert reported.json()["data"]["id"] == rid
+    a = resolved.json()["data"]["attributes"]
+    assert (a["status"], a["resolution"], a["report_count"], len(a["reasons"])) == ("resolved", action, 2, 2)
+    [entry] = db_rows(client, app, sa.select(Report).where(Report.hub_id == uuid.UUID(wd.hub.id)))
+    assert (str(entry.id), entry.status, entry.report_count) == (rid, "resolved", 2)
+
+
+@pytest.mark.parametrize(("target_type", "action"), REPORT_VS_RESOLUTION)
+async def test_a_report_behind_a_resolution_sees_it_done(client, app, clock, target_type, action):
+    """The resolution waits for the item's row first, then the report: the report comes after the
+    entry was resolved, so it opens a new entry (404 when the item is gone)."""
+    wd, r2, target, hold, rid = await reported_item(client, app, clock, target_type)
+    resolved, reported = race(client, app, hold, resolve_request(wd, rid, action),
+                              report_request(r2, target_type, target), in_turn=True)
+    assert resolved.status_code == 200, resolved.text
+    a = resolved.json()["data"]["attributes"]
+    assert (a["status"], a["resolution"], a["report_count"]) == ("resolved", action, 1)
+    entries = db_rows(client, app, sa.select(Report).where(Report.hub_id == uuid.UUID(wd.hub.id)).order_by(Report.id))
+    if action in ("remove", "ban"):  # the item is gone, or its author no longer in the hub's directory
+        assert_error(reported, 404, "not_found")
+        assert [(str(e.id), e.report_count) for e in entries] == [(rid, 1)]
+    else:
+        assert reported.status_code == 201, reported.text
+        assert [(str(e.id), e.status, e.report_count) for e in entries] == [
+            (rid, "resolved", 1), (reported.json()["data"]["id"], "open", 1)]
 
 
 async def test_the_target_must_exist_here_and_be_visible(client, app, clock):
@@ -483,43 +632,6 @@ async def test_the_comment_count_is_the_visible_comments_after_any_mix_of_action
     assert await counted_right(client, app, reader, did) == 3  # c1, c4 and the reply
 
 
-def race(client: Any, app: Any, comment_id: str, *requests: tuple[str, str, dict[str, str], Any]) -> list[Any]:
-    """Send ``requests`` (method, url, headers, body) to the app all at once, on its own loop (the
-    test client would send them one after the other). On PostgreSQL the comment's row is held
-    locked until every one of them waits for it, so all of them have read the comment before any
-    of them changes it; on SQLite every transaction takes the write lock when it begins, so they
-    queue there."""
-
-    async def run() -> list[Any]:
-        svc = app.state.services
-        async with svc.uow() as holder, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                           base_url="http://testserver.local") as http:
-            def send() -> list[Any]:
-                return [asyncio.ensure_future(http.request(m, u, headers=h, json=b)) for m, u, h, b in requests]
-
-            if svc.engine.dialect.name != "postgresql":
-                return list(await asyncio.gather(*send()))
-            await holder.session.execute(sa.select(Comment.id).where(Comment.id == uuid.UUID(comment_id))
-                                         .with_for_update())
-            pid = await holder.session.scalar(sa.text("SELECT pg_backend_pid()"))
-            sent = send()
-            for _ in range(1000):  # until each of them waits (behind the holder or one another)
-                async with svc.uow() as probe:
-                    waiting = await probe.session.scalar(sa.text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND pid <> :pid AND cardinality(pg_blocking_pids(pid)) > 0"), {"pid": pid})
-                if waiting == len(sent):
-                    break
-                assert not any(t.done() for t in sent), "a request went through while the comment was held"
-                await asyncio.sleep(0.01)
-            else:
-                raise AssertionError("the requests never all waited for the comment's row")
-            await holder.rollback()
-            return list(await asyncio.gather(*sent))
-
-    return in_app(client, run)  # type: ignore[no-any-return]
-
-
 async def test_concurrent_removals_of_one_comment_count_once(client, app, clock):
     wd, mod, did, comments = await thread(client, app, clock, 3)
     reader = wd.members[0]
@@ -529,7 +641,7 @@ async def test_concurrent_removals_of_one_comment_count_once(client, app, clock)
     dch = f"discussion:{did}"
     with Listener(client, app, dch) as disc:
         # a moderator's request sent twice (a client retrying), and the team resolving its report
-        results = race(client, app, c0, ("POST", mod.url(f"/comments/{c0}/remove"), mod.wh, removal),
+        results = race(client, app, row_lock(Comment, c0), ("POST", mod.url(f"/comments/{c0}/remove"), mod.wh, removal),
                        ("POST", mod.url(f"/comments/{c0}/remove"), mod.wh, removal),
                        ("POST", mod_url(wd, f"/reports/{rid}/resolve"), w(wd.staff.headers),
                         doc("report_resolutions", {"action": "remove"})))
@@ -538,7 +650,7 @@ async def test_concurrent_removals_of_one_comment_count_once(client, app, clock)
         assert [(e[1], e[2]["id"]) for e in events_of(disc)] == [("comment.removed", c0)]
 
         # the author deletes while a moderator removes: whoever comes first takes it down, once
-        results = race(client, app, c1, ("DELETE", a1.url(f"/comments/{c1}"), a1.headers, None),
+        results = race(client, app, row_lock(Comment, c1), ("DELETE", a1.url(f"/comments/{c1}"), a1.headers, None),
                        ("POST", mod.url(f"/comments/{c1}/remove"), mod.wh, removal))
         assert results[0].status_code == 204, results[0].text
         assert results[1].status_code in (200, 404), results[1].text  # 404: deleted before the moderator came

@@ -5,6 +5,18 @@ Reports of the same item collapse into one open queue entry (``Report``) whose `
 is the number of members who reported it, one ``ReportReason`` each. Reporters of the same item
 are serialized on the item's row, so two reports at the same instant still make one entry.
 
+Lock order: the reported item's row, then its queue entry. Every transaction that takes both locks
+the item first (``SELECT ... FOR UPDATE`` of the discussion, comment or message; of the hub
+membership, for a member): a reporter locks the item, then finds, counts or opens the entry;
+``resolve_report`` reads the entry unlocked only to learn its item (which never changes), locks the
+item, then locks the entry and reads it afresh. As nothing locks or writes an entry without holding
+its item, reports and resolutions of one item queue on the item's row and cannot deadlock (as a
+resolution holding the entry while waiting for the item, and a report holding the item while
+waiting for the entry, did). What a resolution changes beyond the two (the discussion's
+``comment_count``, the author's membership) is locked after both. A report that waits behind a
+resolution sees it done: it opens a new entry, or gets 404 when the item was removed or its author
+is no longer shown.
+
 Resolving an entry takes one action: ``dismiss``; ``remove`` (the discussion, comment or message
 gets ``removed_at`` and a ``*.removed`` event goes to the channels that show it; a comment is taken
 down by ``domain.community.comments.remove_comment``, as a hub moderator's removal is, so its
@@ -65,6 +77,8 @@ RESOLUTIONS = ("dismiss", "remove", "warn", "ban", "soft_ban")
 REPORT_STATUSES = ("open", "resolved")
 MAX_REASON = 1000
 _ATTR = "/data/attributes/"
+
+Target = Discussion | Comment | Message | HubMembership  # a reported item's row (a member's: their membership)
 
 
 @dataclass(frozen=True)
@@ -147,15 +161,16 @@ async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Membe
 async def _visible_target(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
                           target_type: str, tid: uuid.UUID, now: datetime) -> uuid.UUID | None:
     """The author of the target (the member for a member), once it is known to exist in the hub
-    and to be visible to the reporter; NotFound otherwise. The target's row is locked, so that
-    concurrent reports of one item make one queue entry."""
+    and to be visible to the reporter; NotFound otherwise. The target's row is locked (before its
+    queue entry: module docstring), so that concurrent reports of one item make one entry."""
     s = uow.session
     missing = NotFound("Nothing to report here.")
     if target_type == "member":
-        if not await profiles.can_see_member(uow, clock, member, tid):
-            raise missing
+        # locked before the check, so that a ban committed while this waited is seen
         await s.scalar(sa.select(HubMembership.id).where(HubMembership.hub_id == member.hub_id,
                                                          HubMembership.contact_id == tid).with_for_update())
+        if not await profiles.can_see_member(uow, clock, member, tid):
+            raise missing
         return tid
     if target_type == "message":
         msg = await s.scalar(
@@ -243,13 +258,15 @@ async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
     if note is not None and len(note) > MAX_REASON:
         raise ValidationFailed(f"A reason is at most {MAX_REASON} characters.", code="invalid_reason",
                                pointer=_ATTR + "reason")
+    # the item before its entry (module docstring); an entry's item never changes
+    item = await _lock_target(uow, hub, await _report(uow, hub, report_id))
     entry = await _report(uow, hub, report_id, lock=True)
     if entry.status != "open":
         raise Conflict("This report was already resolved.", code="report_not_open",
                        meta={"resolution": entry.resolution})
     now = clock.now()
     if action == "remove":
-        await _remove(uow, hub, entry, note, now)
+        await _remove(uow, hub, entry, item, note, now)
     elif action in ("warn", "ban", "soft_ban"):
         author = entry.target_author_contact_id
         exists = author is not None and await uow.session.scalar(sa.select(HubMembership.id).where(
@@ -275,42 +292,30 @@ async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
     return (await _report_views(uow, [entry]))[0], record
 
 
-async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, note: str | None, now: datetime) -> None:
-    """Take the reported item down and tell every channel that shows it (once: an item already
-    removed stays as it is)."""
-    s = uow.session
-    gone = Conflict("The reported item no longer exists.", code="target_gone")
-    if entry.target_type == "discussion":
-        d = await s.scalar(sa.select(Discussion).where(Discussion.id == entry.target_id, Discussion.hub_id == hub.id)
-                           .with_for_update())
-        if d is None:
-            raise gone
-        if d.removed_at is None:
-            d.removed_at, d.removal_reason, d.updated_at = now, note, now
-            event = DiscussionRemoved(id=str(d.id), hub_id=str(hub.id), space_id=str(d.space_id),
-                                      removed_by="moderator")
-            for channel in (space_channel(d.space_id), discussion_channel(d.id)):
-                emit(uow, channel, "discussion.removed", event, now)
-    elif entry.target_type == "comment":
-        c = await s.scalar(sa.select(Comment).where(Comment.id == entry.target_id, Comment.hub_id == hub.id)
-                           .with_for_update().execution_options(populate_existing=True))
-        if c is None:
-            raise gone
-        # as a hub moderator's removal: the discussion counts one comment fewer, once
-        await comments.remove_comment(uow, c, "moderator", note, now)
-    elif entry.target_type == "message":
-        m = await s.scalar(sa.select(Message).where(Message.id == entry.target_id, Message.hub_id == hub.id)
-                           .with_for_update())
-        if m is None:
-            raise gone
-        if m.removed_at is None:
-            m.removed_at = now
-            emit(uow, conversation_channel(m.conversation_id), "message.removed", MessageRemoved(
-                id=str(m.id), conversation_id=str(m.conversation_id), hub_id=str(hub.id), removed_at=now), now)
-    else:
+async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, item: Target | None, note: str | None,
+                  now: datetime) -> None:
+    """Take the reported item (``item``, its locked row) down and tell every channel that shows it
+    (once: an item already removed stays as it is)."""
+    if entry.target_type == "member":
         raise ValidationFailed("A member cannot be removed; warn, ban or soft-ban them instead.",
                                code="invalid_action", pointer=_ATTR + "action")
-    await s.flush()
+    if item is None:
+        raise Conflict("The reported item no longer exists.", code="target_gone")
+    if isinstance(item, Discussion):
+        if item.removed_at is None:
+            item.removed_at, item.removal_reason, item.updated_at = now, note, now
+            event = DiscussionRemoved(id=str(item.id), hub_id=str(hub.id), space_id=str(item.space_id),
+                                      removed_by="moderator")
+            for channel in (space_channel(item.space_id), discussion_channel(item.id)):
+                emit(uow, channel, "discussion.removed", event, now)
+    elif isinstance(item, Comment):
+        # as a hub moderator's removal: the discussion counts one comment fewer, once
+        await comments.remove_comment(uow, item, "moderator", note, now)
+    elif isinstance(item, Message) and item.removed_at is None:
+        item.removed_at = now
+        emit(uow, conversation_channel(item.conversation_id), "message.removed", MessageRemoved(
+            id=str(item.id), conversation_id=str(item.conversation_id), hub_id=str(hub.id), removed_at=now), now)
+    await uow.session.flush()
 
 
 # ---- the audit log -------------------------------------------------------------------------------
@@ -351,10 +356,28 @@ async def _report(uow: UnitOfWork, hub: Hub, report_id: uuid.UUID | None, *, loc
     if report_id is None:
         raise NotFound("Report not found.")
     stmt = sa.select(Report).where(Report.id == report_id, Report.hub_id == hub.id)
-    entry = await uow.session.scalar(stmt.with_for_update() if lock else stmt)
+    if lock:  # read afresh: this session may hold an older copy
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    entry = await uow.session.scalar(stmt)
     if entry is None:
         raise NotFound("Report not found.")
     return entry
+
+
+async def _lock_target(uow: UnitOfWork, hub: Hub, entry: Report) -> Target | None:
+    """The row of the entry's item, locked until commit and read afresh, as a reporter locks it
+    (module docstring); None when there is no such row. A removed or deleted item keeps its row,
+    and it is locked all the same."""
+    stmt: Any
+    if entry.target_type == "member":
+        stmt = sa.select(HubMembership).where(HubMembership.hub_id == hub.id,
+                                              HubMembership.contact_id == entry.target_id)
+    else:
+        model = {"discussion": Discussion, "comment": Comment, "message": Message}[entry.target_type]
+        stmt = sa.select(model).where(model.id == entry.target_id, model.hub_id == hub.id)
+    item: Target | None = await uow.session.scalar(
+        stmt.with_for_update().execution_options(populate_existing=True))
+    return item
 
 
 async def _report_views(uow: UnitOfWork, entries: list[Report]) -> list[ReportView]:
