@@ -1,13 +1,18 @@
 """Shared setup for the community tests (direct messages, directory, moderation): a hub with
-members and their tokens, spaces / discussions / comments written straight to the database, and
-the broker listener and database helpers of the membership tests."""
+members and their tokens, spaces / discussions / comments written straight to the database, the
+broker listener and database helpers of the membership tests, and :func:`race` (requests really
+at once, on PostgreSQL behind a held lock)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import httpx
+import sqlalchemy as sa
 
 from domain.ids import new_id
 from persistence.models import Comment, Discussion, Space, SpaceMember
@@ -29,6 +34,7 @@ __all__ = [
     "Hub",
     "Listener",
     "Member",
+    "Request",
     "World",
     "act",
     "add_member",
@@ -39,7 +45,9 @@ __all__ = [
     "doc",
     "in_app",
     "new_hub",
+    "race",
     "register",
+    "row_lock",
     "w",
     "world",
 ]
@@ -134,3 +142,57 @@ def make_comment(client: Any, app: Any, clock: Any, hub_id: str, discussion_id: 
 def events_of(listener: Listener) -> list[tuple[str, str, dict[str, Any]]]:
     """(channel, event, data) of every event on the listener's channel since the last drain."""
     return [(e["channel"], e["event"], e["data"]) for e in listener.drain()]
+
+
+Request = tuple[str, str, dict[str, str], Any]  # method, url, headers, JSON body
+
+
+def row_lock(model: Any, row_id: str) -> Any:
+    """``SELECT ... FOR UPDATE`` of one row of ``model`` by id (what :func:`race` can hold)."""
+    return sa.select(model.id).where(model.id == uuid.UUID(row_id)).with_for_update()
+
+
+def race(client: Any, app: Any, hold: Any, *requests: Request, in_turn: bool = False) -> list[Any]:
+    """Send ``requests`` to the app all at once, on its own loop (the test client would send them
+    one after the other), and return their responses in the same order.
+
+    On PostgreSQL the holder runs ``hold`` (a row lock, or a table lock) in a transaction of its
+    own, and keeps it until every request waits (behind the holder or one another): all of them
+    are in flight before any of them goes on, so whatever serializes them has to be a lock they
+    take. With ``in_turn`` each request is sent only once the ones before it wait, so they queue
+    for a row in the order given. A request that goes through while ``hold`` is held fails the
+    test. On SQLite every transaction takes the write lock when it begins, so they queue there
+    anyway (with ``in_turn`` they are sent one after the other, in order)."""
+
+    async def run() -> list[Any]:
+        svc = app.state.services
+        async with svc.uow() as holder, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                           base_url="http://testserver.local") as http:
+            def send(method: str, url: str, headers: dict[str, str], body: Any) -> Any:
+                return asyncio.ensure_future(http.request(method, url, headers=headers, json=body))
+
+            if svc.engine.dialect.name != "postgresql":
+                if in_turn:
+                    return [await send(*r) for r in requests]
+                return list(await asyncio.gather(*(send(*r) for r in requests)))
+            await holder.session.execute(hold)
+            pid = await holder.session.scalar(sa.text("SELECT pg_backend_pid()"))
+            sent: list[Any] = []
+            for batch in ([[r] for r in requests] if in_turn else [list(requests)]):
+                sent += [send(*r) for r in batch]
+                for _ in range(1000):  # until each request sent so far waits for a lock
+                    async with svc.uow() as probe:
+                        waiting = await probe.session.scalar(sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND pid <> :pid AND cardinality(pg_blocking_pids(pid)) > 0"), {"pid": pid})
+                    if waiting == len(sent):
+                        break
+                    done = [r[:2] for r, t in zip(requests, sent) if t.done()]
+                    assert not done, f"went through while the holder held its lock: {done}"
+                    await asyncio.sleep(0.01)
+                else:
+                    raise AssertionError("the requests never all waited for the holder's lock")
+            await holder.rollback()
+            return list(await asyncio.gather(*sent))
+
+    return in_app(client, run)  # type: ignore[no-any-return]

@@ -6,11 +6,9 @@ discussion's comment count through every removal, restore and deletion, replayed
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -27,6 +25,7 @@ from persistence.models import (
 from tests.community_helpers import (
     Listener,
     Member,
+    Request,
     add_member,
     assert_error,
     db_rows,
@@ -38,6 +37,8 @@ from tests.community_helpers import (
     make_discussion,
     make_space,
     new_hub,
+    race,
+    row_lock,
     set_me,
     w,
     world,
@@ -80,60 +81,6 @@ async def setup(client: Any, app: Any, clock: Any) -> tuple[Any, Member, Member,
     items = {"space": space, "discussion": disc, "comment": comment, "conversation": conv,
              "message": r.json()["data"]["id"]}
     return wd, author, r1, r2, items
-
-
-Request = tuple[str, str, dict[str, str], Any]  # method, url, headers, JSON body
-
-
-def row_lock(model: Any, row_id: str) -> Any:
-    """``SELECT ... FOR UPDATE`` of one row of ``model`` by id (what :func:`race` can hold)."""
-    return sa.select(model.id).where(model.id == uuid.UUID(row_id)).with_for_update()
-
-
-def race(client: Any, app: Any, hold: Any, *requests: Request, in_turn: bool = False) -> list[Any]:
-    """Send ``requests`` to the app all at once, on its own loop (the test client would send them
-    one after the other), and return their responses in the same order.
-
-    On PostgreSQL the holder runs ``hold`` (a row lock, or a table lock) in a transaction of its
-    own, and keeps it until every request waits (behind the holder or one another): all of them
-    are in flight before any of them goes on, so whatever serializes them has to be a lock they
-    take. With ``in_turn`` each request is sent only once the ones before it wait, so they queue
-    for a row in the order given. A request that goes through while ``hold`` is held fails the
-    test. On SQLite every transaction takes the write lock when it begins, so they queue there
-    anyway (with ``in_turn`` they are sent one after the other, in order)."""
-
-    async def run() -> list[Any]:
-        svc = app.state.services
-        async with svc.uow() as holder, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                           base_url="http://testserver.local") as http:
-            def send(method: str, url: str, headers: dict[str, str], body: Any) -> Any:
-                return asyncio.ensure_future(http.request(method, url, headers=headers, json=body))
-
-            if svc.engine.dialect.name != "postgresql":
-                if in_turn:
-                    return [await send(*r) for r in requests]
-                return list(await asyncio.gather(*(send(*r) for r in requests)))
-            await holder.session.execute(hold)
-            pid = await holder.session.scalar(sa.text("SELECT pg_backend_pid()"))
-            sent: list[Any] = []
-            for batch in ([[r] for r in requests] if in_turn else [list(requests)]):
-                sent += [send(*r) for r in batch]
-                for _ in range(1000):  # until each request sent so far waits for a lock
-                    async with svc.uow() as probe:
-                        waiting = await probe.session.scalar(sa.text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                            " AND pid <> :pid AND cardinality(pg_blocking_pids(pid)) > 0"), {"pid": pid})
-                    if waiting == len(sent):
-                        break
-                    done = [r[:2] for r, t in zip(requests, sent) if t.done()]
-                    assert not done, f"went through while the holder held its lock: {done}"
-                    await asyncio.sleep(0.01)
-                else:
-                    raise AssertionError("the requests never all waited for the holder's lock")
-            await holder.rollback()
-            return list(await asyncio.gather(*sent))
-
-    return in_app(client, run)  # type: ignore[no-any-return]
 
 
 def report_request(m: Member, target_type: str, target_id: str, reason: str = "Spam") -> Request:

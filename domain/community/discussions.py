@@ -7,6 +7,14 @@ Who may do what is the access evaluator's answer on the discussion's space (see
 announce nothing; a discussion is announced live (``discussion.created``) when it is published —
 at once, on a later edit, or by the scheduler at ``publish_at`` — and ``discussion.removed`` makes
 it disappear live for everyone when deleted or removed.
+
+Every change to a discussion (edit, delete, remove, restore, pin, lock) reads its row locked until
+commit (``SELECT ... FOR UPDATE``, read afresh: :func:`visible_discussion` with ``lock``) before
+deciding, and acts only on a real change: two changes at once (a replayed request, the author and a
+moderator, a hub moderator and a report resolved from the queue, which locks the row too) apply one
+after the other, the second seeing the first, so a discussion is taken down, and announced, once.
+The discussion's row is the first lock these take (before any queue entry: lock order in
+``domain.community.moderation``).
 """
 
 from __future__ import annotations
@@ -72,15 +80,18 @@ class FeedQuery:
 
 
 async def visible_discussion(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal,
-                             discussion_id: uuid.UUID | None, now: datetime) -> Seen:
+                             discussion_id: uuid.UUID | None, now: datetime, *, lock: bool = False) -> Seen:
     """The discussion as the member may see it: its space must allow ``view`` (404 when the space is
     secret to them, 403 with the reason otherwise); drafts and scheduled ones are their author's
-    alone, removed ones their author's and the moderators' (404 for anyone else)."""
-    row = (await uow.session.execute(
-        sa.select(Discussion, Space).join(Space, Space.id == Discussion.space_id)
-        .where(Discussion.id == discussion_id, Discussion.hub_id == member.hub_id,
-               Discussion.deleted_at.is_(None), Space.deleted_at.is_(None))
-    )).first() if discussion_id else None
+    alone, removed ones their author's and the moderators' (404 for anyone else). With ``lock``
+    (writers), the discussion's row is locked until commit and read afresh (module docstring); one
+    deleted while this waited is not found."""
+    stmt = (sa.select(Discussion, Space).join(Space, Space.id == Discussion.space_id)
+            .where(Discussion.id == discussion_id, Discussion.hub_id == member.hub_id,
+                   Discussion.deleted_at.is_(None), Space.deleted_at.is_(None)))
+    if lock:  # the discussion's row only: the space is read, not changed
+        stmt = stmt.with_for_update(of=Discussion).execution_options(populate_existing=True)
+    row = (await uow.session.execute(stmt)).first() if discussion_id else None
     if row is None:
         raise NotFound("Discussion not found.")
     d, space = row
@@ -205,9 +216,11 @@ async def edit_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, memb
                           discussion_id: uuid.UUID | None, changes: Mapping[str, Any]) -> Discussion:
     """The author edits title and body, or moves a draft/scheduled discussion along (to draft,
     scheduled with a future ``publish_at``, or published: announced then). A published discussion
-    stays published (409 ``already_published``). Others: 403 ``not_author``."""
+    stays published (409 ``already_published``); a removed one is not edited (409
+    ``discussion_removed``, also when it was removed while this waited for its row). Others: 403
+    ``not_author``."""
     now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
     d = seen.discussion
     _author_only(d, member)
     if d.removed_at is not None:
@@ -258,12 +271,12 @@ async def edit_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, memb
 async def delete_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
                             discussion_id: uuid.UUID | None) -> None:
     """The author deletes their discussion (403 ``not_author`` for anyone else); it disappears
-    live if it was showing."""
+    live if it was showing (not when a moderator removed it first: that was announced then)."""
     now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
     d = seen.discussion
     _author_only(d, member)
-    showing = d.status == "published" and d.removed_at is None
+    showing = _showing(d)
     d.deleted_at = now
     d.updated_at = now
     await uow.session.flush()
@@ -275,28 +288,20 @@ async def moderate_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, 
                               discussion_id: uuid.UUID | None, action: str, reason: str | None = None) -> Discussion:
     """A hub moderator (``moderate`` on the space; 403 ``insufficient_role`` otherwise) removes or
     restores, pins or unpins, locks or unlocks. Idempotent: repeating an action changes nothing and
-    announces nothing."""
+    announces nothing (a removal keeps the first removal's time and reason, also when the report
+    queue or the author got there first while this waited for the row)."""
     now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
     await require_space(uow, cache, member, "moderate", seen.space.id, now)
     d = seen.discussion
-    showing = d.status == "published" and d.removed_at is None
     if action == "remove":
         if reason is not None and len(reason) > MAX_REASON:
             raise ValidationFailed(f"The reason is at most {MAX_REASON} characters.", code="too_long",
                                    pointer=_ATTR + "reason")
-        if d.removed_at is None:
-            d.removed_at, d.removal_reason, d.updated_at = now, reason, now
-            await uow.session.flush()
-            if showing:
-                await _announce_removed(uow, d, seen.space, "moderator", now)
+        await remove_discussion(uow, d, "moderator", reason, now)
         return d
     if action == "restore":
-        if d.removed_at is not None:
-            d.removed_at, d.removal_reason, d.updated_at = None, None, now
-            await uow.session.flush()
-            if d.status == "published":
-                await announce(uow, d, seen.space, "discussion.updated", now)
+        await restore_discussion(uow, d, now)
         return d
     flag, value = {"pin": ("is_pinned", True), "unpin": ("is_pinned", False),
                    "lock": ("is_locked", True), "unlock": ("is_locked", False)}[action]
@@ -304,9 +309,37 @@ async def moderate_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, 
         setattr(d, flag, value)
         d.updated_at = now
         await uow.session.flush()
-        if showing:
+        if _showing(d):
             await announce(uow, d, seen.space, "discussion.updated", now)
     return d
+
+
+async def remove_discussion(uow: UnitOfWork, d: Discussion, by: str, reason: str | None, now: datetime) -> bool:
+    """Take a discussion down (``removed_at``, ``removal_reason``); if it was showing,
+    ``discussion.removed`` goes out after commit. True when it did; a discussion already removed or
+    deleted stays as it is (False: no change, no event). The caller holds the discussion's row lock
+    (``SELECT ... FOR UPDATE``, read afresh), so that concurrent removals apply and announce once."""
+    if d.removed_at is not None or d.deleted_at is not None:
+        return False
+    showing = _showing(d)
+    d.removed_at, d.removal_reason, d.updated_at = now, reason, now
+    await uow.session.flush()
+    if showing:
+        await _announce_removed(uow, d, await _space_of(uow, d), by, now)
+    return True
+
+
+async def restore_discussion(uow: UnitOfWork, d: Discussion, now: datetime) -> bool:
+    """Bring a removed discussion back (not one its author deleted); a published one is announced
+    again (``discussion.updated``). True when it did; False, changing nothing, when it was not
+    removed. The caller holds the discussion's row lock, as for :func:`remove_discussion`."""
+    if d.removed_at is None or d.deleted_at is not None:
+        return False
+    d.removed_at, d.removal_reason, d.updated_at = None, None, now
+    await uow.session.flush()
+    if d.status == "published":
+        await announce(uow, d, await _space_of(uow, d), "discussion.updated", now)
+    return True
 
 
 # ---- events -------------------------------------------------------------------------------------
@@ -332,6 +365,15 @@ async def _announce_removed(uow: UnitOfWork, d: Discussion, space: Space, by: st
     channels = [*await live_channels_of(uow, space), f"discussion:{d.id}"]
     for channel in channels:
         emit(uow, channel, "discussion.removed", data, at)
+
+
+def _showing(d: Discussion) -> bool:
+    """Shown to the space's members (what ``discussion.removed`` takes away live)."""
+    return d.status == "published" and d.removed_at is None and d.deleted_at is None
+
+
+async def _space_of(uow: UnitOfWork, d: Discussion) -> Space:
+    return await uow.session.get_one(Space, d.space_id)  # mostly loaded with the discussion: no query
 
 
 # ---- field rules --------------------------------------------------------------------------------

@@ -39,17 +39,14 @@ from domain.access import service as access_service
 from domain.access.cache import FactsCache
 from domain.access.facts import Subject
 from domain.clock import Clock
-from domain.community import comments, profiles
+from domain.community import comments, discussions, profiles
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import (
-    DiscussionRemoved,
     MemberReported,
     MessageRemoved,
     ModerationActionTaken,
     conversation_channel,
-    discussion_channel,
     emit,
-    space_channel,
     team_channel,
 )
 from domain.hubs.memberships import moderate_member
@@ -302,12 +299,9 @@ async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, item: Target | None,
     if item is None:
         raise Conflict("The reported item no longer exists.", code="target_gone")
     if isinstance(item, Discussion):
-        if item.removed_at is None:
-            item.removed_at, item.removal_reason, item.updated_at = now, note, now
-            event = DiscussionRemoved(id=str(item.id), hub_id=str(hub.id), space_id=str(item.space_id),
-                                      removed_by="moderator")
-            for channel in (space_channel(item.space_id), discussion_channel(item.id)):
-                emit(uow, channel, "discussion.removed", event, now)
+        # as a hub moderator's removal: once (not again for one removed or deleted by its author),
+        # announced on every channel that shows it
+        await discussions.remove_discussion(uow, item, "moderator", note, now)
     elif isinstance(item, Comment):
         # as a hub moderator's removal: the discussion counts one comment fewer, once
         await comments.remove_comment(uow, item, "moderator", note, now)
