@@ -156,3 +156,29 @@ async def test_an_edit_racing_a_removal_is_never_announced_after_it(client, app,
             assert edited.status_code == 200, edited.text
             assert row.title == "Edited"
             assert names(sp) == ["discussion.updated", "discussion.removed"]
+
+
+@pytest.mark.parametrize("first", ["remove", "comment"])
+async def test_a_comment_racing_a_removal_never_lands_on_the_removed_discussion(client, app, clock, first):
+    """A member commenting while a moderator removes the discussion: a comment that waited behind
+    the removal finds the discussion gone (404, as for any removed discussion to a member who is
+    not its author) and nothing is announced or counted; one that came first is posted, and the
+    removal follows."""
+    wd, _author, mod, _space, did, _rid = await setup(client, app, clock)
+    commenter = wd.members[1]
+    comment = ("POST", commenter.url(f"/discussions/{did}/comments"), commenter.wh, doc("comments", {"body": "Hi"}))
+    removal = mod_remove(mod, did, "Off topic")
+    with Listener(client, app, f"discussion:{did}") as dl:
+        results = race(client, app, row_lock(Discussion, did), *(
+            [removal, comment] if first == "remove" else [comment, removal]), in_turn=True)
+        removed, posted = results if first == "remove" else results[::-1]
+        assert removed.status_code == 200, removed.text
+        row = row_of(client, app, did)
+        if first == "remove":
+            assert_error(posted, 404, "not_found")
+            assert names(dl) == ["discussion.removed"]
+            assert row.comment_count == 0
+        else:
+            assert posted.status_code == 201, posted.text
+            assert names(dl) == ["comment.created", "discussion.removed"]
+            assert row.comment_count == 1

@@ -72,7 +72,9 @@ async def post_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter
     """Comment on a published, live discussion the member may see (``parent_id``: a comment of the
     same discussion). 409 ``discussion_locked`` when it is locked, unless a moderator comments."""
     now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now)
+    # The discussion's row is locked first (its comment_count is updated below anyway), so that a
+    # removal or deletion that commits while this waits is seen: no comment lands on it.
+    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
     d = seen.discussion
     if d.status != "published" or d.removed_at is not None:
         raise Conflict("Comments open once the discussion is published.", code="discussion_not_published")
