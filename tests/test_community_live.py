@@ -85,7 +85,7 @@ async def test_post_comment_react_report_remove_ban_live(cluster):  # noqa: F811
         for c in (ann, bob, mod):
             f = await c.until(lambda f: f.get("event") == "discussion.removed" and f["channel"] == dch)
             assert f["data"]["id"] == d["id"] and f["seq"] == 3
-            assert [e for e, _ in events_on(c, sch)] == ["discussion.created", "discussion.removed"]
+            assert [e for e, _ in events_on(c, sch)] == ["discussion.created", "discussion.activity", "discussion.removed"]
         assert (await dash.event("moderation.action"))["data"]["action"] == "remove"
 
         # 6. Ann is banned: her socket is closed with 4403; the others stay connected.

@@ -315,6 +315,7 @@ async def test_resolve_with_each_action(client, app, clock):
         [row] = action_rows(client, app, rid)
         assert events_of(disc) == [(f"discussion:{did}", "comment.removed", {
             "id": items["comment"], "hub_id": wd.hub.id, "discussion_id": did, "removed_by": "moderator"})]
+        assert [e[1] for e in events_of(space)] == ["discussion.activity"]  # the feed's counter
         assert events_of(team) == [action_event(wd, row, staff_user, at_of(r))]
         [c] = db_rows(client, app, sa.select(Comment).where(Comment.id == uuid.UUID(items["comment"])))
         assert c.removed_at is not None and c.removal_reason == "Abusive"
@@ -624,3 +625,35 @@ async def test_migration_0006_recounts_what_is_visible(client, app, clock):
 
     in_app(client, upgrade_through_0006)
     assert await counted_right(client, app, reader, did) == 2
+
+
+async def test_feeds_get_a_discussions_new_comment_count_live(client, app, clock):
+    """Every change of a shown discussion's comment_count goes to the channels its feed is on
+    (``discussion.activity``: the space's, and the hub's for an open space), once per change;
+    a discussion no longer shown announces nothing."""
+    wd, mod, did, comments = await thread(client, app, clock, 2)
+    [d] = db_rows(client, app, sa.select(Discussion).where(Discussion.id == uuid.UUID(did)))
+    author = comments[0][0]
+
+    def activity(listener: Any) -> list[dict[str, Any]]:
+        return [data for _, name, data in events_of(listener) if name == "discussion.activity"]
+
+    with Listener(client, app, f"space:{d.space_id}") as sp, Listener(client, app, f"hub:{wd.hub.id}") as hb:
+        cid = await post_comment(client, author, did)
+        assert (await mod_action(client, mod, cid, "remove")).status_code == 200
+        assert (await mod_action(client, mod, cid, "remove")).status_code == 200  # no change: no event
+        assert (await mod_action(client, mod, cid, "restore")).status_code == 200
+        r = await client.delete(author.url(f"/comments/{cid}"), headers=author.headers)
+        assert r.status_code == 204, r.text
+        on_space, on_hub = activity(sp), activity(hb)
+        assert [a["comment_count"] for a in on_space] == [3, 2, 3, 2]
+        assert on_hub == on_space
+        assert set(on_space[0]) == {"id", "hub_id", "space_id", "comment_count", "last_activity_at"}
+        assert (on_space[0]["id"], on_space[0]["hub_id"], on_space[0]["space_id"]) == (did, wd.hub.id, str(d.space_id))
+        assert await counted_right(client, app, author, did) == 2
+
+        r = await client.post(mod.url(f"/discussions/{did}/remove"), json=doc("removals", {"reason": "x"}),
+                              headers=mod.wh)
+        assert r.status_code == 200, r.text
+        assert (await mod_action(client, mod, comments[1][1], "remove")).status_code == 200
+        assert activity(sp) == [] and activity(hb) == []  # the discussion left the feed already

@@ -19,13 +19,13 @@ import sqlalchemy as sa
 
 from domain.access.cache import FactsCache
 from domain.clock import Clock
-from domain.community.access import Limiter, check_posting_rate, require_space
+from domain.community.access import Limiter, check_posting_rate, live_channels_of, require_space
 from domain.community.discussions import MAX_REASON, Seen, visible_discussion
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from domain.events import CommentPublished, CommentRemoved, emit
+from domain.events import CommentPublished, CommentRemoved, DiscussionActivity, emit
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
-from persistence.models import Comment, Discussion
+from persistence.models import Comment, Discussion, Space
 from persistence.pagination import Page, PageRequest, paginate
 
 MAX_BODY = 10_000
@@ -87,7 +87,7 @@ async def post_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter
                 body=text, created_at=now, updated_at=now)
     uow.session.add(c)
     await uow.session.flush()
-    await _count(uow, d.id, +1, now)
+    await _count(uow, d.id, +1, now, activity=True)
     emit(uow, f"discussion:{d.id}", "comment.created", comment_data(c), now)
     return c
 
@@ -120,7 +120,7 @@ async def delete_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, membe
     c.deleted_at = c.updated_at = now
     await uow.session.flush()
     if showing:
-        await _count(uow, seen.parent.discussion.id, -1, None)
+        await _count(uow, seen.parent.discussion.id, -1, now)
         _removed(uow, c, "author", now)
 
 
@@ -152,7 +152,7 @@ async def remove_comment(uow: UnitOfWork, c: Comment, by: str, reason: str | Non
     c.removed_at, c.removal_reason, c.updated_at = now, reason, now
     await uow.session.flush()
     if c.discussion_id is not None:
-        await _count(uow, c.discussion_id, -1, None)
+        await _count(uow, c.discussion_id, -1, now)
         _removed(uow, c, by, now)
     return True
 
@@ -166,7 +166,7 @@ async def restore_comment(uow: UnitOfWork, c: Comment, now: datetime) -> bool:
     c.removed_at, c.removal_reason, c.updated_at = None, None, now
     await uow.session.flush()
     if c.discussion_id is not None:
-        await _count(uow, c.discussion_id, +1, None)
+        await _count(uow, c.discussion_id, +1, now)
         emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
     return True
 
@@ -183,18 +183,31 @@ def _removed(uow: UnitOfWork, c: Comment, by: str, at: Any) -> None:
          CommentRemoved(id=str(c.id), hub_id=str(c.hub_id), discussion_id=str(c.discussion_id), removed_by=by), at)
 
 
-async def _count(uow: UnitOfWork, discussion_id: uuid.UUID, delta: int, activity_at: Any) -> None:
+async def _count(uow: UnitOfWork, discussion_id: uuid.UUID, delta: int, now: datetime, *,
+                 activity: bool = False) -> None:
     """Adjust the discussion's comment count in SQL (concurrent comments do not lose updates) and,
     for a new comment, bump its last activity. A copy of the discussion loaded in this session is
-    refreshed, so that anything built from it later (an event, a document) shows the new count."""
+    refreshed, so that anything built from it later (an event, a document) shows the new count.
+    While the discussion is shown, ``discussion.activity`` carries the new count to the channels
+    its feed is on (after commit), so counters update live."""
     values: dict[str, Any] = {"comment_count": Discussion.comment_count + delta}
-    if activity_at is not None:
-        values["last_activity_at"] = activity_at
-    await uow.session.execute(sa.update(Discussion).where(Discussion.id == discussion_id).values(**values)
-                              .execution_options(synchronize_session=False))
+    if activity:
+        values["last_activity_at"] = now
+    row = (await uow.session.execute(
+        sa.update(Discussion).where(Discussion.id == discussion_id).values(**values)
+        .returning(Discussion.hub_id, Discussion.space_id, Discussion.comment_count, Discussion.last_activity_at,
+                   Discussion.status, Discussion.removed_at, Discussion.deleted_at)
+        .execution_options(synchronize_session=False))).one()
     loaded = uow.session.identity_map.get(uow.session.identity_key(Discussion, discussion_id))
     if loaded is not None:
         await uow.session.refresh(loaded, ["comment_count", "last_activity_at"])
+    if row.status != "published" or row.removed_at is not None or row.deleted_at is not None:
+        return  # not in any feed: nothing to update live
+    space = await uow.session.get_one(Space, row.space_id)  # mostly loaded already: no query
+    data = DiscussionActivity(id=str(discussion_id), hub_id=str(row.hub_id), space_id=str(row.space_id),
+                              comment_count=row.comment_count, last_activity_at=row.last_activity_at)
+    for channel in await live_channels_of(uow, space):
+        emit(uow, channel, "discussion.activity", data, now)
 
 
 async def _parent(uow: UnitOfWork, d: Discussion, parent_id: Any) -> uuid.UUID | None:

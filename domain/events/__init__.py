@@ -143,6 +143,17 @@ class DiscussionPublished(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class DiscussionActivity(msgspec.Struct, kw_only=True):
+    """``discussion.activity``: a shown discussion's comment count (and last activity) changed — a
+    comment was posted, deleted, removed or restored. For feeds: update the counter in place."""
+
+    id: str
+    hub_id: str
+    space_id: str
+    comment_count: int
+    last_activity_at: datetime
+
+
 class DiscussionRemoved(msgspec.Struct, kw_only=True):
     """``discussion.removed``: deleted by its author or removed by a moderator; clients drop it."""
 
@@ -189,6 +200,7 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "discussion.created": DiscussionPublished,
     "discussion.updated": DiscussionPublished,
     "discussion.removed": DiscussionRemoved,
+    "discussion.activity": DiscussionActivity,
     "comment.created": CommentPublished,
     "comment.updated": CommentPublished,
     "comment.removed": CommentRemoved,
