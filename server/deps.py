@@ -11,9 +11,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from domain.access import service as access_service
-from domain.access.evaluator import Decision
 from domain.access.facts import ACTIONS, Subject
-from domain.errors import Forbidden, NotFound, Unauthenticated
+from domain.access.service import refuse_unless_allowed
+from domain.errors import Forbidden, Unauthenticated
 from domain.hubs.service import get_hub
 from domain.identity import api_keys, sessions
 from domain.identity.api_keys import KEY_PREFIX
@@ -116,32 +116,6 @@ async def provide_member(request: Request[Any, Any, Any], state: State,
 
 
 MEMBER_ACCESS = frozenset({"self", *ACTIONS})
-
-_DENIALS = {
-    "banned": "You are banned from this hub.",
-    "not_a_member": "You are not a member of this hub.",
-    "login_required": "Log in to this hub first.",
-    "policy_not_accepted": "Accept the hub's current policies first (POST H/me/accept-policies).",
-    "soft_banned": "You can read this hub but not post in it for now.",
-    "insufficient_role": "Your role in this hub does not allow this.",
-    "missing_entitlement": "This needs an access you do not hold.",
-    "missing_tag": "This is reserved to some members.",
-    "not_in_segment": "This is reserved to some members.",
-    "drip_locked": "This unlocks later.",
-    "insufficient_scope": "This key's scopes do not allow this.",
-}
-
-
-def refuse_unless_allowed(decision: Decision) -> None:
-    """Nothing for an allowed decision; else 404 when it is hidden (a secret or missing target),
-    403 with the decision's reason as the error code (and ``meta.unlock_at`` for drip)."""
-    if decision.allowed:
-        return
-    if decision.hidden:
-        raise NotFound("Not found.")
-    meta = {"unlock_at": decision.unlock_at.isoformat()} if decision.unlock_at else None
-    raise Forbidden(_DENIALS.get(decision.reason, "Access denied."), code=decision.reason, meta=meta)
-
 
 def _path_id(request: Request[Any, Any, Any], name: str) -> uuid.UUID | None:
     raw = request.path_params.get(name)

@@ -14,7 +14,7 @@ from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision, decide
 from domain.access.facts import ACTIONS, TARGET_TYPES, AccessFacts, Subject
 from domain.access.loader import load_target_facts
-from domain.errors import ValidationFailed
+from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.ids import parse_id
 from persistence.db import UnitOfWork
 
@@ -30,6 +30,35 @@ async def check(uow: UnitOfWork, cache: FactsCache, subject: Subject, action: st
     target = await load_target_facts(uow, hub.facts, target_type, target_id, contact_id,
                                      node_parents=hub.node_parents)
     return decide(subject, action, AccessFacts(hub.facts, contact, target), now, explain=explain)
+
+
+# What a member is told for each denial reason (the reason itself is the error's stable code).
+DENIALS = {
+    "banned": "You are banned from this hub.",
+    "not_a_member": "You are not a member of this hub.",
+    "login_required": "Log in to this hub first.",
+    "policy_not_accepted": "Accept the hub's current policies first (POST H/me/accept-policies).",
+    "soft_banned": "You can read this hub but not post in it for now.",
+    "insufficient_role": "Your role in this hub does not allow this.",
+    "not_a_space_member": "This space is private: ask to be added.",
+    "posting_restricted": "Only moderators post in this space.",
+    "missing_entitlement": "This needs an access you do not hold.",
+    "missing_tag": "This is reserved to some members.",
+    "not_in_segment": "This is reserved to some members.",
+    "drip_locked": "This unlocks later.",
+    "insufficient_scope": "This key's scopes do not allow this.",
+}
+
+
+def refuse_unless_allowed(decision: Decision) -> None:
+    """Nothing for an allowed decision; else 404 when it is hidden (a secret or missing target),
+    403 with the decision's reason as the error code (and ``meta.unlock_at`` for drip)."""
+    if decision.allowed:
+        return
+    if decision.hidden:
+        raise NotFound("Not found.")
+    meta = {"unlock_at": decision.unlock_at.isoformat()} if decision.unlock_at else None
+    raise Forbidden(DENIALS.get(decision.reason, "Access denied."), code=decision.reason, meta=meta)
 
 
 def parse_check_query(target_type: str | None, target_id: str | None,

@@ -22,36 +22,11 @@ from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision, decide
 from domain.access.facts import AccessFacts, Subject
 from domain.access.loader import space_target
-from domain.errors import Forbidden, NotFound, RateLimited
+from domain.access.service import refuse_unless_allowed
+from domain.errors import RateLimited
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import AccessRule, Hub, Space, SpaceMember
-
-_DENIALS = {
-    "banned": "You are banned from this hub.",
-    "not_a_member": "You are not a member of this hub.",
-    "policy_not_accepted": "Accept the hub's current policies first (POST H/me/accept-policies).",
-    "soft_banned": "You can read this hub but not post in it for now.",
-    "insufficient_role": "Only the hub's moderators can do this.",
-    "not_a_space_member": "This space is private: ask to be added.",
-    "posting_restricted": "Only moderators post in this space.",
-    "missing_entitlement": "This needs an access you do not hold.",
-    "missing_tag": "This is reserved to some members.",
-    "not_in_segment": "This is reserved to some members.",
-    "drip_locked": "This unlocks later.",
-}
-
-
-def refuse_unless_allowed(decision: Decision) -> None:
-    """Nothing when allowed; 404 when the decision is hidden (a secret space); else 403 with the
-    decision's reason as the error code."""
-    if decision.allowed:
-        return
-    if decision.hidden:
-        raise NotFound("Not found.")
-    meta = {"unlock_at": decision.unlock_at.isoformat()} if decision.unlock_at else None
-    raise Forbidden(_DENIALS.get(decision.reason, "Access denied."), code=decision.reason, meta=meta)
-
 
 def is_moderator(decision: Decision) -> bool:
     """Whether an allowed decision came from the member's hub role (moderator or admin)."""
