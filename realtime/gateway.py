@@ -347,6 +347,17 @@ class Gateway:
 
     # ---- connections ------------------------------------------------------------------------------
 
+    async def open(self, conn: Connection) -> str | None:
+        """``admit`` then ``attach``: what a transport calls for a new socket. The refusal code
+        (``server_restarting``, ``too_many_sockets``) when it may not connect; then nothing of it
+        is held here. If ``attach`` raises, the caller's ``detach`` releases what was taken."""
+        refused = self.admit(conn)
+        if refused is None:
+            refused = await self.attach(conn)
+            if refused is not None:
+                await self.detach(conn)
+        return refused
+
     def admit(self, conn: Connection) -> str | None:
         """Register ``conn``; the refusal code when it may not connect."""
         if self.draining:

@@ -365,14 +365,21 @@ async def _inprocess_feed_rebuilt(pair: Pair) -> None:
 # ---- 3. slow consumer -----------------------------------------------------------------------------------
 
 
+def small_window_socket(port: int) -> socket.socket:
+    """A TCP connection to the server with a tiny receive buffer (set before connecting, so the
+    window stays small): a client that stops reading stalls the server's sends quickly."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
 class RawSocket:
     """A WebSocket client by hand, with a tiny receive buffer, that can stop reading."""
 
     def __init__(self, port: int, path: str, token: str) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
-        self.sock.settimeout(5)
-        self.sock.connect(("127.0.0.1", port))
+        self.sock = small_window_socket(port)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -652,10 +659,7 @@ class RawSse:
     """An SSE request by hand, with a tiny receive buffer, that can stop reading."""
 
     def __init__(self, port: int, hub_id: str, token: str, channels: str) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
-        self.sock.settimeout(5)
-        self.sock.connect(("127.0.0.1", port))
+        self.sock = small_window_socket(port)
         self.sock.sendall((f"GET /api/v1/hub/{hub_id}/events?channels={channels} HTTP/1.1\r\n"
                            f"Host: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
                            f"Authorization: Bearer {token}\r\n\r\n").encode())

@@ -17,7 +17,7 @@ import logging
 import signal
 import threading
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -328,19 +328,14 @@ _write_path_logged = False
 
 
 async def _run(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
-    refused = gateway.admit(conn)
-    if refused is not None:
-        code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
-        await _refuse(socket, code, refused, "Too many sockets for this member." if code == p.CLOSE_RATE_LIMITED
-                      else "The server is restarting.")
-        return
     serve: asyncio.Future[None] | None = None
     ended = conn.ended_future()  # a bare future: no third task per socket waiting on an Event
     try:
-        refused = await gateway.attach(conn)
-        if refused is not None:  # the member's limit, counting their sockets on every instance
-            await gateway.detach(conn)
-            await _refuse(socket, p.CLOSE_RATE_LIMITED, refused, "Too many sockets for this member.")
+        refused = await gateway.open(conn)
+        if refused is not None:  # draining, or the member's limit (their sockets on every instance)
+            code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
+            await _refuse(socket, code, refused, "Too many sockets for this member."
+                          if code == p.CLOSE_RATE_LIMITED else "The server is restarting.")
             return
         serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
         # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
@@ -464,12 +459,8 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
     wanted = [c.strip() for c in (channels or f"hub:{member.hub_id}").split(",") if c.strip()]
 
     async def events() -> AsyncGenerator[bytes, None]:
-        refused = gateway.admit(conn)
-        if refused is not None:
-            yield f"event: error\ndata: {p.error(refused, 'Too many connections.')}\n\n".encode()
-            return
         try:
-            refused = await gateway.attach(conn)
+            refused = await gateway.open(conn)
             if refused is not None:
                 yield f"event: error\ndata: {p.error(refused, 'Too many connections.')}\n\n".encode()
                 return
