@@ -1,8 +1,8 @@
 """The one JSON:API codec: request and response document types, list pages and links.
 
-Resource types are declared once with ``resource_types(type_name, Attributes, CreateAttributes,
-UpdateAttributes)``; the generated msgspec Structs are real classes, so Litestar validates request
-bodies with them (unknown attributes are rejected) and the OpenAPI schema shows them.
+Resource types are declared statically, a few small classes per type (see "resource types" below),
+so Litestar validates request bodies with them (unknown attributes are rejected), the OpenAPI
+schema shows them under their own names, and handlers can name them in annotations.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlencode
 
 import msgspec
@@ -51,6 +51,108 @@ class ErrorObject(msgspec.Struct, omit_defaults=True):
 class ErrorDocument(msgspec.Struct):
     errors: list[ErrorObject]
 
+
+# ---- resource types, declared statically -----------------------------------------------------------
+#
+# Each JSON:API type is a handful of small classes a reader and a type checker can follow, e.g. for
+# ``spaces``::
+#
+#     class SpacesResource(Resource):              # what a response carries
+#         type: Literal["spaces"]
+#         attributes: SpaceAttributes
+#     class SpacesDocument(Document):
+#         data: SpacesResource
+#     class SpacesListDocument(ListDocument):
+#         data: list[SpacesResource]
+#     class SpacesCreateData(CreateData):          # what a POST body carries (unknown fields refused)
+#         type: Literal["spaces"]
+#         attributes: SpaceCreate
+#     class SpacesCreateDocument(Inbound):
+#         data: SpacesCreateData
+#     class SpacesUpdateData(UpdateData):          # PATCH: the same, with an optional ``id``
+#         type: Literal["spaces"]
+#         attributes: SpaceUpdate
+#     class SpacesUpdateDocument(Inbound):
+#         data: SpacesUpdateData
+#
+# The subclasses narrow the fields of the bases; the class names are the OpenAPI component names.
+# Build a resource with ``SpacesResource.of(id, attributes, self_link=...)`` and a list page with
+# ``SpacesListDocument.page(request, resources, page)``.
+
+
+class Resource(msgspec.Struct, omit_defaults=True):
+    """One resource object of a response: ``{"type", "id", "attributes", "links"?}``."""
+
+    type: str
+    id: str
+    attributes: Any
+    links: Links | None = None
+
+    type_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        literal = cls.__annotations__.get("type")
+        args = get_args(_resolve(cls, literal)) if literal is not None else ()
+        if args:
+            cls.type_name = args[0]
+
+    @classmethod
+    def of(cls, id: Any, attributes: Any, *, self_link: str | None = None) -> Self:
+        return cls(type=cls.type_name, id=str(id), attributes=attributes,
+                   links=Links(self=self_link) if self_link else None)
+
+
+class Document(msgspec.Struct):
+    """A response holding one resource: ``{"data": {...}}``."""
+
+    data: Any
+
+
+class ListDocument(msgspec.Struct):
+    """A page of resources with the link to the next page."""
+
+    data: list[Any]
+    links: Links
+    meta: PageMeta
+
+    @classmethod
+    def page(cls, request: Request[Any, Any, Any], resources: list[Any], page: Page[Any]) -> Self:
+        return cls(data=resources, links=Links(self=str(request.url), next=next_link(request, page)),
+                   meta=PageMeta(has_more=page.has_more))
+
+
+class CreateData(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``data`` of a POST body: its ``type`` and ``attributes``, nothing else."""
+
+    type: str
+    attributes: Any
+
+
+class UpdateData(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``data`` of a PATCH body; ``id``, when given, must be the resource's (``check_document_id``)."""
+
+    type: str
+    attributes: Any
+    id: str | None = None
+
+
+class Inbound(msgspec.Struct, forbid_unknown_fields=True):
+    """A request body: ``{"data": CreateData | UpdateData}``. Validation errors on its attributes
+    point into ``/data/attributes``."""
+
+    data: Any
+
+
+def _resolve(cls: type, annotation: Any) -> Any:
+    if isinstance(annotation, str):  # ``from __future__ import annotations`` in the declaring module
+        import sys
+
+        return eval(annotation, vars(sys.modules[cls.__module__]), {"Literal": Literal})  # noqa: S307
+    return annotation
+
+
+# ---- being replaced by the static classes above (issue 10); removed once no route uses it ----
 
 def _name(type_name: str, suffix: str) -> str:
     return "".join(part.capitalize() for part in type_name.split("_")) + suffix
