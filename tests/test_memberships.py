@@ -651,7 +651,7 @@ async def test_mint_member_token(client, app, clock):
     data = r.json()["data"]
     assert data["type"] == "member_tokens" and data["id"]
     a = data["attributes"]
-    assert (a["contact_id"], a["hub_id"]) == (cid, hub.id)
+    assert (a["contact_id"], a["hub_id"], a["token_type"]) == (cid, hub.id, "Bearer")  # one spelling, as login and verify
     assert timedelta(days=6) < ts(a["expires_at"]) - clock.now() <= timedelta(days=7)
     assert await as_member(app, client, clock, a["access_token"], hub.id) == (200, None)
 

@@ -439,7 +439,7 @@ class HubMembershipsController(Controller):
         svc = services_of(state)
         token, expires_at, m = await memberships.mint_member_token(uow, svc.auth.tokens, svc.clock, hub,
                                                                    data.data.attributes.contact_id)
-        attrs = MemberTokenAttributes(token, "bearer", expires_at, str(m.contact_id), str(hub.id))
+        attrs = MemberTokenAttributes(token, "Bearer", expires_at, str(m.contact_id), str(hub.id))
         return jsonapi(MEMBER_TOKENS.document(new_id(), attrs), 201)
 
 
