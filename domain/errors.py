@@ -6,11 +6,17 @@ maps to an HTTP status in one place. The domain never speaks HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+Field = str | Sequence[str | int]
 
 
 class DomainError(Exception):
-    """Base class: a refusal the caller can understand and act on."""
+    """Base class: a refusal the caller can understand and act on.
+
+    ``field`` names the input at fault (see ``ValidationFailed``), ``parameter`` a query parameter,
+    ``meta`` anything a client may act on (an ``unlock_at``, the accepted values)."""
 
     kind = "bad_request"
     code = "bad_request"
@@ -21,6 +27,7 @@ class DomainError(Exception):
         detail: str | None = None,
         *,
         code: str | None = None,
+        field: Field | None = None,
         pointer: str | None = None,
         parameter: str | None = None,
         meta: dict[str, Any] | None = None,
@@ -28,6 +35,8 @@ class DomainError(Exception):
         self.detail = detail or self.title
         if code is not None:
             self.code = code
+        self.field: tuple[str | int, ...] | None = (
+            None if field is None else (field,) if isinstance(field, str) else tuple(field))
         self.pointer = pointer
         self.parameter = parameter
         self.meta = meta or {}
@@ -61,7 +70,10 @@ class Conflict(DomainError):
 
 
 class ValidationFailed(DomainError):
-    """A field is wrong; ``pointer`` names it (``/data/attributes/name``)."""
+    """A field is wrong; ``field`` names it as the caller sent it (``"name"``, or a path such as
+    ``("conditions", "groups", 0, "logic")``). The edge turns the name into a JSON pointer into the
+    request body (``/data/attributes/name`` in a JSON:API document). ``pointer`` is for the edge's
+    own errors, which know the whole document; the domain never writes one."""
 
     kind = "validation"
     code = "validation_failed"

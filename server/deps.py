@@ -13,6 +13,7 @@ from litestar.di import NamedDependency, Provide
 from domain.access import service as access_service
 from domain.access.facts import ACTIONS, Subject
 from domain.access.service import refuse_unless_allowed
+from domain.context import Ctx
 from domain.errors import Forbidden, Unauthenticated
 from domain.hubs.service import get_hub
 from domain.identity import api_keys, sessions
@@ -34,6 +35,13 @@ async def provide_uow(state: State) -> AsyncGenerator[UnitOfWork, None]:
     """One transaction per request: committed before the response is sent, rolled back on error."""
     async with services_of(state).uow() as uow:
         yield uow
+
+
+async def provide_ctx(state: State, uow: NamedDependency[UnitOfWork]) -> Ctx:
+    """The use cases' collaborators for this request: its unit of work, the clock, the access
+    facts cache and the rate limiter (domain/context.py)."""
+    svc = services_of(state)
+    return Ctx(uow, svc.clock, svc.access_cache, svc.limiter)
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -124,6 +132,7 @@ def _path_id(request: Request[Any, Any, Any], name: str) -> uuid.UUID | None:
 
 DEPENDENCIES = {
     "uow": Provide(provide_uow),
+    "ctx": Provide(provide_ctx),
     "principal": Provide(provide_principal),
     "staff": Provide(provide_staff),
     "optional_staff": Provide(provide_optional_staff),
@@ -134,6 +143,7 @@ DEPENDENCIES = {
 
 # Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
 Uow = NamedDependency[UnitOfWork]
+Context = NamedDependency[Ctx]
 Caller = NamedDependency[Principal]
 Staff = NamedDependency[StaffPrincipal]
 OptionalStaff = NamedDependency[Optional[StaffPrincipal]]

@@ -24,7 +24,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from domain.errors import DomainError, RateLimited
-from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource
+from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound
 
 log = logging.getLogger("hubwire.errors")
 
@@ -112,8 +112,24 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="hubwire"'}
-    return error_response(request, status, exc.code, exc.title, exc.detail, pointer=exc.pointer,
+    pointer = exc.pointer
+    if pointer is None and exc.field is not None:
+        pointer = body_pointer(request, exc.field)
+    return error_response(request, status, exc.code, exc.title, exc.detail, pointer=pointer,
                           parameter=exc.parameter, meta=exc.meta or None, headers=headers)
+
+
+def body_pointer(request: Request[Any, Any, Any], field: tuple[str | int, ...]) -> str:
+    """The JSON pointer (RFC 6901) of a field the domain named, in this route's request body: under
+    ``/data/attributes`` for a JSON:API document, from the root for a plain JSON body."""
+    prefix = "/data/attributes" if is_jsonapi_body(request) else ""
+    return prefix + "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in field)
+
+
+def is_jsonapi_body(request: Request[Any, Any, Any]) -> bool:
+    param = request.route_handler.parsed_fn_signature.parameters.get("data")
+    annotation = getattr(param, "annotation", None)
+    return isinstance(annotation, type) and issubclass(annotation, Inbound)
 
 
 _FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
