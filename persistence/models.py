@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from domain.ids import new_id
+from persistence.ids import new_id
 from persistence.types import JSONType, UTCDateTime
 
 NAMING = {
