@@ -10,12 +10,21 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import ValidationFailed
-
 T = TypeVar("T")
 
 DEFAULT_SIZE = 20
 MAX_SIZE = 100
+
+
+class InvalidPageRequest(ValueError):
+    """``page[size]`` or ``page[after]`` is unusable. Raised here, below the domain; the edge
+    (server/errors.py) answers it as a 422 validation error naming ``code`` and ``parameter``."""
+
+    def __init__(self, detail: str, *, code: str, parameter: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.parameter = parameter
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ class PageRequest:
             except (TypeError, ValueError):
                 n = 0
             if not 1 <= n <= MAX_SIZE:
-                raise ValidationFailed(
+                raise InvalidPageRequest(
                     f"page[size] must be an integer from 1 to {MAX_SIZE}.",
                     code="invalid_page_size",
                     parameter="page[size]",
@@ -57,7 +66,7 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return uuid.UUID(bytes=raw)
     except (ValueError, TypeError):
-        raise ValidationFailed(
+        raise InvalidPageRequest(
             "page[after] is not a cursor this server issued.", code="invalid_cursor", parameter="page[after]"
         ) from None
 

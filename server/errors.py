@@ -23,7 +23,8 @@ from litestar.exceptions import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from domain.errors import DomainError, RateLimited
+from domain.errors import DomainError, RateLimited, ValidationFailed
+from persistence.pagination import InvalidPageRequest
 from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource
 
 log = logging.getLogger("hubwire.errors")
@@ -114,6 +115,11 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="hubwire"'}
     return error_response(request, status, exc.code, exc.title, exc.detail, pointer=exc.pointer,
                           parameter=exc.parameter, meta=exc.meta or None, headers=headers)
+
+
+def handle_invalid_page_request(request: Request[Any, Any, Any], exc: InvalidPageRequest) -> Response[Any]:
+    # The pager lives below the domain and raises its own error; it answers as the domain's would.
+    return handle_domain_error(request, ValidationFailed(exc.detail, code=exc.code, parameter=exc.parameter))
 
 
 _FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
@@ -223,6 +229,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: handle_domain_error,
+    InvalidPageRequest: handle_invalid_page_request,
     ValidationException: handle_validation_exception,
     HTTPException: handle_http_exception,
     IntegrityError: handle_integrity_error,
