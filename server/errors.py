@@ -117,11 +117,6 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
                           parameter=exc.parameter, meta=exc.meta or None, headers=headers)
 
 
-def handle_invalid_page_request(request: Request[Any, Any, Any], exc: InvalidPageRequest) -> Response[Any]:
-    # The pager lives below the domain and raises its own error; it answers as the domain's would.
-    return handle_domain_error(request, ValidationFailed(exc.detail, code=exc.code, parameter=exc.parameter))
-
-
 _FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
 
 
@@ -167,6 +162,11 @@ def handle_validation_exception(request: Request[Any, Any, Any], exc: Validation
                                   source=src, meta={"request_id": rid}))
     return Response(msgspec.json.encode(ErrorDocument(errors=errors)), status_code=422,
                     media_type=ERROR_MEDIA_TYPE)
+
+
+def handle_invalid_page_request(request: Request[Any, Any, Any], exc: InvalidPageRequest) -> Response[Any]:
+    # The pager lives below the domain and raises its own error; it answers as the domain's would.
+    return handle_domain_error(request, ValidationFailed(exc.detail, code=exc.code, parameter=exc.parameter))
 
 
 _HTTP_CODES = {
