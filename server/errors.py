@@ -23,7 +23,8 @@ from litestar.exceptions import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from domain.errors import DomainError, RateLimited
+from domain.errors import DomainError, RateLimited, ValidationFailed
+from persistence.pagination import InvalidPageRequest
 from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound
 
 log = logging.getLogger("hubwire.errors")
@@ -179,6 +180,11 @@ def handle_validation_exception(request: Request[Any, Any, Any], exc: Validation
                     media_type=ERROR_MEDIA_TYPE)
 
 
+def handle_invalid_page_request(request: Request[Any, Any, Any], exc: InvalidPageRequest) -> Response[Any]:
+    # The pager lives below the domain and raises its own error; it answers as the domain's would.
+    return handle_domain_error(request, ValidationFailed(exc.detail, code=exc.code, parameter=exc.parameter))
+
+
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -239,6 +245,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: handle_domain_error,
+    InvalidPageRequest: handle_invalid_page_request,
     ValidationException: handle_validation_exception,
     HTTPException: handle_http_exception,
     IntegrityError: handle_integrity_error,

@@ -31,3 +31,10 @@ def test_lower_layers_never_import_the_edge():
     for package in ("persistence", "realtime"):
         for path, names in imports_of(package).items():
             assert "server" not in names and "litestar" not in names, (path, names)
+
+
+def test_persistence_never_imports_the_domain():
+    """persistence/ sits below domain/: ids, the pager and its errors live there, so the two never
+    import each other."""
+    for path, names in imports_of("persistence").items():
+        assert "domain" not in names, (path, names)

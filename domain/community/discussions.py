@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision
 from domain.clock import Clock
-from domain.community import paging
 from domain.community.access import (
     Limiter,
     check_posting_rate,
@@ -44,7 +43,14 @@ from domain.events import DiscussionPublished, DiscussionRemoved, emit
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import Discussion, Space
-from persistence.pagination import Page, PageRequest
+from persistence.pagination import (
+    Page,
+    PageRequest,
+    decode_sort_cursor,
+    encode_sort_cursor,
+    page_of,
+    rows_after,
+)
 
 STATUSES = ("draft", "scheduled", "published")
 SORTS = ("newest", "activity")
@@ -159,22 +165,22 @@ async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQue
     if q.pinned is not None:
         stmt = stmt.where(Discussion.is_pinned.is_(q.pinned))
     if q.sort == "activity":
-        cursor = paging.decode("a", "time", q.after)
-        stmt = stmt.where(paging.after(Discussion.last_activity_at, Discussion.id, cursor, descending=True)) \
+        cursor = decode_sort_cursor("a", "time", q.after)
+        stmt = stmt.where(rows_after(Discussion.last_activity_at, Discussion.id, cursor, descending=True)) \
             .order_by(Discussion.last_activity_at.desc(), Discussion.id.desc())
 
         def cursor_of(d: Discussion) -> str:
-            return paging.encode("a", d.last_activity_at, d.id)
+            return encode_sort_cursor("a", d.last_activity_at, d.id)
     elif q.sort == "newest":
-        cursor = paging.decode("n", "id", q.after)
-        stmt = stmt.where(paging.after(None, Discussion.id, cursor, descending=True)).order_by(Discussion.id.desc())
+        cursor = decode_sort_cursor("n", "id", q.after)
+        stmt = stmt.where(rows_after(None, Discussion.id, cursor, descending=True)).order_by(Discussion.id.desc())
 
         def cursor_of(d: Discussion) -> str:
-            return paging.encode("n", None, d.id)
+            return encode_sort_cursor("n", None, d.id)
     else:
         raise ValidationFailed("sort is newest or activity.", code="invalid_parameter", parameter="sort")
     rows = list((await uow.session.scalars(stmt.limit(q.page.size + 1))).all())
-    return paging.page_of(rows, q.page.size, cursor_of)
+    return page_of(rows, q.page.size, cursor_of)
 
 
 # ---- writing ------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision
 from domain.access.invalidation import facts_changed
 from domain.clock import Clock
-from domain.community import paging
 from domain.community.access import SpaceSeen, decide_spaces, refuse_unless_allowed
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.identity.members import MemberPrincipal
@@ -37,7 +36,15 @@ from persistence.models import (
     Space,
     SpaceMember,
 )
-from persistence.pagination import Page, PageRequest, paginate
+from persistence.pagination import (
+    Page,
+    PageRequest,
+    decode_sort_cursor,
+    encode_sort_cursor,
+    page_of,
+    paginate,
+    rows_after,
+)
 
 ACCESS_LEVELS = ("open", "private", "secret")
 POSTING_PERMISSIONS = ("members", "moderators")
@@ -311,12 +318,12 @@ async def _joined(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, s
 
 async def _ordered(uow: UnitOfWork, stmt: Any, page: PageRequest, after: str | None, space_of: Any,
                    *, scalars: bool = True) -> Page[Any]:
-    cursor = paging.decode(_ORDER_TAG, "int", after)
-    stmt = stmt.where(paging.after(Space.position, Space.id, cursor, descending=False)) \
+    cursor = decode_sort_cursor(_ORDER_TAG, "int", after)
+    stmt = stmt.where(rows_after(Space.position, Space.id, cursor, descending=False)) \
         .order_by(Space.position, Space.id).limit(page.size + 1)
     result = await uow.session.execute(stmt)
     rows = list(result.scalars().all()) if scalars else [tuple(r) for r in result.all()]
-    return paging.page_of(rows, page.size, lambda r: paging.encode(_ORDER_TAG, space_of(r).position, space_of(r).id))
+    return page_of(rows, page.size, lambda r: encode_sort_cursor(_ORDER_TAG, space_of(r).position, space_of(r).id))
 
 
 def _name(name: Any) -> str:

@@ -1,0 +1,121 @@
+"""CRM: contacts (one per person, keyed by email), the record of each inside a team, tags, typed
+contact attributes with their options and values, and segments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from persistence.models.base import Base, id_column
+
+
+class Contact(Base):
+    """A person, once globally, keyed by normalized email."""
+
+    __tablename__ = "contacts"
+    id: Mapped[uuid.UUID] = id_column()
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TeamContact(Base):
+    """The CRM record of a contact inside one team."""
+
+    __tablename__ = "team_contacts"
+    __table_args__ = (sa.UniqueConstraint("team_id", "contact_id"),)
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str | None] = mapped_column(sa.String(100))
+    phone: Mapped[str | None] = mapped_column(sa.String(50))
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    lifecycle_stage: Mapped[str] = mapped_column(sa.String(20), default="lead")
+    source: Mapped[str | None] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    color: Mapped[str | None] = mapped_column(sa.String(20))
+    description: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactTag(Base):
+    __tablename__ = "contact_tags"
+    team_contact_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("team_contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime]
+
+
+class ContactAttribute(Base):
+    """A typed field definition: text, number, date, boolean, select, multi_select."""
+
+    __tablename__ = "contact_attributes"
+    __table_args__ = (sa.UniqueConstraint("team_id", "key"),)
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    data_type: Mapped[str] = mapped_column(sa.String(20))
+    description: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactAttributeOption(Base):
+    __tablename__ = "contact_attribute_options"
+    __table_args__ = (sa.UniqueConstraint("attribute_id", "value"),)
+    id: Mapped[uuid.UUID] = id_column()
+    attribute_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contact_attributes.id", ondelete="CASCADE"))
+    value: Mapped[str] = mapped_column(sa.String(100))
+    label: Mapped[str] = mapped_column(sa.String(200))
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+
+
+class ContactAttributeValue(Base):
+    """One value of one attribute for one team contact, in the typed column its definition uses.
+    multi_select stores one row per chosen option, so segments can match with plain SQL."""
+
+    __tablename__ = "contact_attribute_values"
+    __table_args__ = (
+        sa.Index("ix_contact_attribute_values_lookup", "attribute_id", "value_text"),
+        sa.Index("ix_contact_attribute_values_contact", "team_contact_id", "attribute_id"),
+    )
+    id: Mapped[uuid.UUID] = id_column()
+    team_contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("team_contacts.id", ondelete="CASCADE"))
+    attribute_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contact_attributes.id", ondelete="CASCADE"))
+    value_text: Mapped[str | None] = mapped_column(sa.Text)
+    value_number: Mapped[float | None] = mapped_column(sa.Float)
+    value_date: Mapped[datetime | None]
+    value_bool: Mapped[bool | None]
+    updated_at: Mapped[datetime]
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.String(1000))
+    conditions: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
