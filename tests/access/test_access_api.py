@@ -30,16 +30,9 @@ from persistence.models import (
     Tag,
     TeamContact,
 )
-from tests.conftest import Staff, assert_error, bearer, create_key, doc, register
-from tests.hubs.test_memberships import (
-    Listener,
-    add_staff,
-    db_write,
-    in_app,
-    join,
-    new_hub,
-    w,
-)
+from tests.support.api import Staff, add_staff, assert_error, bearer, create_key, doc, register, w
+from tests.support.app import Listener, db_write, in_app
+from tests.support.hubs import join, new_hub
 
 ATTR = "/data/attributes/"
 

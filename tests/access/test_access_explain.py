@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from domain.access.evaluator import Step, decide
-from tests.access.test_access_evaluator import (
+from tests.support.access_cases import CASES, Case
+from tests.support.access_facts import (
     ANON,
-    CASES,
     COURSE,
     DAY,
     HUB,
@@ -18,7 +18,6 @@ from tests.access.test_access_evaluator import (
     SECRET_SPACE,
     TAG_VIP,
     U,
-    Case,
     available_after,
     facts,
     has_ent,

@@ -13,9 +13,9 @@ from litestar.handlers import HTTPRouteHandler
 
 from server.app import HUB_PATH, check_member_routes
 from server.deps import DEPENDENCIES, MEMBER_ACCESS, Member
-from tests.conftest import assert_error, doc
-from tests.access.test_access_loader import check, make_world, set_policy
-from tests.hubs.test_memberships import act, w
+from tests.support.access_world import check, make_world, set_policy
+from tests.support.api import assert_error, doc, w
+from tests.support.hubs import act
 
 MEMBER_PREFIX = "/api/v1/hub/"
 
@@ -99,7 +99,7 @@ async def test_an_unaccepted_required_policy_locks_the_hub_but_not_h_me(client, 
 
 
 async def test_check_answers_the_decision_and_hides_secret_targets(client, app):
-    from tests.access.test_access_loader import NOW, node, rule, uid, write
+    from tests.support.access_world import NOW, node, rule, uid, write
     from persistence.models import Space
 
     world = await make_world(client)
@@ -136,7 +136,7 @@ async def test_check_answers_the_decision_and_hides_secret_targets(client, app):
 
 
 async def test_explain_returns_the_trace_as_that_member(client, app):
-    from tests.access.test_access_loader import node, rule, write
+    from tests.support.access_world import node, rule, write
 
     world = await make_world(client)
     lesson = node(world)

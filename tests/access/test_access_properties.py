@@ -25,7 +25,7 @@ from domain.access.facts import (
     Target,
     TargetFacts,
 )
-from tests.access.test_access_evaluator import (
+from tests.support.access_facts import (
     CONTACT_ID,
     HUB_ID,
     NODES,

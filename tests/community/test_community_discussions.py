@@ -13,10 +13,10 @@ import pytest
 
 from domain.clock import FrozenClock
 from domain.community.scheduler import publish_due
-from tests.conftest import assert_error, doc
-from tests.support.realtime import Client, cluster, make_world  # noqa: F401  (cluster is a fixture)
-from tests.community.test_community_spaces import Community, Who, community
-from tests.hubs.test_memberships import Listener, act, in_app, w
+from tests.support.api import assert_error, doc, w
+from tests.support.app import Listener, in_app
+from tests.support.realtime import Client, make_world
+from tests.support.spaces import Community, Who, community
 
 EMOJI = "👍"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import doc
-from tests.support.realtime import Client, cluster, make_world  # noqa: F401  (cluster is a fixture)
+from tests.support.api import doc
+from tests.support.realtime import Client, make_world
 
 JSONAPI = {"Content-Type": "application/vnd.api+json"}
 

@@ -22,6 +22,7 @@ from persistence.models import (
     Report,
     ReportReason,
 )
+from tests.support.api import add_staff, create_key, user_id
 from tests.support.community import (
     Listener,
     Member,
@@ -43,8 +44,6 @@ from tests.support.community import (
     w,
     world,
 )
-from tests.conftest import create_key
-from tests.hubs.test_memberships import add_staff, user_id
 
 
 async def report(client: Any, m: Member, target_type: str, target_id: str, reason: str = "Spam") -> Any:

@@ -11,38 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.conftest import JSONAPI_HEADERS, REDIS_URL, assert_error, bearer, create_key, doc, register
+from tests.support.api import assert_error, bearer, create_key, doc, register
+from tests.support.backends import REDIS_URL
+from tests.support.crm import T, add_contact, hdrs, list_all
 
 pytestmark = pytest.mark.asyncio
-
-
-def T(team_id: str) -> str:
-    return f"/api/v1/teams/{team_id}"
-
-
-def hdrs(token_headers: dict[str, str]) -> dict[str, str]:
-    return {**token_headers, **JSONAPI_HEADERS}
-
-
-async def add_contact(client, headers, team_id: str, email: str, status: int = 201, **attrs) -> dict:
-    r = await client.post(f"{T(team_id)}/contacts", json=doc("team_contacts", {"email": email, **attrs}),
-                          headers=hdrs(headers))
-    assert r.status_code == status, r.text
-    return r.json()["data"]
-
-
-async def list_all(client, headers, team_id: str, query: str = "") -> list[dict]:
-    """Every page of T/contacts with ``query`` (following links.next)."""
-    url = f"{T(team_id)}/contacts?page[size]=100" + (f"&{query}" if query else "")
-    out: list[dict] = []
-    while url:
-        r = await client.get(url, headers=headers)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        out.extend(body["data"])
-        url = body["links"].get("next")
-        assert body["meta"]["has_more"] == (url is not None)
-    return out
 
 
 async def emails_for(client, headers, team_id: str, query: str) -> list[str]:

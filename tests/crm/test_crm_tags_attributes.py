@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from persistence.db import create_engine, session_factory
 from persistence.models import ContactAttributeValue
-from tests.conftest import assert_error, bearer, create_key, doc, register
-from tests.crm.test_crm_contacts import T, add_contact, hdrs, list_all
+from tests.support.api import assert_error, bearer, create_key, doc, register
+from tests.support.crm import T, add_contact, hdrs, list_all
 
 pytestmark = pytest.mark.asyncio
 

@@ -31,15 +31,7 @@ from persistence.models import (
     Tag,
     TeamContact,
 )
-from tests.conftest import (
-    JSONAPI_HEADERS,
-    Staff,
-    assert_error,
-    bearer,
-    create_key,
-    doc,
-    register,
-)
+from tests.support.api import JSONAPI_HEADERS, Staff, assert_error, bearer, create_key, doc, register
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-pytest.register_assert_rewrite("tests.support.mailbox")
-
 from domain.clock import FrozenClock
 from domain.email.outbox import WAKE_CHANNEL, enqueue_email
 from domain.email.transport import (
@@ -32,7 +30,7 @@ from domain.email.worker import EmailWorker
 from persistence.db import UnitOfWork, create_engine, session_factory
 from persistence.models import EmailOutbox
 from server.mailer import transport_for
-from tests.conftest import make_settings
+from tests.support.backends import make_settings
 from tests.support.mailbox import SmtpServer, free_port, migrated_database, unique, unique_email
 
 pytest_plugins = ["tests.support.mailbox"]

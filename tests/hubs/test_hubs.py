@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
+from tests.support.api import (
     JSONAPI_HEADERS,
     Staff,
     assert_error,

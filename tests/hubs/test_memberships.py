@@ -8,8 +8,6 @@ the same answers are required of both.
 
 from __future__ import annotations
 
-import json
-import queue
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,10 +19,10 @@ from domain.identity.members import authenticate_member
 from domain.ids import parse_id
 from persistence.models import HubMembership, MembershipAction, PolicyAcceptance, TeamContact
 from server.errors import STATUS_BY_KIND
-from tests.conftest import (
-    JSONAPI_HEADERS,
+from tests.support.api import (
     PASSWORD,
     Staff,
+    add_staff,
     assert_error,
     bearer,
     create_key,
@@ -32,16 +30,16 @@ from tests.conftest import (
     doc,
     register,
     unique_email,
+    user_id,
+    w,
 )
+from tests.support.app import Listener, db_rows, db_write, in_app
+from tests.support.hubs import Hub, act, add, join, mint, new_hub
 
 MEMBER_ME = "/api/v1/hub/{hub_id:str}/me"
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def w(headers: dict[str, str]) -> dict[str, str]:
-    return {**headers, **JSONAPI_HEADERS}
 
 
 def ts(value: str) -> datetime:
@@ -50,58 +48,6 @@ def ts(value: str) -> datetime:
 
 def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
-
-
-def user_id(staff: Staff) -> str:
-    return str(staff.tokens["user"]["id"])
-
-
-class Hub:
-    def __init__(self, team_id: str, hub_id: str) -> None:
-        self.team_id, self.id = team_id, hub_id
-
-    @property
-    def url(self) -> str:
-        return f"/api/v1/teams/{self.team_id}/hubs/{self.id}"
-
-    def m(self, contact_id: str = "", suffix: str = "") -> str:
-        return f"{self.url}/memberships" + (f"/{contact_id}" if contact_id else "") + suffix
-
-
-async def new_hub(client: Any, staff: Staff, team_id: str | None = None) -> Hub:
-    team_id = team_id or staff.team_id
-    r = await client.post(f"/api/v1/teams/{team_id}/hubs", json=doc("hubs", {"name": f"Hub {uuid.uuid4().hex[:6]}"}),
-                          headers=w(staff.headers))
-    assert r.status_code == 201, r.text
-    return Hub(team_id, r.json()["data"]["id"])
-
-
-async def add(client: Any, headers: dict[str, str], hub: Hub, **attrs: Any) -> Any:
-    return await client.post(hub.m(), json=doc("hub_memberships", attrs), headers=w(headers))
-
-
-async def join(client: Any, staff: Staff, hub: Hub, email: str | None = None, **attrs: Any) -> dict[str, Any]:
-    r = await add(client, staff.headers, hub, email=email or unique_email("member"), **attrs)
-    assert r.status_code == 201, r.text
-    return dict(r.json()["data"])
-
-
-async def act(client: Any, headers: dict[str, str], hub: Hub, contact_id: str, action: str, **attrs: Any) -> Any:
-    attrs.setdefault("reason", f"{action} for a test")
-    return await client.post(hub.m(contact_id, f"/{action}"), json=doc("membership_actions", attrs), headers=w(headers))
-
-
-async def mint(client: Any, headers: dict[str, str], hub: Hub, contact_id: str) -> Any:
-    return await client.post(f"{hub.url}/member-tokens", json=doc("member_tokens", {"contact_id": contact_id}),
-                             headers=w(headers))
-
-
-async def add_staff(client: Any, owner: Staff, team_id: str, role: str) -> Staff:
-    other = await register(client, role)
-    r = await client.post(f"/api/v1/teams/{team_id}/members", json=doc("team_members", {"email": other.email, "role": role}),
-                          headers=w(owner.headers))
-    assert r.status_code == 201, r.text
-    return other
 
 
 async def relogin(client: Any, staff: Staff) -> None:
@@ -113,12 +59,6 @@ async def relogin(client: Any, staff: Staff) -> None:
 
 def has_member_route(app: Any) -> bool:
     return any(route.path == MEMBER_ME for route in app.routes)
-
-
-def in_app(client: Any, fn: Any, *args: Any) -> Any:
-    """Run ``fn(*args)`` on the app's event loop. The test client serves the app from its own
-    loop (a portal thread), and the app's database pool and Redis connections belong to it."""
-    return client.blocking_portal.call(fn, *args)
 
 
 async def as_member(app: Any, client: Any, clock: Any, token: str, hub_id: str,
@@ -142,65 +82,6 @@ async def as_member(app: Any, client: Any, clock: Any, token: str, hub_id: str,
         via_http = (r.status_code, None if r.status_code == 200 else r.json()["errors"][0]["code"])
         assert via_http == answer if same_code else via_http[0] == answer[0], (via_http, answer, r.text)
     return answer
-
-
-class Listener:
-    """Collects the events the app publishes on a channel of its broker (subscribed on the app's
-    loop; the handler hands payloads over through a thread-safe queue)."""
-
-    def __init__(self, client: Any, app: Any, channel: str) -> None:
-        self.client, self.broker, self.channel = client, app.state.services.broker, channel
-        self.queue: queue.Queue[bytes] = queue.Queue()
-
-    async def _handler(self, channel: str, payload: bytes) -> None:
-        self.queue.put(payload)
-
-    def __enter__(self) -> Listener:
-        in_app(self.client, self.broker.subscribe, self.channel, self._handler)
-        self.drain()  # with Redis the subscription is live once a marker published now comes back
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        in_app(self.client, self.broker.unsubscribe, self.channel, self._handler)
-
-    def drain(self) -> list[dict[str, Any]]:
-        """Every event published on the channel so far: a marker published now comes after them."""
-        marker = f"marker-{uuid.uuid4().hex}".encode()
-        events: list[dict[str, Any]] = []
-        for _ in range(100):
-            in_app(self.client, self.broker.publish, self.channel, marker)
-            try:
-                while (payload := self.queue.get(timeout=0.1)) != marker:
-                    if not payload.startswith(b"marker-"):
-                        events.append(json.loads(payload))
-            except queue.Empty:
-                continue  # not subscribed yet (Redis): publish the marker again
-            while not self.queue.empty():  # repeated markers
-                payload = self.queue.get_nowait()
-                if not payload.startswith(b"marker-"):
-                    events.append(json.loads(payload))
-            return events
-        raise AssertionError(f"the marker never came back on {self.channel}")
-
-
-def db_rows(client: Any, app: Any, stmt: Any) -> list[Any]:
-    async def rows() -> list[Any]:
-        async with app.state.services.uow() as uow:
-            return list((await uow.session.scalars(stmt)).all())
-
-    return in_app(client, rows)  # type: ignore[no-any-return]
-
-
-def db_write(client: Any, app: Any, *statements_or_rows: Any) -> None:
-    async def write() -> None:
-        async with app.state.services.uow() as uow:
-            for item in statements_or_rows:
-                if isinstance(item, sa.sql.Executable):
-                    await uow.session.execute(item)
-                else:
-                    uow.session.add(item)
-
-    in_app(client, write)
 
 
 # ---- adding members -------------------------------------------------------------------------------

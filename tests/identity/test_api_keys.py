@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from persistence.db import create_engine
-from tests.conftest import (
+from tests.support.api import (
     JSONAPI_HEADERS,
     Staff,
     assert_error,

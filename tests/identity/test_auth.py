@@ -27,7 +27,7 @@ from domain.identity import sessions
 from persistence.db import UnitOfWork, create_engine, session_factory
 from server.app import create_app
 from server.settings import Settings, SettingsError
-from tests.conftest import PASSWORD, assert_error, bearer, register, unique_email
+from tests.support.api import PASSWORD, assert_error, bearer, register, unique_email
 
 AUTH = "/api/v1/auth"
 
@@ -83,7 +83,7 @@ def jwt_claims(token: str) -> dict[str, Any]:
 async def limited_client(tmp_path: Path, database_url: str, redis_prefix: str, clock: Any,
                          **limits: str) -> AsyncIterator[AsyncTestClient[Any]]:
     """A separate app with its own rate-limit counters (its own Redis prefix) and tight limits."""
-    from tests.conftest import make_settings
+    from tests.support.backends import make_settings
 
     label = "rl" + secrets.token_hex(4)
     settings = make_settings(tmp_path / label, database_url, f"{redis_prefix}{label}:", **limits)

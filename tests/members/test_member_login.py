@@ -12,10 +12,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import sqlalchemy as sa
-
-pytest.register_assert_rewrite("tests.support.mailbox")
 
 from persistence.models import (
     Contact,
@@ -26,7 +23,7 @@ from persistence.models import (
     MagicLinkToken,
     TeamContact,
 )
-from tests.conftest import assert_error, bearer
+from tests.support.api import assert_error, bearer
 from tests.support.mailbox import AppDb, link_in, token_of, unique_email
 
 pytest_plugins = ["tests.support.mailbox"]

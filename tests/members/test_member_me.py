@@ -13,20 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
-pytest.register_assert_rewrite("tests.support.mailbox")
-
 from domain.identity.members import issue_member_token
 from persistence.models import HubMembership
-from tests.conftest import (
-    JSONAPI_HEADERS,
-    assert_error,
-    bearer,
-    create_key,
-    doc,
-    register,
-)
+from tests.support.api import JSONAPI_HEADERS, assert_error, bearer, create_key, doc, register
 from tests.support.mailbox import AppDb, unique_email
 
 pytest_plugins = ["tests.support.mailbox"]

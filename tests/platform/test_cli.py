@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from server.app import create_app
 from server.settings import Settings
-from tests.platform.test_e2e_server import hubwire_command
+from tests.support.servers import hubwire_command
 
 
 def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -24,16 +24,16 @@ from domain.errors import DomainError, ValidationFailed
 from server.app import check_team_routes, create_app
 from server.deps import DEPENDENCIES, TeamCtx
 from server.jsonapi import validate_body
-from tests.conftest import (
+from tests.support.api import (
     JSONAPI_HEADERS,
     PASSWORD,
     assert_error,
     create_team,
     doc,
-    make_settings,
     register,
     unique_email,
 )
+from tests.support.backends import make_settings
 
 JSONAPI = "application/vnd.api+json"
 SANE_RID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -15,7 +15,8 @@ from litestar.testing import AsyncTestClient
 import server.settings as settings_module
 from server.app import create_app
 from server.settings import Settings, SettingsError
-from tests.conftest import PASSWORD, assert_error, make_settings, register, unique_email
+from tests.support.api import PASSWORD, assert_error, register, unique_email
+from tests.support.backends import make_settings
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}

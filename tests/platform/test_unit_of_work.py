@@ -12,7 +12,7 @@ from domain.clock import SystemClock
 from persistence.db import UnitOfWork, create_engine, session_factory
 from persistence.models import Team
 from realtime.broker import InProcessBroker, RedisBroker
-from tests.conftest import REDIS_URL
+from tests.support.backends import REDIS_URL
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.support.realtime import Client, Cluster, World, cluster, make_world, wait_for  # noqa: F401
+from tests.support.realtime import Client, Cluster, World, make_world, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL
-from tests.support.realtime import (
-    JSONAPI,
-    Client,
-    World,
-    make_world,
-    start_server,
-    stop_server,
-    wait_for,
-)
-from tests.platform.test_e2e_server import ServerProcess, free_port
+from tests.support.backends import REDIS_URL
+from tests.support.realtime import JSONAPI, Client, World, make_world, start_server, stop_server, wait_for
+from tests.support.servers import ServerProcess, free_port
 
 BACKEND = "redis" if REDIS_URL else "inprocess"
 # The pair's instances cut a socket off after a send blocked for 1 s (the default is 10 s).

@@ -17,7 +17,7 @@ from realtime.broker import InProcessBroker
 from realtime.gateway import Connection, Gateway, GatewayConfig
 from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
 from realtime.presence import InProcessPresence
-from tests.conftest import REDIS_URL
+from tests.support.backends import REDIS_URL
 
 # ---- protocol --------------------------------------------------------------------------------------
 

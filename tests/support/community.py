@@ -1,7 +1,7 @@
 """Shared setup for the community tests (direct messages, directory, moderation): a hub with
 members and their tokens, spaces / discussions / comments written straight to the database, the
-broker listener and database helpers of the membership tests, and :func:`race` (requests really
-at once, on PostgreSQL behind a held lock)."""
+broker listener and database helpers (re-exported from tests/support/app.py and hubs.py), and
+:func:`race` (requests really at once, on PostgreSQL behind a held lock)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,9 @@ import sqlalchemy as sa
 
 from domain.ids import new_id
 from persistence.models import Comment, Discussion, Space, SpaceMember
-from tests.conftest import Staff, assert_error, bearer, doc, register, unique_email
-from tests.hubs.test_memberships import (
-    Hub,
-    Listener,
-    act,
-    add,
-    db_rows,
-    db_write,
-    in_app,
-    mint,
-    new_hub,
-    w,
-)
+from tests.support.api import Staff, assert_error, bearer, doc, register, unique_email, w
+from tests.support.app import Listener, db_rows, db_write, in_app
+from tests.support.hubs import Hub, act, add, mint, new_hub
 
 __all__ = [
     "Hub",

@@ -36,7 +36,7 @@ from persistence.db import create_engine
 from persistence.models import Contact, Hub, HubMembership, HubPolicy, Team
 from server.app import create_app
 from server.services import Services
-from tests.conftest import make_settings
+from tests.support.backends import make_settings
 
 T = TypeVar("T")
 

@@ -19,8 +19,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import PASSWORD, REDIS_URL, unique_email
-from tests.platform.test_e2e_server import ServerProcess, free_port
+from tests.support.api import PASSWORD, unique_email
+from tests.support.backends import REDIS_URL
+from tests.support.servers import ServerProcess, free_port
 
 JSONAPI = {"Content-Type": "application/vnd.api+json"}
 RT_ENV = {

@@ -17,7 +17,7 @@ import pytest
 from domain.errors import Conflict
 from domain.identity.principals import StaffPrincipal
 from domain.teams import service as teams
-from tests.conftest import (
+from tests.support.api import (
     JSONAPI_HEADERS,
     Staff,
     assert_error,
