@@ -20,9 +20,10 @@ send checks before writing a frame — the transport is writable (not paused: no
 socket is open and no close frame was sent — and otherwise returns False, so the caller falls back
 to the ASGI send, which waits, raises or closes as usual. Any other server or protocol (wsproto,
 uvicorn's legacy websockets implementation, the test client) gets no direct writer and everything
-goes through ASGI. tests/test_uvicorn_io.py checks it against a real uvicorn server, and the drain
-test in tests/test_realtime_gateway.py that ``hubwire serve`` uses it; a uvicorn upgrade that
-changes these attributes falls back to ASGI (``direct_writer`` returns None) rather than failing.
+goes through ASGI. tests/realtime/test_uvicorn_io.py checks it against a real uvicorn server, and
+the drain test in tests/realtime/test_realtime_gateway.py that ``hubwire serve`` uses it; a uvicorn
+upgrade that changes these attributes falls back to ASGI (``direct_writer`` returns None) rather
+than failing.
 
 Aborting. An SSE response whose client stopped reading leaves its stream blocked in an ASGI send
 that only the client can complete; ASGI has no way for the app to end such a response. When the

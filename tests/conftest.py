@@ -7,20 +7,25 @@ Backends are chosen by environment:
                                      a server to create a throwaway database on
   HUBWIRE_TEST_REDIS_URL=redis://127.0.0.1:6379/0
 When a backend is asked for and does not answer, the run fails: nothing is skipped.
+
+This file holds fixtures only, which tests get by naming them. The plain helpers tests import
+(register, doc, assert_error, make_settings, ...) live in tests/support/; each context's folder has
+a conftest.py of its own for the fixtures it shares.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+# Before anything imports them: the support modules hold asserts (assert_error, the harnesses), and
+# pytest rewrites only test modules, conftest files and the modules registered here.
+pytest.register_assert_rewrite("tests.support")
+
 import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -30,9 +35,8 @@ from persistence import migrate
 from persistence.db import create_engine
 from server.app import create_app
 from server.settings import Settings
+from tests.support.backends import PG_ADMIN_URL, REDIS_URL, make_settings
 
-PG_ADMIN_URL = os.environ.get("HUBWIRE_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("HUBWIRE_TEST_REDIS_URL")
 RUN_ID = secrets.token_hex(4)
 
 
@@ -108,22 +112,6 @@ def redis_prefix() -> str:
     return f"hubwire-test-{RUN_ID}:"
 
 
-def make_settings(data_dir: Path, database_url: str, redis_prefix: str, **overrides: str) -> Settings:
-    env = {
-        "HUBWIRE_DATA_DIR": str(data_dir),
-        "HUBWIRE_DATABASE_URL": database_url,
-        "HUBWIRE_SECRET_KEY": "test-secret-key-" + "x" * 40,
-        "HUBWIRE_PASSWORD_HASHING": "fast",
-        "HUBWIRE_LOGIN_LIMIT_PER_IP": "100000",
-        "HUBWIRE_REDIS_PREFIX": redis_prefix,
-        "HUBWIRE_LOG_LEVEL": "WARNING",
-    }
-    if REDIS_URL:
-        env["HUBWIRE_REDIS_URL"] = REDIS_URL
-    env.update(overrides)
-    return Settings.from_env(env)
-
-
 @pytest.fixture(scope="session")
 def settings(tmp_root: Path, database_url: str, redis_prefix: str) -> Settings:
     return make_settings(tmp_root / "data", database_url, redis_prefix)
@@ -164,86 +152,3 @@ async def _redis_cleanup(redis_prefix: str) -> AsyncIterator[None]:
         await r.aclose()
     else:
         yield
-
-
-# ---- helpers every test module uses -------------------------------------------------------------
-
-PASSWORD = "correct horse battery staple"
-
-
-def unique_email(label: str = "user") -> str:
-    return f"{label}-{uuid.uuid4().hex[:10]}@example.test"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def doc(type_name: str, attributes: dict[str, Any], id: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": type_name, "attributes": attributes}
-    if id is not None:
-        data["id"] = id
-    return {"data": data}
-
-
-JSONAPI_HEADERS = {"Content-Type": "application/vnd.api+json"}
-
-
-class Staff:
-    """A registered staff user with their tokens and personal team."""
-
-    def __init__(self, email: str, tokens: dict[str, Any], team_id: str) -> None:
-        self.email = email
-        self.tokens = tokens
-        self.team_id = team_id
-
-    @property
-    def access(self) -> str:
-        return str(self.tokens["access_token"])
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.access)
-
-
-async def register(client: httpx.AsyncClient | AsyncTestClient[Any], label: str = "staff") -> Staff:
-    email = unique_email(label)
-    r = await client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    tokens = r.json()
-    teams = await client.get("/api/v1/teams", headers=bearer(tokens["access_token"]))
-    assert teams.status_code == 200, teams.text
-    return Staff(email, tokens, teams.json()["data"][0]["id"])
-
-
-async def create_team(client: Any, staff: Staff, name: str = "Team") -> str:
-    r = await client.post("/api/v1/teams", json=doc("teams", {"name": name}), headers={**staff.headers, **JSONAPI_HEADERS})
-    assert r.status_code == 201, r.text
-    return str(r.json()["data"]["id"])
-
-
-async def create_key(client: Any, staff: Staff, team_id: str, scopes: list[str], **extra: Any) -> dict[str, Any]:
-    r = await client.post(f"/api/v1/teams/{team_id}/api-keys", json={"name": "integration", "scopes": scopes, **extra},
-                          headers=staff.headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-def assert_error(response: Any, status: int, code: str, pointer: str | None = None) -> dict[str, Any]:
-    """The response is a JSON:API error document with this status and code (and pointer)."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/vnd.api+json")
-    body = response.json()
-    assert set(body) == {"errors"}, body
-    err = body["errors"][0]
-    assert err["status"] == str(status)
-    assert err["code"] == code, err
-    assert err["meta"]["request_id"] == response.headers["x-request-id"]
-    if pointer is not None:
-        assert err["source"]["pointer"] == pointer, err
-    assert "Traceback" not in response.text
-    return dict(err)
-
-
-def run(coro: Any) -> Any:
-    return asyncio.get_event_loop().run_until_complete(coro)

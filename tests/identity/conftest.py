@@ -1,0 +1,1 @@
+"""The identity tests (staff auth, API keys) share no fixtures beyond the root conftest's."""

@@ -1,0 +1,85 @@
+"""The dependency rule from DESIGN.md: domain/ never imports the web framework; persistence/ and
+realtime/ never import server/."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imports_of(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_domain_knows_nothing_of_http():
+    for path, names in imports_of("domain").items():
+        assert not names & {"litestar", "server", "uvicorn", "starlette", "httpx"}, (path, names)
+
+
+def test_lower_layers_never_import_the_edge():
+    for package in ("persistence", "realtime"):
+        for path, names in imports_of(package).items():
+            assert "server" not in names and "litestar" not in names, (path, names)
+
+
+def test_persistence_never_imports_the_domain():
+    """persistence/ sits below domain/: ids, the pager and its errors live there, so the two never
+    import each other."""
+    for path, names in imports_of("persistence").items():
+        assert "domain" not in names, (path, names)
+
+
+# ---- the tests' own layout ----------------------------------------------------------------------
+
+TESTS = ROOT / "tests"
+
+
+def imported_from_tests(path: Path) -> list[str]:
+    """Every ``tests...`` name ``path`` imports (at any depth, relative imports resolved) or loads as
+    a plugin (``pytest_plugins``): ``from tests.support.api import doc`` gives ``tests.support.api.doc``."""
+    package = path.relative_to(ROOT).parent.parts
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module) if p)
+            found += [f"{module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytest_plugins"
+                                                  for t in node.targets):
+            found += [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+    return [name for name in found if name.split(".")[0] == "tests"]
+
+
+def test_no_test_module_imports_another():
+    """Helpers live in tests/support/ and are imported from there; fixtures come from the conftest.py
+    files by injection. So no file under tests/ imports a test module or a conftest."""
+    wrong = [(str(path.relative_to(ROOT)), name)
+             for path in sorted(TESTS.rglob("*.py"))
+             for name in imported_from_tests(path)
+             if name != "tests.support" and not name.startswith("tests.support.")]
+    assert not wrong, "import these from tests/support/:\n" + "\n".join(f"{p}: {n}" for p, n in wrong)
+
+
+def test_tests_are_packages_one_folder_per_context():
+    """Every folder under tests/ is a package, so two test modules of one basename in two folders
+    cannot clash under pytest's default import mode; test modules sit in a context's folder, never
+    at the top or among the helpers."""
+    folders = {p.parent for p in TESTS.rglob("*.py")}
+    not_packages = [str(f.relative_to(ROOT)) for f in sorted(folders) if not (f / "__init__.py").exists()]
+    assert not not_packages, f"add an __init__.py to {not_packages}"
+    misplaced = [str(p.relative_to(ROOT)) for p in sorted(TESTS.rglob("test_*.py"))
+                 if p.parent.parent != TESTS or p.parent.name == "support"]
+    assert not misplaced, f"move into tests/<context>/: {misplaced}"

@@ -1,0 +1,406 @@
+"""Realtime pieces in-process: the wire protocol (every frame), the publisher's stamping and
+history (in-process and, when configured, Redis), and the bounded send queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+
+from domain.events import Event
+from realtime import protocol as p
+from realtime.broker import InProcessBroker
+from realtime.gateway import Connection, Gateway, GatewayConfig
+from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
+from realtime.presence import InProcessPresence
+from tests.support.backends import REDIS_URL
+
+# ---- protocol --------------------------------------------------------------------------------------
+
+CLIENT_FRAMES = [
+    ('{"op":"subscribe","channel":"hub:1"}', p.Subscribe(channel="hub:1")),
+    ('{"op":"subscribe","channel":"hub:1","since":41,"epoch":"ab12"}', p.Subscribe(channel="hub:1", since=41, epoch="ab12")),
+    ('{"op":"unsubscribe","channel":"hub:1"}', p.Unsubscribe(channel="hub:1")),
+    ('{"op":"typing","channel":"discussion:1"}', p.Typing(channel="discussion:1")),
+    ('{"op":"presence"}', p.PresenceQuery()),
+    ('{"op":"ping"}', p.Ping()),
+    ('{"op":"auth","token":"t"}', p.Auth(token="t")),
+]
+
+
+@pytest.mark.parametrize(("raw", "frame"), CLIENT_FRAMES)
+def test_client_frames_decode(raw: str, frame: Any) -> None:
+    assert p.client_decoder.decode(raw) == frame
+
+
+@pytest.mark.parametrize("raw", ['{"op":"nope"}', '{"channel":"x"}', '{"op":"subscribe"}', "[]",
+                                 '{"op":"ping","extra":1}', '{"op":"subscribe","channel":"x","since":"a"}'])
+def test_bad_client_frames_are_refused(raw: str) -> None:
+    with pytest.raises(msgspec.DecodeError):
+        p.client_decoder.decode(raw)
+
+
+SERVER_FRAMES = [
+    (p.Subscribed(channel="hub:1", seq=3, epoch="e"), {"type": "subscribed", "channel": "hub:1", "seq": 3, "epoch": "e"}),
+    (p.Subscribed(channel="hub:1", seq=3, epoch="e", recovered=False),
+     {"type": "subscribed", "channel": "hub:1", "seq": 3, "epoch": "e", "recovered": False}),
+    (p.EventFrame(channel="hub:1", seq=4, event="x.y", data={"a": 1}, at="2026-01-01T00:00:00Z"),
+     {"type": "event", "channel": "hub:1", "seq": 4, "event": "x.y", "data": {"a": 1}, "at": "2026-01-01T00:00:00Z"}),
+    (p.PresenceFrame(channel="hub:1", joined="c"), {"type": "presence", "channel": "hub:1", "joined": "c"}),
+    (p.PresenceFrame(channel="hub:1", left="c"), {"type": "presence", "channel": "hub:1", "left": "c"}),
+    (p.PresenceFrame(channel="hub:1", online=["c"]), {"type": "presence", "channel": "hub:1", "online": ["c"]}),
+    (p.TypingFrame(channel="discussion:1", contact_id="c"), {"type": "typing", "channel": "discussion:1", "contact_id": "c"}),
+    (p.ErrorFrame(code="forbidden", message="m", channel="team:1"),
+     {"type": "error", "code": "forbidden", "message": "m", "channel": "team:1"}),
+    (p.ErrorFrame(code="bad_frame", message="m"), {"type": "error", "code": "bad_frame", "message": "m"}),
+    (p.Pong(), {"type": "pong"}),
+    (p.Closing(code=1012, reason="server restarting"), {"type": "closing", "code": 1012, "reason": "server restarting"}),
+    (p.Unsubscribed(channel="hub:1"), {"type": "unsubscribed", "channel": "hub:1"}),
+]
+
+
+@pytest.mark.parametrize(("frame", "wire"), SERVER_FRAMES)
+def test_server_frames_encode_and_round_trip(frame: Any, wire: dict[str, Any]) -> None:
+    text = p.encode(frame)
+    assert msgspec.json.decode(text) == wire
+    assert p.server_decoder.decode(text) == frame
+
+
+def test_close_codes() -> None:
+    assert (p.CLOSE_UNAUTHENTICATED, p.CLOSE_FORBIDDEN, p.CLOSE_SLOW_CONSUMER, p.CLOSE_RATE_LIMITED,
+            p.CLOSE_BAD_FRAME, p.CLOSE_SERVER_RESTART) == (4401, 4403, 4008, 4029, 4400, 1012)
+
+
+# ---- publisher and history ----------------------------------------------------------------------------
+
+
+def raw_event(channel: str, n: int) -> bytes:
+    return msgspec.json.encode(Event(channel=channel, event="announcement.created", data={"n": n},
+                                     at=datetime(2026, 1, 1, tzinfo=UTC)))
+
+
+@pytest.fixture(params=["inprocess", "redis"] if REDIS_URL else ["inprocess"])
+async def history(request: Any, redis_prefix: str) -> Any:
+    if request.param == "inprocess":
+        yield InProcessHistory(max_len=5)
+        return
+    import redis.asyncio as redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    yield RedisHistory(r, redis_prefix + uuid.uuid4().hex[:6] + ":", max_len=5)
+    await r.aclose()
+
+
+async def test_publisher_stamps_once_and_history_replays(history: Any) -> None:
+    broker = InProcessBroker()
+    got: list[bytes] = []
+
+    async def listen(channel: str, payload: bytes) -> None:
+        got.append(payload)
+
+    channel = f"hub:{uuid.uuid4()}"
+    await broker.subscribe(channel, listen)
+    publisher = RealtimePublisher(broker, history)
+    for n in range(1, 8):  # published with nobody resuming: history keeps the last 5
+        await publisher.publish(channel, raw_event(channel, n))
+    frames = [msgspec.json.decode(g) for g in got]
+    assert [f["seq"] for f in frames] == list(range(1, 8))
+    assert frames[0] == {"type": "event", "channel": channel, "seq": 1, "event": "announcement.created",
+                         "data": {"n": 1}, "at": "2026-01-01T00:00:00Z"}
+    state = await history.replay(channel)
+    assert state.seq == 7 and state.frames is None
+    ok = await history.replay(channel, since=4, epoch=state.epoch)
+    assert [s for s, _ in ok.frames] == [5, 6, 7] and ok.frames[0][1] == got[4]
+    assert (await history.replay(channel, since=7, epoch=state.epoch)).frames == []
+    assert (await history.replay(channel, since=1, epoch=state.epoch)).frames is None  # trimmed away
+    assert (await history.replay(channel, since=4, epoch="other")).frames is None
+    # other channels pass through untouched
+    await broker.subscribe("access:invalidate", listen)
+    await publisher.publish("access:invalidate", b'{"hub_id":"x"}')
+    assert got[-1] == b'{"hub_id":"x"}'
+
+
+async def test_history_is_bounded_per_channel_and_forgets_idle_channels() -> None:
+    h = InProcessHistory(max_len=3, max_age=0.0)
+    for i in range(50):
+        await h.stamp(f"space:{i}", b"a", b"b")
+    assert len(h) == 50
+    h._channels = {k: v for k, v in h._channels.items()}
+    for st in h._channels.values():
+        st.touched -= 10_000
+    h.sweep()
+    assert len(h) == 0
+
+
+# ---- fan-out and backpressure ----------------------------------------------------------------------------
+
+
+async def _allow(conn: Any, ch: Any) -> None:
+    return None
+
+
+async def _noop(conns: Any) -> None:
+    return None
+
+
+def make_conn(sent: list[str], closed: list[int], gate: asyncio.Event | None = None) -> Connection:
+    async def send(text: str) -> None:
+        if gate is not None:
+            await gate.wait()
+        sent.append(text)
+
+    async def close(code: int, reason: str) -> None:
+        closed.append(code)
+
+    return Connection(kind="staff", send=send, close_transport=close, team_id=uuid.uuid4())
+
+
+async def test_slow_consumer_is_cut_off_while_others_keep_receiving_and_memory_stays_bounded() -> None:
+    broker, history = InProcessBroker(), InProcessHistory()
+    gw = Gateway(broker, history, InProcessPresence(), GatewayConfig(send_queue=8), authorize=_allow, recheck=_noop)
+    publisher = RealtimePublisher(broker, history)
+    channel = f"team:{uuid.uuid4()}"
+    fast_sent: list[str] = []
+    slow_sent: list[str] = []
+    closed_fast: list[int] = []
+    closed_slow: list[int] = []
+    gate = asyncio.Event()  # the slow socket's first send never completes until we open the gate
+    fast, slow = make_conn(fast_sent, closed_fast), make_conn(slow_sent, closed_slow, gate)
+    for c in (fast, slow):
+        assert gw.admit(c) is None
+        assert await gw.subscribe(c, channel)
+    for n in range(40):
+        await publisher.publish(channel, raw_event(channel, n))
+        await asyncio.sleep(0)
+        assert len(slow.queue) <= 8  # never grows past the bound
+    assert slow.closing == (4008, "slow consumer")
+    await asyncio.wait_for(_until(lambda: len(fast_sent) == 41), 2)  # subscribed + 40 events
+    assert [msgspec.json.decode(t)["seq"] for t in fast_sent[1:]] == list(range(1, 41))
+    gate.set()
+    await asyncio.wait_for(slow.writer, 2)  # type: ignore[arg-type]
+    assert closed_slow == [4008] and closed_fast == []
+    await gw.detach(slow)
+    await gw.detach(fast)
+    assert gw.feeds == {}  # nothing left behind for the channel
+
+
+async def test_feed_drops_duplicates_and_fills_gaps_from_history() -> None:
+    broker, history = InProcessBroker(), InProcessHistory()
+    gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    channel = f"team:{uuid.uuid4()}"
+    sent: list[str] = []
+    conn = make_conn(sent, [])
+    gw.admit(conn)
+    await gw.subscribe(conn, channel)
+    frames = []
+    for n in range(1, 4):  # stamped and stored, but the broker "lost" 1 and 2 (a Redis reconnect)
+        from realtime.history import frame_parts
+
+        _, pre, suf = frame_parts(raw_event(channel, n))  # type: ignore[misc]
+        frames.append((await history.stamp(channel, pre, suf))[1])
+    await broker.publish(channel, frames[2])
+    await broker.publish(channel, frames[1])  # late duplicate
+    await asyncio.wait_for(_until(lambda: len(sent) == 4), 2)
+    assert [msgspec.json.decode(t).get("seq") for t in sent] == [0, 1, 2, 3]
+    await gw.detach(conn)
+
+
+async def _until(pred: Any) -> None:
+    while not pred():
+        await asyncio.sleep(0.01)
+
+
+class _Transport:
+    """Like uvicorn's WebSocket send: completes without suspending while the transport accepts
+    data, waits on ``writable`` while it is paused."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: list[int] = []
+        self.abandoned = 0
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    async def send(self, text: str) -> None:
+        try:
+            await self.writable.wait()
+        except asyncio.CancelledError:
+            self.abandoned += 1
+            raise
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed.append(code)
+
+    def conn(self) -> Connection:
+        return Connection(kind="staff", send=self.send, close_transport=self.close, team_id=uuid.uuid4())
+
+
+async def _idle(conn: Connection) -> None:
+    await asyncio.wait_for(_until(lambda: conn._waiter is not None), 2)
+
+
+async def test_a_socket_that_keeps_up_is_sent_to_in_place_without_queueing() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+    t = _Transport()
+    conn = t.conn()
+    gw.admit(conn)
+    await _idle(conn)
+    for n in range(5):
+        conn.enqueue(f"f{n}")
+        assert t.sent[-1] == f"f{n}"  # sent within the call: no queue, no writer wake-up
+    assert not conn.queue and conn.sent == 5 and conn._waiter is not None
+    await gw.detach(conn)
+
+
+async def test_a_send_that_must_wait_is_finished_by_the_writer_and_order_is_kept() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), GatewayConfig(send_queue=4),
+                 authorize=_allow, recheck=_noop)
+    t = _Transport()
+    conn = t.conn()
+    gw.admit(conn)
+    await _idle(conn)
+    conn.enqueue("a")
+    t.writable.clear()  # the peer stopped reading: the transport paused writing
+    conn.enqueue("b")  # suspended: handed to the writer
+    for text in ("c", "d", "e"):
+        conn.enqueue(text)  # behind: these queue
+    await asyncio.sleep(0.01)
+    assert t.sent == ["a"] and list(conn.queue) == ["c", "d", "e"] and conn.closing is None
+    t.writable.set()
+    await _idle(conn)
+    assert t.sent == ["a", "b", "c", "d", "e"]
+    conn.enqueue("f")  # caught up: direct again
+    assert t.sent[-1] == "f"
+    t.writable.clear()
+    for n in range(6):  # one in flight + the bound of 4, then one too many
+        conn.enqueue(f"g{n}")
+    assert conn.closing == (4008, "slow consumer") and not conn.queue
+    await gw.detach(conn)
+
+
+async def test_a_send_stuck_past_the_timeout_is_abandoned_and_the_socket_closed() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), GatewayConfig(send_timeout=0.2),
+                 authorize=_allow, recheck=_noop)
+    await gw.start()
+    try:
+        t = _Transport()
+        conn = t.conn()
+        gw.admit(conn)
+        await _idle(conn)
+        t.writable.clear()
+        conn.enqueue("stuck")
+        conn.enqueue("queued")
+        await asyncio.wait_for(conn.writer, 3)  # type: ignore[arg-type]
+        assert conn.stalled and t.closed == [4008] and t.abandoned == 1 and t.sent == []
+        assert conn not in gw.connections  # released at once
+    finally:
+        await gw.stop()
+
+
+async def test_a_direct_send_to_a_gone_peer_ends_the_socket() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+
+    async def send(text: str) -> None:
+        raise ConnectionResetError
+
+    closed: list[int] = []
+
+    async def close(code: int, reason: str) -> None:
+        closed.append(code)
+
+    conn = Connection(kind="staff", send=send, close_transport=close, team_id=uuid.uuid4())
+    gw.admit(conn)
+    await _idle(conn)
+    ended = conn.ended_future()
+    conn.enqueue("x")
+    assert conn.closing == (1000, "gone")
+    await asyncio.wait_for(ended, 1)
+    conn.enqueue("y")  # ignored: the socket is closing
+    assert not conn.queue
+    await gw.detach(conn)
+
+
+async def test_the_transports_shortcut_is_used_while_it_can_and_send_otherwise_in_order() -> None:
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+    t = _Transport()
+    written: list[str] = []
+    shortcut = {"open": True}
+
+    def write(text: str) -> bool:  # like server/uvicorn_io.py: refuses rather than waits
+        if not shortcut["open"]:
+            return False
+        written.append(text)
+        return True
+
+    conn = Connection(kind="staff", send=t.send, close_transport=t.close, write=write, team_id=uuid.uuid4())
+    gw.admit(conn)
+    await _idle(conn)
+    conn.enqueue("a")
+    shortcut["open"] = False  # e.g. the transport paused: the ASGI send takes over (and may wait)
+    t.writable.clear()
+    conn.enqueue("b")
+    conn.enqueue("c")
+    assert written == ["a"] and t.sent == [] and list(conn.queue) == ["c"]
+    t.writable.set()
+    shortcut["open"] = True
+    await _idle(conn)
+    assert written == ["a"] and t.sent == ["b", "c"]  # nothing overtook "b"
+    conn.enqueue("d")
+    assert written == ["a", "d"] and conn.sent == 4
+    await gw.detach(conn)
+
+
+@pytest.fixture(params=["inprocess", "redis"] if REDIS_URL else ["inprocess"])
+async def presence(request: Any, redis_prefix: str) -> Any:
+    if request.param == "inprocess":
+        yield InProcessPresence()
+        return
+    import redis.asyncio as redis
+
+    from realtime.presence import RedisPresence
+
+    r = redis.Redis.from_url(REDIS_URL)
+    yield RedisPresence(r, redis_prefix + uuid.uuid4().hex[:6] + ":")
+    await r.aclose()
+
+
+async def test_presence_bounds_a_members_sockets_and_counts_devices_once(presence: Any) -> None:
+    hub, member, other = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    assert await presence.join(hub, member, "s1", limit=2) is True  # first device: came online
+    assert await presence.join(hub, member, "s2", limit=2) is False  # another device
+    assert await presence.join(hub, member, "s3", limit=2) is None  # refused: nothing added
+    assert await presence.join(hub, member, "s2", limit=2) is False  # a socket already counted may re-join
+    assert await presence.join(hub, other, "t1", limit=2) is True  # limits are per member
+    assert await presence.online(hub) == sorted([member, other])
+    assert await presence.leave(hub, member, "s1") is False  # s2 is still there (s3 never was)
+    assert await presence.join(hub, member, "s3", limit=2) is False  # room again
+    assert await presence.leave(hub, member, "s2") is False
+    assert await presence.leave(hub, member, "s3") is True  # went offline
+    assert await presence.online(hub) == [other]
+    # refresh (the heartbeat) re-adds without a limit: a socket is never dropped by its own refresh
+    await presence.refresh([(hub, member, "r1"), (hub, member, "r2"), (hub, member, "r3")])
+    assert await presence.join(hub, member, "r4", limit=3) is None
+
+
+async def test_a_member_over_the_limit_on_every_instance_is_refused_at_attach() -> None:
+    presence = InProcessPresence()  # stands for the shared Redis: the other instance's sockets
+    gw = Gateway(InProcessBroker(), InProcessHistory(), presence, GatewayConfig(max_sockets_per_member=2),
+                 authorize=_allow, recheck=_noop)
+    hub, contact = uuid.uuid4(), uuid.uuid4()
+    await presence.join(str(hub), str(contact), "elsewhere-1")
+    t = _Transport()
+    here = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=hub, contact_id=contact)
+    assert gw.admit(here) is None and await gw.attach(here) is None  # 2 of 2
+    t2 = _Transport()
+    extra = Connection(kind="member", send=t2.send, close_transport=t2.close, hub_id=hub, contact_id=contact)
+    assert gw.admit(extra) is None  # this instance alone has room
+    assert await gw.attach(extra) == "too_many_sockets"
+    await gw.detach(extra)
+    assert sorted(presence._live(str(hub), str(contact))) == sorted(["elsewhere-1", here.id])
+    await gw.detach(here)
+    assert list(presence._live(str(hub), str(contact))) == ["elsewhere-1"]

@@ -1,0 +1,1 @@
+"""The teams tests share no fixtures beyond the root conftest's."""
