@@ -1,19 +1,22 @@
-"""Channel names and who may subscribe to what.
+"""Channels as the gateway sees them: which it serves, and the subscription rules that need no database.
 
-``hub:{id}`` (hub-wide, presence), ``space:{id}``, ``discussion:{id}``, ``conversation:{id}``,
-``contact:{id}`` (personal notifications), ``team:{id}`` (dashboards, staff only). A refusal is
-``forbidden``, or ``not_found`` where a "forbidden" would reveal that another hub or team exists.
+Names are built and parsed by ``domain.events.channels`` (``hub:{id}``, ``space:{id}``,
+``discussion:{id}``, ``conversation:{id}``, ``contact:{id}``, ``team:{id}``). A refusal is
+``forbidden``, or ``not_found`` where a "forbidden" would reveal that another hub or team exists;
+``member_access_target`` maps the other channels to what the access evaluator is asked about.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = frozenset({"hub", "space", "discussion", "conversation", "contact", "team"})
+from domain.events.channels import KINDS, Channel, parse_channel  # noqa: F401  (parse_channel: for server/)
+from realtime.connection import Connection
+
 TYPING_KINDS = frozenset({"discussion", "conversation"})
-MAX_CHANNEL_LEN = 100
 
 
 def is_realtime_channel(name: str) -> bool:
@@ -22,37 +25,19 @@ def is_realtime_channel(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Channel:
-    kind: str
-    id: uuid.UUID
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}:{self.id}"
-
-
-def parse_channel(name: str) -> Channel | None:
-    """The channel named ``name``, in canonical form, or None when it is not a valid name."""
-    if len(name) > MAX_CHANNEL_LEN:
-        return None
-    kind, sep, raw = name.partition(":")
-    if not sep or kind not in KINDS:
-        return None
-    try:
-        return Channel(kind, uuid.UUID(raw))
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
 class Refusal:
-    code: str  # forbidden | not_found | invalid_channel
+    """Why a subscription is refused: the ``error`` frame's code and message."""
+
+    code: str  # forbidden | not_found | invalid_channel | an evaluator reason
     message: str
 
 
 FORBIDDEN = Refusal("forbidden", "You may not subscribe to this channel.")
 NOT_FOUND = Refusal("not_found", "No such channel.")
 INVALID = Refusal("invalid_channel", "Channel names look like `hub:<uuid>`, `space:<uuid>`, ...")
+
+# Whether a socket may subscribe to a channel: None, or why not (the transport's authorizer).
+Authorizer = Callable[[Connection, Channel], Awaitable[Refusal | None]]
 
 
 def member_static_rule(ch: Channel, hub_id: uuid.UUID, contact_id: uuid.UUID) -> Refusal | None | str:
