@@ -12,6 +12,8 @@ not reconnect, and subscribe/unsubscribe can race with delivery. The parts, one 
 * ``realtime.resume`` — subscribing with ``since``/``epoch`` (history replayed, then live, no gap
   and no duplicate) and catching every feed up after the broker reconnects (``resync``);
 * ``realtime.signals`` — presence and typing;
+* ``realtime.access`` — who may subscribe to what (the access evaluator), and the re-check after a
+  ban or an access change;
 * this module — ``Gateway``, which admits sockets (limits, presence, the ban watch), serves their
   frames, and runs the heartbeat, the send watchdog, live revocation and the drain.
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import threading
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -23,67 +21,34 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from domain.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from domain.errors import DomainError, Forbidden, Unauthenticated
+from domain.events.channels import hub_channel
 from domain.hubs.announcements import announce
 from domain.identity import api_keys, sessions
 from domain.identity.api_keys import KEY_PREFIX
-from domain.identity.members import authenticate_member, effective_status
+from domain.identity.members import authenticate_member
 from domain.teams.service import resolve_team
-from persistence.models import Hub, HubMembership
 from realtime import protocol as p
-from realtime.channels import (
-    FORBIDDEN,
-    NOT_FOUND,
-    Channel,
-    Refusal,
-    member_access_target,
-    member_static_rule,
-    parse_channel,
-)
-from realtime.gateway import Connection, Gateway, GatewayConfig
-from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
-from realtime.presence import InProcessPresence, RedisPresence
+from realtime.access import ChannelAccess
+from realtime.config import config_from_env
+from realtime.gateway import Connection, Gateway
+from realtime.wiring import build_gateway, drain_on_signals
 from server.controllers.teams import TEAM_PATH
 from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
 from server.errors import RAW_SEND
 from server.jsonapi import jsonapi, resource_types
 from server.paths import HUB_PATH, TEAM_HUB_PATH
-from server.services import Services
 from server.uvicorn_io import aborter, direct_writer
 
 log = logging.getLogger("hubwire.realtime")
 
 
 DASHBOARD_SCOPE = "dashboard:read"
-
-# HUBWIRE_RT_* settings (read by Settings when the app is created; tests shorten them).
-ENV_CONFIG = {
-    "HUBWIRE_RT_AUTH_TIMEOUT": ("auth_timeout", float),
-    "HUBWIRE_RT_MAX_SOCKETS": ("max_sockets_per_member", int),
-    "HUBWIRE_RT_MAX_SUBSCRIPTIONS": ("max_subscriptions", int),
-    "HUBWIRE_RT_MAX_FRAME": ("max_frame_bytes", int),
-    "HUBWIRE_RT_OPS_PER_SECOND": ("ops_per_second", int),
-    "HUBWIRE_RT_SEND_QUEUE": ("send_queue", int),
-    "HUBWIRE_RT_TYPING_MAX_SUBSCRIBERS": ("typing_max_subscribers", int),
-    "HUBWIRE_RT_SEND_TIMEOUT": ("send_timeout", float),
-    "HUBWIRE_RT_CLOSE_TIMEOUT": ("close_timeout", float),
-}
-
-
-def config_from_env(env: Any) -> GatewayConfig:
-    """The gateway's limits from ``Settings.realtime`` (the HUBWIRE_RT_* variables)."""
-    cfg = GatewayConfig()
-    for var, (name, cast) in ENV_CONFIG.items():
-        if env.get(var):
-            setattr(cfg, name, cast(env[var]))
-    return cfg
-
 
 def gateway_of(app_or_state: Any) -> Gateway:
     state = getattr(app_or_state, "state", app_or_state)
@@ -93,36 +58,17 @@ def gateway_of(app_or_state: Any) -> Gateway:
 # ---- wiring ---------------------------------------------------------------------------------------
 
 
-def build_gateway(svc: Services, config: GatewayConfig) -> tuple[Gateway, RealtimePublisher]:
-    if svc.redis is not None:
-        history: Any = RedisHistory(svc.redis, svc.settings.redis_prefix)
-        presence: Any = RedisPresence(svc.redis, svc.settings.redis_prefix)
-        # RedisBroker's channel naming (prefix + "ch:" + channel): the stamp script publishes itself.
-        publisher = RealtimePublisher(svc.broker, history, pubsub_prefix=svc.settings.redis_prefix + "ch:")
-    else:
-        history, presence = InProcessHistory(), InProcessPresence()
-        publisher = RealtimePublisher(svc.broker, history)
-
-    async def authorize(conn: Connection, ch: Channel) -> Refusal | None:
-        return await _authorize(svc, conn, ch)
-
-    async def recheck(conns: list[Connection]) -> None:
-        await _recheck(svc, gateway, conns)
-
-    gateway = Gateway(svc.broker, history, presence, config, authorize=authorize, recheck=recheck,
-                      stamp_dedup=svc.redis is not None)
-    return gateway, publisher
-
-
 @asynccontextmanager
 async def realtime_lifespan(app: Litestar) -> AsyncIterator[None]:
     svc = services_of(app.state)
-    gateway, publisher = build_gateway(svc, config_from_env(svc.settings.realtime))
+    access = ChannelAccess(svc.uow, svc.access_cache, svc.clock)
+    gateway, publisher = build_gateway(svc.broker, svc.redis, svc.settings.redis_prefix, access,
+                                       config_from_env(svc.settings.realtime))
     app.state.realtime = gateway
     app.state.realtime_publisher = publisher
     svc.realtime_publish = publisher.publish  # Services.uow() now numbers and stores every event
     await gateway.start()
-    restore = _drain_on_signals(gateway)
+    restore = drain_on_signals(gateway)
     try:
         yield
     finally:
@@ -130,133 +76,7 @@ async def realtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         await gateway.stop()
 
 
-def _drain_on_signals(gateway: Gateway) -> Any:
-    """uvicorn closes sockets with 1012 on SIGTERM before the lifespan ends, with no word to the
-    client, and waits for SSE streams: drain first (``closing`` + 1012, SSE ended), then hand the
-    signal to uvicorn's own handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    previous: dict[int, Any] = {}
-
-    def handler(sig: int, frame: Any) -> None:
-        prev = previous.get(sig)
-
-        async def drain_then_exit() -> None:
-            try:
-                await gateway.drain()
-            finally:
-                if callable(prev):
-                    prev(sig, frame)
-
-        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(drain_then_exit()))
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, handler)
-        except (ValueError, OSError):
-            previous.pop(sig, None)
-
-    def restore() -> None:
-        for sig, prev in previous.items():
-            try:
-                if signal.getsignal(sig) is handler:
-                    signal.signal(sig, prev)
-            except (ValueError, OSError):
-                pass
-
-    return restore
-
-
 LIFESPANS: list[Any] = [realtime_lifespan]
-
-
-# ---- authorization ----------------------------------------------------------------------------------
-
-
-async def _evaluate(svc: Services, conn: Connection, target_type: str, target_id: uuid.UUID,
-                    channel: Channel | None = None) -> Refusal | None:
-    """The access evaluator's ``view`` on the target (or, given ``channel``, on the target that
-    channel maps to: see ``realtime.channels.member_access_target``), as a refusal (None = allowed)."""
-    from domain.access import service as access_service
-    from domain.access.facts import Subject
-
-    assert conn.contact_id is not None and conn.hub_id is not None
-    async with svc.uow() as uow:
-        if channel is not None:
-            resolved = await member_access_target(uow, channel, conn.hub_id, conn.contact_id)
-            if isinstance(resolved, Refusal):
-                return resolved
-            target_type, target_id = resolved
-        try:
-            decision = await access_service.check(uow, svc.access_cache, Subject.member(conn.contact_id), "view",
-                                                  target_type, target_id, conn.hub_id, svc.clock.now())
-        except NotFound:
-            return NOT_FOUND
-    if decision.allowed:
-        return None
-    if getattr(decision, "hidden", False):
-        return NOT_FOUND
-    return Refusal(decision.reason or "forbidden", "You may not subscribe to this channel.")
-
-
-async def _authorize(svc: Services, conn: Connection, ch: Channel) -> Refusal | None:
-    if conn.kind == "member":
-        assert conn.hub_id is not None and conn.contact_id is not None
-        rule = member_static_rule(ch, conn.hub_id, conn.contact_id)
-        if rule is None and ch.kind == "hub":
-            return await _evaluate(svc, conn, "hub", ch.id)
-        if rule == "evaluate":  # spaces, discussions (through their space), conversations (participants)
-            return await _evaluate(svc, conn, ch.kind, ch.id, channel=ch)
-        return rule  # type: ignore[return-value]
-    # staff and API keys (dashboard:read checked when the socket was authenticated)
-    if ch.kind == "team":
-        return None if ch.id == conn.team_id else NOT_FOUND
-    if ch.kind == "hub":
-        async with svc.uow() as uow:
-            team_id = await uow.session.scalar(
-                sa.select(Hub.team_id).where(Hub.id == ch.id, Hub.deleted_at.is_(None)))
-        return None if team_id is not None and team_id == conn.team_id else NOT_FOUND
-    return FORBIDDEN
-
-
-async def _recheck(svc: Services, gateway: Gateway, conns: list[Connection]) -> None:
-    """After a ban or an access change: close banned members' sockets (4403), unsubscribe members
-    who left from everything, and re-ask the evaluator for each remaining channel."""
-    now = svc.clock.now()
-    by_hub: dict[uuid.UUID, list[Connection]] = {}
-    for c in conns:
-        if c.hub_id is not None and c.closing is None:
-            by_hub.setdefault(c.hub_id, []).append(c)
-    for hub_id, group in by_hub.items():
-        contacts = {c.contact_id for c in group}
-        async with svc.uow() as uow:
-            rows = (await uow.session.execute(
-                sa.select(HubMembership).where(HubMembership.hub_id == hub_id,
-                                               HubMembership.contact_id.in_(contacts)))).scalars().all()
-        status = {m.contact_id: effective_status(m, now) for m in rows}
-        for c in group:
-            st = status.get(c.contact_id)
-            if st == "banned":
-                c.close(p.CLOSE_FORBIDDEN, "banned", p.error("banned", "You are banned from this hub."),
-                        p.encode(p.Closing(code=p.CLOSE_FORBIDDEN, reason="banned")))
-            elif st is None or st == "left":
-                c.revoked = True
-                await gateway.revoke(c, list(c.channels) + list(c.buffers), "access_revoked",
-                                     "You are no longer a member of this hub.")
-            else:
-                for name in list(c.channels):
-                    ch = parse_channel(name)
-                    if ch is None or ch.kind == "contact":
-                        continue
-                    try:
-                        refusal = await _authorize(svc, c, ch)
-                    except Exception:
-                        log.warning("re-check failed for %s on %s", c.id, name, exc_info=True)
-                        continue
-                    if refusal is not None:
-                        await gateway.revoke(c, [name], "access_revoked", f"Access lost ({refusal.code}).")
 
 
 # ---- authentication ----------------------------------------------------------------------------------
@@ -456,7 +276,7 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
     conn = Connection(kind="member", send=send, close_transport=close, hub_id=member.hub_id,
                       contact_id=member.contact_id, team_id=member.team_id)
     resume = parse_last_event_id(request.headers.get("last-event-id"))
-    wanted = [c.strip() for c in (channels or f"hub:{member.hub_id}").split(",") if c.strip()]
+    wanted = [c.strip() for c in (channels or hub_channel(member.hub_id)).split(",") if c.strip()]
 
     async def events() -> AsyncGenerator[bytes, None]:
         try:
