@@ -17,7 +17,7 @@ not reconnect, and subscribe/unsubscribe can race with delivery. The parts, one 
 * this module — ``Gateway``, which admits sockets (limits, presence, the ban watch), serves their
   frames, and runs the heartbeat, the send watchdog, live revocation and the drain.
 
-The gateway knows nothing of HTTP: the transports (``server/controllers/realtime.py``) authenticate the
+The gateway knows nothing of HTTP: the transports (``server/api/realtime/``) authenticate the
 socket, build a ``Connection`` around its send/close functions and call ``open`` and ``serve``.
 """
 

@@ -1,88 +1,46 @@
-"""Routes: the realtime gateway's transports (see shared/DESIGN.md, "Realtime contract").
+"""How the realtime routes speak WebSocket and Server-Sent Events to the gateway.
 
-``H/ws`` (members), ``T/ws`` (staff and API keys with ``dashboard:read``), ``H/events`` (SSE),
-``H/presence`` and ``T/hubs/{hub_id}/announcements``. The connection logic lives in
-``realtime.gateway``; this module authenticates sockets and wires the gateway into the app.
-
-Authentication of the WebSocket routes is done HERE, by hand: ``check_member_routes`` and
-``check_team_routes`` in server/app.py only inspect HTTP handlers, so they cannot catch a socket
-route that forgot to authenticate. Every socket is authenticated (token from the
-``Sec-WebSocket-Protocol`` header or a first ``auth`` frame) before the gateway sees it.
+WebSocket: the token comes from the ``Sec-WebSocket-Protocol`` header (``hubwire.v1,
+bearer.<token>``) or a first ``auth`` frame, never the URL; the ``Connection`` sends through the
+server's own ASGI send (and, under uvicorn, writes pre-built frames straight to the transport:
+server/uvicorn_io.py); ``run_socket`` serves the socket until the peer or the server ends it.
+SSE: the same gateway, its frames written as ``event:`` blocks whose ``id:`` lists every channel's
+``<channel>:<epoch>:<seq>``, so a reconnect with ``Last-Event-ID`` resumes each channel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
-from datetime import datetime
+from collections.abc import AsyncGenerator, Coroutine
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
-from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Request, WebSocket
 from litestar.response import Stream
 
-from domain.errors import DomainError, Forbidden, Unauthenticated
 from domain.events.channels import hub_channel
-from domain.hubs.announcements import announce
-from domain.identity import api_keys, sessions
-from domain.identity.api_keys import KEY_PREFIX
-from domain.identity.members import authenticate_member
-from domain.teams.service import resolve_team
+from domain.identity.members import MemberPrincipal
 from realtime import protocol as p
-from realtime.access import ChannelAccess
-from realtime.config import config_from_env
-from realtime.gateway import Connection, Gateway
-from realtime.wiring import build_gateway, drain_on_signals
-from server.controllers.teams import TEAM_PATH
-from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
+from realtime.connection import Connection
+from realtime.gateway import Gateway
 from server.errors import RAW_SEND
-from server.jsonapi import jsonapi, resource_types
-from server.paths import HUB_PATH, TEAM_HUB_PATH
 from server.uvicorn_io import aborter, direct_writer
 
 log = logging.getLogger("hubwire.realtime")
 
+# The close code for a socket whose authentication failed, by the error's kind.
+CLOSE_FOR = {"unauthenticated": p.CLOSE_UNAUTHENTICATED, "forbidden": p.CLOSE_FORBIDDEN,
+             "not_found": p.CLOSE_NOT_FOUND}
 
-DASHBOARD_SCOPE = "dashboard:read"
 
 def gateway_of(app_or_state: Any) -> Gateway:
+    """The app's gateway (set by the realtime lifespan)."""
     state = getattr(app_or_state, "state", app_or_state)
     return state.realtime  # type: ignore[no-any-return]
 
 
-# ---- wiring ---------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def realtime_lifespan(app: Litestar) -> AsyncIterator[None]:
-    svc = services_of(app.state)
-    access = ChannelAccess(svc.uow, svc.access_cache, svc.clock)
-    gateway, publisher = build_gateway(svc.broker, svc.redis, svc.settings.redis_prefix, access,
-                                       config_from_env(svc.settings.realtime))
-    app.state.realtime = gateway
-    app.state.realtime_publisher = publisher
-    svc.realtime_publish = publisher.publish  # Services.uow() now numbers and stores every event
-    await gateway.start()
-    restore = drain_on_signals(gateway)
-    try:
-        yield
-    finally:
-        restore()
-        await gateway.stop()
-
-
-LIFESPANS: list[Any] = [realtime_lifespan]
-
-
-# ---- authentication ----------------------------------------------------------------------------------
-
-_CLOSE_FOR = {"unauthenticated": p.CLOSE_UNAUTHENTICATED, "forbidden": p.CLOSE_FORBIDDEN,
-              "not_found": p.CLOSE_NOT_FOUND}
+# ---- WebSocket ----------------------------------------------------------------------------------------
 
 
 def _offered(socket: WebSocket) -> tuple[bool, str | None]:
@@ -92,7 +50,7 @@ def _offered(socket: WebSocket) -> tuple[bool, str | None]:
     return p.SUBPROTOCOL in values, token or None
 
 
-async def _open(socket: WebSocket, timeout: float) -> str | None:
+async def open_socket(socket: WebSocket, timeout: float) -> str | None:
     """Accept the socket and get its token: from the subprotocol header, or a first ``auth``
     frame within ``timeout`` seconds. None after closing it with 4401."""
     speaks, token = _offered(socket)
@@ -102,7 +60,7 @@ async def _open(socket: WebSocket, timeout: float) -> str | None:
     try:
         message = await asyncio.wait_for(socket.receive(), timeout)
     except asyncio.TimeoutError:
-        await _refuse(socket, p.CLOSE_UNAUTHENTICATED, "auth_timeout", "Send an auth frame first.")
+        await refuse(socket, p.CLOSE_UNAUTHENTICATED, "auth_timeout", "Send an auth frame first.")
         return None
     if message["type"] != "websocket.receive":
         return None
@@ -111,12 +69,13 @@ async def _open(socket: WebSocket, timeout: float) -> str | None:
     except msgspec.DecodeError:
         frame = None
     if not isinstance(frame, p.Auth):
-        await _refuse(socket, p.CLOSE_UNAUTHENTICATED, "unauthenticated", "The first frame must be an auth frame.")
+        await refuse(socket, p.CLOSE_UNAUTHENTICATED, "unauthenticated", "The first frame must be an auth frame.")
         return None
     return frame.token
 
 
-async def _refuse(socket: WebSocket, code: int, error_code: str, message: str) -> None:
+async def refuse(socket: WebSocket, code: int, error_code: str, message: str) -> None:
+    """An ``error`` frame, then close with ``code`` (a peer already gone is no error)."""
     try:
         await socket.send({"type": "websocket.send", "text": p.error(error_code, message)})
         await socket.close(code, error_code)
@@ -124,7 +83,8 @@ async def _refuse(socket: WebSocket, code: int, error_code: str, message: str) -
         pass
 
 
-def _connection(socket: WebSocket, kind: str) -> Connection:
+def socket_connection(socket: WebSocket, kind: str) -> Connection:
+    """The gateway's ``Connection`` for an accepted, authenticated socket."""
     # The server's own send (kept by server.errors.edge), not the socket's wrapped one: frames on
     # an accepted socket need none of the wrappers, and this is called per frame per subscriber.
     asgi_send = socket.scope.get(RAW_SEND) or socket.send  # type: ignore[attr-defined]
@@ -147,15 +107,17 @@ def _connection(socket: WebSocket, kind: str) -> Connection:
 _write_path_logged = False
 
 
-async def _run(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
+async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
+    """Open ``conn`` in the gateway and serve it until the peer goes away or the server closes
+    it; then release everything it held."""
     serve: asyncio.Future[None] | None = None
     ended = conn.ended_future()  # a bare future: no third task per socket waiting on an Event
     try:
         refused = await gateway.open(conn)
         if refused is not None:  # draining, or the member's limit (their sockets on every instance)
             code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
-            await _refuse(socket, code, refused, "Too many sockets for this member."
-                          if code == p.CLOSE_RATE_LIMITED else "The server is restarting.")
+            await refuse(socket, code, refused, "Too many sockets for this member."
+                         if code == p.CLOSE_RATE_LIMITED else "The server is restarting.")
             return
         serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
         # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
@@ -183,58 +145,6 @@ def _is_disconnect(exc: Exception) -> bool:
     return type(exc).__name__ in {"WebSocketDisconnect", "ClientDisconnected", "ConnectionClosed"}
 
 
-@websocket(HUB_PATH + "/ws", name="hub_socket")
-async def hub_socket(socket: WebSocket, hub_id: FromPath[str]) -> None:
-    """A member's socket in one hub. Authenticated here, not by a dependency (see module doc)."""
-    svc = services_of(socket.app.state)
-    gateway = gateway_of(socket.app)
-    token = await _open(socket, gateway.config.auth_timeout)
-    if token is None:
-        return
-    try:
-        if token.startswith(KEY_PREFIX):
-            raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
-        async with svc.uow() as uow:
-            member = await authenticate_member(uow, svc.auth.tokens, token, _uuid(hub_id), svc.clock.now())
-    except DomainError as exc:
-        await _refuse(socket, _CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
-        return
-    conn = _connection(socket, "member")
-    conn.hub_id, conn.contact_id, conn.team_id = member.hub_id, member.contact_id, member.team_id
-    await _run(socket, gateway, conn)
-
-
-@websocket(TEAM_PATH + "/ws", name="team_socket")
-async def team_socket(socket: WebSocket, team_id: FromPath[str]) -> None:
-    """A staff dashboard's socket (a staff token or an API key with ``dashboard:read``).
-    Authenticated here, not by a dependency (see module doc)."""
-    svc = services_of(socket.app.state)
-    gateway = gateway_of(socket.app)
-    token = await _open(socket, gateway.config.auth_timeout)
-    if token is None:
-        return
-    try:
-        async with svc.uow() as uow:
-            if token.startswith(KEY_PREFIX):
-                principal: Any = await api_keys.authenticate_api_key(uow, svc.clock, token)
-            else:
-                principal = await sessions.authenticate_access_token(uow, svc.auth, token)
-            team = await resolve_team(uow, principal, _uuid(team_id), DASHBOARD_SCOPE)
-    except DomainError as exc:
-        await _refuse(socket, _CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
-        return
-    conn = _connection(socket, "staff")
-    conn.team_id = team.team_id
-    await _run(socket, gateway, conn)
-
-
-def _uuid(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
 # ---- Server-Sent Events ------------------------------------------------------------------------------
 
 
@@ -251,11 +161,10 @@ def parse_last_event_id(header: str | None) -> dict[str, tuple[str, int]]:
 _stamped = msgspec.json.Decoder(p.StampedEvent)
 
 
-@get(HUB_PATH + "/events", opt={"access": "view"}, media_type="text/event-stream",
-     summary="Server-Sent Events: `?channels=hub:ID,contact:ID`, resume with `Last-Event-ID`")
-async def hub_events(request: Request[Any, Any, Any], member: Member, state: State,
-                     channels: FromQuery[str | None] = None) -> Stream:
-    gateway = gateway_of(state)
+def event_stream(request: Request[Any, Any, Any], gateway: Gateway, member: MemberPrincipal,
+                 channels: str | None) -> Stream:
+    """The member's SSE stream of ``channels`` (comma-separated; their hub's channel by default),
+    resumed from the request's ``Last-Event-ID``."""
     out: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue(maxsize=1)
     positions: dict[str, tuple[str, int]] = {}
 
@@ -311,52 +220,3 @@ async def hub_events(request: Request[Any, Any, Any], member: Member, state: Sta
 
     return Stream(events(), media_type="text/event-stream",
                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-# ---- presence and announcements -----------------------------------------------------------------------
-
-
-class PresenceAttributes(msgspec.Struct):
-    hub_id: str
-    online: list[str]
-    count: int
-
-
-PRESENCE = resource_types("hub_presence", PresenceAttributes)
-
-
-@get(HUB_PATH + "/presence", opt={"access": "view"}, summary="Who is online in the hub now (contact ids)")
-async def hub_presence(member: Member, state: State) -> Response[PRESENCE.Document]:  # type: ignore[name-defined]
-    online = await gateway_of(state).presence.online(str(member.hub_id))
-    return jsonapi(PRESENCE.document(member.hub_id, PresenceAttributes(str(member.hub_id), online, len(online))))
-
-
-class AnnouncementAttributes(msgspec.Struct):
-    hub_id: str
-    title: str
-    body: str
-    created_at: datetime
-
-
-class AnnouncementCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    title: str
-    body: str
-
-
-ANNOUNCEMENTS = resource_types("announcements", AnnouncementAttributes, AnnouncementCreate)
-
-
-@post(TEAM_HUB_PATH + "/announcements", opt={"scope": "hubs:write"}, tags=["realtime"],
-      summary="Announce to a hub: `announcement.created` on `hub:{hub_id}` (after commit)")
-async def create_announcement(data: JSONBody[ANNOUNCEMENTS.CreateDocument], team: TeamCtx,  # type: ignore[name-defined]
-                              hub: TeamHub, state: State,
-                              uow: Uow) -> Response[ANNOUNCEMENTS.Document]:  # type: ignore[name-defined]
-    a = data.data.attributes
-    ev = announce(uow, services_of(state).clock, hub, title=a.title, body=a.body)
-    return jsonapi(ANNOUNCEMENTS.document(ev.id, AnnouncementAttributes(ev.hub_id, ev.title, ev.body, ev.created_at)),
-                   201)
-
-
-ROUTES: list[Any] = [hub_socket, team_socket, hub_events, hub_presence, create_announcement]
-
-__all__ = ["LIFESPANS", "ROUTES", "Forbidden"]
