@@ -1,1 +1,1 @@
-"""Channels, the wire protocol, the broker (in-process or Redis pub/sub), presence, history."""
+"""The live side: channels, the wire protocol, the broker, and the gateway (see realtime/gateway.py for its parts)."""

@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server.api.realtime import routes as realtime
 from server.controllers import (
     access,
     access_check,
@@ -29,7 +30,6 @@ from server.controllers import (
     member,
     messaging,
     moderation,
-    realtime,
     segments,
 )
 from server.controllers.api_keys import ApiKeysController

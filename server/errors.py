@@ -68,7 +68,7 @@ def edge(app: ASGIApp) -> ASGIApp:
     Litestar runs ``before_send`` hooks on every WebSocket frame too, one more coroutine per frame
     per subscriber on the fan-out's hot path.
     WebSocket: the server's own send is kept in the scope under ``RAW_SEND``; the realtime
-    transport sends frames with it (server/controllers/realtime.py) rather than through the three
+    transport sends frames with it (server/api/realtime/transports.py) rather than through the three
     wrappers Litestar puts around it (the socket's state check, the exception middleware's
     response-started flag, before_send), which do nothing for a frame on an accepted socket.
     HTTP keeps it there too: an SSE stream may drop its connection (server/uvicorn_io.py)."""

@@ -3,7 +3,7 @@
 Each event name has a schema (a msgspec Struct) in ``EVENT_SCHEMAS``; ``emit`` refuses a name
 without one, encodes the event once, and hands the bytes to the unit of work, which publishes them
 through the broker only after the transaction commits. The realtime gateway adds per-channel
-sequence numbers when it delivers them.
+sequence numbers when it delivers them. Channel names come from ``domain.events.channels``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from typing import Any
 
 import msgspec
 
+from domain.events.channels import (  # noqa: F401  (the channel helpers, importable from here too)
+    contact_channel,
+    conversation_channel,
+    discussion_channel,
+    hub_channel,
+    space_channel,
+    team_channel,
+)
 from persistence.db import UnitOfWork
 
 
@@ -232,27 +240,3 @@ def emit(uow: UnitOfWork, channel: str, name: str, data: msgspec.Struct, at: dat
         raise ValueError(f"event {name!r} needs a {schema.__name__ if schema else 'registered'} payload")
     payload = _encoder.encode(Event(channel=channel, event=name, data=msgspec.to_builtins(data), at=at))
     uow.publish(channel, payload)
-
-
-def team_channel(team_id: Any) -> str:
-    return f"team:{team_id}"
-
-
-def hub_channel(hub_id: Any) -> str:
-    return f"hub:{hub_id}"
-
-
-def contact_channel(contact_id: Any) -> str:
-    return f"contact:{contact_id}"
-
-
-def space_channel(space_id: Any) -> str:
-    return f"space:{space_id}"
-
-
-def discussion_channel(discussion_id: Any) -> str:
-    return f"discussion:{discussion_id}"
-
-
-def conversation_channel(conversation_id: Any) -> str:
-    return f"conversation:{conversation_id}"

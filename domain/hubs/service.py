@@ -47,6 +47,12 @@ async def get_hub(uow: UnitOfWork, ctx: TeamContext, hub_id: uuid.UUID | None) -
     return hub
 
 
+async def team_of_hub(uow: UnitOfWork, hub_id: uuid.UUID) -> uuid.UUID | None:
+    """The team that runs hub ``hub_id``, or None for a deleted or unknown hub: for checks made
+    outside a team's request (a staff socket subscribing to ``hub:{id}``)."""
+    return await uow.session.scalar(sa.select(Hub.team_id).where(Hub.id == hub_id, Hub.deleted_at.is_(None)))
+
+
 async def list_hubs(uow: UnitOfWork, ctx: TeamContext, page: PageRequest, *,
                     slug: str | None = None) -> Page[Hub]:
     """The team's live hubs in creation order."""

@@ -1,0 +1,236 @@
+"""One client socket (WebSocket or SSE): its bounded send queue, its writer, and the send in place.
+
+A socket that is keeping up is sent to directly, in the fan-out loop: ``Connection.enqueue`` drives
+the transport's send coroutine in place, which completes at once while the transport accepts data —
+no queue, no task switch per subscriber. Only a socket that is behind (its transport paused
+writing, or frames already waiting) goes through its bounded queue, drained by its writer task. A
+full queue, or a send blocked for ``send_timeout`` (the gateway's watchdog calls ``stall``),
+disconnects the socket with 4008 — a slow consumer never grows memory. bench/README.md says what
+each of these choices bought; ``enqueue`` and ``_send_now`` are on the per-delivery path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import types
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from realtime import protocol as p
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    """One client socket (WebSocket or SSE) with its bounded send queue."""
+
+    kind: str  # "member" | "staff"
+    send: Callable[[str], Coroutine[Any, Any, None]]  # a coroutine: enqueue drives it in place
+    close_transport: Callable[[int, str], Awaitable[None]]
+    # optional: write a frame now if that cannot wait (True), else False and ``send`` is used —
+    # the transport's shortcut (server/uvicorn_io.py writes one pre-built frame to every socket)
+    write: Callable[[str], bool] | None = None
+    hub_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    channels: dict[str, str] = field(default_factory=dict)  # channel -> epoch
+    buffers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    queue: deque[str] = field(default_factory=deque)
+    max_queue: int = 256
+    allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
+    closing: tuple[int, str] | None = None
+    revoked: bool = False
+    present: bool = False  # counted in presence (attach joined it, or will once Redis is back)
+    # the idle writer's wake-up (a bare future, only while it waits: no Event, no waiter deque);
+    # not None also means "idle with nothing queued": enqueue may then send directly
+    _waiter: asyncio.Future[None] | None = None
+    # a direct send that had to wait (transport paused): the writer finishes it before the queue
+    _inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
+    _ops_window: float = 0.0
+    _ops: int = 0
+    writer: asyncio.Task[None] | None = None
+    ended: bool = False  # closing decided, or the peer is gone (see ended_future)
+    _ended: asyncio.Future[None] | None = None
+    # stall detection (see send_blocked): a counter rather than a timer per send keeps the hot
+    # path free of timer handles
+    busy: bool = False
+    sent: int = 0
+    stalled: bool = False
+    _seen: tuple[int, float] = (-1, 0.0)
+
+    def enqueue(self, text: str, *, ephemeral: bool = False) -> None:
+        """Send ``text`` now if the socket keeps up, else queue it (bounded). A full queue closes
+        the socket with 4008 (it resumes with ``since``); ``ephemeral`` frames (presence, typing)
+        are dropped instead once the queue is half full."""
+        if self.closing is not None:
+            return
+        if self._waiter is not None:  # the writer is idle and nothing is queued: send right here
+            self._send_now(text)
+            return
+        n = len(self.queue)
+        if n >= self.max_queue + self.allowance:
+            self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
+            self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
+            return
+        if ephemeral and n >= self.max_queue // 2 + self.allowance:
+            return  # presence and typing go first when the queue is half full
+        self.queue.append(text)
+        self._wake()
+
+    def _send_now(self, text: str) -> None:
+        """Drive the transport's send coroutine in place. While the transport accepts data (the
+        usual case: uvicorn's send writes to the socket buffer and returns without suspending)
+        it completes in this call. If it must wait (the peer is slow: the transport paused
+        writing), the suspended send is handed to the writer, which finishes it before anything
+        queued after it — order is kept, and the socket is then "behind" until the writer catches
+        up, so later frames queue (bounded) as usual."""
+        try:
+            write = self.write
+            if write is not None and write(text):
+                self.sent += 1
+                if self.allowance:
+                    self.allowance -= 1
+                return
+            coro = self.send(text)
+            try:
+                blocked_on = coro.send(None)
+            except StopIteration:
+                self.sent += 1
+                if self.allowance:  # as the writer counts it: a replayed frame went out
+                    self.allowance -= 1
+                return
+        except Exception:  # the peer is gone: the reader notices and detaches
+            self.closing = (p.CLOSE_NORMAL, "gone")
+            self._end()
+            self._wake()
+            return
+        self._inflight = (coro, blocked_on)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter  # None while the writer is sending: it drains the queue before waiting
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            if self._ended is not None and not self._ended.done():
+                self._ended.set_result(None)
+
+    def ended_future(self) -> asyncio.Future[None]:
+        """A future done once ``ended`` (a bare future: no task waiting on an Event per socket)."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+            if self.ended:
+                self._ended.set_result(None)
+        return self._ended
+
+    def close(self, code: int, reason: str, *frames: str) -> None:
+        """Send ``frames`` (after what is queued), then close with ``code``."""
+        if self.closing is not None:
+            return
+        self.queue.extend(frames)
+        self.closing = (code, reason)
+        self._end()
+        self._wake()
+
+    def stall(self) -> None:
+        """The writer has been stuck in one send for too long (the peer stopped reading and every
+        buffer on the way is full): drop what is queued, abandon that send and close with 4008."""
+        if self.stalled or self.writer is None or self.writer.done():
+            return
+        self.stalled = True
+        self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
+        self.queue.clear()
+        self.writer.cancel()
+
+    async def run_writer(self) -> None:
+        """The socket's writer task: sends what ``enqueue`` could not (a suspended send first, then
+        the queue, in order), then closes the transport once the socket is closing."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if not self.queue and self.closing is None and self._inflight is None:
+                    waiter = self._waiter = loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._waiter = None
+                self.busy = True
+                try:
+                    inflight = self._inflight
+                    if inflight is not None:
+                        self._inflight = None
+                        await _resume(*inflight)
+                        self.sent += 1
+                        if self.allowance:
+                            self.allowance -= 1
+                    while self.queue:
+                        await self.send(self.queue.popleft())
+                        self.sent += 1
+                        if self.allowance:
+                            self.allowance -= 1
+                except asyncio.CancelledError:
+                    if not self.stalled:
+                        raise
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    self.queue.clear()
+                self.busy = False
+                if self.closing is not None:
+                    await self.close_transport(*self.closing)
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer went away mid-send: the reader notices and detaches
+            self.closing = self.closing or (p.CLOSE_NORMAL, "gone")
+            self._end()
+        finally:
+            if self._inflight is not None:  # cancelled before finishing a handed-over send
+                self._inflight[0].close()
+                self._inflight = None
+
+    def count_op(self, now: float) -> int:
+        """Count one client frame in the current one-second window; the count so far."""
+        if now - self._ops_window >= 1.0:
+            self._ops_window, self._ops = now, 0
+        self._ops += 1
+        return self._ops
+
+    def send_blocked(self, now: float) -> float:
+        """Seconds the writer has been stuck in one send (0.0 while it is idle or makes progress).
+        The gateway's watchdog asks every period and closes the socket past ``send_timeout``."""
+        if not self.busy or self.sent != self._seen[0]:
+            self._seen = (self.sent, now)
+            return 0.0
+        return now - self._seen[1]
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], blocked_on: Any) -> Generator[Any, Any, None]:
+    """Await the rest of ``coro``, which was started elsewhere (``Connection._send_now``) and is
+    suspended on ``blocked_on``: hand that to the running task as if ``coro`` had yielded it here,
+    then pass every resumption (or exception, e.g. a cancellation) on to ``coro`` — what a task
+    does for the coroutine it runs."""
+    value = blocked_on
+    while True:
+        try:
+            sent = yield value
+        except BaseException as exc:  # noqa: BLE001  (thrown in by the task: forwarded)
+            try:
+                value = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                value = coro.send(sent)
+            except StopIteration:
+                return

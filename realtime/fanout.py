@@ -1,0 +1,185 @@
+"""The registry and the fan-out: one broker subscription per channel per instance, and delivery to
+the local subscribers.
+
+A ``Feed`` is this instance's subscription to one channel, reference-counted by its subscribers
+(and internal watchers: the ban watch on a member's contact channel); when the last one leaves,
+the broker subscription and every trace of the channel go away. Every event that arrives is
+checked against the feed's last seq (a duplicate after a reconnect is dropped, a gap is filled
+from history), decoded to ``str`` once, and handed to each subscriber's ``Connection.enqueue`` —
+which sends it in place to a socket that keeps up. ``deliver`` → ``fan_out`` → ``enqueue`` is the
+per-delivery path: keep it free of extra awaits, calls and lookups (bench/README.md).
+
+A subscriber in the middle of subscribing (``realtime.resume.join``) gets its live frames in
+``conn.buffers[name]`` instead, counted in ``Feed.buffering``, until history has been replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.events.channels import parse_channel
+from realtime import protocol as p
+from realtime.broker import Broker
+from realtime.connection import Connection
+from realtime.history import History, dedup_key, frame_parts
+
+log = logging.getLogger("hubwire.realtime")
+
+# A ban is announced on the team's and the contact's channel (domain/hubs/memberships.py): the
+# feeds of these kinds are watched for ``member.banned``.
+BAN_CHANNEL_KINDS = frozenset({"contact", "team"})
+
+
+@dataclass(eq=False)
+class Feed:
+    """This instance's subscription to one broker channel."""
+
+    name: str
+    subscribers: set[Connection] = field(default_factory=set)
+    watchers: int = 0  # internal interest (ban watch on contact channels)
+    buffering: int = 0  # subscribers mid-subscribe (their live frames go to conn.buffers[name])
+    last_seq: int | None = None
+    epoch: str | None = None  # the epoch last_seq belongs to
+    handler: Any = None
+    watches_bans: bool = False  # a team or contact channel: its events may carry a ban
+
+    @property
+    def refs(self) -> int:
+        """Subscribers and watchers: the feed goes away at zero."""
+        return len(self.subscribers) + self.watchers
+
+
+class FanOut:
+    """The feeds of this instance (``feeds``: channel name → ``Feed``) and the delivery of what the
+    broker brings on them. ``on_ban`` is called with every event frame carrying ``member.banned``
+    on a team or contact channel (the gateway re-checks that member's sockets)."""
+
+    def __init__(self, broker: Broker, history: History, *, stamp_dedup: bool,
+                 on_ban: Callable[[bytes], None]) -> None:
+        self.broker = broker
+        self.history = history
+        self._stamp_dedup = stamp_dedup  # several instances may stamp the same raw event
+        self._on_ban = on_ban
+        self.feeds: dict[str, Feed] = {}
+
+    async def acquire(self, name: str, *, conn: Connection | None = None, watcher: bool = False) -> None:
+        """Add ``conn`` (or a watcher) to the feed of channel ``name``, subscribing to the broker
+        when the feed is new."""
+        feed = self.feeds.get(name)
+        created = feed is None
+        if feed is None:  # registered before the first await, so concurrent subscribers share it
+            ch = parse_channel(name)
+            feed = self.feeds[name] = Feed(name, watches_bans=ch is not None and ch.kind in BAN_CHANNEL_KINDS)
+
+            async def handler(channel: str, payload: bytes, feed: Feed = feed) -> None:
+                await self.deliver(feed, payload)
+
+            feed.handler = handler
+        if watcher:
+            feed.watchers += 1
+        if conn is not None and conn not in feed.subscribers:
+            feed.subscribers.add(conn)
+            if name in conn.buffers:
+                feed.buffering += 1
+        if created:
+            await self.broker.subscribe(name, feed.handler)
+
+    async def release(self, name: str, *, conn: Connection | None = None, watcher: bool = False) -> None:
+        """Take ``conn`` (or a watcher) off the feed of ``name``; the last one out unsubscribes
+        from the broker and drops the feed."""
+        feed = self.feeds.get(name)
+        if feed is None:
+            return
+        if conn is not None:
+            feed.subscribers.discard(conn)
+        if watcher:
+            feed.watchers -= 1
+        if feed.refs <= 0:
+            del self.feeds[name]  # no bookkeeping left behind for dynamic channel names
+            await self.broker.unsubscribe(name, feed.handler)
+
+    async def leave(self, conn: Connection, name: str) -> None:
+        """Unsubscribe ``conn`` from ``name``, whether subscribed or still subscribing."""
+        present = conn.channels.pop(name, None) is not None
+        present = self.unbuffer(conn, name) is not None or present
+        if present:
+            await self.release(name, conn=conn)
+
+    def unbuffer(self, conn: Connection, name: str) -> list[tuple[int, str]] | None:
+        """Take ``conn``'s subscribe buffer for ``name`` (None if it has none), keeping the feed's
+        ``buffering`` count in step."""
+        buffer = conn.buffers.pop(name, None)
+        if buffer is not None:
+            feed = self.feeds.get(name)
+            if feed is not None and conn in feed.subscribers:
+                feed.buffering -= 1
+        return buffer
+
+    async def stop(self) -> None:
+        """Unsubscribe every feed from the broker."""
+        for name, feed in list(self.feeds.items()):
+            self.feeds.pop(name, None)
+            await self.broker.unsubscribe(name, feed.handler)
+
+    async def deliver(self, feed: Feed, payload: bytes) -> None:
+        """What the broker brought on ``feed``: an ephemeral frame goes to every subscriber as is;
+        an event is stamped if it came raw, checked against the feed's seq, and fanned out."""
+        if payload.startswith(p.EPHEMERAL_PREFIXES):
+            text = payload.decode()
+            # enqueue/close never touch feed.subscribers (nor run callbacks synchronously): no copy
+            for conn in feed.subscribers:
+                if not feed.buffering or feed.name not in conn.buffers:
+                    conn.enqueue(text, ephemeral=True)
+            return
+        if payload.startswith(p.EVENT_PREFIX):
+            frame = payload
+            seq = _seq_of(frame)
+        else:  # a raw Event (the unit of work publishing straight to the broker): stamp it here
+            parts = frame_parts(payload)
+            if parts is None:
+                log.warning("dropping an undecodable payload on %s", feed.name)
+                return
+            _, prefix, suffix = parts
+            seq, frame = await self.history.stamp(
+                feed.name, prefix, suffix, dedup=dedup_key(payload) if self._stamp_dedup else None)
+        if feed.last_seq is not None:
+            if seq <= feed.last_seq:
+                return  # a duplicate (history already delivered it after a reconnect)
+            if seq > feed.last_seq + 1:  # missed while the broker reconnected: fill from history
+                try:
+                    for s, f in await self.history.between(feed.name, feed.last_seq, seq - 1):
+                        self.fan_out(feed, s, f)
+                except Exception:
+                    log.warning("could not fill a gap on %s", feed.name, exc_info=True)
+        feed.last_seq = seq
+        self.fan_out(feed, seq, frame)
+        if feed.watches_bans and b'"member.banned"' in frame:
+            self._on_ban(frame)
+
+    def fan_out(self, feed: Feed, seq: int, frame: bytes) -> None:
+        """Event ``seq`` (its frame, encoded once) to every subscriber of ``feed``: sent or queued,
+        or kept in the buffer of a subscriber still replaying history."""
+        text = frame.decode()  # once per event; the same str goes to every subscriber
+        # Iterating the set itself is safe: enqueue/close/buffer.append are synchronous and never
+        # add or remove subscribers (close only sets flags and resolves futures, whose callbacks
+        # run later); every mutation of feed.subscribers is in acquire/release.
+        if not feed.buffering:  # nobody mid-subscribe: no buffer lookup per subscriber
+            for conn in feed.subscribers:
+                conn.enqueue(text)
+            return
+        name = feed.name
+        for conn in feed.subscribers:
+            buffer = conn.buffers.get(name)
+            if buffer is not None:
+                buffer.append((seq, text))
+            else:
+                conn.enqueue(text)
+
+
+def _seq_of(frame: bytes) -> int:
+    start = frame.index(b',"seq":') + 7
+    end = frame.index(b",", start)
+    return int(frame[start:end])

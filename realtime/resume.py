@@ -1,0 +1,101 @@
+"""Resume: a subscription answered from history, and feeds caught up after the broker reconnects.
+
+Every event has a per-channel ``seq`` and the channel an ``epoch`` (the stores are in
+``realtime.history``). A client that subscribes with ``since`` (and the epoch it knew) gets what it
+missed, or ``recovered: false`` when history no longer covers it: refetch, then continue. Joining
+buffers live frames while history is read, then drains the buffer skipping what the replay already
+sent: no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from realtime import protocol as p
+from realtime.connection import Connection
+from realtime.fanout import FanOut
+
+log = logging.getLogger("hubwire.realtime")
+
+
+async def join(fanout: FanOut, conn: Connection, name: str, since: int | None, epoch: str | None,
+               max_replay: int) -> bool:
+    """Subscribe ``conn`` to channel ``name`` (canonical, already authorized): ``subscribed`` with
+    the channel's seq and epoch, then the events after ``since`` (at most ``max_replay`` frames a
+    socket may have pending beyond its queue; more is ``recovered: false``), then live events. False
+    when history could not be read (the client is told to try again) or the socket went away."""
+    # Live first (buffered), then history, then the buffer minus what history already gave.
+    conn.buffers[name] = []
+    await fanout.acquire(name, conn=conn)
+    try:
+        state = await fanout.history.replay(name, since, epoch)
+    except Exception:
+        log.warning("history unavailable for %s", name, exc_info=True)
+        await fanout.leave(conn, name)
+        conn.enqueue(p.error("unavailable", "Try again shortly.", name))
+        return False
+    if conn.closing is not None or name not in conn.buffers:
+        return False
+    feed = fanout.feeds.get(name)
+    if feed is not None and feed.last_seq is None:
+        feed.last_seq = state.seq  # a later live frame beyond this is a gap to fill from history
+        feed.epoch = state.epoch
+    recovered: bool | msgspec.UnsetType = msgspec.UNSET
+    last = state.seq
+    replay: list[tuple[int, bytes]] = []
+    if since is not None:
+        recovered = state.frames is not None
+        replay = state.frames or []
+        # A replay may exceed the send queue (the client is catching up, e.g. after a 4008),
+        # up to max_replay frames per socket at a time; beyond that: refetch.
+        if len(replay) + conn.allowance > max_replay:
+            recovered, replay = False, []
+        conn.allowance += len(replay)
+    conn.enqueue(p.encode(p.Subscribed(channel=name, seq=state.seq, epoch=state.epoch, recovered=recovered)))
+    for seq, frame in replay:
+        conn.enqueue(frame.decode())
+    for seq, text in fanout.unbuffer(conn, name) or ():
+        if seq > last:
+            conn.enqueue(text)
+            last = seq
+    conn.channels[name] = state.epoch
+    return True
+
+
+async def resync(fanout: FanOut) -> None:
+    """After the broker lost its connection (``on_reconnect``): catch every feed up with history.
+
+    Events published while the connection was away are sent from history in order (duplicates
+    are dropped by seq as usual). When the channel's epoch changed (Redis restarted and lost
+    its counters and history) or history no longer covers the gap, every subscriber is told
+    with a ``subscribed`` frame carrying ``recovered: false`` and the new seq/epoch: refetch,
+    then continue from there."""
+    for feed in list(fanout.feeds.values()):
+        if feed.last_seq is None or feed.epoch is None:
+            continue
+        try:
+            state = await fanout.history.replay(feed.name, feed.last_seq, feed.epoch)
+        except Exception as exc:
+            log.warning("could not resync %s (%s)", feed.name, exc)
+            raise
+        if fanout.feeds.get(feed.name) is not feed:
+            continue
+        if state.epoch == feed.epoch and state.frames is not None:
+            for seq, frame in state.frames:
+                if seq > (feed.last_seq or 0):
+                    feed.last_seq = seq
+                    fanout.fan_out(feed, seq, frame)
+            continue
+        log.warning("history of %s was lost (epoch %s -> %s); subscribers are told to refetch",
+                    feed.name, feed.epoch, state.epoch)
+        feed.epoch, feed.last_seq = state.epoch, state.seq
+        notice = p.encode(p.Subscribed(channel=feed.name, seq=state.seq, epoch=state.epoch, recovered=False))
+        for conn in list(feed.subscribers):
+            buffer = conn.buffers.get(feed.name)
+            if buffer is not None:
+                buffer.clear()  # that subscribe is answering from the same history right now
+            elif feed.name in conn.channels:
+                conn.channels[feed.name] = state.epoch
+                conn.enqueue(notice)

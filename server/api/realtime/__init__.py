@@ -1,0 +1,1 @@
+"""Realtime: the gateway's transports (member and staff WebSockets, Server-Sent Events), presence and announcements."""

@@ -1,0 +1,222 @@
+"""How the realtime routes speak WebSocket and Server-Sent Events to the gateway.
+
+WebSocket: the token comes from the ``Sec-WebSocket-Protocol`` header (``hubwire.v1,
+bearer.<token>``) or a first ``auth`` frame, never the URL; the ``Connection`` sends through the
+server's own ASGI send (and, under uvicorn, writes pre-built frames straight to the transport:
+server/uvicorn_io.py); ``run_socket`` serves the socket until the peer or the server ends it.
+SSE: the same gateway, its frames written as ``event:`` blocks whose ``id:`` lists every channel's
+``<channel>:<epoch>:<seq>``, so a reconnect with ``Last-Event-ID`` resumes each channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Coroutine
+from typing import Any
+
+import msgspec
+from litestar import Request, WebSocket
+from litestar.response import Stream
+
+from domain.events.channels import hub_channel
+from domain.identity.members import MemberPrincipal
+from realtime import protocol as p
+from realtime.connection import Connection
+from realtime.gateway import Gateway
+from server.errors import RAW_SEND
+from server.uvicorn_io import aborter, direct_writer
+
+log = logging.getLogger("hubwire.realtime")
+
+# The close code for a socket whose authentication failed, by the error's kind.
+CLOSE_FOR = {"unauthenticated": p.CLOSE_UNAUTHENTICATED, "forbidden": p.CLOSE_FORBIDDEN,
+             "not_found": p.CLOSE_NOT_FOUND}
+
+
+def gateway_of(app_or_state: Any) -> Gateway:
+    """The app's gateway (set by the realtime lifespan)."""
+    state = getattr(app_or_state, "state", app_or_state)
+    return state.realtime  # type: ignore[no-any-return]
+
+
+# ---- WebSocket ----------------------------------------------------------------------------------------
+
+
+def _offered(socket: WebSocket) -> tuple[bool, str | None]:
+    """Whether the client speaks ``hubwire.v1``, and the token it put in the subprotocol list."""
+    values = [v.strip() for v in socket.headers.get("sec-websocket-protocol", "").split(",") if v.strip()]
+    token = next((v[len(p.BEARER_PREFIX):] for v in values if v.startswith(p.BEARER_PREFIX)), None)
+    return p.SUBPROTOCOL in values, token or None
+
+
+async def open_socket(socket: WebSocket, timeout: float) -> str | None:
+    """Accept the socket and get its token: from the subprotocol header, or a first ``auth``
+    frame within ``timeout`` seconds. None after closing it with 4401."""
+    speaks, token = _offered(socket)
+    await socket.accept(subprotocols=p.SUBPROTOCOL if speaks else None)
+    if token is not None:
+        return token
+    try:
+        message = await asyncio.wait_for(socket.receive(), timeout)
+    except asyncio.TimeoutError:
+        await refuse(socket, p.CLOSE_UNAUTHENTICATED, "auth_timeout", "Send an auth frame first.")
+        return None
+    if message["type"] != "websocket.receive":
+        return None
+    try:
+        frame = p.client_decoder.decode(message.get("text") or message.get("bytes") or b"")
+    except msgspec.DecodeError:
+        frame = None
+    if not isinstance(frame, p.Auth):
+        await refuse(socket, p.CLOSE_UNAUTHENTICATED, "unauthenticated", "The first frame must be an auth frame.")
+        return None
+    return frame.token
+
+
+async def refuse(socket: WebSocket, code: int, error_code: str, message: str) -> None:
+    """An ``error`` frame, then close with ``code`` (a peer already gone is no error)."""
+    try:
+        await socket.send({"type": "websocket.send", "text": p.error(error_code, message)})
+        await socket.close(code, error_code)
+    except Exception:
+        pass
+
+
+def socket_connection(socket: WebSocket, kind: str) -> Connection:
+    """The gateway's ``Connection`` for an accepted, authenticated socket."""
+    # The server's own send (kept by server.errors.edge), not the socket's wrapped one: frames on
+    # an accepted socket need none of the wrappers, and this is called per frame per subscriber.
+    asgi_send = socket.scope.get(RAW_SEND) or socket.send  # type: ignore[attr-defined]
+
+    def send(text: str) -> Coroutine[Any, Any, None]:  # the ASGI send's coroutine: the gateway drives it
+        return asgi_send({"type": "websocket.send", "text": text})  # type: ignore[return-value]
+
+    async def close(code: int, reason: str) -> None:
+        await socket.close(code, reason)
+
+    write = direct_writer(asgi_send)
+    global _write_path_logged
+    if not _write_path_logged:  # once per process: which path the fan-out takes here
+        _write_path_logged = True
+        log.info("realtime: event frames are %s", "built once and written directly to each socket's transport"
+                 if write is not None else "sent through the ASGI send")
+    return Connection(kind=kind, send=send, close_transport=close, write=write)
+
+
+_write_path_logged = False
+
+
+async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
+    """Open ``conn`` in the gateway and serve it until the peer goes away or the server closes
+    it; then release everything it held."""
+    serve: asyncio.Future[None] | None = None
+    ended = conn.ended_future()  # a bare future: no third task per socket waiting on an Event
+    try:
+        refused = await gateway.open(conn)
+        if refused is not None:  # draining, or the member's limit (their sockets on every instance)
+            code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
+            await refuse(socket, code, refused, "Too many sockets for this member."
+                         if code == p.CLOSE_RATE_LIMITED else "The server is restarting.")
+            return
+        serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
+        # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
+        # ban, drain, bad frame...): a stalled peer never sends the frame that would end `serve`.
+        await asyncio.wait([serve, ended], return_when=asyncio.FIRST_COMPLETED)
+        if serve.done():
+            serve.result()
+        if conn.closing is not None and conn.writer is not None and not conn.writer.done():
+            # Release channels, presence and the member's slot now; the writer gets the last
+            # frames and the close out, within close_timeout (a peer that never reads again is
+            # given up on, its memory bounded by the transport's own buffer).
+            await gateway.detach(conn, keep_writer=True)
+            await asyncio.wait([conn.writer], timeout=gateway.config.close_timeout)
+    except Exception as exc:  # the peer vanished mid-frame, or the server is going away
+        if not _is_disconnect(exc):
+            log.exception("socket %s failed", conn.id)
+    finally:
+        ended.cancel()
+        if serve is not None and not serve.done():
+            serve.cancel()
+        await gateway.detach(conn)
+
+
+def _is_disconnect(exc: Exception) -> bool:
+    return type(exc).__name__ in {"WebSocketDisconnect", "ClientDisconnected", "ConnectionClosed"}
+
+
+# ---- Server-Sent Events ------------------------------------------------------------------------------
+
+
+def parse_last_event_id(header: str | None) -> dict[str, tuple[str, int]]:
+    """``<channel>:<epoch>:<seq>`` positions, comma-separated → {channel: (epoch, seq)}."""
+    out: dict[str, tuple[str, int]] = {}
+    for item in (header or "").split(","):
+        parts = item.strip().rsplit(":", 2)
+        if len(parts) == 3 and parts[2].isdigit():
+            out[parts[0]] = (parts[1], int(parts[2]))
+    return out
+
+
+_stamped = msgspec.json.Decoder(p.StampedEvent)
+
+
+def event_stream(request: Request[Any, Any, Any], gateway: Gateway, member: MemberPrincipal,
+                 channels: str | None) -> Stream:
+    """The member's SSE stream of ``channels`` (comma-separated; their hub's channel by default),
+    resumed from the request's ``Last-Event-ID``."""
+    out: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue(maxsize=1)
+    positions: dict[str, tuple[str, int]] = {}
+
+    async def send(text: str) -> None:
+        await out.put((text, None))
+
+    abort = aborter(request.scope.get(RAW_SEND))
+
+    async def close(code: int, reason: str) -> None:
+        while not out.empty():  # a stalled stream: what is still waiting is dropped (resume with the id)
+            out.get_nowait()
+        out.put_nowait(("", f"{code}"))
+        if conn.stalled and abort is not None:
+            # The stream is stuck in a send only the client could complete (it stopped reading):
+            # drop the connection, so that send returns and the stream ends now (server/uvicorn_io.py).
+            abort()
+
+    conn = Connection(kind="member", send=send, close_transport=close, hub_id=member.hub_id,
+                      contact_id=member.contact_id, team_id=member.team_id)
+    resume = parse_last_event_id(request.headers.get("last-event-id"))
+    wanted = [c.strip() for c in (channels or hub_channel(member.hub_id)).split(",") if c.strip()]
+
+    async def events() -> AsyncGenerator[bytes, None]:
+        try:
+            refused = await gateway.open(conn)
+            if refused is not None:
+                yield f"event: error\ndata: {p.error(refused, 'Too many connections.')}\n\n".encode()
+                return
+            for name in wanted:
+                since = resume.get(name)
+                await gateway.subscribe(conn, name, since[1] if since else None, since[0] if since else None)
+            yield b"retry: 2000\n\n"
+            while True:
+                text, closed = await out.get()
+                if closed is not None:
+                    return
+                if text.startswith('{"type":"event"'):
+                    ev = _stamped.decode(text)
+                    positions[ev.channel] = (conn.channels.get(ev.channel, ""), ev.seq)
+                    ids = ",".join(f"{c}:{e}:{s}" for c, (e, s) in positions.items())
+                    yield f"id: {ids}\nevent: event\ndata: {text}\n\n".encode()
+                else:
+                    kind = msgspec.json.decode(text).get("type", "message")
+                    if kind == "subscribed":  # carries an id too: resume works before any event
+                        sub = msgspec.json.decode(text)
+                        positions[sub["channel"]] = (sub["epoch"], sub["seq"])
+                        ids = ",".join(f"{c}:{e}:{s}" for c, (e, s) in positions.items())
+                        yield f"id: {ids}\nevent: subscribed\ndata: {text}\n\n".encode()
+                        continue
+                    yield f"event: {kind}\ndata: {text}\n\n".encode()
+        finally:
+            await gateway.detach(conn)
+
+    return Stream(events(), media_type="text/event-stream",
+                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
