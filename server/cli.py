@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the HTTP server (migrations applied on start by default)")
-    serve.add_argument("--host", default=os.environ.get("HUBWIRE_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("HUBWIRE_PORT", "8000")))
+    serve.add_argument("--host", help="default: HUBWIRE_HOST, else 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default: HUBWIRE_PORT, else 8000")
     serve.add_argument("--workers", type=int, default=1)
 
     sub.add_parser("migrate", help="apply database migrations and exit")
@@ -44,7 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "serve":
-        return _serve(settings, args)
+        if args.host is not None or args.port is not None:
+            # The app factory reads its settings from the environment in the server process (and
+            # in every worker process): hand it the address given here, so that the default
+            # public URL (links in emails) names the port the server really listens on.
+            os.environ["HUBWIRE_HOST"] = args.host if args.host is not None else settings.host
+            os.environ["HUBWIRE_PORT"] = str(args.port if args.port is not None else settings.port)
+            try:
+                settings = Settings.from_env()
+            except SettingsError as exc:
+                print(f"hubwire: configuration error: {exc}", file=sys.stderr)
+                return 2
+        return _serve(settings, args.workers)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("migrations applied")
@@ -59,17 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _serve(settings: Settings, args: Any) -> int:
+def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
-    print(f"Hubwire on http://{args.host}:{args.port}  (database: {_describe_db(settings)}, "
-          f"broker: {'redis' if settings.redis_url else 'in-process'}, data dir: {settings.data_dir})", flush=True)
+    print(f"Hubwire on http://{settings.host}:{settings.port}  (database: {_describe_db(settings)}, "
+          f"broker: {'redis' if settings.redis_url else 'in-process'}, data dir: {settings.data_dir}, "
+          f"links: {settings.public_url})", flush=True)
     uvicorn.run(
         "server.app:create_app",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
         log_level=settings.log_level.lower(),
         proxy_headers=False,  # client addresses come from HUBWIRE_TRUSTED_PROXIES, see server/net.py
         timeout_graceful_shutdown=10,

@@ -78,6 +78,10 @@ class Settings:
     redis_prefix: str
     secret_key: str = field(repr=False)
     public_url: str
+    # Where ``hubwire serve`` listens unless --host/--port say otherwise; the default public URL
+    # is built from them, so links name the port the server really answers on.
+    host: str = "127.0.0.1"
+    port: int = 8000
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None
@@ -130,13 +134,17 @@ class Settings:
         if log_level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise SettingsError("HUBWIRE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         proxies = tuple(p.strip() for p in (env.get("HUBWIRE_TRUSTED_PROXIES") or "").split(",") if p.strip())
+        host = (env.get("HUBWIRE_HOST") or "127.0.0.1").strip()
+        port = _int_between(env, "HUBWIRE_PORT", 8000, 0, 65535)
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             redis_url=env.get("HUBWIRE_REDIS_URL") or None,
             redis_prefix=env.get("HUBWIRE_REDIS_PREFIX") or "hubwire:",
             secret_key=secret_key,
-            public_url=(env.get("HUBWIRE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            public_url=(env.get("HUBWIRE_PUBLIC_URL") or local_url(host, port)).rstrip("/"),
+            host=host,
+            port=port,
             smtp_host=env.get("HUBWIRE_SMTP_HOST") or None,
             smtp_port=_int(env, "HUBWIRE_SMTP_PORT", 587),
             smtp_username=env.get("HUBWIRE_SMTP_USERNAME") or None,
@@ -160,6 +168,19 @@ class Settings:
             realtime=_numbers(env, "HUBWIRE_RT_"),
             community_scheduler_interval=_positive_float(env, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL", 1.0),
         )
+
+
+def local_url(host: str, port: int) -> str:
+    """``http://host:port`` for a listening address, as a browser on this machine reaches it: a
+    wildcard address (``0.0.0.0``, ``::``, empty) becomes the loopback one, an IPv6 literal gets
+    its brackets."""
+    if host in {"", "0.0.0.0"}:
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _persisted_secret(data_dir: Path) -> str:

@@ -68,10 +68,27 @@ def build_message(email: OutgoingEmail) -> EmailMessage:
     if email.created_at is not None:
         msg["Date"] = format_datetime(email.created_at)
     msg["X-Hubwire-Idempotency-Key"] = email.idempotency_key
-    msg.set_content(email.text_body)
+    msg.set_content(email.text_body, cte=body_encoding(email.text_body))
     if email.html_body:
-        msg.add_alternative(email.html_body, subtype="html")
+        msg.add_alternative(email.html_body, subtype="html", cte=body_encoding(email.html_body))
     return msg
+
+
+# The longest line SMTP carries untouched (RFC 5321 4.5.3.1.6: 1000 octets with the CRLF).
+MAX_LINE_OCTETS = 998
+
+
+def body_encoding(text: str) -> str | None:
+    """How a text part travels: ``7bit`` when it is ASCII, ``8bit`` when it is other UTF-8, as
+    long as every line fits in SMTP's 998 octets; then a link in it (a magic link) stays whole on
+    its own line, readable in the raw message and the ``.eml`` file, with no quoted-printable soft
+    line break or ``=3D`` inside the URL. Longer lines: None, the email library's choice
+    (quoted-printable or base64). An SMTP server without 8BITMIME gets ``8bit`` parts re-encoded
+    by aiosmtplib, so nothing 8-bit reaches a server that did not offer it."""
+    lines = text.splitlines()
+    if any(len(line.encode()) > MAX_LINE_OCTETS for line in lines):
+        return None
+    return "7bit" if text.isascii() else "8bit"
 
 
 class Transport(Protocol):
