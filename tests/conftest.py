@@ -15,7 +15,6 @@ a conftest.py of its own for the fixtures it shares.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import pytest
 # pytest rewrites only test modules, conftest files and the modules registered here.
 pytest.register_assert_rewrite("tests.support")
 
-import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -35,10 +33,7 @@ from persistence import migrate
 from persistence.db import create_engine
 from server.app import create_app
 from server.settings import Settings
-from tests.support.backends import PG_ADMIN_URL, REDIS_URL, make_settings
-
-RUN_ID = secrets.token_hex(4)
-
+from tests.support.backends import PG_ADMIN_URL, REDIS_URL, RUN_ID, Database, make_settings
 
 def backend_name() -> str:
     return ("postgresql" if PG_ADMIN_URL else "sqlite") + ("+redis" if REDIS_URL else "+inprocess")
@@ -46,44 +41,6 @@ def backend_name() -> str:
 
 def pytest_report_header(config: Any) -> str:
     return f"hubwire backends: {backend_name()}"
-
-
-async def create_pg_database(admin_url: str, name: str) -> str:
-    engine = create_engine(admin_url)
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_pg_database(admin_url: str, name: str) -> None:
-    engine = create_engine(admin_url)
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await engine.dispose()
-
-
-class Database:
-    """A throwaway database for the run (and helpers to make more, e.g. for migration tests)."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.created: list[str] = []
-
-    async def new(self, label: str) -> str:
-        if PG_ADMIN_URL:
-            name = f"hubwire_test_{RUN_ID}_{label}"
-            url = await create_pg_database(PG_ADMIN_URL, name)
-            self.created.append(name)
-            return url
-        return f"sqlite+aiosqlite:///{self.tmp / (label + '.db')}"
-
-    async def drop_all(self) -> None:
-        if PG_ADMIN_URL:
-            for name in self.created:
-                await drop_pg_database(PG_ADMIN_URL, name)
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REDIS_URL, Database
-from tests.test_e2e_server import ServerProcess, free_port
+from tests.support.backends import REDIS_URL, Database
+from tests.support.servers import ServerProcess, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 API_MD = ROOT / "docs" / "api.md"
 SH_BLOCK = re.compile(r"^```sh[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 BLOCK_TIMEOUT = 60.0

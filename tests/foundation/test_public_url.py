@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from server.settings import Settings, SettingsError
-from tests.conftest import PASSWORD, REDIS_URL, Database
-from tests.test_e2e_server import ServerProcess, free_port, hubwire_command
+from tests.support.api import PASSWORD
+from tests.support.backends import REDIS_URL, Database
+from tests.support.servers import ServerProcess, free_port, hubwire_command
 
 
 def settings(tmp_path: Path, **env: str) -> Settings:

@@ -15,9 +15,9 @@ pytest.register_assert_rewrite("tests.mailbox")
 
 from domain.email.transport import EmlFileTransport, OutgoingEmail, body_encoding, build_message
 from persistence.models import EmailOutbox
-from tests.mailbox import AppDb, link_in, unique_email
+from tests.support.mailbox import AppDb, link_in, unique_email
 
-pytest_plugins = ["tests.mailbox"]
+pytest_plugins = ["tests.support.mailbox"]
 
 
 async def request_link(client: Any, inbox: Any, email: str, hub_id: Any) -> tuple[Any, str]:
