@@ -19,6 +19,8 @@ class Team(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     slug: Mapped[str] = mapped_column(sa.String(100), unique=True)
     is_personal: Mapped[bool] = mapped_column(default=False)
+    # How paid checkouts are paid: ``manual`` (orders wait for staff to mark them paid) or ``stripe``.
+    payment_provider: Mapped[str] = mapped_column(sa.String(20), default="manual", server_default="manual")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
