@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server.api.ops import routes as ops
 from server.controllers import (
     access,
     access_check,
@@ -34,7 +35,6 @@ from server.controllers import (
 )
 from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
-from server.controllers.ops import health, ready
 from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
@@ -48,10 +48,9 @@ from server.settings import Settings
 log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
-    health, ready, AuthController, TeamsController, TeamController, ApiKeysController,
-    *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES,
-    *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
-    *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
+    *ops.ROUTES, AuthController, TeamsController, TeamController, ApiKeysController, *crm.ROUTES,
+    *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *access_check.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
 ]
 
 
