@@ -20,6 +20,7 @@ from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
 from server.api.ops import routes as ops
+from server.api.teams import routes as teams
 from server.controllers import (
     access,
     access_check,
@@ -35,22 +36,21 @@ from server.controllers import (
 )
 from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
-from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.mailer import email_worker_for
 from server.openapi import fix_openapi
-from server.paths import HUB_PATH
+from server.paths import HUB_PATH, TEAM_PATH
 from server.services import Services, build_services
 from server.settings import Settings
 
 log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
-    *ops.ROUTES, AuthController, TeamsController, TeamController, ApiKeysController, *crm.ROUTES,
-    *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *access_check.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
+    *ops.ROUTES, AuthController, *teams.ROUTES, ApiKeysController, *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES,
+    *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
+    *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
 ]
 
 
