@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server.api.crm import routes as crm
 from server.api.ops import routes as ops
 from server.api.teams import routes as teams
 from server.controllers import (
@@ -26,13 +27,11 @@ from server.controllers import (
     access_check,
     community,
     contact_auth,
-    crm,
     hubs,
     member,
     messaging,
     moderation,
     realtime,
-    segments,
 )
 from server.controllers.api_keys import ApiKeysController
 from server.controllers.auth import AuthController
@@ -48,7 +47,7 @@ from server.settings import Settings
 log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
-    *ops.ROUTES, AuthController, *teams.ROUTES, ApiKeysController, *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES,
+    *ops.ROUTES, AuthController, *teams.ROUTES, ApiKeysController, *crm.ROUTES, *hubs.ROUTES,
     *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
     *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
 ]
