@@ -19,15 +19,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server.api.access import routes as access
 from server.api.crm import routes as crm
+from server.api.hubs import routes as hubs
 from server.api.ops import routes as ops
 from server.api.teams import routes as teams
 from server.controllers import (
-    access,
-    access_check,
     community,
     contact_auth,
-    hubs,
     member,
     messaging,
     moderation,
@@ -48,8 +47,8 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, AuthController, *teams.ROUTES, ApiKeysController, *crm.ROUTES, *hubs.ROUTES,
-    *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
-    *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
+    *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *realtime.ROUTES, *community.ROUTES,
+    *messaging.ROUTES, *moderation.ROUTES,
 ]
 
 
