@@ -22,18 +22,16 @@ from persistence import migrate
 from server.api.access import routes as access
 from server.api.crm import routes as crm
 from server.api.hubs import routes as hubs
+from server.api.identity import routes as identity
+from server.api.members import routes as members
 from server.api.ops import routes as ops
 from server.api.teams import routes as teams
 from server.controllers import (
     community,
-    contact_auth,
-    member,
     messaging,
     moderation,
     realtime,
 )
-from server.controllers.api_keys import ApiKeysController
-from server.controllers.auth import AuthController
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
@@ -46,9 +44,8 @@ from server.settings import Settings
 log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
-    *ops.ROUTES, AuthController, *teams.ROUTES, ApiKeysController, *crm.ROUTES, *hubs.ROUTES,
-    *contact_auth.ROUTES, *member.ROUTES, *access.ROUTES, *realtime.ROUTES, *community.ROUTES,
-    *messaging.ROUTES, *moderation.ROUTES,
+    *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
 ]
 
 

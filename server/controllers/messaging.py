@@ -8,7 +8,7 @@ does not take part in, or of another hub, is 404.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -22,6 +22,7 @@ from domain.ids import parse_id
 from persistence.models import Message
 from server.deps import Member, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query, resource_types
+from server.openapi import component
 from server.paths import HUB_PATH
 
 
@@ -74,7 +75,7 @@ class MemberProfileAttributes(msgspec.Struct):
     display_name: str | None
     bio: str | None
     avatar_media_id: str | None
-    links: list[ProfileLink]
+    links: list[Annotated[ProfileLink, component("messaging_ProfileLink")]]  # H/me has a ProfileLink too
     role: str
     joined_at: datetime
 
