@@ -19,19 +19,16 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server import jobs
 from server.api.access import routes as access
+from server.api.community import routes as community
 from server.api.crm import routes as crm
 from server.api.hubs import routes as hubs
 from server.api.identity import routes as identity
 from server.api.members import routes as members
 from server.api.ops import routes as ops
 from server.api.teams import routes as teams
-from server.controllers import (
-    community,
-    messaging,
-    moderation,
-    realtime,
-)
+from server.controllers import realtime
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
@@ -45,7 +42,7 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
+    *realtime.ROUTES, *community.ROUTES,
 ]
 
 
@@ -135,8 +132,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_json_body,
         # The gateway starts after (and stops before) the rest; community's scheduler after the
-        # gateway, so what it publishes is numbered and kept in history.
-        lifespan=[lifespan, *realtime.LIFESPANS, *community.LIFESPANS],
+        # gateway, so what it publishes is numbered and kept in history (server/jobs.py).
+        lifespan=[lifespan, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY],
         state=State({"services": services, "email_worker": email_worker}),
         openapi_config=OpenAPIConfig(
             title="Hubwire API",
