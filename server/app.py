@@ -32,7 +32,6 @@ from server.controllers import realtime
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
-from server.mailer import email_worker_for
 from server.openapi import fix_openapi
 from server.paths import HUB_PATH, TEAM_PATH
 from server.services import Services, build_services
@@ -109,7 +108,6 @@ def check_team_routes(app: Litestar) -> None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
-    email_worker = email_worker_for(services)  # `hubwire worker` runs the same loop on its own
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -117,11 +115,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await migrate.upgrade(services.engine)
         await services.broker.start()
         await services.start_access_cache()
-        await email_worker.start()
         try:
             yield
         finally:
-            await email_worker.stop()
             await services.stop_access_cache()
             await services.broker.stop()
             await services.engine.dispose()
@@ -131,10 +127,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_json_body,
-        # The gateway starts after (and stops before) the rest; community's scheduler after the
-        # gateway, so what it publishes is numbered and kept in history (server/jobs.py).
-        lifespan=[lifespan, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY],
-        state=State({"services": services, "email_worker": email_worker}),
+        # Started in this order, stopped in reverse: the services, the email worker, the realtime
+        # gateway, then the community scheduler, so what it publishes is numbered and kept in
+        # history (server/jobs.py).
+        lifespan=[lifespan, *jobs.BEFORE_GATEWAY, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY],
+        state=State({"services": services}),
         openapi_config=OpenAPIConfig(
             title="Hubwire API",
             version="1",
