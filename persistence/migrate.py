@@ -30,13 +30,42 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     (PostgreSQL: an advisory lock; SQLite: a lock file beside the database)."""
     lock = await _sqlite_lock(engine)
     try:
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            await conn.run_sync(_run, "upgrade", revision)
+        await _migrate(engine, "upgrade", revision)
     finally:
         if lock is not None:
             lock.close()  # closing the file releases the flock
+
+
+async def _migrate(engine: AsyncEngine, action: str, revision: str) -> None:
+    """Run ``action`` in one transaction. On SQLite, foreign keys are off meanwhile: Alembic's batch
+    mode changes a table by building a new one and dropping the old, and with foreign keys on, that
+    DROP deletes every row referencing the table through ON DELETE CASCADE (a team's hubs, say).
+    The pragma only takes effect outside a transaction, so it is set before BEGIN; afterwards the
+    references are checked (``foreign_key_check``) and the pragma restored."""
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+                await conn.run_sync(_run, action, revision)
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows with broken references: {broken[:5]}")
+        finally:
+            if sqlite:
+                await conn.run_sync(_sqlite_pragma, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(connection, statement: str) -> None:  # type: ignore[no-untyped-def]
+    cursor = connection.connection.dbapi_connection.cursor()  # the driver's: no BEGIN is issued
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 async def _sqlite_lock(engine: AsyncEngine) -> IO[bytes] | None:
@@ -51,8 +80,7 @@ async def _sqlite_lock(engine: AsyncEngine) -> IO[bytes] | None:
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_run, "downgrade", revision)
+    await _migrate(engine, "downgrade", revision)
 
 
 async def current(engine: AsyncEngine) -> str | None:

@@ -1,1 +1,2 @@
-"""The edge: Litestar app factory, controllers, auth, JSON:API codec, error mapping, CLI."""
+"""The edge: Litestar app factory, routes per context (server/api), background jobs, auth, JSON:API
+codec, error mapping, CLI."""

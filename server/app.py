@@ -19,39 +19,29 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
+from server import jobs
+from server.api.access import routes as access
+from server.api.community import routes as community
+from server.api.crm import routes as crm
+from server.api.hubs import routes as hubs
+from server.api.identity import routes as identity
+from server.api.members import routes as members
+from server.api.ops import routes as ops
 from server.api.realtime import routes as realtime
-from server.controllers import (
-    access,
-    access_check,
-    community,
-    contact_auth,
-    crm,
-    hubs,
-    member,
-    messaging,
-    moderation,
-    segments,
-)
-from server.controllers.api_keys import ApiKeysController
-from server.controllers.auth import AuthController
-from server.controllers.ops import health, ready
-from server.controllers.teams import TEAM_PATH, TeamController, TeamsController
+from server.api.teams import routes as teams
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
-from server.mailer import email_worker_for
 from server.openapi import fix_openapi
-from server.paths import HUB_PATH
+from server.paths import HUB_PATH, TEAM_PATH
 from server.services import Services, build_services
 from server.settings import Settings
 
 log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
-    health, ready, AuthController, TeamsController, TeamController, ApiKeysController,
-    *crm.ROUTES, *segments.ROUTES, *hubs.ROUTES, *contact_auth.ROUTES, *member.ROUTES,
-    *access.ROUTES, *access_check.ROUTES, *realtime.ROUTES,
-    *community.ROUTES, *messaging.ROUTES, *moderation.ROUTES,
+    *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
+    *realtime.ROUTES, *community.ROUTES,
 ]
 
 
@@ -118,7 +108,6 @@ def check_team_routes(app: Litestar) -> None:
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
-    email_worker = email_worker_for(services)  # `hubwire worker` runs the same loop on its own
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -126,11 +115,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await migrate.upgrade(services.engine)
         await services.broker.start()
         await services.start_access_cache()
-        await email_worker.start()
         try:
             yield
         finally:
-            await email_worker.stop()
             await services.stop_access_cache()
             await services.broker.stop()
             await services.engine.dispose()
@@ -140,10 +127,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_json_body,
-        # The gateway starts after (and stops before) the rest; community's scheduler after the
-        # gateway, so what it publishes is numbered and kept in history.
-        lifespan=[lifespan, *realtime.LIFESPANS, *community.LIFESPANS],
-        state=State({"services": services, "email_worker": email_worker}),
+        # Started in this order, stopped in reverse: the services, the email worker, the realtime
+        # gateway, then the community scheduler, so what it publishes is numbered and kept in
+        # history (server/jobs.py).
+        lifespan=[lifespan, *jobs.BEFORE_GATEWAY, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY],
+        state=State({"services": services}),
         openapi_config=OpenAPIConfig(
             title="Hubwire API",
             version="1",

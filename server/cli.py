@@ -119,11 +119,11 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _worker(settings: Settings, *, once: bool) -> int:
-    """The email worker alone (``serve`` also runs it in-process). Stops on SIGINT/SIGTERM after
-    the message in flight."""
+    """The email worker alone (``serve`` also runs it in-process; both build it in server/jobs.py).
+    Stops on SIGINT/SIGTERM after the message in flight."""
     import signal
 
-    from server.mailer import email_worker_for
+    from server.jobs import email_worker_for
 
     async def run(svc: Any) -> int:
         worker = email_worker_for(svc)

@@ -152,64 +152,6 @@ def _resolve(cls: type, annotation: Any) -> Any:
     return annotation
 
 
-# ---- being replaced by the static classes above (issue 10); removed once no route uses it ----
-
-def _name(type_name: str, suffix: str) -> str:
-    return "".join(part.capitalize() for part in type_name.split("_")) + suffix
-
-
-@dataclass(frozen=True)
-class ResourceTypes:
-    """The Structs for one resource type: what goes in (create/update) and what comes out."""
-
-    type_name: str
-    Resource: Any
-    Document: Any
-    ListDocument: Any
-    CreateDocument: Any | None
-    UpdateDocument: Any | None
-
-    def resource(self, id: Any, attributes: Any, *, self_link: str | None = None) -> Any:
-        return self.Resource(type=self.type_name, id=str(id), attributes=attributes,
-                             links=Links(self=self_link) if self_link else None)
-
-    def document(self, id: Any, attributes: Any, *, self_link: str | None = None) -> Any:
-        return self.Document(data=self.resource(id, attributes, self_link=self_link))
-
-    def list_document(self, request: Request[Any, Any, Any], resources: list[Any], page: Page[Any]) -> Any:
-        return self.ListDocument(
-            data=resources,
-            links=Links(self=str(request.url), next=next_link(request, page)),
-            meta=PageMeta(has_more=page.has_more),
-        )
-
-
-def resource_types(type_name: str, attributes: type, create: type | None = None,
-                   update: type | None = None) -> ResourceTypes:
-    Resource = msgspec.defstruct(
-        _name(type_name, "Resource"),
-        [("type", Literal[type_name]), ("id", str), ("attributes", attributes),  # type: ignore[valid-type]
-         ("links", Links | None, None)],
-        omit_defaults=True,
-    )
-    Document = msgspec.defstruct(_name(type_name, "Document"), [("data", Resource)])
-    ListDocument = msgspec.defstruct(
-        _name(type_name, "ListDocument"), [("data", list[Resource]), ("links", Links), ("meta", PageMeta)]  # type: ignore[valid-type]
-    )
-
-    def inbound(attrs: type | None, suffix: str, with_id: bool) -> Any:
-        if attrs is None:
-            return None
-        fields: list[Any] = [("type", Literal[type_name]), ("attributes", attrs)]  # type: ignore[valid-type]
-        if with_id:
-            fields.append(("id", str | None, None))
-        data = msgspec.defstruct(_name(type_name, suffix + "Data"), fields, forbid_unknown_fields=True)
-        return msgspec.defstruct(_name(type_name, suffix + "Document"), [("data", data)], forbid_unknown_fields=True)
-
-    return ResourceTypes(type_name, Resource, Document, ListDocument,
-                         inbound(create, "Create", False), inbound(update, "Update", True))
-
-
 def check_document_id(document_id: str | None, resource_id: uuid.UUID | str | None) -> None:
     """JSON:API: the ``data.id`` of a PATCH body, when given, must be the id of the resource the
     request changes; another id is 409 ``id_mismatch`` at ``/data/id``. Every PATCH handler calls
@@ -223,6 +165,12 @@ def check_document_id(document_id: str | None, resource_id: uuid.UUID | str | No
         return
     raise Conflict("The id in the document does not match the resource at this URL.", code="id_mismatch",
                    pointer="/data/id")
+
+
+def present(attributes: msgspec.Struct) -> dict[str, Any]:
+    """The attributes a body sent: ``UNSET`` ones left out, ``None`` kept (it clears), so a PATCH
+    changes only what it names."""
+    return {f: v for f in attributes.__struct_fields__ if (v := getattr(attributes, f)) is not msgspec.UNSET}
 
 
 def _same_id(document_id: str, resource_id: uuid.UUID | str | None) -> bool:
@@ -247,26 +195,57 @@ def next_link(request: Request[Any, Any, Any], page: Page[Any]) -> str | None:
 
 @dataclass(frozen=True)
 class ListQuery:
-    """``page[...]`` and ``filter[...]`` of a list request; unknown parameters are refused."""
+    """``page[...]``, ``filter[...]`` and (on lists that sort) ``sort`` of a list request."""
 
     page: PageRequest
     filters: dict[str, str]
+    sort: str | None = None
+    after: str | None = None  # the raw page[after], for a list with its own cursors (page.after is None)
 
 
-def parse_list_query(request: Request[Any, Any, Any], allowed_filters: frozenset[str] = frozenset()) -> ListQuery:
+def parse_list_query(request: Request[Any, Any, Any], allowed_filters: frozenset[str] | None = frozenset(), *,
+                     sort: bool = False, own_cursor: bool = False) -> ListQuery:
+    """The one reader of a list request's query; any parameter it does not name is 422
+    ``unknown_parameter``.
+
+    - ``page[size]`` (1 to 100, default 20) into ``page.size``; ``page[after]`` decoded as this
+      server's id cursor into ``page.after``, or, for a list with its ``own_cursor`` (community
+      feeds and spaces), handed on undecoded in ``after`` for the domain to read.
+    - ``filter[name]`` for each name in ``allowed_filters``; another name is 422 ``unknown_filter``
+      listing the allowed ones. With ``allowed_filters=None`` the list takes no filters at all and
+      ``filter[...]`` is an unknown parameter like any other.
+    - ``sort`` when ``sort=True``: its value as given (the domain knows the orders).
+    """
+    params = request.query_params
+    known = {"page[size]", "page[after]", "sort"} if sort else {"page[size]", "page[after]"}
     filters: dict[str, str] = {}
-    for key, value in request.query_params.items():
-        if key.startswith("filter[") and key.endswith("]"):
+    for key, value in params.items():
+        if allowed_filters is not None and key.startswith("filter[") and key.endswith("]"):
             name = key[7:-1]
             if name not in allowed_filters:
                 allowed = ", ".join(sorted(allowed_filters)) or "none"
                 raise ValidationFailed(f"Unknown filter `{name}`; this list takes: {allowed}.",
                                        code="unknown_filter", parameter=key)
             filters[name] = value
-        elif key not in {"page[size]", "page[after]"}:
-            raise ValidationFailed(f"Unknown query parameter `{key}`.", code="unknown_parameter", parameter=key)
-    page = PageRequest.parse(request.query_params.get("page[size]"), request.query_params.get("page[after]"))
-    return ListQuery(page, filters)
+        elif key not in known:
+            raise _unknown_parameter(key)
+    after = params.get("page[after]")
+    page = PageRequest.parse(params.get("page[size]"), None if own_cursor else after)
+    return ListQuery(page, filters, sort=params.get("sort") if sort else None, after=after if own_cursor else None)
+
+
+def parse_query(request: Request[Any, Any, Any], allowed: frozenset[str]) -> dict[str, str]:
+    """The query of a request that is not a list: the ``allowed`` parameters, any other is 422
+    ``unknown_parameter`` (as in ``parse_list_query``)."""
+    params = dict(request.query_params.items())
+    for key in params:
+        if key not in allowed:
+            raise _unknown_parameter(key)
+    return params
+
+
+def _unknown_parameter(key: str) -> ValidationFailed:
+    return ValidationFailed(f"Unknown query parameter `{key}`.", code="unknown_parameter", parameter=key)
 
 
 def parse_bool_filter(filters: dict[str, str], name: str) -> bool | None:

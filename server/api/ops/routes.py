@@ -5,21 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from litestar import Response, get
 from litestar.datastructures import State
 
+from server.api.ops.schemas import Health, Readiness
 from server.deps import services_of
-
-
-class Health(msgspec.Struct):
-    status: str
-
-
-class Readiness(msgspec.Struct):
-    status: str
-    checks: dict[str, str]
 
 
 @get("/health", tags=["operations"], security=[], summary="Process is up")
@@ -48,3 +39,6 @@ async def ready(state: State) -> Response[Readiness]:
         await check("redis", svc.redis.ping)
     ok = all(v == "ok" for v in checks.values())
     return Response(Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
+
+
+ROUTES: list[Any] = [health, ready]

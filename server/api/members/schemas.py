@@ -1,25 +1,79 @@
-"""Member self-service in a hub (``H/me``): the member's membership, profile, notification
-preferences and policy acceptances. Every handler takes ``member`` (a member token for this hub) with
-``access: self``: reachable while the hub's policies are not yet accepted, never by banned members."""
+"""Members of a hub: magic-link login (plain JSON bodies) and self-service in ``H/me`` (JSON:API
+types ``members`` and ``policy_acceptances``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Response, get, patch, post
-from litestar.datastructures import State
-from litestar.params import JSONBody
 
-from domain.members import profile as self_service
+from domain.members.login import MemberLogin
 from domain.members.profile import MemberView
-from server.deps import Member, Uow, services_of
-from server.jsonapi import check_document_id, jsonapi, resource_types
-from server.paths import HUB_PATH
+from persistence.models import HubMembership, PolicyAcceptance
+from server.jsonapi import CreateData, Document, Inbound, Resource, UpdateData
+from server.openapi import component, json_body
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
+
+# ---- magic-link login ---------------------------------------------------------------------------
+
+
+class RegisterBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: str
+    hub_id: str
+    redirect_url: str | None = None
+
+
+# Staff have a RegisterBody and a MembershipOut too: each keeps its OpenAPI name
+# (server.openapi.component).
+MemberRegisterBody = Annotated[RegisterBody, json_body("contact_auth_RegisterBody")]
+
+
+class VerifyBody(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+
+
+class AcceptedOut(msgspec.Struct):
+    status: str
+
+
+class ContactOut(msgspec.Struct):
+    id: str
+    email: str
+
+
+class MembershipOut(msgspec.Struct):
+    id: str
+    role: str
+    status: str
+    joined_at: datetime
+    onboarding: dict[str, Any]
+
+
+class MemberTokenOut(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_at: datetime
+    contact: ContactOut
+    hub_id: str
+    membership: Annotated[MembershipOut, component("contact_auth_MembershipOut")]  # pinned: see MemberRegisterBody
+
+
+def membership_out(m: HubMembership) -> MembershipOut:
+    return MembershipOut(str(m.id), m.role, m.status, m.joined_at, dict(m.onboarding or {}))
+
+
+def member_token_out(result: MemberLogin) -> MemberTokenOut:
+    return MemberTokenOut(
+        access_token=result.access_token, token_type="Bearer", expires_at=result.expires_at,
+        contact=ContactOut(str(result.contact.id), result.contact.email), hub_id=str(result.hub.id),
+        membership=membership_out(result.membership),
+    )
+
+
+# ---- self-service: H/me ----------------------------------------------------------------------------
 
 
 class ProfileLink(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,11 +81,15 @@ class ProfileLink(msgspec.Struct, forbid_unknown_fields=True):
     url: str
 
 
+# The community directory has a ProfileLink too (what others see of these links): pinned names.
+MeProfileLink = Annotated[ProfileLink, component("member_ProfileLink")]
+
+
 class Profile(msgspec.Struct):
     display_name: str | None
     bio: str | None
     avatar_media_id: str | None
-    links: list[ProfileLink]
+    links: list[MeProfileLink]
     visibility: Literal["everyone", "shared_spaces", "hidden"]
 
 
@@ -70,7 +128,7 @@ class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     display_name: str | None | Unset = UNSET
     bio: str | None | Unset = UNSET
     avatar_media_id: str | None | Unset = UNSET
-    links: list[ProfileLink] | Unset = UNSET
+    links: list[MeProfileLink] | Unset = UNSET
     visibility: Literal["everyone", "shared_spaces", "hidden"] | Unset = UNSET
 
 
@@ -87,7 +145,22 @@ class MeUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     notification_preferences: PreferencesUpdate | Unset = UNSET
 
 
-MEMBERS = resource_types("members", MeAttributes, None, MeUpdate)
+class MembersResource(Resource):
+    type: Literal["members"]
+    attributes: MeAttributes
+
+
+class MembersDocument(Document):
+    data: MembersResource
+
+
+class MembersUpdateData(UpdateData):
+    type: Literal["members"]
+    attributes: MeUpdate
+
+
+class MembersUpdateDocument(Inbound):
+    data: MembersUpdateData
 
 
 class AcceptanceAttributes(msgspec.Struct):
@@ -101,15 +174,30 @@ class AcceptanceCreate(msgspec.Struct, forbid_unknown_fields=True):
     version: int
 
 
-ACCEPTANCES = resource_types("policy_acceptances", AcceptanceAttributes, AcceptanceCreate)
+class PolicyAcceptancesResource(Resource):
+    type: Literal["policy_acceptances"]
+    attributes: AcceptanceAttributes
 
 
-def _given(struct: Any) -> dict[str, Any]:
+class PolicyAcceptancesDocument(Document):
+    data: PolicyAcceptancesResource
+
+
+class PolicyAcceptancesCreateData(CreateData):
+    type: Literal["policy_acceptances"]
+    attributes: AcceptanceCreate
+
+
+class PolicyAcceptancesCreateDocument(Inbound):
+    data: PolicyAcceptancesCreateData
+
+
+def given(struct: Any) -> dict[str, Any]:
     """The fields of a partial-update Struct that were sent (UNSET ones left out)."""
     return {k: v for k, v in msgspec.to_builtins(struct).items()} if struct is not UNSET else {}
 
 
-def me_document(view: MemberView, hub_id: Any) -> Any:
+def me_document(view: MemberView, hub_id: Any) -> MembersDocument:
     m = view.membership
     prefs = view.notification_preferences
     prof = view.profile
@@ -130,37 +218,9 @@ def me_document(view: MemberView, hub_id: Any) -> Any:
         policies=[PolicyStatus(p.policy_type, p.version, p.require_acceptance, p.content, p.accepted_version,
                                p.accepted_at, p.accepted_current) for p in view.policies],
     )
-    return MEMBERS.document(view.contact.id, attrs, self_link=f"/api/v1/hub/{hub_id}/me")
+    return MembersDocument(data=MembersResource.of(view.contact.id, attrs, self_link=f"/api/v1/hub/{hub_id}/me"))
 
 
-class MeController(Controller):
-    path = HUB_PATH + "/me"
-    tags = ["member self-service"]
-
-    @get("/", opt={"access": "self"}, summary="My membership of this hub: profile, notification preferences, policies")
-    async def get_me(self, member: Member, uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
-        view = await self_service.member_view(uow, member)
-        return jsonapi(me_document(view, member.hub_id))
-
-    @patch("/", opt={"access": "self"}, summary="Update my profile and notification preferences (merged: absent fields keep their values)")
-    async def update_me(self, data: JSONBody[MEMBERS.UpdateDocument], member: Member, state: State,  # type: ignore[name-defined]
-                        uow: Uow) -> Response[MEMBERS.Document]:  # type: ignore[name-defined]
-        check_document_id(data.data.id, member.contact_id)
-        a = data.data.attributes
-        view = await self_service.update_me(
-            uow, services_of(state).clock, member, profile=_given(a.profile),
-            notification_preferences=_given(a.notification_preferences),
-        )
-        return jsonapi(me_document(view, member.hub_id))
-
-    @post("/accept-policies", opt={"access": "self"}, summary="Accept the current version of one of the hub's policies")
-    async def accept_policies(self, data: JSONBody[ACCEPTANCES.CreateDocument], member: Member, state: State,  # type: ignore[name-defined]
-                              uow: Uow) -> Response[ACCEPTANCES.Document]:  # type: ignore[name-defined]
-        a = data.data.attributes
-        acceptance, created = await self_service.accept_policy(
-            uow, services_of(state).clock, member, policy_type=a.policy_type, version=a.version)
-        attrs = AcceptanceAttributes(acceptance.policy_type, acceptance.version, acceptance.accepted_at)
-        return jsonapi(ACCEPTANCES.document(acceptance.id, attrs), 201 if created else 200)
-
-
-ROUTES: list[Any] = [MeController]
+def acceptance_document(acceptance: PolicyAcceptance) -> PolicyAcceptancesDocument:
+    attrs = AcceptanceAttributes(acceptance.policy_type, acceptance.version, acceptance.accepted_at)
+    return PolicyAcceptancesDocument(data=PolicyAcceptancesResource.of(acceptance.id, attrs))

@@ -1,81 +1,43 @@
-"""Staff identity routes (plain JSON bodies): register, login, refresh, logout, me."""
+"""Staff identity routes (plain JSON bodies): register, login, refresh, logout, me; and the team's
+API keys, whose secret is in the create response and nowhere else, ever."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any, Optional
 
-import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import State
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.errors import RateLimited, Unauthenticated
-from domain.identity import sessions
+from domain.identity import api_keys, sessions
+from domain.ids import parse_id
 from domain.teams.service import list_teams
 from persistence.models import User
 from persistence.pagination import PageRequest
-from server.deps import Staff, Uow, provide_optional_staff, services_of
+from server.api.identity.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyOut,
+    LoginBody,
+    LogoutBody,
+    MeOut,
+    RefreshBody,
+    StaffRegisterBody,
+    TokensOut,
+    api_key_created,
+    api_key_list,
+    api_key_out,
+    me_out,
+    tokens_out,
+)
+from server.deps import Staff, TeamCtx, Uow, provide_optional_staff, services_of
+from server.jsonapi import parse_bool_filter, parse_list_query
 from server.net import client_ip
-
-
-class RegisterBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    email: str
-    password: str
-    first_name: str | None = None
-    last_name: str | None = None
-
-
-class LoginBody(msgspec.Struct, forbid_unknown_fields=True):
-    email: str
-    password: str
-
-
-class RefreshBody(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: str
-
-
-class LogoutBody(msgspec.Struct, forbid_unknown_fields=True):
-    refresh_token: str | None = None
-
-
-class UserOut(msgspec.Struct):
-    id: str
-    email: str
-    first_name: str | None
-    last_name: str | None
-    created_at: datetime
-
-
-class TokensOut(msgspec.Struct):
-    access_token: str
-    token_type: str
-    expires_at: datetime
-    refresh_token: str
-    refresh_expires_at: datetime
-    user: UserOut
-
-
-class MembershipOut(msgspec.Struct):
-    team_id: str
-    name: str
-    slug: str
-
-
-class MeOut(msgspec.Struct):
-    user: UserOut
-    teams: list[MembershipOut]
-
-
-def user_out(user: User) -> UserOut:
-    return UserOut(str(user.id), user.email, user.first_name, user.last_name, user.created_at)
-
-
-def tokens_out(issued: sessions.IssuedTokens) -> TokensOut:
-    return TokensOut(issued.access_token, "Bearer", issued.access_expires_at, issued.refresh_token,
-                     issued.refresh_expires_at, user_out(issued.user))
+from server.paths import TEAM_PATH
 
 
 class AuthController(Controller):
@@ -83,7 +45,7 @@ class AuthController(Controller):
     tags = ["staff identity"]
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create a staff account and its personal team")
-    async def register(self, data: JSONBody[RegisterBody], request: Request[Any, Any, Any], state: State,
+    async def register(self, data: StaffRegisterBody, request: Request[Any, Any, Any], state: State,
                        uow: Uow) -> TokensOut:
         svc = services_of(state)
         await _limit(svc, f"register:ip:{client_ip(request, svc.settings)}", svc.settings.login_limit_per_ip)
@@ -143,10 +105,40 @@ class AuthController(Controller):
         user = await uow.session.get(User, staff.user_id)
         assert user is not None  # authenticate_access_token just loaded it
         page = await list_teams(uow, staff, PageRequest(size=100))
-        return MeOut(user_out(user), [MembershipOut(str(t.id), t.name, t.slug) for t in page.items])
+        return me_out(user, page.items)
 
 
 async def _limit(svc: Any, key: str, limit: int) -> None:
     verdict = await svc.limiter.hit(key, limit, svc.settings.login_limit_window_seconds)
     if not verdict.allowed:
         raise RateLimited("Too many attempts from this address; try again later.", retry_after=verdict.retry_after)
+
+
+class ApiKeysController(Controller):
+    path = TEAM_PATH + "/api-keys"
+    tags = ["api keys"]
+
+    @get("/", opt={"scope": "api_keys:read"}, summary="List the team's API keys (never their secrets)")
+    async def list_keys(self, request: Request[Any, Any, Any], team: TeamCtx, uow: Uow) -> ApiKeyList:
+        q = parse_list_query(request, frozenset({"revoked"}))
+        page = await api_keys.list_api_keys(uow, team, q.page, revoked=parse_bool_filter(q.filters, "revoked"))
+        return api_key_list(request, page)
+
+    @post("/", opt={"scope": "api_keys:write"}, summary="Create an API key; the secret is returned once")
+    async def create_key(self, data: JSONBody[ApiKeyCreate], team: TeamCtx, state: State, uow: Uow) -> ApiKeyCreated:
+        created = await api_keys.create_api_key(uow, services_of(state).clock, team, name=data.name,
+                                                scopes=data.scopes, expires_at=data.expires_at)
+        return api_key_created(created)
+
+    @get("/{key_id:str}", opt={"scope": "api_keys:read"}, summary="Read one API key")
+    async def get_key(self, key_id: FromPath[str], team: TeamCtx, uow: Uow) -> ApiKeyOut:
+        return api_key_out(await api_keys.get_api_key(uow, team, parse_id(key_id)))
+
+    @delete("/{key_id:str}", opt={"scope": "api_keys:write"}, status_code=200,
+            summary="Revoke an API key; effective immediately")
+    async def revoke_key(self, key_id: FromPath[str], team: TeamCtx, state: State, uow: Uow) -> ApiKeyOut:
+        key = await api_keys.revoke_api_key(uow, services_of(state).clock, team, parse_id(key_id))
+        return api_key_out(key)
+
+
+ROUTES: list[Any] = [AuthController, ApiKeysController]

@@ -1,0 +1,1 @@
+"""Access: entitlements, access rules and overrides, and asking the evaluator (docs/api.md)."""

@@ -1,0 +1,1 @@
+"""The creator's CRM: team contacts, tags, contact attributes and segments (docs/api.md)."""

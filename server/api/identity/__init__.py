@@ -1,0 +1,1 @@
+"""Staff identity: register, log in, sessions, and team API keys (docs/api.md)."""

@@ -1,0 +1,1 @@
+"""Teams and their staff members (docs/api.md)."""

@@ -1,0 +1,63 @@
+"""Every background job of a server process, registered in one place.
+
+- ``email_worker``: sends what the email outbox holds (``domain/email/worker.py``), woken by
+  enqueues or every few seconds. Every web process runs it; ``hubwire worker`` runs it alone.
+- ``community_scheduler``: publishes scheduled discussions at ``publish_at``
+  (``domain/community/scheduler.py``), every ``HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL`` seconds
+  (default 1). Every web process runs it; instances never publish one twice.
+
+Each is a Litestar lifespan that builds the job from the process's ``Services``, keeps it in
+``app.state`` under its name, starts it and stops it. ``create_app`` (server/app.py) places them
+around the realtime gateway: ``BEFORE_GATEWAY`` starts after the services and before the gateway
+(and stops after it), ``AFTER_GATEWAY`` starts once the gateway is up, so what it publishes is
+numbered and kept in history, and stops first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+
+from domain.community.scheduler import PublishLoop
+from domain.email.worker import EmailWorker
+from server.deps import services_of
+from server.mailer import transport_for
+from server.services import Services
+
+
+def email_worker_for(services: Services) -> EmailWorker:
+    return EmailWorker(services.sessions, transport_for(services.settings), services.clock,
+                       default_from=services.settings.mail_from, broker=services.broker)
+
+
+def community_scheduler_for(services: Services) -> PublishLoop:
+    return PublishLoop(services.uow, services.clock, interval=services.settings.community_scheduler_interval)
+
+
+@asynccontextmanager
+async def email_worker(app: Litestar) -> AsyncIterator[None]:
+    worker = email_worker_for(services_of(app.state))
+    app.state.email_worker = worker
+    await worker.start()
+    try:
+        yield
+    finally:
+        await worker.stop()
+
+
+@asynccontextmanager
+async def community_scheduler(app: Litestar) -> AsyncIterator[None]:
+    loop = community_scheduler_for(services_of(app.state))
+    app.state.community_scheduler = loop
+    loop.start()
+    try:
+        yield
+    finally:
+        await loop.stop()
+
+
+BEFORE_GATEWAY: list[Any] = [email_worker]
+AFTER_GATEWAY: list[Any] = [community_scheduler]
