@@ -20,9 +20,9 @@ from domain.identity import api_keys, sessions
 from domain.identity.api_keys import KEY_PREFIX
 from domain.identity.members import MemberPrincipal, authenticate_member
 from domain.identity.principals import Principal, StaffPrincipal
-from domain.ids import parse_id
 from domain.teams.service import TeamContext, resolve_team
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import Hub
 from server.services import Services
 

@@ -17,7 +17,7 @@ import msgspec
 from litestar import Request, Response
 
 from domain.errors import Conflict, DomainError, ValidationFailed
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from persistence.pagination import Page, PageRequest
 
 JSONAPI = "application/vnd.api+json"

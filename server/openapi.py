@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.enums import RequestEncodingType
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
@@ -20,7 +21,6 @@ from litestar.openapi.spec import (
     Reference,
     Schema,
 )
-from litestar.enums import RequestEncodingType
 from litestar.params import BodyKwarg, KwargDefinition
 
 from server.jsonapi import JSONAPI

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 # A reuse grace window is for requests racing each other, not for replays: past a minute it would
 # mostly hide a stolen refresh token (Okta caps its rotation grace period at 60 s too).
 MAX_REFRESH_REUSE_GRACE = 60

@@ -35,6 +35,7 @@ from server.app import create_app
 from server.settings import Settings
 from tests.support.backends import PG_ADMIN_URL, REDIS_URL, RUN_ID, Database, make_settings
 
+
 def backend_name() -> str:
     return ("postgresql" if PG_ADMIN_URL else "sqlite") + ("+redis" if REDIS_URL else "+inprocess")
 

@@ -19,8 +19,8 @@ from domain.access.facts import ENTITLEMENT_KINDS
 from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.errors import NotFound, ValidationFailed
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import Entitlement, Hub, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
 

@@ -46,8 +46,8 @@ from domain.access.facts import (
 )
 from domain.crm.segments import segment_clauses as compile_segment_clauses
 from domain.errors import NotFound
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import (
     AccessOverride,
     AccessRule,

@@ -16,8 +16,8 @@ from domain.access.invalidation import facts_changed
 from domain.access.rules import check_target
 from domain.clock import Clock
 from domain.errors import NotFound, ValidationFailed
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import AccessOverride, Hub, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
 

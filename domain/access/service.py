@@ -15,8 +15,8 @@ from domain.access.evaluator import Decision, decide
 from domain.access.facts import ACTIONS, TARGET_TYPES, AccessFacts, Subject
 from domain.access.loader import load_target_facts
 from domain.errors import Forbidden, NotFound, ValidationFailed
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 
 
 async def check(uow: UnitOfWork, cache: FactsCache, subject: Subject, action: str, target_type: str,

@@ -28,6 +28,7 @@ from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import AccessRule, Hub, Space, SpaceMember
 
+
 def is_moderator(decision: Decision) -> bool:
     """Whether an allowed decision came from the member's hub role (moderator or admin)."""
     return decision.allowed and decision.reason == "hub_moderator"

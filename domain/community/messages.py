@@ -26,8 +26,8 @@ from domain.clock import Clock
 from domain.errors import Forbidden, NotFound, RateLimited, ValidationFailed
 from domain.events import ConversationRead, MessageCreated, conversation_channel, emit
 from domain.identity.members import MemberPrincipal, effective_status
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import (
     Contact,
     Conversation,

@@ -52,9 +52,9 @@ from domain.events import (
 from domain.hubs.memberships import moderate_member
 from domain.identity.members import MemberPrincipal
 from domain.identity.principals import ApiKeyPrincipal
-from domain.ids import parse_id
 from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import (
     Comment,
     ConversationParticipant,

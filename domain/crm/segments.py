@@ -40,8 +40,8 @@ from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import LIFECYCLE_STAGES
 from domain.errors import NotFound, ValidationFailed
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import (
     Contact,
     ContactAttribute,

@@ -16,9 +16,9 @@ from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import find_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.ids import parse_id
 from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import ContactTag, Tag, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.clock import Clock
-from domain.ids import new_id
 from persistence.db import UnitOfWork
+from persistence.ids import new_id
 from persistence.models import EmailOutbox
 
 # The broker channel that wakes email workers (this process's and, with Redis, every instance's).

@@ -11,8 +11,8 @@ from datetime import datetime
 from domain.clock import Clock
 from domain.errors import ValidationFailed
 from domain.events import AnnouncementCreated, emit, hub_channel
-from domain.ids import new_id
 from persistence.db import UnitOfWork
+from persistence.ids import new_id
 from persistence.models import Hub
 
 MAX_TITLE = 200

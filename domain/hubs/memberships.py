@@ -32,9 +32,9 @@ from domain.hubs.service import check_json_object, merge_patch
 from domain.identity.members import effective_status, issue_member_token
 from domain.identity.principals import ApiKeyPrincipal
 from domain.identity.tokens import TokenService
-from domain.ids import parse_id
 from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import (
     Contact,
     Hub,

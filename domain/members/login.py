@@ -25,8 +25,8 @@ from domain.hubs.memberships import ensure_membership
 from domain.identity.members import effective_status, issue_member_token
 from domain.identity.tokens import TokenService, random_secret, sha256_hex
 from domain.identity.validation import normalize_email
-from domain.ids import new_id
 from persistence.db import UnitOfWork
+from persistence.ids import new_id
 from persistence.models import (
     Contact,
     Hub,

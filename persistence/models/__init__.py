@@ -7,6 +7,15 @@ from __future__ import annotations
 from persistence.models.access import AccessOverride, AccessRule, Entitlement
 from persistence.models.base import NAMING, Base
 from persistence.models.catalog import Coupon, CouponProduct, HubProductDisplay, Price, Product, ProductDeliverable
+from persistence.models.commerce import (
+    BillingAuditEntry,
+    CouponRedemption,
+    Order,
+    Payment,
+    PaymentWebhookEvent,
+    Refund,
+    Subscription,
+)
 from persistence.models.community import (
     Comment,
     Conversation,
@@ -19,15 +28,6 @@ from persistence.models.community import (
     ReportReason,
     Space,
     SpaceMember,
-)
-from persistence.models.commerce import (
-    BillingAuditEntry,
-    CouponRedemption,
-    Order,
-    Payment,
-    PaymentWebhookEvent,
-    Refund,
-    Subscription,
 )
 from persistence.models.content import ContentNode
 from persistence.models.crm import (

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from domain.access import entitlements as ent_domain
 from domain.access import overrides as ovr_domain
 from domain.access.invalidation import INVALIDATE_CHANNEL
-from domain.ids import new_id
+from persistence.ids import new_id
 from persistence.models import (
     AccessOverride,
     ContentNode,

@@ -99,8 +99,8 @@ async def test_an_unaccepted_required_policy_locks_the_hub_but_not_h_me(client, 
 
 
 async def test_check_answers_the_decision_and_hides_secret_targets(client, app):
-    from tests.support.access_world import NOW, node, rule, uid, write
     from persistence.models import Space
+    from tests.support.access_world import NOW, node, rule, uid, write
 
     world = await make_world(client)
     lesson = node(world)

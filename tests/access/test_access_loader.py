@@ -48,7 +48,6 @@ from tests.support.app import in_app
 from tests.support.backends import REDIS_URL
 from tests.support.hubs import act
 
-
 # ---- tags, segments and entitlements (the world itself: tests/support/access_world.py) ------------
 
 

@@ -15,7 +15,6 @@ from tests.support.api import assert_error, doc, w
 from tests.support.hubs import act
 from tests.support.spaces import Community, Who, community
 
-
 # ---- tags, segments and a member's spaces (the hub itself: tests/support/spaces.py) --------------
 
 

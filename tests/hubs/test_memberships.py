@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from domain.errors import DomainError
 from domain.identity.members import authenticate_member
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from persistence.models import HubMembership, MembershipAction, PolicyAcceptance, TeamContact
 from server.errors import STATUS_BY_KIND
 from tests.support.api import (

@@ -47,7 +47,6 @@ from tests.support.access_facts import (
     target,
 )
 
-
 # ---- the table ------------------------------------------------------------------------------------
 
 Expect = tuple[bool, str, "datetime | None", bool]  # allowed, reason, unlock_at, hidden

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from domain.ids import new_id
+from persistence.ids import new_id
 from persistence.models import Comment, Discussion, Space, SpaceMember
 from tests.support.api import Staff, assert_error, bearer, doc, register, unique_email, w
 from tests.support.app import Listener, db_rows, db_write, in_app

@@ -9,7 +9,6 @@ from typing import Any
 from tests.support.api import Staff, bearer, doc, register, unique_email, w
 from tests.support.hubs import Hub, join, mint, new_hub
 
-
 H = "/api/v1/hub"
 
 

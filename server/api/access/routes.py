@@ -28,7 +28,7 @@ from domain.access import entitlements, overrides, rules
 from domain.access import service as access_service
 from domain.access.facts import Subject
 from domain.errors import ValidationFailed
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from server.api.access.schemas import (
     AccessDecisionsDocument,
     AccessExplanationsDocument,

@@ -20,8 +20,8 @@ from domain.community import comments as comment_service
 from domain.community import discussions as discussion_service
 from domain.community import reactions as reaction_service
 from domain.identity.members import MemberPrincipal
-from domain.ids import parse_id
 from persistence.db import UnitOfWork
+from persistence.ids import parse_id
 from persistence.models import Comment, Discussion
 from server.api.community.discussions_schemas import (
     CommentsCreateDocument,

@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from domain.community import messages, profiles
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from server.api.community.messages_schemas import (
     ConversationsCreateDocument,
     ConversationsDocument,

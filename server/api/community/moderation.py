@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from domain.community import moderation
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from server.api.community.moderation_schemas import (
     ModerationAuditEntriesListDocument,
     ModerationReportsDocument,

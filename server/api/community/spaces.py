@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.community import spaces as space_service
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from server.api.community.spaces_schemas import (
     SpaceMembersCreateDocument,
     SpaceMembersDocument,

@@ -15,7 +15,7 @@ from domain.crm import attributes as crm_attributes
 from domain.crm import contacts as crm_contacts
 from domain.crm import segments
 from domain.crm import tags as crm_tags
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from server.api.crm import bulk_schemas as bulk
 from server.api.crm.schemas import (
     CONTACT_FILTERS,
@@ -54,8 +54,8 @@ from server.api.crm.segments_schemas import (
     SegmentMembersListDocument,
     SegmentsCreateDocument,
     SegmentsDocument,
-    SegmentsListDocument,
     SegmentSearchesCreateDocument,
+    SegmentsListDocument,
     SegmentsUpdateDocument,
     count_document,
     member_resource,

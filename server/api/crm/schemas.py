@@ -18,7 +18,7 @@ from domain.crm.attributes import AttributeRecord
 from domain.crm.contacts import ContactFilters, TeamContactRecord
 from domain.crm.tags import Assignment, TagRecord
 from domain.errors import NotFound, ValidationFailed
-from domain.ids import parse_id
+from persistence.ids import parse_id
 from persistence.models import ContactAttributeOption
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_bool_filter
 from server.openapi import component

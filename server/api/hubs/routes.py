@@ -19,7 +19,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.hubs import memberships, policies
 from domain.hubs import service as hubs
-from domain.ids import new_id, parse_id
+from persistence.ids import new_id, parse_id
 from persistence.models import Hub
 from server.api.hubs.schemas import (
     UNSET,

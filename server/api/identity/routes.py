@@ -13,8 +13,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.errors import RateLimited, Unauthenticated
 from domain.identity import api_keys, sessions
-from domain.ids import parse_id
 from domain.teams.service import list_teams
+from persistence.ids import parse_id
 from persistence.models import User
 from persistence.pagination import PageRequest
 from server.api.identity.schemas import (

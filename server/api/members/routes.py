@@ -18,9 +18,9 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from domain.errors import RateLimited, ValidationFailed
-from domain.ids import parse_id
 from domain.members import login
 from domain.members import profile as self_service
+from persistence.ids import parse_id
 from server.api.members.schemas import (
     AcceptedOut,
     MemberRegisterBody,

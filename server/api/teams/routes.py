@@ -10,8 +10,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from domain.ids import parse_id
 from domain.teams import service as teams
+from persistence.ids import parse_id
 from server.api.teams.schemas import (
     TeamMembersCreateDocument,
     TeamMembersDocument,
