@@ -1,4 +1,4 @@
-"""The route prefixes every controller builds on (shared/API.md's ``T`` and ``H``)."""
+"""The route prefixes every controller builds on (docs/api.md's ``T`` and ``H``)."""
 
 from __future__ import annotations
 
