@@ -37,8 +37,8 @@ def is_moderator(decision: Decision) -> bool:
 async def check_space(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, action: str,
                       space_id: uuid.UUID, now: datetime) -> Decision:
     """The evaluator's decision for ``member`` doing ``action`` in the space."""
-    return await access_service.check(uow, cache, Subject.member(member.contact_id), action, "space", space_id,
-                                      member.hub_id, now)
+    return await access_service.evaluate(uow, cache, Subject.member(member.contact_id), action, "space", space_id,
+                                         member.hub_id, now)
 
 
 async def require_space(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, action: str,

@@ -210,8 +210,8 @@ async def _visible_discussion(uow: UnitOfWork, cache: FactsCache, member: Member
 async def _may_view(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, target_type: str,
                     target_id: uuid.UUID, now: datetime) -> bool:
     try:
-        decision = await access_service.check(uow, cache, Subject.member(member.contact_id), "view", target_type,
-                                              target_id, member.hub_id, now)
+        decision = await access_service.evaluate(uow, cache, Subject.member(member.contact_id), "view", target_type,
+                                                 target_id, member.hub_id, now)
     except NotFound:
         return False
     return decision.allowed

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.identity.validation import normalize_email
 from domain.teams.service import TeamContext
@@ -39,10 +40,10 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _ATTR = "/data/attributes/"
 
 
-async def get_hub(uow: UnitOfWork, ctx: TeamContext, hub_id: uuid.UUID | None) -> Hub:
+async def get_hub(ctx: Ctx, team: TeamContext, hub_id: uuid.UUID | None) -> Hub:
     """The team's hub, or 404 (also for another team's hub, a deleted hub or a malformed id)."""
-    hub = await uow.session.get(Hub, hub_id) if hub_id else None
-    if hub is None or hub.team_id != ctx.team_id or hub.deleted_at is not None:
+    hub = await ctx.uow.session.get(Hub, hub_id) if hub_id else None
+    if hub is None or hub.team_id != team.team_id or hub.deleted_at is not None:
         raise NotFound("Hub not found.")
     return hub
 

@@ -50,7 +50,7 @@ from server.api.access.schemas import (
     override_resource,
     rule_resource,
 )
-from server.deps import Member, TeamCtx, TeamHub, Uow, refuse_unless_allowed, services_of
+from server.deps import Context, Member, TeamCtx, TeamHub, Uow, refuse_unless_allowed, services_of
 from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, parse_query, present
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
@@ -206,14 +206,13 @@ class AccessOverridesController(Controller):
 
 @get(HUB_PATH + "/access/check", opt={"access": "view"}, tags=["access"],
      summary="May I do this? The access evaluator's decision for the calling member")
-async def check_access(request: Request[Any, Any, Any], member: Member, state: State,
-                       uow: Uow) -> Response[AccessDecisionsDocument]:
+async def check_access(request: Request[Any, Any, Any], member: Member,
+                       ctx: Context) -> Response[AccessDecisionsDocument]:
     q = parse_query(request, CHECK_PARAMETERS)
     target_type, target_id, action = access_service.parse_check_query(q.get("target_type"), q.get("target_id"),
                                                                       q.get("action"))
-    svc = services_of(state)
-    decision = await access_service.check(uow, svc.access_cache, Subject.member(member.contact_id), action,
-                                          target_type, target_id, member.hub_id, svc.clock.now())
+    decision = await access_service.check(ctx, Subject.member(member.contact_id), action, target_type, target_id,
+                                          member.hub_id)
     if decision.hidden:
         refuse_unless_allowed(decision)  # 404: a secret target is not confirmed to exist
     return jsonapi(decision_document(target_type, target_id, action, decision))
@@ -221,8 +220,8 @@ async def check_access(request: Request[Any, Any, Any], member: Member, state: S
 
 @get(TEAM_HUB_PATH + "/access/explain", opt={"scope": "access:read"}, tags=["access"],
      summary="Why may (or may not) this member do this? The evaluator's decision with its full trace")
-async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub, state: State,
-                         uow: Uow) -> Response[AccessExplanationsDocument]:
+async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub,
+                         ctx: Context) -> Response[AccessExplanationsDocument]:
     q = parse_query(request, EXPLAIN_PARAMETERS)
     raw_contact = q.get("contact_id")
     if not raw_contact:
@@ -232,9 +231,8 @@ async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: Te
         raise ValidationFailed("contact_id must be an id.", code="invalid_parameter", parameter="contact_id")
     target_type, target_id, action = access_service.parse_check_query(q.get("target_type"), q.get("target_id"),
                                                                       q.get("action"))
-    svc = services_of(state)
-    decision = await access_service.check(uow, svc.access_cache, Subject.member(contact_id), action, target_type,
-                                          target_id, hub.id, svc.clock.now(), explain=True)
+    decision = await access_service.check(ctx, Subject.member(contact_id), action, target_type, target_id, hub.id,
+                                          explain=True)
     return jsonapi(explanation_document(contact_id, target_type, target_id, action, decision))
 
 
