@@ -220,7 +220,7 @@ async def _seed_demo(ctx: Any, svc: Any, email: str, password: str) -> dict[str,
     })
     for first, last, stage in [("Ada", "Lovelace", "member"), ("Grace", "Hopper", "customer"),
                                ("Alan", "Turing", "lead")]:
-        record, _ = await upsert_team_contact(ctx.uow, svc.clock, team, f"{first.lower()}@example.com",
+        record, _ = await upsert_team_contact(ctx, team, f"{first.lower()}@example.com",
                                               {"first_name": first, "last_name": last, "lifecycle_stage": stage,
                                                "source": "demo"})
         if stage != "lead":

@@ -139,8 +139,8 @@ async def add_membership(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
                                    pointer=_ATTR + "contact_id")
     else:
         assert email is not None
-        contact = await ensure_contact(uow, clock, email, pointer=_ATTR + "email")
-        team_contact, _ = await ensure_team_contact(uow, clock, ctx.team_id, contact, source="hub_membership")
+        contact = await ensure_contact(uow, clock.now(), email, pointer=_ATTR + "email")
+        team_contact, _ = await ensure_team_contact(uow, clock.now(), ctx.team_id, contact, source="hub_membership")
         if team_contact.deleted_at is not None:
             raise ValidationFailed("This contact was deleted from the team; restore it first.",
                                    code="contact_deleted", pointer=_ATTR + "email")

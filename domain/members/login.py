@@ -123,7 +123,7 @@ async def request_magic_link(uow: UnitOfWork, clock: Clock, *, email: str, hub_i
     if hub.is_private and (membership is None or membership.status == "left"):
         return False
     if contact is None:
-        contact = await ensure_contact(uow, clock, email)
+        contact = await ensure_contact(uow, now, email)
 
     secret = random_secret(TOKEN_PREFIX)
     token = MagicLinkToken(id=new_id(), contact_id=contact.id, hub_id=hub.id, token_hash=sha256_hex(secret),
@@ -197,7 +197,7 @@ async def verify_magic_link(uow: UnitOfWork, clock: Clock, tokens: TokenService,
         raise Forbidden("You are banned from this hub.", code="banned")
     if hub.is_private and (existing is None or existing.status == "left"):
         raise Forbidden("This hub is private and you are not a member.", code="not_a_member")
-    await ensure_team_contact(uow, clock, hub.team_id, contact, source="magic_link")
+    await ensure_team_contact(uow, now, hub.team_id, contact, source="magic_link")
     membership, _ = await ensure_membership(uow, clock, hub, contact)
     access, expires_at = issue_member_token(tokens, contact_id=contact.id, hub_id=hub.id)
     return MemberLogin(access, expires_at, contact, hub, membership)
