@@ -74,7 +74,7 @@ class ChannelAccess:
             return None if ch.id == conn.team_id else NOT_FOUND
         if ch.kind == "hub":
             async with self._contexts() as ctx:
-                team_id = await team_of_hub(ctx.uow, ch.id)
+                team_id = await team_of_hub(ctx, ch.id)
             return None if team_id is not None and team_id == conn.team_id else NOT_FOUND
         return FORBIDDEN
 
@@ -110,7 +110,7 @@ class ChannelAccess:
         for hub_id, group in by_hub.items():
             contacts = {c.contact_id for c in group if c.contact_id is not None}
             async with self._contexts() as ctx:
-                status = await membership_statuses(ctx.uow, hub_id, contacts, ctx.now())
+                status = await membership_statuses(ctx, hub_id, contacts)
             for c in group:
                 st = status.get(c.contact_id) if c.contact_id is not None else None
                 if st == "banned":

@@ -213,7 +213,7 @@ async def _seed_demo(ctx: Any, svc: Any, email: str, password: str) -> dict[str,
     staff = StaffPrincipal(user_id=user.id, session_id=uuid.uuid4(), email=user.email)
     personal = (await list_teams(ctx, staff, PageRequest(size=1))).items[0]
     team = await resolve_team(ctx, staff, personal.id, "hubs:write")
-    hub = await create_hub(ctx.uow, svc.clock, team, {
+    hub = await create_hub(ctx, team, {
         "name": "Demo Community", "slug": "demo",
         "description": "A sample hub seeded by `hubwire demo`.",
         "allowed_redirect_origins": [svc.settings.public_url],
@@ -224,7 +224,7 @@ async def _seed_demo(ctx: Any, svc: Any, email: str, password: str) -> dict[str,
                                               {"first_name": first, "last_name": last, "lifecycle_stage": stage,
                                                "source": "demo"})
         if stage != "lead":
-            await add_membership(ctx.uow, svc.clock, team, hub, contact_id=str(record.team_contact.contact_id))
+            await add_membership(ctx, team, hub, contact_id=str(record.team_contact.contact_id))
     return {"team_id": str(team.team_id), "hub_id": str(hub.id)}
 
 

@@ -40,6 +40,7 @@ from domain.access.cache import FactsCache
 from domain.access.facts import Subject
 from domain.clock import Clock
 from domain.community import comments, discussions, profiles
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import (
     MemberReported,
@@ -243,11 +244,11 @@ async def get_report(uow: UnitOfWork, hub: Hub, report_id: uuid.UUID | None) -> 
     return (await _report_views(uow, [entry]))[0]
 
 
-async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub, report_id: uuid.UUID | None,
-                         action: str, reason: str | None = None) -> tuple[ReportView, ModerationAction]:
-    """Close an open queue entry with ``action`` (module docstring). 409 ``report_not_open`` for an
-    entry already resolved; 422 ``invalid_action`` for removing a member; 409 ``target_gone`` when
-    the item (or its author's membership) no longer exists."""
+async def resolve_report(ctx: Ctx, team: TeamContext, hub: Hub, report_id: uuid.UUID | None, action: str, *,
+                         reason: str | None = None) -> tuple[ReportView, ModerationAction]:
+    """``team`` closes an open queue entry with ``action`` (module docstring). 409 ``report_not_open``
+    for an entry already resolved; 422 ``invalid_action`` for removing a member; 409 ``target_gone``
+    when the item (or its author's membership) no longer exists."""
     if action not in RESOLUTIONS:
         raise ValidationFailed(f"action is one of {', '.join(RESOLUTIONS)}.", code="invalid_action",
                                pointer=_ATTR + "action")
@@ -256,12 +257,13 @@ async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
         raise ValidationFailed(f"A reason is at most {MAX_REASON} characters.", code="invalid_reason",
                                pointer=_ATTR + "reason")
     # the item before its entry (module docstring); an entry's item never changes
+    uow = ctx.uow
     item = await _lock_target(uow, hub, await _report(uow, hub, report_id))
     entry = await _report(uow, hub, report_id, lock=True)
     if entry.status != "open":
         raise Conflict("This report was already resolved.", code="report_not_open",
                        meta={"resolution": entry.resolution})
-    now = clock.now()
+    now = ctx.now()
     if action == "remove":
         await _remove(uow, hub, entry, item, note, now)
     elif action in ("warn", "ban", "soft_ban"):
@@ -270,14 +272,14 @@ async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
             HubMembership.hub_id == hub.id, HubMembership.contact_id == author))
         if not exists:
             raise Conflict("The author of the reported item is no longer a member.", code="target_gone")
-        await moderate_member(uow, clock, ctx, hub, author, action,
+        await moderate_member(ctx, team, hub, author, action,
                               reason=note or f"Reported {entry.target_type} ({entry.id})")
     entry.status, entry.resolution, entry.resolution_note = "resolved", action, note
-    entry.resolved_at, entry.resolved_by_user_id = now, ctx.user_id
+    entry.resolved_at, entry.resolved_by_user_id = now, team.user_id
     record = ModerationAction(
         hub_id=hub.id, action=action, target_type=entry.target_type, target_id=entry.target_id, reason=note,
-        report_id=entry.id, actor_user_id=ctx.user_id,
-        actor_api_key_id=ctx.principal.key_id if isinstance(ctx.principal, ApiKeyPrincipal) else None,
+        report_id=entry.id, actor_user_id=team.user_id,
+        actor_api_key_id=team.principal.key_id if isinstance(team.principal, ApiKeyPrincipal) else None,
         created_at=now,
     )
     uow.session.add(record)

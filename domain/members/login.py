@@ -198,6 +198,6 @@ async def verify_magic_link(uow: UnitOfWork, clock: Clock, tokens: TokenService,
     if hub.is_private and (existing is None or existing.status == "left"):
         raise Forbidden("This hub is private and you are not a member.", code="not_a_member")
     await ensure_team_contact(uow, now, hub.team_id, contact, source="magic_link")
-    membership, _ = await ensure_membership(uow, clock, hub, contact)
+    membership, _ = await ensure_membership(uow, now, hub, contact)
     access, expires_at = issue_member_token(tokens, contact_id=contact.id, hub_id=hub.id)
     return MemberLogin(access, expires_at, contact, hub, membership)

@@ -25,7 +25,7 @@ from server.api.community.moderation_schemas import (
     my_report_document,
     report_resource,
 )
-from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
+from server.deps import Context, Member, TeamCtx, TeamHub, Uow, services_of
 from server.jsonapi import jsonapi, parse_list_query
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
@@ -69,11 +69,9 @@ class ModerationController(Controller):
     @post("/reports/{report_id:str}/resolve", opt={"scope": "moderation:write"}, status_code=200,
           summary="Resolve a queue entry: dismiss, remove the item, or warn / ban / soft-ban its author")
     async def resolve_report(self, report_id: FromPath[str], data: JSONBody[ReportResolutionsCreateDocument],
-                             team: TeamCtx, hub: TeamHub, state: State,
-                             uow: Uow) -> Response[ModerationReportsDocument]:
+                             team: TeamCtx, hub: TeamHub, ctx: Context) -> Response[ModerationReportsDocument]:
         a = data.data.attributes
-        view, _ = await moderation.resolve_report(uow, services_of(state).clock, team, hub, parse_id(report_id),
-                                                  a.action, a.reason)
+        view, _ = await moderation.resolve_report(ctx, team, hub, parse_id(report_id), a.action, reason=a.reason)
         return jsonapi(ModerationReportsDocument(data=report_resource(team.team_id, view)))
 
     @get("/audit-log", opt={"scope": "moderation:read"},

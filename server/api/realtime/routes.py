@@ -49,7 +49,7 @@ from server.api.realtime.transports import (
     run_socket,
     socket_connection,
 )
-from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
+from server.deps import Context, Member, TeamCtx, TeamHub, services_of
 from server.jsonapi import jsonapi
 from server.paths import HUB_PATH, TEAM_HUB_PATH, TEAM_PATH
 
@@ -147,9 +147,9 @@ async def hub_presence(member: Member, state: State) -> Response[HubPresenceDocu
 @post(TEAM_HUB_PATH + "/announcements", opt={"scope": "hubs:write"}, tags=["realtime"],
       summary="Announce to a hub: `announcement.created` on `hub:{hub_id}` (after commit)")
 async def create_announcement(data: JSONBody[AnnouncementsCreateDocument], team: TeamCtx, hub: TeamHub,
-                              state: State, uow: Uow) -> Response[AnnouncementsDocument]:
+                              ctx: Context) -> Response[AnnouncementsDocument]:
     a = data.data.attributes
-    ev = announce(uow, services_of(state).clock, hub, title=a.title, body=a.body)
+    ev = announce(ctx, hub, title=a.title, body=a.body)
     return jsonapi(announcement_document(ev), 201)
 
 
