@@ -24,7 +24,6 @@ from domain.errors import NotFound
 from domain.events.channels import Channel, parse_channel
 from domain.hubs.memberships import membership_statuses
 from domain.hubs.service import team_of_hub
-from persistence.db import UnitOfWork
 from realtime import protocol as p
 from realtime.channels import FORBIDDEN, NOT_FOUND, Refusal, member_static_rule
 from realtime.connection import Connection
@@ -33,7 +32,7 @@ from realtime.gateway import Gateway
 log = logging.getLogger("hubwire.realtime")
 
 
-async def member_access_target(uow: UnitOfWork, ch: Channel, hub_id: uuid.UUID,
+async def member_access_target(ctx: Ctx, ch: Channel, hub_id: uuid.UUID,
                                contact_id: uuid.UUID) -> tuple[str, uuid.UUID] | Refusal:
     """For a channel ``member_static_rule`` answers ``"evaluate"``: the access target whose ``view``
     decides the subscription, or a refusal. ``space:{id}`` is the space itself; ``discussion:{id}``
@@ -43,10 +42,10 @@ async def member_access_target(uow: UnitOfWork, ch: Channel, hub_id: uuid.UUID,
     if ch.kind == "space":
         return "space", ch.id
     if ch.kind == "discussion":
-        space_id = await channel_space(uow, hub_id, contact_id, ch.id)
+        space_id = await channel_space(ctx, hub_id, contact_id, ch.id)
         return NOT_FOUND if space_id is None else ("space", space_id)
     if ch.kind == "conversation":
-        ok = await can_read_conversation(uow, contact_id, ch.id, hub_id=hub_id)
+        ok = await can_read_conversation(ctx, contact_id, ch.id, hub_id=hub_id)
         return ("hub", hub_id) if ok else NOT_FOUND
     return FORBIDDEN
 
@@ -85,7 +84,7 @@ class ChannelAccess:
         assert conn.contact_id is not None and conn.hub_id is not None
         async with self._contexts() as ctx:
             if channel is not None:
-                resolved = await member_access_target(ctx.uow, channel, conn.hub_id, conn.contact_id)
+                resolved = await member_access_target(ctx, channel, conn.hub_id, conn.contact_id)
                 if isinstance(resolved, Refusal):
                     return resolved
                 target_type, target_id = resolved

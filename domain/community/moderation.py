@@ -38,7 +38,6 @@ import sqlalchemy as sa
 from domain.access import service as access_service
 from domain.access.cache import FactsCache
 from domain.access.facts import Subject
-from domain.clock import Clock
 from domain.community import comments, discussions, profiles
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -68,7 +67,7 @@ from persistence.models import (
     Report,
     ReportReason,
 )
-from persistence.pagination import Page, PageRequest, encode_cursor, paginate
+from persistence.pagination import Page, PageRequest, encode_cursor, page_of, paginate
 
 TARGET_TYPES = ("discussion", "comment", "message", "member")
 RESOLUTIONS = ("dismiss", "remove", "warn", "ban", "soft_ban")
@@ -111,8 +110,8 @@ class AuditEntry:
 # ---- reporting (member side) ---------------------------------------------------------------------
 
 
-async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal, *,
-                 target_type: str, target_id: str, reason: str) -> tuple[Report, ReportReason, bool]:
+async def report(ctx: Ctx, member: MemberPrincipal, *, target_type: str, target_id: str,
+                 reason: str) -> tuple[Report, ReportReason, bool]:
     """Report an item of the caller's hub that the caller can see (404 otherwise, as for one
     that does not exist). Joins the item's open queue entry, or opens one. Returns (entry, the
     caller's reason, recorded now); reporting the same item again changes nothing.
@@ -127,10 +126,10 @@ async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Membe
     tid = parse_id(target_id)
     if tid is None:
         raise NotFound("Nothing to report here.")
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     if target_type == "member" and tid == member.contact_id:
         raise ValidationFailed("You cannot report yourself.", code="cannot_report_self", pointer=_ATTR + "target_id")
-    author = await _visible_target(uow, clock, cache, member, target_type, tid, now)
+    author = await _visible_target(uow, ctx.access, member, target_type, tid, now)
     s = uow.session
     entry = await s.scalar(sa.select(Report).where(Report.hub_id == member.hub_id, Report.target_type == target_type,
                                                    Report.target_id == tid, Report.status == "open"))
@@ -156,8 +155,8 @@ async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Membe
     return entry, mine, True
 
 
-async def _visible_target(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                          target_type: str, tid: uuid.UUID, now: datetime) -> uuid.UUID | None:
+async def _visible_target(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, target_type: str,
+                          tid: uuid.UUID, now: datetime) -> uuid.UUID | None:
     """The author of the target (the member for a member), once it is known to exist in the hub
     and to be visible to the reporter; NotFound otherwise. The target's row is locked (before its
     queue entry: module docstring), so that concurrent reports of one item make one entry."""
@@ -167,7 +166,7 @@ async def _visible_target(uow: UnitOfWork, clock: Clock, cache: FactsCache, memb
         # locked before the check, so that a ban committed while this waited is seen
         await s.scalar(sa.select(HubMembership.id).where(HubMembership.hub_id == member.hub_id,
                                                          HubMembership.contact_id == tid).with_for_update())
-        if not await profiles.can_see_member(uow, clock, member, tid):
+        if not await profiles.can_see_member(uow, member, tid, now):
             raise missing
         return tid
     if target_type == "message":
@@ -221,7 +220,7 @@ async def _may_view(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal,
 # ---- the queue (team side) -----------------------------------------------------------------------
 
 
-async def list_reports(uow: UnitOfWork, hub: Hub, page: PageRequest, *, status: str | None = None,
+async def list_reports(ctx: Ctx, hub: Hub, page: PageRequest, *, status: str | None = None,
                        target_type: str | None = None) -> Page[ReportView]:
     """The hub's queue entries, oldest first, with every reporter's reason."""
     stmt = sa.select(Report).where(Report.hub_id == hub.id)
@@ -235,13 +234,14 @@ async def list_reports(uow: UnitOfWork, hub: Hub, page: PageRequest, *, status: 
             raise ValidationFailed(f"filter[target_type] must be one of {', '.join(TARGET_TYPES)}.",
                                    code="invalid_filter", parameter="filter[target_type]")
         stmt = stmt.where(Report.target_type == target_type)
-    p = await paginate(uow.session, stmt, Report.id, page)
-    return Page(await _report_views(uow, p.items), p.has_more, p.next_cursor)
+    p = await paginate(ctx.uow.session, stmt, Report.id, page)
+    return Page(await _report_views(ctx.uow, p.items), p.has_more, p.next_cursor)
 
 
-async def get_report(uow: UnitOfWork, hub: Hub, report_id: uuid.UUID | None) -> ReportView:
-    entry = await _report(uow, hub, report_id)
-    return (await _report_views(uow, [entry]))[0]
+async def get_report(ctx: Ctx, hub: Hub, report_id: uuid.UUID | None) -> ReportView:
+    """One queue entry of the hub with every reporter's reason, or 404."""
+    entry = await _report(ctx.uow, hub, report_id)
+    return (await _report_views(ctx.uow, [entry]))[0]
 
 
 async def resolve_report(ctx: Ctx, team: TeamContext, hub: Hub, report_id: uuid.UUID | None, action: str, *,
@@ -317,10 +317,10 @@ async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, item: Target | None,
 # ---- the audit log -------------------------------------------------------------------------------
 
 
-async def audit_log(uow: UnitOfWork, hub: Hub, page: PageRequest) -> Page[AuditEntry]:
+async def audit_log(ctx: Ctx, hub: Hub, page: PageRequest) -> Page[AuditEntry]:
     """Every moderation action and membership action (ban, unban, soft-ban, warn) of the hub,
     newest first, merged by time (ids are time-ordered): two keyset queries, one page."""
-    s = uow.session
+    s = ctx.uow.session
     mod = sa.select(ModerationAction).where(ModerationAction.hub_id == hub.id)
     mem = sa.select(MembershipAction).where(MembershipAction.hub_id == hub.id)
     if page.after is not None:
@@ -330,9 +330,7 @@ async def audit_log(uow: UnitOfWork, hub: Hub, page: PageRequest) -> Page[AuditE
         mod.order_by(ModerationAction.id.desc()).limit(n))).all()]
     rows += [_mem_entry(a) for a in (await s.scalars(mem.order_by(MembershipAction.id.desc()).limit(n))).all()]
     rows.sort(key=lambda e: e.id, reverse=True)
-    has_more = len(rows) > page.size
-    rows = rows[: page.size]
-    return Page(rows, has_more, encode_cursor(rows[-1].id) if has_more and rows else None)
+    return page_of(rows, page.size, lambda e: encode_cursor(e.id))
 
 
 def _mod_entry(a: ModerationAction) -> AuditEntry:
