@@ -4,9 +4,10 @@
                            [--decisions 200000] [--cold 300]
 
 - warm: ``decide()`` over facts already in memory (20 rules on a 4-level path, 10 entitlements,
-  15 tags, 3 segments), median and p99 per decision; then ``service.check()`` through a warm
-  ``FactsCache`` (what a member route pays once the facts are cached).
-- cold: ``service.check()`` with an empty cache, so the facts load from the database (hub, contact,
+  15 tags, 3 segments), median and p99 per decision; then ``service.evaluate()`` (what
+  ``service.check()`` runs at ``ctx.now()``) through a warm ``FactsCache`` (what a member route pays
+  once the facts are cached).
+- cold: ``service.evaluate()`` with an empty cache, so the facts load from the database (hub, contact,
   target) — on a throwaway database created on the given server (dropped afterwards), with the
   number of queries per load counted on the connection.
 - baseline: a trivial Python function call timed the same way in the same run, and the ratios,
@@ -44,7 +45,7 @@ from domain.access.facts import (  # noqa: E402
     Target,
     TargetFacts,
 )
-from domain.access.service import check  # noqa: E402
+from domain.access.service import evaluate  # noqa: E402
 from persistence import migrate  # noqa: E402
 from persistence.db import UnitOfWork, create_engine, session_factory  # noqa: E402
 from persistence.models import (  # noqa: E402
@@ -244,29 +245,29 @@ async def cold_and_warm(url: str, shape: Shape, n_cold: int, n_warm: int, baseli
             watched[0] = (await uow.session.connection()).sync_connection  # BEGIN is not counted
             statements.clear()
             t0 = time.perf_counter_ns()
-            decision = await check(uow, cache, subject, "view", shape.target.type, shape.target.id, shape.hub_id,
-                                   datetime.now(timezone.utc))
+            decision = await evaluate(uow, cache, subject, "view", shape.target.type, shape.target.id,
+                                      shape.hub_id, datetime.now(timezone.utc))
             samples.append(time.perf_counter_ns() - t0)
             queries.append(len(statements))
     sa.event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
     assert decision is not None and decision.allowed, decision
     samples, queries = samples[10:], queries[10:]  # the first loads warm the pool and statement caches
     print(f"\ncold (facts loaded from {engine.dialect.name}; {n_cold} decisions, each with an empty cache)")
-    line("check(), cold: hub + contact + target loads", samples, baseline)
+    line("evaluate(), cold: hub + contact + target loads", samples, baseline)
     print(f"  queries per cold load: {sorted(set(queries))} "
           f"(hub 2 + node map 1 + segments 1 + their tag refs 1; contact 4 + segments 1; target 0)")
 
     cache = FactsCache()
     async with UnitOfWork(factory) as uow:
         now = datetime.now(timezone.utc)
-        await check(uow, cache, subject, "view", shape.target.type, shape.target.id, shape.hub_id, now)
+        await evaluate(uow, cache, subject, "view", shape.target.type, shape.target.id, shape.hub_id, now)
 
         async def warm() -> Any:
-            return await check(uow, cache, subject, "view", shape.target.type, shape.target.id, shape.hub_id, now)
+            return await evaluate(uow, cache, subject, "view", shape.target.type, shape.target.id, shape.hub_id, now)
 
         warm_samples = await per_await(warm, n_warm)
     print(f"\nwarm through the cache ({n_warm} decisions)")
-    line("check(), warm FactsCache, content node target", warm_samples, baseline)
+    line("evaluate(), warm FactsCache, content node target", warm_samples, baseline)
     await engine.dispose()
 
 

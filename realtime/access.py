@@ -13,18 +13,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from domain.access import service as access_service
-from domain.access.cache import FactsCache
 from domain.access.facts import Subject
-from domain.clock import Clock
 from domain.community.discussions import channel_space
 from domain.community.messages import can_read_conversation
+from domain.context import Ctx
 from domain.errors import NotFound
 from domain.events.channels import Channel, parse_channel
 from domain.hubs.memberships import membership_statuses
 from domain.hubs.service import team_of_hub
-from persistence.db import UnitOfWork
 from realtime import protocol as p
 from realtime.channels import FORBIDDEN, NOT_FOUND, Refusal, member_static_rule
 from realtime.connection import Connection
@@ -33,7 +32,7 @@ from realtime.gateway import Gateway
 log = logging.getLogger("hubwire.realtime")
 
 
-async def member_access_target(uow: UnitOfWork, ch: Channel, hub_id: uuid.UUID,
+async def member_access_target(ctx: Ctx, ch: Channel, hub_id: uuid.UUID,
                                contact_id: uuid.UUID) -> tuple[str, uuid.UUID] | Refusal:
     """For a channel ``member_static_rule`` answers ``"evaluate"``: the access target whose ``view``
     decides the subscription, or a refusal. ``space:{id}`` is the space itself; ``discussion:{id}``
@@ -43,23 +42,21 @@ async def member_access_target(uow: UnitOfWork, ch: Channel, hub_id: uuid.UUID,
     if ch.kind == "space":
         return "space", ch.id
     if ch.kind == "discussion":
-        space_id = await channel_space(uow, hub_id, contact_id, ch.id)
+        space_id = await channel_space(ctx, hub_id, contact_id, ch.id)
         return NOT_FOUND if space_id is None else ("space", space_id)
     if ch.kind == "conversation":
-        ok = await can_read_conversation(uow, contact_id, ch.id, hub_id=hub_id)
+        ok = await can_read_conversation(ctx, contact_id, ch.id, hub_id=hub_id)
         return ("hub", hub_id) if ok else NOT_FOUND
     return FORBIDDEN
 
 
 class ChannelAccess:
     """The gateway's ``authorize`` and ``recheck``, answered from the database and the access
-    evaluator: ``uow`` opens a unit of work (one per check), ``cache`` holds the evaluator's facts,
-    ``clock`` says when it is."""
+    evaluator: ``contexts`` opens a unit of work with the use cases' collaborators (one per check;
+    ``Services.context``)."""
 
-    def __init__(self, uow: Callable[[], UnitOfWork], cache: FactsCache, clock: Clock) -> None:
-        self._uow = uow
-        self._cache = cache
-        self._clock = clock
+    def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]]) -> None:
+        self._contexts = contexts
 
     async def authorize(self, conn: Connection, ch: Channel) -> Refusal | None:
         """None when ``conn`` may subscribe to ``ch``, else why not."""
@@ -75,8 +72,8 @@ class ChannelAccess:
         if ch.kind == "team":
             return None if ch.id == conn.team_id else NOT_FOUND
         if ch.kind == "hub":
-            async with self._uow() as uow:
-                team_id = await team_of_hub(uow, ch.id)
+            async with self._contexts() as ctx:
+                team_id = await team_of_hub(ctx, ch.id)
             return None if team_id is not None and team_id == conn.team_id else NOT_FOUND
         return FORBIDDEN
 
@@ -85,15 +82,15 @@ class ChannelAccess:
         """The access evaluator's ``view`` on the target (or, given ``channel``, on the target that
         channel maps to: see ``member_access_target``), as a refusal (None = allowed)."""
         assert conn.contact_id is not None and conn.hub_id is not None
-        async with self._uow() as uow:
+        async with self._contexts() as ctx:
             if channel is not None:
-                resolved = await member_access_target(uow, channel, conn.hub_id, conn.contact_id)
+                resolved = await member_access_target(ctx, channel, conn.hub_id, conn.contact_id)
                 if isinstance(resolved, Refusal):
                     return resolved
                 target_type, target_id = resolved
             try:
-                decision = await access_service.check(uow, self._cache, Subject.member(conn.contact_id), "view",
-                                                      target_type, target_id, conn.hub_id, self._clock.now())
+                decision = await access_service.check(ctx, Subject.member(conn.contact_id), "view", target_type,
+                                                      target_id, conn.hub_id)
             except NotFound:
                 return NOT_FOUND
         if decision.allowed:
@@ -105,15 +102,14 @@ class ChannelAccess:
     async def recheck(self, gateway: Gateway, conns: list[Connection]) -> None:
         """After a ban or an access change: close banned members' sockets (4403), unsubscribe members
         who left from everything, and re-ask the evaluator for each remaining channel."""
-        now = self._clock.now()
         by_hub: dict[uuid.UUID, list[Connection]] = {}
         for c in conns:
             if c.hub_id is not None and c.closing is None:
                 by_hub.setdefault(c.hub_id, []).append(c)
         for hub_id, group in by_hub.items():
             contacts = {c.contact_id for c in group if c.contact_id is not None}
-            async with self._uow() as uow:
-                status = await membership_statuses(uow, hub_id, contacts, now)
+            async with self._contexts() as ctx:
+                status = await membership_statuses(ctx, hub_id, contacts)
             for c in group:
                 st = status.get(c.contact_id) if c.contact_id is not None else None
                 if st == "banned":

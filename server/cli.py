@@ -156,9 +156,9 @@ async def _create_user(settings: Settings, email: str, password: str, first: str
 
     async def run(svc: Any) -> int:
         try:
-            async with svc.uow() as uow:
-                user = await sessions.create_user(uow, svc.auth, email=email, password=password,
-                                                  first_name=first, last_name=last)
+            async with svc.context() as ctx:
+                user = await sessions.create_user(ctx, email=email, password=password, first_name=first,
+                                                  last_name=last, auth=svc.auth)
         except DomainError as exc:
             print(f"hubwire: {exc.detail} ({exc.code})", file=sys.stderr)
             return 1
@@ -178,8 +178,8 @@ async def _demo(settings: Settings) -> int:
             creds = json.loads(creds_path.read_text())
         else:
             creds = {"email": "demo@hubwire.local", "password": secrets.token_urlsafe(12)}
-            async with svc.uow() as uow:
-                creds.update(await _seed_demo(uow, svc, creds["email"], creds["password"]))
+            async with svc.context() as ctx:
+                creds.update(await _seed_demo(ctx, svc, creds["email"], creds["password"]))
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(creds_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
@@ -196,7 +196,7 @@ async def _demo(settings: Settings) -> int:
     return int(await _with_services(settings, run))
 
 
-async def _seed_demo(uow: Any, svc: Any, email: str, password: str) -> dict[str, str]:
+async def _seed_demo(ctx: Any, svc: Any, email: str, password: str) -> dict[str, str]:
     """A staff user with their personal team, a hub, and a few contacts who are its members."""
     import uuid
 
@@ -208,24 +208,24 @@ async def _seed_demo(uow: Any, svc: Any, email: str, password: str) -> dict[str,
     from domain.teams.service import list_teams, resolve_team
     from persistence.pagination import PageRequest
 
-    user = await sessions.create_user(uow, svc.auth, email=email, password=password,
-                                      first_name="Demo", last_name="Creator")
+    user = await sessions.create_user(ctx, email=email, password=password, first_name="Demo",
+                                      last_name="Creator", auth=svc.auth)
     staff = StaffPrincipal(user_id=user.id, session_id=uuid.uuid4(), email=user.email)
-    team = (await list_teams(uow, staff, PageRequest(size=1))).items[0]
-    ctx = await resolve_team(uow, staff, team.id, "hubs:write")
-    hub = await create_hub(uow, svc.clock, ctx, {
+    personal = (await list_teams(ctx, staff, PageRequest(size=1))).items[0]
+    team = await resolve_team(ctx, staff, personal.id, "hubs:write")
+    hub = await create_hub(ctx, team, {
         "name": "Demo Community", "slug": "demo",
         "description": "A sample hub seeded by `hubwire demo`.",
         "allowed_redirect_origins": [svc.settings.public_url],
     })
     for first, last, stage in [("Ada", "Lovelace", "member"), ("Grace", "Hopper", "customer"),
                                ("Alan", "Turing", "lead")]:
-        record, _ = await upsert_team_contact(uow, svc.clock, ctx, f"{first.lower()}@example.com",
+        record, _ = await upsert_team_contact(ctx, team, f"{first.lower()}@example.com",
                                               {"first_name": first, "last_name": last, "lifecycle_stage": stage,
                                                "source": "demo"})
         if stage != "lead":
-            await add_membership(uow, svc.clock, ctx, hub, contact_id=str(record.team_contact.contact_id))
-    return {"team_id": str(team.id), "hub_id": str(hub.id)}
+            await add_membership(ctx, team, hub, contact_id=str(record.team_contact.contact_id))
+    return {"team_id": str(team.team_id), "hub_id": str(hub.id)}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import SkipValidation
 
 from domain.access import service as access_service
 from domain.access.facts import ACTIONS, Subject
@@ -40,8 +41,7 @@ async def provide_uow(state: State) -> AsyncGenerator[UnitOfWork, None]:
 async def provide_ctx(state: State, uow: NamedDependency[UnitOfWork]) -> Ctx:
     """The use cases' collaborators for this request: its unit of work, the clock, the access
     facts cache and the rate limiter (domain/context.py)."""
-    svc = services_of(state)
-    return Ctx(uow, svc.clock, svc.access_cache, svc.limiter)
+    return services_of(state).ctx(uow)
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -54,25 +54,24 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-async def provide_principal(request: Request[Any, Any, Any], state: State, uow: NamedDependency[UnitOfWork]) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], state: State, ctx: Context) -> Principal:
     """The authenticated caller: a staff session token or a team API key. 401 otherwise."""
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("This route needs an access token or an API key.")
-    svc = services_of(state)
     if token.startswith(KEY_PREFIX):
-        return await api_keys.authenticate_api_key(uow, svc.clock, token)
-    return await sessions.authenticate_access_token(uow, svc.auth, token)
+        return await api_keys.authenticate_api_key(ctx, token)
+    return await sessions.authenticate_access_token(ctx, token, tokens=services_of(state).auth.tokens)
 
 
 async def provide_optional_staff(request: Request[Any, Any, Any], state: State,
-                                 uow: NamedDependency[UnitOfWork]) -> StaffPrincipal | None:
+                                 ctx: Context) -> StaffPrincipal | None:
     token = bearer_token(request)
     if token is None:
         return None
     if token.startswith(KEY_PREFIX):
         raise Forbidden("API keys cannot be used here.", code="staff_only")
-    return await sessions.authenticate_access_token(uow, services_of(state).auth, token)
+    return await sessions.authenticate_access_token(ctx, token, tokens=services_of(state).auth.tokens)
 
 
 async def provide_staff(principal: NamedDependency[Principal]) -> StaffPrincipal:
@@ -82,22 +81,22 @@ async def provide_staff(principal: NamedDependency[Principal]) -> StaffPrincipal
 
 
 async def provide_team(request: Request[Any, Any, Any], principal: NamedDependency[Principal],
-                       uow: NamedDependency[UnitOfWork]) -> TeamContext:
+                       ctx: Context) -> TeamContext:
     """The team in the path, seen by the caller, with the route's scope checked (404 / 403)."""
     scope = request.route_handler.opt.get("scope")
     if not scope:  # create_app refuses to start with such a route; this is the last line
         raise Forbidden("This route declares no permission.", code="forbidden")
-    return await resolve_team(uow, principal, _path_id(request, "team_id"), scope)
+    return await resolve_team(ctx, principal, _path_id(request, "team_id"), scope)
 
 
 async def provide_team_hub(request: Request[Any, Any, Any], team: NamedDependency[TeamContext],
-                           uow: NamedDependency[UnitOfWork]) -> Hub:
+                           ctx: Context) -> Hub:
     """The hub in a ``T/hubs/{hub_id}`` path, inside the caller's team (404 otherwise)."""
-    return await get_hub(uow, team, _path_id(request, "hub_id"))
+    return await get_hub(ctx, team, _path_id(request, "hub_id"))
 
 
 async def provide_member(request: Request[Any, Any, Any], state: State,
-                         uow: NamedDependency[UnitOfWork]) -> MemberPrincipal:
+                         ctx: Context) -> MemberPrincipal:
     """The member acting in the hub of an ``H/...`` path, let through by the access evaluator.
 
     First a member token for this hub with a membership that is not banned or left (staff and
@@ -113,12 +112,10 @@ async def provide_member(request: Request[Any, Any, Any], state: State,
         raise Unauthenticated("This route needs a member token.", code="unauthenticated")
     if token.startswith(KEY_PREFIX):
         raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
-    svc = services_of(state)
-    now = svc.clock.now()
-    member = await authenticate_member(uow, svc.auth.tokens, token, _path_id(request, "hub_id"), now)
+    member = await authenticate_member(ctx, token, _path_id(request, "hub_id"), tokens=services_of(state).auth.tokens)
     if access != "self":
-        decision = await access_service.check(uow, svc.access_cache, Subject.member(member.contact_id), access,
-                                              "hub", member.hub_id, member.hub_id, now)
+        decision = await access_service.check(ctx, Subject.member(member.contact_id), access, "hub", member.hub_id,
+                                              member.hub_id)
         refuse_unless_allowed(decision)
     return member
 
@@ -143,7 +140,9 @@ DEPENDENCIES = {
 
 # Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
 Uow = NamedDependency[UnitOfWork]
-Context = NamedDependency[Ctx]
+# Built here from the app's own parts: nothing to validate (and validating would make msgspec resolve
+# Ctx's annotations, whose FactsCache domain/context.py imports only for type checkers).
+Context = NamedDependency[SkipValidation[Ctx]]
 Caller = NamedDependency[Principal]
 Staff = NamedDependency[StaffPrincipal]
 OptionalStaff = NamedDependency[Optional[StaffPrincipal]]

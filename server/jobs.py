@@ -34,7 +34,7 @@ def email_worker_for(services: Services) -> EmailWorker:
 
 
 def community_scheduler_for(services: Services) -> PublishLoop:
-    return PublishLoop(services.uow, services.clock, interval=services.settings.community_scheduler_interval)
+    return PublishLoop(services.context, interval=services.settings.community_scheduler_interval)
 
 
 @asynccontextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.access.cache import FactsCache
 from domain.access.invalidation import INVALIDATE_CHANNEL
 from domain.clock import Clock, SystemClock
+from domain.context import Ctx
 from domain.identity.passwords import Passwords
 from domain.identity.sessions import AuthConfig
 from domain.identity.tokens import TokenService
@@ -41,6 +44,17 @@ class Services:
         publish = self.realtime_publish or self.broker.publish
         return UnitOfWork(self.sessions, publisher=self.access_cache.publisher(publish))
 
+    def ctx(self, uow: UnitOfWork) -> Ctx:
+        """The use cases' collaborators around ``uow`` (domain/context.py)."""
+        return Ctx(uow, self.clock, self.access_cache, self.limiter)
+
+    @asynccontextmanager
+    async def context(self) -> AsyncIterator[Ctx]:
+        """A unit of work and this process's collaborators, for work outside a request (the CLI,
+        background jobs, sockets): committed when the block ends, rolled back on error."""
+        async with self.uow() as uow:
+            yield self.ctx(uow)
+
     async def start_access_cache(self) -> None:
         """Listen for changes made on other instances (call once the broker has started)."""
         await self.broker.subscribe(INVALIDATE_CHANNEL, self.access_cache.on_message)
@@ -58,7 +72,6 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     auth = AuthConfig(
         tokens=tokens,
         passwords=Passwords(settings.password_hashing),
-        clock=clock,
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
         refresh_reuse_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
     )

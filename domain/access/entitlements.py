@@ -17,9 +17,8 @@ import sqlalchemy as sa
 
 from domain.access.facts import ENTITLEMENT_KINDS
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import NotFound, ValidationFailed
-from persistence.db import UnitOfWork
 from persistence.ids import parse_id
 from persistence.models import Entitlement, Hub, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
@@ -47,7 +46,7 @@ def _active_clause(now: datetime) -> Any:
     )
 
 
-async def grant_entitlement(uow: UnitOfWork, clock: Clock, *, hub: Hub, contact_id: uuid.UUID, kind: str,
+async def grant_entitlement(ctx: Ctx, hub: Hub, *, contact_id: uuid.UUID, kind: str,
                             target_id: uuid.UUID | None = None, source: str, source_id: str | None = None,
                             starts_at: datetime | None = None, ends_at: datetime | None = None,
                             granted_by_user_id: uuid.UUID | None = None) -> Entitlement:
@@ -55,17 +54,17 @@ async def grant_entitlement(uow: UnitOfWork, clock: Clock, *, hub: Hub, contact_
     with the same (hub, contact, kind, target, source, source_id) is not revoked and not ended, it
     is returned unchanged, so a retried webhook or a double click grants once."""
     entitlement, _ = await ensure_entitlement(
-        uow, clock, hub=hub, contact_id=contact_id, kind=kind, target_id=target_id, source=source,
+        ctx, hub, contact_id=contact_id, kind=kind, target_id=target_id, source=source,
         source_id=source_id, starts_at=starts_at, ends_at=ends_at, granted_by_user_id=granted_by_user_id)
     return entitlement
 
 
-async def ensure_entitlement(uow: UnitOfWork, clock: Clock, *, hub: Hub, contact_id: uuid.UUID, kind: str,
+async def ensure_entitlement(ctx: Ctx, hub: Hub, *, contact_id: uuid.UUID, kind: str,
                              target_id: uuid.UUID | None = None, source: str, source_id: str | None = None,
                              starts_at: datetime | None = None, ends_at: datetime | None = None,
                              granted_by_user_id: uuid.UUID | None = None) -> tuple[Entitlement, bool]:
     """``grant_entitlement``, also saying whether the entitlement was created now."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     if kind not in ENTITLEMENT_KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(ENTITLEMENT_KINDS)}.", code="invalid_kind",
                                pointer=_ATTR + "kind")
@@ -107,21 +106,21 @@ async def ensure_entitlement(uow: UnitOfWork, clock: Clock, *, hub: Hub, contact
     return entitlement, True
 
 
-async def revoke_entitlement(uow: UnitOfWork, clock: Clock, entitlement: Entitlement, reason: str) -> Entitlement:
+async def revoke_entitlement(ctx: Ctx, entitlement: Entitlement, reason: str) -> Entitlement:
     """Revoke at once, with a reason. Revoking a revoked entitlement changes nothing (the first
     revocation's time and reason stay)."""
     reason = check_reason(reason)
     if entitlement.revoked_at is not None:
         return entitlement
-    now = clock.now()
+    now = ctx.now()
     entitlement.revoked_at, entitlement.revoke_reason, entitlement.updated_at = now, reason, now
-    await uow.session.flush()
-    facts_changed(uow, hub_id=entitlement.hub_id, contact_id=entitlement.contact_id)
+    await ctx.uow.session.flush()
+    facts_changed(ctx.uow, hub_id=entitlement.hub_id, contact_id=entitlement.contact_id)
     return entitlement
 
 
-async def revoke_entitlements_from_source(uow: UnitOfWork, clock: Clock, *, source: str, source_id: str,
-                                          reason: str, team_id: uuid.UUID | None = None) -> list[Entitlement]:
+async def revoke_entitlements_from_source(ctx: Ctx, *, source: str, source_id: str, reason: str,
+                                          team_id: uuid.UUID | None = None) -> list[Entitlement]:
     """Revoke every unrevoked entitlement granted by one source object (a refunded order, a lapsed
     subscription), in every hub it reached; ``team_id`` narrows it to one team. Returns those
     revoked now."""
@@ -130,8 +129,9 @@ async def revoke_entitlements_from_source(uow: UnitOfWork, clock: Clock, *, sour
                                         Entitlement.revoked_at.is_(None))
     if team_id is not None:
         stmt = stmt.where(Entitlement.team_id == team_id)
+    uow = ctx.uow
     rows = list((await uow.session.scalars(stmt.order_by(Entitlement.id).with_for_update())).all())
-    now = clock.now()
+    now = ctx.now()
     for e in rows:
         e.revoked_at, e.revoke_reason, e.updated_at = now, reason, now
     await uow.session.flush()
@@ -140,21 +140,20 @@ async def revoke_entitlements_from_source(uow: UnitOfWork, clock: Clock, *, sour
     return rows
 
 
-async def get_entitlement(uow: UnitOfWork, hub: Hub, entitlement_id: uuid.UUID | None, *,
+async def get_entitlement(ctx: Ctx, hub: Hub, entitlement_id: uuid.UUID | None, *,
                           lock: bool = False) -> Entitlement:
     """The hub's entitlement, or 404 (another hub's, another team's, a malformed id)."""
     if entitlement_id is None:
         raise NotFound("Entitlement not found.")
     stmt = sa.select(Entitlement).where(Entitlement.id == entitlement_id, Entitlement.hub_id == hub.id)
-    found = await uow.session.scalar(stmt.with_for_update() if lock else stmt)
+    found = await ctx.uow.session.scalar(stmt.with_for_update() if lock else stmt)
     if found is None:
         raise NotFound("Entitlement not found.")
     return found
 
 
-async def list_entitlements(uow: UnitOfWork, clock: Clock, hub: Hub, page: PageRequest, *,
-                            contact_id: str | None = None, kind: str | None = None,
-                            active: bool | None = None) -> Page[Entitlement]:
+async def list_entitlements(ctx: Ctx, hub: Hub, page: PageRequest, *, contact_id: str | None = None,
+                            kind: str | None = None, active: bool | None = None) -> Page[Entitlement]:
     """The hub's entitlements in granting order; ``active`` filters on being held right now."""
     stmt = sa.select(Entitlement).where(Entitlement.hub_id == hub.id)
     if contact_id is not None:
@@ -169,9 +168,9 @@ async def list_entitlements(uow: UnitOfWork, clock: Clock, hub: Hub, page: PageR
                                    code="invalid_filter", parameter="filter[kind]")
         stmt = stmt.where(Entitlement.kind == kind)
     if active is not None:
-        clause = _active_clause(clock.now())
+        clause = _active_clause(ctx.now())
         stmt = stmt.where(clause if active else sa.not_(clause))
-    return await paginate(uow.session, stmt, Entitlement.id, page)
+    return await paginate(ctx.uow.session, stmt, Entitlement.id, page)
 
 
 def check_reason(reason: Any) -> str:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.access.rules import check_target
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import NotFound, ValidationFailed
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
@@ -31,10 +31,10 @@ def is_active(o: AccessOverride, now: datetime) -> bool:
     return o.expires_at is None or now < o.expires_at
 
 
-async def create_override(uow: UnitOfWork, clock: Clock, hub: Hub, fields: Mapping[str, Any], *,
+async def create_override(ctx: Ctx, hub: Hub, fields: Mapping[str, Any], *,
                           created_by_user_id: uuid.UUID | None = None) -> AccessOverride:
     """Give one contact of the team an override in ``hub``."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     contact_id = parse_id(fields["contact_id"]) if isinstance(fields.get("contact_id"), str) else None
     if contact_id is None or await uow.session.scalar(
         sa.select(TeamContact.id).where(TeamContact.team_id == hub.team_id, TeamContact.contact_id == contact_id,
@@ -56,10 +56,9 @@ async def create_override(uow: UnitOfWork, clock: Clock, hub: Hub, fields: Mappi
     return override
 
 
-async def update_override(uow: UnitOfWork, clock: Clock, hub: Hub, override: AccessOverride,
-                          changes: Mapping[str, Any]) -> AccessOverride:
+async def update_override(ctx: Ctx, hub: Hub, override: AccessOverride, changes: Mapping[str, Any]) -> AccessOverride:
     """Change scope and target, expiry (null: never expires) or reason; the contact stays."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     if {"scope", "target_type", "target_id"} & set(changes):
         scope = _check_scope(changes.get("scope", override.scope))
         keep = scope == override.scope == "target"  # a target kept unless replaced
@@ -79,29 +78,27 @@ async def update_override(uow: UnitOfWork, clock: Clock, hub: Hub, override: Acc
     return override
 
 
-async def delete_override(uow: UnitOfWork, hub: Hub, override: AccessOverride) -> None:
+async def delete_override(ctx: Ctx, hub: Hub, override: AccessOverride) -> None:
     """Remove an override at once."""
     contact_id = override.contact_id
-    await uow.session.delete(override)
-    await uow.session.flush()
-    facts_changed(uow, hub_id=hub.id, contact_id=contact_id)
+    await ctx.uow.session.delete(override)
+    await ctx.uow.session.flush()
+    facts_changed(ctx.uow, hub_id=hub.id, contact_id=contact_id)
 
 
-async def get_override(uow: UnitOfWork, hub: Hub, override_id: uuid.UUID | None, *,
-                       lock: bool = False) -> AccessOverride:
+async def get_override(ctx: Ctx, hub: Hub, override_id: uuid.UUID | None, *, lock: bool = False) -> AccessOverride:
     """The hub's override, or 404 (another hub's, another team's, a malformed id)."""
     if override_id is None:
         raise NotFound("Access override not found.")
     stmt = sa.select(AccessOverride).where(AccessOverride.id == override_id, AccessOverride.hub_id == hub.id)
-    found = await uow.session.scalar(stmt.with_for_update() if lock else stmt)
+    found = await ctx.uow.session.scalar(stmt.with_for_update() if lock else stmt)
     if found is None:
         raise NotFound("Access override not found.")
     return found
 
 
-async def list_overrides(uow: UnitOfWork, clock: Clock, hub: Hub, page: PageRequest, *,
-                         contact_id: str | None = None, scope: str | None = None,
-                         active: bool | None = None) -> Page[AccessOverride]:
+async def list_overrides(ctx: Ctx, hub: Hub, page: PageRequest, *, contact_id: str | None = None,
+                         scope: str | None = None, active: bool | None = None) -> Page[AccessOverride]:
     """The hub's overrides in creation order; ``active`` filters on applying right now."""
     stmt = sa.select(AccessOverride).where(AccessOverride.hub_id == hub.id)
     if contact_id is not None:
@@ -116,10 +113,10 @@ async def list_overrides(uow: UnitOfWork, clock: Clock, hub: Hub, page: PageRequ
                                    parameter="filter[scope]")
         stmt = stmt.where(AccessOverride.scope == scope)
     if active is not None:
-        now = clock.now()
+        now = ctx.now()
         clause = sa.or_(AccessOverride.expires_at.is_(None), AccessOverride.expires_at > now)
         stmt = stmt.where(clause if active else sa.not_(clause))
-    return await paginate(uow.session, stmt, AccessOverride.id, page)
+    return await paginate(ctx.uow.session, stmt, AccessOverride.id, page)
 
 
 def _check_scope(scope: Any) -> str:

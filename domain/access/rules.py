@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from domain.access.facts import ENTITLEMENT_KINDS, HUB_ROLE_RANK, TARGET_TYPES
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import NotFound, ValidationFailed
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
@@ -177,12 +177,13 @@ def _utc_iso(value: Any, pointer: str) -> str:
 # ---- use cases ----------------------------------------------------------------------------------
 
 
-async def create_rule(uow: UnitOfWork, clock: Clock, hub: Hub, fields: Mapping[str, Any]) -> AccessRule:
+async def create_rule(ctx: Ctx, hub: Hub, fields: Mapping[str, Any]) -> AccessRule:
     """Create a rule on a target of ``hub`` (``logic_operator`` defaults to ``all``)."""
+    uow = ctx.uow
     target_type, target_id = await check_target(uow, hub, fields.get("target_type"), fields.get("target_id"))
     logic = _check_logic(fields.get("logic_operator", "all"))
     conditions = await check_conditions(uow, hub, fields.get("conditions"))
-    now = clock.now()
+    now = ctx.now()
     rule = AccessRule(hub_id=hub.id, target_type=target_type, target_id=target_id, logic_operator=logic,
                       conditions=conditions, name=_check_name(fields.get("name")), created_at=now, updated_at=now)
     uow.session.add(rule)
@@ -191,10 +192,10 @@ async def create_rule(uow: UnitOfWork, clock: Clock, hub: Hub, fields: Mapping[s
     return rule
 
 
-async def update_rule(uow: UnitOfWork, clock: Clock, hub: Hub, rule: AccessRule,
-                      changes: Mapping[str, Any]) -> AccessRule:
+async def update_rule(ctx: Ctx, hub: Hub, rule: AccessRule, changes: Mapping[str, Any]) -> AccessRule:
     """Apply a partial update (``changes`` holds only what was sent). A new target type is checked
     together with the target id, sent or kept."""
+    uow = ctx.uow
     if "target_type" in changes or "target_id" in changes:
         rule.target_type, rule.target_id = await check_target(
             uow, hub, changes.get("target_type", rule.target_type), changes.get("target_id", str(rule.target_id)))
@@ -204,31 +205,31 @@ async def update_rule(uow: UnitOfWork, clock: Clock, hub: Hub, rule: AccessRule,
         rule.conditions = await check_conditions(uow, hub, changes["conditions"])
     if "name" in changes:
         rule.name = _check_name(changes["name"])
-    rule.updated_at = clock.now()
+    rule.updated_at = ctx.now()
     await uow.session.flush()
     facts_changed(uow, hub_id=hub.id)
     return rule
 
 
-async def delete_rule(uow: UnitOfWork, hub: Hub, rule: AccessRule) -> None:
+async def delete_rule(ctx: Ctx, hub: Hub, rule: AccessRule) -> None:
     """Delete a rule: its target opens up to whatever other rules allow."""
-    await uow.session.delete(rule)
-    await uow.session.flush()
-    facts_changed(uow, hub_id=hub.id)
+    await ctx.uow.session.delete(rule)
+    await ctx.uow.session.flush()
+    facts_changed(ctx.uow, hub_id=hub.id)
 
 
-async def get_rule(uow: UnitOfWork, hub: Hub, rule_id: uuid.UUID | None, *, lock: bool = False) -> AccessRule:
+async def get_rule(ctx: Ctx, hub: Hub, rule_id: uuid.UUID | None, *, lock: bool = False) -> AccessRule:
     """The hub's rule, or 404 (another hub's, another team's, a malformed id)."""
     if rule_id is None:
         raise NotFound("Access rule not found.")
     stmt = sa.select(AccessRule).where(AccessRule.id == rule_id, AccessRule.hub_id == hub.id)
-    rule = await uow.session.scalar(stmt.with_for_update() if lock else stmt)
+    rule = await ctx.uow.session.scalar(stmt.with_for_update() if lock else stmt)
     if rule is None:
         raise NotFound("Access rule not found.")
     return rule
 
 
-async def list_rules(uow: UnitOfWork, hub: Hub, page: PageRequest, *, target_type: str | None = None,
+async def list_rules(ctx: Ctx, hub: Hub, page: PageRequest, *, target_type: str | None = None,
                      target_id: str | None = None) -> Page[AccessRule]:
     """The hub's rules in creation order."""
     stmt = sa.select(AccessRule).where(AccessRule.hub_id == hub.id)
@@ -243,7 +244,7 @@ async def list_rules(uow: UnitOfWork, hub: Hub, page: PageRequest, *, target_typ
             raise ValidationFailed("filter[target_id] must be an id.", code="invalid_filter",
                                    parameter="filter[target_id]")
         stmt = stmt.where(AccessRule.target_id == tid)
-    return await paginate(uow.session, stmt, AccessRule.id, page)
+    return await paginate(ctx.uow.session, stmt, AccessRule.id, page)
 
 
 def _check_logic(value: Any) -> str:

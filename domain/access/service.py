@@ -1,8 +1,9 @@
 """Asking the evaluator: load the facts (through the cache) and decide.
 
 Every channel that shows or changes member-visible things — REST routes (through the member
-guard), ``H/access/check``, the staff explain route, and later sockets and email — calls
-:func:`check`, so the same member gets the same answer everywhere.
+guard), ``H/access/check``, the staff explain route, sockets, and later email — calls :func:`check`
+(or, inside a use case that already holds its ``now``, :func:`evaluate`, which it wraps), so the
+same member gets the same answer everywhere.
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision, decide
 from domain.access.facts import ACTIONS, TARGET_TYPES, AccessFacts, Subject
 from domain.access.loader import load_target_facts
+from domain.context import Ctx
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
 
 
-async def check(uow: UnitOfWork, cache: FactsCache, subject: Subject, action: str, target_type: str,
-                target_id: uuid.UUID, hub_id: uuid.UUID, now: datetime, explain: bool = False) -> Decision:
+async def check(ctx: Ctx, subject: Subject, action: str, target_type: str, target_id: uuid.UUID,
+                hub_id: uuid.UUID, *, explain: bool = False) -> Decision:
+    """The decision for ``subject`` doing ``action`` on the target in ``hub_id`` now (with the
+    evaluator's trace when ``explain``), through ``ctx.access``: :func:`evaluate` at ``ctx.now()``."""
+    return await evaluate(ctx.uow, ctx.access, subject, action, target_type, target_id, hub_id, ctx.now(),
+                          explain=explain)
+
+
+async def evaluate(uow: UnitOfWork, cache: FactsCache, subject: Subject, action: str, target_type: str,
+                   target_id: uuid.UUID, hub_id: uuid.UUID, now: datetime, *, explain: bool = False) -> Decision:
     """The decision for ``subject`` doing ``action`` on the target in ``hub_id`` at ``now`` (with
     the evaluator's trace when ``explain``). NotFound when the hub does not exist. Warm: no query
     (one for a space target); cold: see ``domain.access.loader``."""

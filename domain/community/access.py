@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -23,7 +22,9 @@ from domain.access.evaluator import Decision, decide
 from domain.access.facts import AccessFacts, Subject
 from domain.access.loader import space_target
 from domain.access.service import refuse_unless_allowed
+from domain.context import Limiter
 from domain.errors import RateLimited
+from domain.events.channels import hub_channel, space_channel
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import AccessRule, Hub, Space, SpaceMember
@@ -37,8 +38,8 @@ def is_moderator(decision: Decision) -> bool:
 async def check_space(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, action: str,
                       space_id: uuid.UUID, now: datetime) -> Decision:
     """The evaluator's decision for ``member`` doing ``action`` in the space."""
-    return await access_service.check(uow, cache, Subject.member(member.contact_id), action, "space", space_id,
-                                      member.hub_id, now)
+    return await access_service.evaluate(uow, cache, Subject.member(member.contact_id), action, "space", space_id,
+                                         member.hub_id, now)
 
 
 async def require_space(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, action: str,
@@ -73,16 +74,16 @@ async def decide_spaces(uow: UnitOfWork, cache: FactsCache, member: MemberPrinci
     return out
 
 
-async def visible_space_ids(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal,
-                            now: datetime) -> list[uuid.UUID]:
-    """The ids of the hub's spaces the member may view (one query, plus cached facts)."""
+async def visible_spaces(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, now: datetime) -> list[SpaceSeen]:
+    """The hub's spaces the member may view, each with its allowed decision (one query, plus cached
+    facts)."""
     rows = (await uow.session.execute(
         sa.select(Space, SpaceMember)
         .outerjoin(SpaceMember, sa.and_(SpaceMember.space_id == Space.id, SpaceMember.contact_id == member.contact_id))
         .where(Space.hub_id == member.hub_id, Space.deleted_at.is_(None))
     )).all()
     seen = await decide_spaces(uow, cache, member, "view", [(r[0], r[1]) for r in rows], now)
-    return [s.space.id for s in seen if s.decision.allowed]
+    return [s for s in seen if s.decision.allowed]
 
 
 async def live_channels_of(uow: UnitOfWork, space: Space) -> list[str]:
@@ -90,20 +91,16 @@ async def live_channels_of(uow: UnitOfWork, space: Space) -> list[str]:
     (the hub-wide feed) only when every member who may see the hub may see the space — an open
     space with no segment restriction and no rule of its own. Anything narrower stays on the
     space's channel, which subscribers are admitted to by the evaluator."""
-    channels = [f"space:{space.id}"]
+    channels = [space_channel(space.id)]
     if space.access_level == "open" and space.segment_id is None and space.deleted_at is None:
         ruled = await uow.session.scalar(sa.select(sa.exists().where(
             AccessRule.hub_id == space.hub_id, AccessRule.target_type == "space", AccessRule.target_id == space.id)))
         if not ruled:
-            channels.append(f"hub:{space.hub_id}")
+            channels.append(hub_channel(space.hub_id))
     return channels
 
 
 # ---- rate limits on posting ---------------------------------------------------------------------
-
-
-class Limiter(Protocol):
-    async def hit(self, key: str, limit: int, window: int, *, cost: int = 1) -> Any: ...
 
 
 @dataclass(frozen=True)

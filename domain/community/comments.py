@@ -18,11 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.cache import FactsCache
-from domain.clock import Clock
-from domain.community.access import Limiter, check_posting_rate, live_channels_of, require_space
+from domain.community.access import check_posting_rate, live_channels_of, require_space
 from domain.community.discussions import MAX_REASON, Seen, visible_discussion
+from domain.context import Ctx
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from domain.events import CommentPublished, CommentRemoved, DiscussionActivity, emit
+from domain.events import CommentPublished, CommentRemoved, DiscussionActivity, discussion_channel, emit
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import Comment, Discussion, Space
@@ -38,21 +38,26 @@ class SeenComment:
     parent: Seen  # its discussion, as the member sees it
 
 
-async def list_comments(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                        discussion_id: uuid.UUID | None, page: PageRequest) -> Page[Comment]:
+async def list_comments(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None,
+                        page: PageRequest) -> Page[Comment]:
     """A discussion's live comments, oldest first (threads are rebuilt from ``parent_id``)."""
-    seen = await visible_discussion(uow, cache, member, discussion_id, clock.now())
+    seen = await visible_discussion(ctx.uow, ctx.access, member, discussion_id, ctx.now())
     stmt = sa.select(Comment).where(Comment.discussion_id == seen.discussion.id, Comment.deleted_at.is_(None),
                                     Comment.removed_at.is_(None))
-    return await paginate(uow.session, stmt, Comment.id, page)
+    return await paginate(ctx.uow.session, stmt, Comment.id, page)
 
 
-async def visible_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                          comment_id: uuid.UUID | None, *, lock: bool = False) -> SeenComment:
-    """A comment the member may see: on a discussion they may see; a removed one only by its author
-    and the moderators. With ``lock`` (writers), the comment's row is locked until commit and read
-    afresh: two changes at once (a replayed request, the author and a moderator) apply one after
-    the other, the second seeing the first."""
+async def get_comment(ctx: Ctx, member: MemberPrincipal, comment_id: uuid.UUID | None) -> SeenComment:
+    """The comment as the member may see it now (:func:`visible_comment`)."""
+    return await visible_comment(ctx.uow, ctx.access, member, comment_id, ctx.now())
+
+
+async def visible_comment(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, comment_id: uuid.UUID | None,
+                          now: datetime, *, lock: bool = False) -> SeenComment:
+    """A comment the member may see at ``now``: on a discussion they may see; a removed one only by
+    its author and the moderators. With ``lock`` (writers), the comment's row is locked until commit
+    and read afresh: two changes at once (a replayed request, the author and a moderator) apply one
+    after the other, the second seeing the first."""
     stmt = sa.select(Comment).where(
         Comment.id == comment_id, Comment.hub_id == member.hub_id, Comment.deleted_at.is_(None),
         Comment.discussion_id.is_not(None))
@@ -61,20 +66,20 @@ async def visible_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, memb
     c = await uow.session.scalar(stmt) if comment_id else None
     if c is None:
         raise NotFound("Comment not found.")
-    seen = await visible_discussion(uow, cache, member, c.discussion_id, clock.now())
+    seen = await visible_discussion(uow, cache, member, c.discussion_id, now)
     if c.removed_at is not None and not (c.author_contact_id == member.contact_id or seen.moderator):
         raise NotFound("Comment not found.")
     return SeenComment(c, seen)
 
 
-async def post_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter: Limiter, member: MemberPrincipal,
-                       discussion_id: uuid.UUID | None, body: Any, parent_id: Any) -> Comment:
+async def post_comment(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None, body: Any,
+                       parent_id: Any) -> Comment:
     """Comment on a published, live discussion the member may see (``parent_id``: a comment of the
     same discussion). 409 ``discussion_locked`` when it is locked, unless a moderator comments."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     # The discussion's row is locked first (its comment_count is updated below anyway), so that a
     # removal or deletion that commits while this waits is seen: no comment lands on it.
-    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
+    seen = await visible_discussion(uow, ctx.access, member, discussion_id, now, lock=True)
     d = seen.discussion
     if d.status != "published" or d.removed_at is not None:
         raise Conflict("Comments open once the discussion is published.", code="discussion_not_published")
@@ -82,21 +87,20 @@ async def post_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter
         raise Conflict("This discussion is locked: no new comments.", code="discussion_locked")
     text = _body(body)
     parent = await _parent(uow, d, parent_id)
-    await check_posting_rate(uow, limiter, member, d.space_id, seen.decision)
+    await check_posting_rate(uow, ctx.limiter, member, d.space_id, seen.decision)
     c = Comment(hub_id=d.hub_id, discussion_id=d.id, parent_id=parent, author_contact_id=member.contact_id,
                 body=text, created_at=now, updated_at=now)
     uow.session.add(c)
     await uow.session.flush()
     await _count(uow, d.id, +1, now, activity=True)
-    emit(uow, f"discussion:{d.id}", "comment.created", comment_data(c), now)
+    emit(uow, discussion_channel(d.id), "comment.created", comment_data(c), now)
     return c
 
 
-async def edit_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                       comment_id: uuid.UUID | None, body: Any) -> Comment:
+async def edit_comment(ctx: Ctx, member: MemberPrincipal, comment_id: uuid.UUID | None, body: Any) -> Comment:
     """The author edits the body (403 ``not_author`` for anyone else)."""
-    now = clock.now()
-    seen = await visible_comment(uow, clock, cache, member, comment_id, lock=True)
+    uow, now = ctx.uow, ctx.now()
+    seen = await visible_comment(uow, ctx.access, member, comment_id, now, lock=True)
     c = seen.comment
     _author_only(c, member)
     if c.removed_at is not None:
@@ -104,16 +108,15 @@ async def edit_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member:
     c.body = _body(body)
     c.edited_at = c.updated_at = now
     await uow.session.flush()
-    emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
+    emit(uow, discussion_channel(c.discussion_id), "comment.updated", comment_data(c), now)
     return c
 
 
-async def delete_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                         comment_id: uuid.UUID | None) -> None:
+async def delete_comment(ctx: Ctx, member: MemberPrincipal, comment_id: uuid.UUID | None) -> None:
     """The author deletes the comment (403 ``not_author`` for anyone else); it disappears live
     (a comment a moderator removed is no longer counted or shown: it just goes)."""
-    now = clock.now()
-    seen = await visible_comment(uow, clock, cache, member, comment_id, lock=True)
+    uow, now = ctx.uow, ctx.now()
+    seen = await visible_comment(uow, ctx.access, member, comment_id, now, lock=True)
     c = seen.comment
     _author_only(c, member)
     showing = c.removed_at is None
@@ -124,13 +127,13 @@ async def delete_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, membe
         _removed(uow, c, "author", now)
 
 
-async def moderate_comment(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                           comment_id: uuid.UUID | None, action: str, reason: str | None = None) -> Comment:
+async def moderate_comment(ctx: Ctx, member: MemberPrincipal, comment_id: uuid.UUID | None, action: str, *,
+                           reason: str | None = None) -> Comment:
     """A hub moderator removes or restores a comment. Idempotent: repeating an action changes
     nothing and announces nothing."""
-    now = clock.now()
-    seen = await visible_comment(uow, clock, cache, member, comment_id, lock=True)
-    await require_space(uow, cache, member, "moderate", seen.parent.space.id, now)
+    uow, now = ctx.uow, ctx.now()
+    seen = await visible_comment(uow, ctx.access, member, comment_id, now, lock=True)
+    await require_space(uow, ctx.access, member, "moderate", seen.parent.space.id, now)
     c = seen.comment
     if action == "remove":
         if reason is not None and len(reason) > MAX_REASON:
@@ -167,7 +170,7 @@ async def restore_comment(uow: UnitOfWork, c: Comment, now: datetime) -> bool:
     await uow.session.flush()
     if c.discussion_id is not None:
         await _count(uow, c.discussion_id, +1, now)
-        emit(uow, f"discussion:{c.discussion_id}", "comment.updated", comment_data(c), now)
+        emit(uow, discussion_channel(c.discussion_id), "comment.updated", comment_data(c), now)
     return True
 
 
@@ -179,7 +182,7 @@ def comment_data(c: Comment) -> CommentPublished:
 
 
 def _removed(uow: UnitOfWork, c: Comment, by: str, at: Any) -> None:
-    emit(uow, f"discussion:{c.discussion_id}", "comment.removed",
+    emit(uow, discussion_channel(c.discussion_id), "comment.removed",
          CommentRemoved(id=str(c.id), hub_id=str(c.hub_id), discussion_id=str(c.discussion_id), removed_by=by), at)
 
 

@@ -29,17 +29,16 @@ import sqlalchemy as sa
 
 from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision
-from domain.clock import Clock
 from domain.community.access import (
-    Limiter,
     check_posting_rate,
     is_moderator,
     live_channels_of,
     require_space,
-    visible_space_ids,
+    visible_spaces,
 )
+from domain.context import Ctx
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from domain.events import DiscussionPublished, DiscussionRemoved, emit
+from domain.events import DiscussionPublished, DiscussionRemoved, discussion_channel, emit
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import Discussion, Space
@@ -85,6 +84,11 @@ class FeedQuery:
 # ---- reading ------------------------------------------------------------------------------------
 
 
+async def get_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None) -> Seen:
+    """The discussion as the member may see it now (:func:`visible_discussion`)."""
+    return await visible_discussion(ctx.uow, ctx.access, member, discussion_id, ctx.now())
+
+
 async def visible_discussion(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal,
                              discussion_id: uuid.UUID | None, now: datetime, *, lock: bool = False) -> Seen:
     """The discussion as the member may see it: its space must allow ``view`` (404 when the space is
@@ -110,12 +114,12 @@ async def visible_discussion(uow: UnitOfWork, cache: FactsCache, member: MemberP
     return Seen(d, space, decision)
 
 
-async def channel_space(uow: UnitOfWork, hub_id: uuid.UUID, contact_id: uuid.UUID,
+async def channel_space(ctx: Ctx, hub_id: uuid.UUID, contact_id: uuid.UUID,
                         discussion_id: uuid.UUID) -> uuid.UUID | None:
     """For ``discussion:{id}`` subscriptions: the space whose ``view`` decides them, or None when
     the discussion is not one this contact could see (missing, another hub's, deleted, someone
     else's draft). Removed discussions keep their channel (the ``*.removed`` events go there)."""
-    row = (await uow.session.execute(
+    row = (await ctx.uow.session.execute(
         sa.select(Discussion.space_id, Discussion.status, Discussion.author_contact_id)
         .join(Space, Space.id == Discussion.space_id)
         .where(Discussion.id == discussion_id, Discussion.hub_id == hub_id, Discussion.deleted_at.is_(None),
@@ -126,25 +130,25 @@ async def channel_space(uow: UnitOfWork, hub_id: uuid.UUID, contact_id: uuid.UUI
     return row.space_id  # type: ignore[no-any-return]
 
 
-async def space_feed(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, space_id: uuid.UUID | None,
-                     q: FeedQuery, now: datetime) -> Page[Discussion]:
+async def space_feed(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None, q: FeedQuery) -> Page[Discussion]:
     """A space's discussions (see :func:`_feed` for sorting and paging)."""
+    uow = ctx.uow
     space = await uow.session.scalar(sa.select(Space).where(
         Space.id == space_id, Space.hub_id == member.hub_id, Space.deleted_at.is_(None))) if space_id else None
     if space is None:
         raise NotFound("Space not found.")
-    decision = await require_space(uow, cache, member, "view", space.id, now)
+    decision = await require_space(uow, ctx.access, member, "view", space.id, ctx.now())
     return await _feed(uow, member, Discussion.space_id == space.id, q, is_moderator(decision))
 
 
-async def hub_feed(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, q: FeedQuery,
-                   now: datetime) -> Page[Discussion]:
-    """Discussions of every space the member may view, in one feed."""
-    spaces = await visible_space_ids(uow, cache, member, now)
-    moderator = member.role in ("moderator", "admin")
-    if not spaces:
+async def hub_feed(ctx: Ctx, member: MemberPrincipal, q: FeedQuery) -> Page[Discussion]:
+    """Discussions of every space the member may view, in one feed (removed ones for the hub's
+    moderators: the evaluator's ``view`` on those spaces says so)."""
+    seen = await visible_spaces(ctx.uow, ctx.access, member, ctx.now())
+    if not seen:
         return Page([], False, None)
-    return await _feed(uow, member, Discussion.space_id.in_(spaces), q, moderator)
+    moderator = any(is_moderator(s.decision) for s in seen)
+    return await _feed(ctx.uow, member, Discussion.space_id.in_([s.space.id for s in seen]), q, moderator)
 
 
 async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQuery, moderator: bool) -> Page[Discussion]:
@@ -186,26 +190,25 @@ async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQue
 # ---- writing ------------------------------------------------------------------------------------
 
 
-async def start_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, limiter: Limiter,
-                           member: MemberPrincipal, space_id: uuid.UUID | None,
+async def start_discussion(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None,
                            fields: Mapping[str, Any]) -> Discussion:
     """Start a discussion in a space the member may post in (``post`` on the space: 404 when it is
     secret to them, 403 ``posting_restricted`` / ``not_a_space_member`` / ...), within the posting
     rate limits. Published at once unless ``status`` is ``draft`` or ``scheduled`` (then
     ``publish_at`` is required and in the future)."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     space = await uow.session.scalar(sa.select(Space).where(
         Space.id == space_id, Space.hub_id == member.hub_id, Space.deleted_at.is_(None))) if space_id else None
     if space is None:
         raise NotFound("Space not found.")
-    decision = await require_space(uow, cache, member, "post", space.id, now)
+    decision = await require_space(uow, ctx.access, member, "post", space.id, now)
     title, body = _title(fields.get("title")), _body(fields.get("body"))
     status = fields.get("status") or "published"
     if status not in STATUSES:
         raise ValidationFailed("status is draft, scheduled or published.", code="invalid_value",
                                pointer=_ATTR + "status")
     publish_at = _publish_at(status, fields.get("publish_at"), now)
-    await check_posting_rate(uow, limiter, member, space.id, decision)
+    await check_posting_rate(uow, ctx.limiter, member, space.id, decision)
     d = Discussion(hub_id=member.hub_id, space_id=space.id, author_contact_id=member.contact_id, title=title,
                    body=body, status=status, publish_at=publish_at,
                    published_at=now if status == "published" else None,
@@ -218,15 +221,15 @@ async def start_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, lim
     return d
 
 
-async def edit_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                          discussion_id: uuid.UUID | None, changes: Mapping[str, Any]) -> Discussion:
+async def edit_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None,
+                          changes: Mapping[str, Any]) -> Discussion:
     """The author edits title and body, or moves a draft/scheduled discussion along (to draft,
     scheduled with a future ``publish_at``, or published: announced then). A published discussion
     stays published (409 ``already_published``); a removed one is not edited (409
     ``discussion_removed``, also when it was removed while this waited for its row). Others: 403
     ``not_author``."""
-    now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
+    uow, now = ctx.uow, ctx.now()
+    seen = await visible_discussion(uow, ctx.access, member, discussion_id, now, lock=True)
     d = seen.discussion
     _author_only(d, member)
     if d.removed_at is not None:
@@ -274,12 +277,11 @@ async def edit_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, memb
     return d
 
 
-async def delete_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                            discussion_id: uuid.UUID | None) -> None:
+async def delete_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None) -> None:
     """The author deletes their discussion (403 ``not_author`` for anyone else); it disappears
     live if it was showing (not when a moderator removed it first: that was announced then)."""
-    now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
+    uow, now = ctx.uow, ctx.now()
+    seen = await visible_discussion(uow, ctx.access, member, discussion_id, now, lock=True)
     d = seen.discussion
     _author_only(d, member)
     showing = _showing(d)
@@ -290,15 +292,15 @@ async def delete_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, me
         await _announce_removed(uow, d, seen.space, "author", now)
 
 
-async def moderate_discussion(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                              discussion_id: uuid.UUID | None, action: str, reason: str | None = None) -> Discussion:
+async def moderate_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None, action: str, *,
+                              reason: str | None = None) -> Discussion:
     """A hub moderator (``moderate`` on the space; 403 ``insufficient_role`` otherwise) removes or
     restores, pins or unpins, locks or unlocks. Idempotent: repeating an action changes nothing and
     announces nothing (a removal keeps the first removal's time and reason, also when the report
     queue or the author got there first while this waited for the row)."""
-    now = clock.now()
-    seen = await visible_discussion(uow, cache, member, discussion_id, now, lock=True)
-    await require_space(uow, cache, member, "moderate", seen.space.id, now)
+    uow, now = ctx.uow, ctx.now()
+    seen = await visible_discussion(uow, ctx.access, member, discussion_id, now, lock=True)
+    await require_space(uow, ctx.access, member, "moderate", seen.space.id, now)
     d = seen.discussion
     if action == "remove":
         if reason is not None and len(reason) > MAX_REASON:
@@ -368,7 +370,7 @@ async def announce(uow: UnitOfWork, d: Discussion, space: Space, name: str, at: 
 
 async def _announce_removed(uow: UnitOfWork, d: Discussion, space: Space, by: str, at: datetime) -> None:
     data = DiscussionRemoved(id=str(d.id), hub_id=str(d.hub_id), space_id=str(d.space_id), removed_by=by)
-    channels = [*await live_channels_of(uow, space), f"discussion:{d.id}"]
+    channels = [*await live_channels_of(uow, space), discussion_channel(d.id)]
     for channel in channels:
         emit(uow, channel, "discussion.removed", data, at)
 

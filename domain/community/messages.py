@@ -9,7 +9,8 @@ message: a participant who is banned (or has left) is ``participant_unavailable`
 whose notification preferences say ``direct_messages: false`` is ``messages_disabled``. A group
 conversation is checked when it is created; after that it stays usable for the others (a banned
 participant cannot read it anyway: their token stops working). The sender's own soft-ban is the
-access evaluator's ``message`` action, checked by the route guard.
+access evaluator's ``message`` action, checked by the route guard; the same decision exempts the
+hub's moderators and admins from the rate limit.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from domain.clock import Clock
+from domain.access import service as access_service
+from domain.access.cache import FactsCache
+from domain.access.facts import Subject
+from domain.community.access import is_moderator
+from domain.context import Ctx, Limiter
 from domain.errors import Forbidden, NotFound, RateLimited, ValidationFailed
 from domain.events import ConversationRead, MessageCreated, conversation_channel, emit
 from domain.identity.members import MemberPrincipal, effective_status
@@ -44,12 +49,7 @@ MAX_BODY = 10_000
 # ``settings.community.message_rate_limit = {"limit": n, "window_seconds": s}``.
 DEFAULT_MESSAGE_RATE_LIMIT = 30
 DEFAULT_MESSAGE_RATE_WINDOW = 60
-EXEMPT_ROLES = frozenset({"moderator", "admin"})
 _ATTR = "/data/attributes/"
-
-
-class Limiter(Protocol):
-    async def hit(self, key: str, limit: int, window: int, *, cost: int = 1) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class ConversationView:
 # ---- conversations ------------------------------------------------------------------------------
 
 
-async def open_conversation(uow: UnitOfWork, clock: Clock, member: MemberPrincipal,
+async def open_conversation(ctx: Ctx, member: MemberPrincipal,
                             participant_ids: list[str]) -> tuple[ConversationView, bool]:
     """Open a conversation between the caller and ``participant_ids`` (1 to 19 other active
     members of the hub; the caller may be listed or not, duplicates count once).
@@ -97,8 +97,8 @@ async def open_conversation(uow: UnitOfWork, clock: Clock, member: MemberPrincip
     if len(others) > MAX_OTHERS:
         raise ValidationFailed(f"A conversation has at most {MAX_OTHERS} other participants.",
                                code="too_many_participants", pointer=_ATTR + "participant_ids")
+    uow, now = ctx.uow, ctx.now()
     s = uow.session
-    now = clock.now()
     memberships = {m.contact_id: m for m in (await s.scalars(
         sa.select(HubMembership).where(HubMembership.hub_id == member.hub_id, HubMembership.contact_id.in_(others))
     )).all()}
@@ -135,22 +135,22 @@ async def open_conversation(uow: UnitOfWork, clock: Clock, member: MemberPrincip
     return (await conversation_views(uow, member.contact_id, [conversation]))[0], True
 
 
-async def list_conversations(uow: UnitOfWork, member: MemberPrincipal, page: PageRequest) -> Page[ConversationView]:
+async def list_conversations(ctx: Ctx, member: MemberPrincipal, page: PageRequest) -> Page[ConversationView]:
     """The caller's conversations in this hub, newest first, each with its unread count."""
     stmt = (sa.select(Conversation)
             .join(ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id)
             .where(Conversation.hub_id == member.hub_id, ConversationParticipant.contact_id == member.contact_id))
-    p = await paginate(uow.session, stmt, Conversation.id, page, newest_first=True)
-    return Page(await conversation_views(uow, member.contact_id, p.items), p.has_more, p.next_cursor)
+    p = await paginate(ctx.uow.session, stmt, Conversation.id, page, newest_first=True)
+    return Page(await conversation_views(ctx.uow, member.contact_id, p.items), p.has_more, p.next_cursor)
 
 
-async def get_conversation(uow: UnitOfWork, member: MemberPrincipal, conversation_id: uuid.UUID | None) -> ConversationView:
+async def get_conversation(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.UUID | None) -> ConversationView:
     """One conversation of the caller's; 404 for anyone who does not take part in it."""
-    conversation = await _conversation_of(uow, member, conversation_id)
-    return (await conversation_views(uow, member.contact_id, [conversation]))[0]
+    conversation = await _conversation_of(ctx.uow, member, conversation_id)
+    return (await conversation_views(ctx.uow, member.contact_id, [conversation]))[0]
 
 
-async def can_read_conversation(uow: UnitOfWork, contact_id: uuid.UUID, conversation_id: uuid.UUID,
+async def can_read_conversation(ctx: Ctx, contact_id: uuid.UUID, conversation_id: uuid.UUID, *,
                                 hub_id: uuid.UUID | None = None) -> bool:
     """True when ``contact_id`` takes part in the conversation (in ``hub_id``, when given): the
     rule for subscribing to ``conversation:{id}``. The member's own standing in the hub (banned,
@@ -162,33 +162,33 @@ async def can_read_conversation(uow: UnitOfWork, contact_id: uuid.UUID, conversa
                    ConversationParticipant.contact_id == contact_id))
     if hub_id is not None:
         stmt = stmt.where(Conversation.hub_id == hub_id)
-    return (await uow.session.scalar(stmt)) is not None
+    return (await ctx.uow.session.scalar(stmt)) is not None
 
 
 # ---- messages ---------------------------------------------------------------------------------------
 
 
-async def list_messages(uow: UnitOfWork, member: MemberPrincipal, conversation_id: uuid.UUID | None,
+async def list_messages(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.UUID | None,
                         page: PageRequest) -> Page[Message]:
     """The conversation's messages, newest first; removed and deleted ones are left out."""
-    conversation = await _conversation_of(uow, member, conversation_id)
+    conversation = await _conversation_of(ctx.uow, member, conversation_id)
     stmt = sa.select(Message).where(Message.conversation_id == conversation.id, Message.removed_at.is_(None),
                                     Message.deleted_at.is_(None))
-    return await paginate(uow.session, stmt, Message.id, page, newest_first=True)
+    return await paginate(ctx.uow.session, stmt, Message.id, page, newest_first=True)
 
 
-async def send_message(uow: UnitOfWork, clock: Clock, limiter: Limiter, member: MemberPrincipal,
-                       conversation_id: uuid.UUID | None, body: str) -> Message:
+async def send_message(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.UUID | None, body: str) -> Message:
     """Post ``body`` in a conversation of the caller's and announce it (``message.created`` on
     ``conversation:{id}``, after commit). The sender has read their own message. Limited per
     member per hub (429 ``rate_limited`` with Retry-After; hub moderators and admins exempt)."""
+    uow = ctx.uow
     conversation = await _conversation_of(uow, member, conversation_id, lock=True)
     text = (body or "").strip()
     if not text or len(text) > MAX_BODY:
         raise ValidationFailed(f"A message is 1 to {MAX_BODY} characters.", code="invalid_value",
                                pointer=_ATTR + "body")
     s = uow.session
-    now = clock.now()
+    now = ctx.now()
     if conversation.direct_key is not None:
         others = (await s.scalars(
             sa.select(HubMembership)
@@ -200,7 +200,7 @@ async def send_message(uow: UnitOfWork, clock: Clock, limiter: Limiter, member: 
         if not others:
             raise Forbidden("The other participant is no longer in this hub.", code="participant_unavailable")
         _refuse_unreachable(list(others), now)
-    await _rate_limit(uow, limiter, member)
+    await _rate_limit(uow, ctx.access, ctx.limiter, member, now)
     message = Message(conversation_id=conversation.id, hub_id=member.hub_id, author_contact_id=member.contact_id,
                       body=text, created_at=now)
     s.add(message)
@@ -216,10 +216,10 @@ async def send_message(uow: UnitOfWork, clock: Clock, limiter: Limiter, member: 
     return message
 
 
-async def mark_read(uow: UnitOfWork, clock: Clock, member: MemberPrincipal,
-                    conversation_id: uuid.UUID | None) -> ConversationView:
+async def mark_read(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.UUID | None) -> ConversationView:
     """Mark the conversation read up to its newest message (a read receipt). Announced as
     ``conversation.read`` on ``conversation:{id}`` when the receipt moved; never moves back."""
+    uow = ctx.uow
     conversation = await _conversation_of(uow, member, conversation_id)
     s = uow.session
     latest = await s.scalar(sa.select(Message.id).where(  # max(uuid) does not exist on PostgreSQL
@@ -228,7 +228,7 @@ async def mark_read(uow: UnitOfWork, clock: Clock, member: MemberPrincipal,
     participant = await s.get(ConversationParticipant, (conversation.id, member.contact_id))
     assert participant is not None
     if latest is not None and (participant.last_read_message_id is None or latest > participant.last_read_message_id):
-        now = clock.now()
+        now = ctx.now()
         participant.last_read_message_id, participant.last_read_at = latest, now
         await s.flush()
         emit(uow, conversation_channel(conversation.id), "conversation.read", ConversationRead(
@@ -319,8 +319,12 @@ def _refuse_unreachable(memberships: list[HubMembership], now: datetime) -> None
                             meta={"contact_id": str(m.contact_id)})
 
 
-async def _rate_limit(uow: UnitOfWork, limiter: Limiter, member: MemberPrincipal) -> None:
-    if member.role in EXEMPT_ROLES:
+async def _rate_limit(uow: UnitOfWork, cache: FactsCache, limiter: Limiter, member: MemberPrincipal,
+                      now: datetime) -> None:
+    # the evaluator's answer to the guard's question (``message`` on the hub) says who moderates
+    decision = await access_service.evaluate(uow, cache, Subject.member(member.contact_id), "message", "hub",
+                                             member.hub_id, member.hub_id, now)
+    if is_moderator(decision):
         return
     settings = await uow.session.scalar(sa.select(Hub.settings).where(Hub.id == member.hub_id)) or {}
     conf = ((settings.get("community") or {}).get("message_rate_limit") or {}) if isinstance(settings, dict) else {}

@@ -38,8 +38,8 @@ import sqlalchemy as sa
 from domain.access import service as access_service
 from domain.access.cache import FactsCache
 from domain.access.facts import Subject
-from domain.clock import Clock
 from domain.community import comments, discussions, profiles
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import (
     MemberReported,
@@ -67,7 +67,7 @@ from persistence.models import (
     Report,
     ReportReason,
 )
-from persistence.pagination import Page, PageRequest, encode_cursor, paginate
+from persistence.pagination import Page, PageRequest, encode_cursor, page_of, paginate
 
 TARGET_TYPES = ("discussion", "comment", "message", "member")
 RESOLUTIONS = ("dismiss", "remove", "warn", "ban", "soft_ban")
@@ -110,8 +110,8 @@ class AuditEntry:
 # ---- reporting (member side) ---------------------------------------------------------------------
 
 
-async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal, *,
-                 target_type: str, target_id: str, reason: str) -> tuple[Report, ReportReason, bool]:
+async def report(ctx: Ctx, member: MemberPrincipal, *, target_type: str, target_id: str,
+                 reason: str) -> tuple[Report, ReportReason, bool]:
     """Report an item of the caller's hub that the caller can see (404 otherwise, as for one
     that does not exist). Joins the item's open queue entry, or opens one. Returns (entry, the
     caller's reason, recorded now); reporting the same item again changes nothing.
@@ -126,10 +126,10 @@ async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Membe
     tid = parse_id(target_id)
     if tid is None:
         raise NotFound("Nothing to report here.")
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     if target_type == "member" and tid == member.contact_id:
         raise ValidationFailed("You cannot report yourself.", code="cannot_report_self", pointer=_ATTR + "target_id")
-    author = await _visible_target(uow, clock, cache, member, target_type, tid, now)
+    author = await _visible_target(uow, ctx.access, member, target_type, tid, now)
     s = uow.session
     entry = await s.scalar(sa.select(Report).where(Report.hub_id == member.hub_id, Report.target_type == target_type,
                                                    Report.target_id == tid, Report.status == "open"))
@@ -155,8 +155,8 @@ async def report(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Membe
     return entry, mine, True
 
 
-async def _visible_target(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                          target_type: str, tid: uuid.UUID, now: datetime) -> uuid.UUID | None:
+async def _visible_target(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, target_type: str,
+                          tid: uuid.UUID, now: datetime) -> uuid.UUID | None:
     """The author of the target (the member for a member), once it is known to exist in the hub
     and to be visible to the reporter; NotFound otherwise. The target's row is locked (before its
     queue entry: module docstring), so that concurrent reports of one item make one entry."""
@@ -166,7 +166,7 @@ async def _visible_target(uow: UnitOfWork, clock: Clock, cache: FactsCache, memb
         # locked before the check, so that a ban committed while this waited is seen
         await s.scalar(sa.select(HubMembership.id).where(HubMembership.hub_id == member.hub_id,
                                                          HubMembership.contact_id == tid).with_for_update())
-        if not await profiles.can_see_member(uow, clock, member, tid):
+        if not await profiles.can_see_member(uow, member, tid, now):
             raise missing
         return tid
     if target_type == "message":
@@ -210,8 +210,8 @@ async def _visible_discussion(uow: UnitOfWork, cache: FactsCache, member: Member
 async def _may_view(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, target_type: str,
                     target_id: uuid.UUID, now: datetime) -> bool:
     try:
-        decision = await access_service.check(uow, cache, Subject.member(member.contact_id), "view", target_type,
-                                              target_id, member.hub_id, now)
+        decision = await access_service.evaluate(uow, cache, Subject.member(member.contact_id), "view", target_type,
+                                                 target_id, member.hub_id, now)
     except NotFound:
         return False
     return decision.allowed
@@ -220,7 +220,7 @@ async def _may_view(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal,
 # ---- the queue (team side) -----------------------------------------------------------------------
 
 
-async def list_reports(uow: UnitOfWork, hub: Hub, page: PageRequest, *, status: str | None = None,
+async def list_reports(ctx: Ctx, hub: Hub, page: PageRequest, *, status: str | None = None,
                        target_type: str | None = None) -> Page[ReportView]:
     """The hub's queue entries, oldest first, with every reporter's reason."""
     stmt = sa.select(Report).where(Report.hub_id == hub.id)
@@ -234,20 +234,21 @@ async def list_reports(uow: UnitOfWork, hub: Hub, page: PageRequest, *, status: 
             raise ValidationFailed(f"filter[target_type] must be one of {', '.join(TARGET_TYPES)}.",
                                    code="invalid_filter", parameter="filter[target_type]")
         stmt = stmt.where(Report.target_type == target_type)
-    p = await paginate(uow.session, stmt, Report.id, page)
-    return Page(await _report_views(uow, p.items), p.has_more, p.next_cursor)
+    p = await paginate(ctx.uow.session, stmt, Report.id, page)
+    return Page(await _report_views(ctx.uow, p.items), p.has_more, p.next_cursor)
 
 
-async def get_report(uow: UnitOfWork, hub: Hub, report_id: uuid.UUID | None) -> ReportView:
-    entry = await _report(uow, hub, report_id)
-    return (await _report_views(uow, [entry]))[0]
+async def get_report(ctx: Ctx, hub: Hub, report_id: uuid.UUID | None) -> ReportView:
+    """One queue entry of the hub with every reporter's reason, or 404."""
+    entry = await _report(ctx.uow, hub, report_id)
+    return (await _report_views(ctx.uow, [entry]))[0]
 
 
-async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub, report_id: uuid.UUID | None,
-                         action: str, reason: str | None = None) -> tuple[ReportView, ModerationAction]:
-    """Close an open queue entry with ``action`` (module docstring). 409 ``report_not_open`` for an
-    entry already resolved; 422 ``invalid_action`` for removing a member; 409 ``target_gone`` when
-    the item (or its author's membership) no longer exists."""
+async def resolve_report(ctx: Ctx, team: TeamContext, hub: Hub, report_id: uuid.UUID | None, action: str, *,
+                         reason: str | None = None) -> tuple[ReportView, ModerationAction]:
+    """``team`` closes an open queue entry with ``action`` (module docstring). 409 ``report_not_open``
+    for an entry already resolved; 422 ``invalid_action`` for removing a member; 409 ``target_gone``
+    when the item (or its author's membership) no longer exists."""
     if action not in RESOLUTIONS:
         raise ValidationFailed(f"action is one of {', '.join(RESOLUTIONS)}.", code="invalid_action",
                                pointer=_ATTR + "action")
@@ -256,12 +257,13 @@ async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
         raise ValidationFailed(f"A reason is at most {MAX_REASON} characters.", code="invalid_reason",
                                pointer=_ATTR + "reason")
     # the item before its entry (module docstring); an entry's item never changes
+    uow = ctx.uow
     item = await _lock_target(uow, hub, await _report(uow, hub, report_id))
     entry = await _report(uow, hub, report_id, lock=True)
     if entry.status != "open":
         raise Conflict("This report was already resolved.", code="report_not_open",
                        meta={"resolution": entry.resolution})
-    now = clock.now()
+    now = ctx.now()
     if action == "remove":
         await _remove(uow, hub, entry, item, note, now)
     elif action in ("warn", "ban", "soft_ban"):
@@ -270,14 +272,14 @@ async def resolve_report(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
             HubMembership.hub_id == hub.id, HubMembership.contact_id == author))
         if not exists:
             raise Conflict("The author of the reported item is no longer a member.", code="target_gone")
-        await moderate_member(uow, clock, ctx, hub, author, action,
+        await moderate_member(ctx, team, hub, author, action,
                               reason=note or f"Reported {entry.target_type} ({entry.id})")
     entry.status, entry.resolution, entry.resolution_note = "resolved", action, note
-    entry.resolved_at, entry.resolved_by_user_id = now, ctx.user_id
+    entry.resolved_at, entry.resolved_by_user_id = now, team.user_id
     record = ModerationAction(
         hub_id=hub.id, action=action, target_type=entry.target_type, target_id=entry.target_id, reason=note,
-        report_id=entry.id, actor_user_id=ctx.user_id,
-        actor_api_key_id=ctx.principal.key_id if isinstance(ctx.principal, ApiKeyPrincipal) else None,
+        report_id=entry.id, actor_user_id=team.user_id,
+        actor_api_key_id=team.principal.key_id if isinstance(team.principal, ApiKeyPrincipal) else None,
         created_at=now,
     )
     uow.session.add(record)
@@ -315,10 +317,10 @@ async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, item: Target | None,
 # ---- the audit log -------------------------------------------------------------------------------
 
 
-async def audit_log(uow: UnitOfWork, hub: Hub, page: PageRequest) -> Page[AuditEntry]:
+async def audit_log(ctx: Ctx, hub: Hub, page: PageRequest) -> Page[AuditEntry]:
     """Every moderation action and membership action (ban, unban, soft-ban, warn) of the hub,
     newest first, merged by time (ids are time-ordered): two keyset queries, one page."""
-    s = uow.session
+    s = ctx.uow.session
     mod = sa.select(ModerationAction).where(ModerationAction.hub_id == hub.id)
     mem = sa.select(MembershipAction).where(MembershipAction.hub_id == hub.id)
     if page.after is not None:
@@ -328,9 +330,7 @@ async def audit_log(uow: UnitOfWork, hub: Hub, page: PageRequest) -> Page[AuditE
         mod.order_by(ModerationAction.id.desc()).limit(n))).all()]
     rows += [_mem_entry(a) for a in (await s.scalars(mem.order_by(MembershipAction.id.desc()).limit(n))).all()]
     rows.sort(key=lambda e: e.id, reverse=True)
-    has_more = len(rows) > page.size
-    rows = rows[: page.size]
-    return Page(rows, has_more, encode_cursor(rows[-1].id) if has_more and rows else None)
+    return page_of(rows, page.size, lambda e: encode_cursor(e.id))
 
 
 def _mod_entry(a: ModerationAction) -> AuditEntry:

@@ -23,8 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
-from domain.clock import Clock
 from domain.community.messages import display_name
+from domain.context import Ctx
 from domain.crm.segments import ascii_lower
 from domain.errors import NotFound, ValidationFailed
 from domain.identity.members import MemberPrincipal
@@ -70,35 +70,34 @@ def visible_to(viewer_id: uuid.UUID, hub_id: uuid.UUID, now: datetime) -> sa.Col
     )
 
 
-async def list_directory(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, page: PageRequest, *,
+async def list_directory(ctx: Ctx, member: MemberPrincipal, page: PageRequest, *,
                          q: str | None = None) -> Page[ProfileView]:
     """The hub's members the caller may see, in joining order; ``q`` matches the display name,
     first or last name (or "first last"), case-insensitively (ASCII letters, the same on both
     backends)."""
     stmt = (sa.select(HubMembership).join(Contact, Contact.id == HubMembership.contact_id)
-            .where(visible_to(member.contact_id, member.hub_id, clock.now())))
+            .where(visible_to(member.contact_id, member.hub_id, ctx.now())))
     if q is not None and q.strip():
         stmt = stmt.where(_matches(q))
-    p = await paginate(uow.session, stmt, HubMembership.id, page)
-    return Page(await _views(uow, p.items), p.has_more, p.next_cursor)
+    p = await paginate(ctx.uow.session, stmt, HubMembership.id, page)
+    return Page(await _views(ctx.uow, p.items), p.has_more, p.next_cursor)
 
 
-async def get_profile(uow: UnitOfWork, clock: Clock, member: MemberPrincipal,
-                      contact_id: uuid.UUID | None) -> ProfileView:
+async def get_profile(ctx: Ctx, member: MemberPrincipal, contact_id: uuid.UUID | None) -> ProfileView:
     """One member's profile, if the caller may see it (404 otherwise, as for no such member)."""
     if contact_id is None:
         raise NotFound("Member not found.")
-    m = await uow.session.scalar(sa.select(HubMembership).where(
-        HubMembership.contact_id == contact_id, visible_to(member.contact_id, member.hub_id, clock.now())))
+    m = await ctx.uow.session.scalar(sa.select(HubMembership).where(
+        HubMembership.contact_id == contact_id, visible_to(member.contact_id, member.hub_id, ctx.now())))
     if m is None:
         raise NotFound("Member not found.")
-    return (await _views(uow, [m]))[0]
+    return (await _views(ctx.uow, [m]))[0]
 
 
-async def can_see_member(uow: UnitOfWork, clock: Clock, viewer: MemberPrincipal, contact_id: uuid.UUID) -> bool:
-    """Whether ``viewer`` may see the profile of ``contact_id`` in the viewer's hub."""
+async def can_see_member(uow: UnitOfWork, viewer: MemberPrincipal, contact_id: uuid.UUID, now: datetime) -> bool:
+    """Whether ``viewer`` may see the profile of ``contact_id`` in the viewer's hub at ``now``."""
     found = await uow.session.scalar(sa.select(HubMembership.id).where(
-        HubMembership.contact_id == contact_id, visible_to(viewer.contact_id, viewer.hub_id, clock.now())))
+        HubMembership.contact_id == contact_id, visible_to(viewer.contact_id, viewer.hub_id, now)))
     return found is not None
 
 

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from domain.access.cache import FactsCache
-from domain.clock import Clock
 from domain.community.access import require_space
 from domain.community.comments import visible_comment
 from domain.community.discussions import visible_discussion
+from domain.context import Ctx
 from domain.errors import Conflict, ValidationFailed
-from domain.events import ReactionChanged, emit
+from domain.events import ReactionChanged, discussion_channel, emit
 from domain.identity.members import MemberPrincipal
-from persistence.db import UnitOfWork
 from persistence.models import Reaction
 
 MAX_EMOJI_BYTES = 64
@@ -50,11 +48,11 @@ def check_emoji(raw: str) -> str:
     return emoji
 
 
-async def react(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal, target_type: str,
-                target_id: uuid.UUID | None, raw_emoji: str, on: bool) -> uuid.UUID:
+async def react(ctx: Ctx, member: MemberPrincipal, target_type: str, target_id: uuid.UUID | None, raw_emoji: str,
+                on: bool) -> uuid.UUID:
     """Add (``on``) or take back the member's reaction; the target's id. The member must be
     allowed to ``react`` in the space; removed content takes no reactions (409)."""
-    now = clock.now()
+    uow, cache, now = ctx.uow, ctx.access, ctx.now()
     emoji = check_emoji(raw_emoji)
     if target_type == "discussion":
         seen = await visible_discussion(uow, cache, member, target_id, now)
@@ -64,7 +62,7 @@ async def react(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Member
             raise Conflict("This discussion takes no reactions.", code="not_reactable")
         tid = d.id
     else:
-        sc = await visible_comment(uow, clock, cache, member, target_id)
+        sc = await visible_comment(uow, cache, member, target_id, now)
         space_id, discussion_id = sc.parent.space.id, sc.parent.discussion.id
         if sc.comment.removed_at is not None:
             raise Conflict("This comment takes no reactions.", code="not_reactable")
@@ -89,21 +87,21 @@ async def react(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: Member
     if changed:
         count = await uow.session.scalar(sa.select(sa.func.count()).select_from(Reaction).where(
             Reaction.target_type == target_type, Reaction.target_id == tid, Reaction.emoji == emoji)) or 0
-        emit(uow, f"discussion:{discussion_id}", "reaction.added" if on else "reaction.removed",
+        emit(uow, discussion_channel(discussion_id), "reaction.added" if on else "reaction.removed",
              ReactionChanged(hub_id=str(member.hub_id), discussion_id=str(discussion_id), target_type=target_type,
                              target_id=str(tid), emoji=emoji, contact_id=str(member.contact_id), count=int(count)),
              now)
     return tid
 
 
-async def reaction_counts(uow: UnitOfWork, target_type: str, target_ids: list[uuid.UUID],
-                          contact_id: uuid.UUID) -> dict[uuid.UUID, list[ReactionCount]]:
-    """Per target: each emoji's count and whether ``contact_id`` reacted with it (most used first).
+async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
+                          target_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ReactionCount]]:
+    """Per target: each emoji's count and whether ``member`` reacted with it (most used first).
     One grouped query for all the targets of a page."""
     if not target_ids:
         return {}
-    mine = sa.func.max(sa.case((Reaction.contact_id == contact_id, 1), else_=0))
-    rows = await uow.session.execute(
+    mine = sa.func.max(sa.case((Reaction.contact_id == member.contact_id, 1), else_=0))
+    rows = await ctx.uow.session.execute(
         sa.select(Reaction.target_id, Reaction.emoji, sa.func.count(), mine, sa.func.min(Reaction.created_at))
         .where(Reaction.target_type == target_type, Reaction.target_id.in_(target_ids))
         .group_by(Reaction.target_id, Reaction.emoji))

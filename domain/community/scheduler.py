@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import sqlalchemy as sa
 
-from domain.clock import Clock
 from domain.community.discussions import announce
-from persistence.db import UnitOfWork
+from domain.context import Ctx
 from persistence.models import Discussion, Space
 
 log = logging.getLogger("hubwire.community")
@@ -25,10 +25,10 @@ log = logging.getLogger("hubwire.community")
 BATCH = 200
 
 
-async def publish_due(uow: UnitOfWork, clock: Clock, *, limit: int = BATCH) -> list[Discussion]:
-    """Publish the scheduled discussions due at ``clock.now()`` (oldest ``publish_at`` first, at
-    most ``limit``); they are announced once ``uow`` commits. Returns those published here."""
-    now = clock.now()
+async def publish_due(ctx: Ctx, *, limit: int = BATCH) -> list[Discussion]:
+    """Publish the scheduled discussions due at ``ctx.now()`` (oldest ``publish_at`` first, at
+    most ``limit``); they are announced once ``ctx.uow`` commits. Returns those published here."""
+    uow, now = ctx.uow, ctx.now()
     s = uow.session
     due = (await s.execute(
         sa.select(Discussion, Space).join(Space, Space.id == Discussion.space_id)
@@ -53,18 +53,18 @@ async def publish_due(uow: UnitOfWork, clock: Clock, *, limit: int = BATCH) -> l
 
 
 class PublishLoop:
-    """Runs :func:`publish_due` every ``interval`` seconds until stopped; a failed round is logged
-    and the next one tries again."""
+    """Runs :func:`publish_due` every ``interval`` seconds until stopped, each round in its own
+    unit of work from ``contexts`` (``Services.context``); a failed round is logged and the next
+    one tries again."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], clock: Clock, *, interval: float = 1.0) -> None:
-        self._uow = uow_factory
-        self._clock = clock
+    def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], *, interval: float = 1.0) -> None:
+        self._contexts = contexts
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
-        async with self._uow() as uow:
-            return len(await publish_due(uow, self._clock))
+        async with self._contexts() as ctx:
+            return len(await publish_due(ctx))
 
     async def _run(self) -> None:
         while True:

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
 from domain.community.access import SpaceSeen, decide_spaces, refuse_unless_allowed
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
@@ -57,23 +57,23 @@ _ORDER_TAG = "p"
 # ---- team side ----------------------------------------------------------------------------------
 
 
-async def get_space(uow: UnitOfWork, hub: Hub, space_id: uuid.UUID | None) -> Space:
+async def get_space(ctx: Ctx, hub: Hub, space_id: uuid.UUID | None) -> Space:
     """The hub's live space, or 404 (another hub's, deleted, malformed id)."""
-    space = await uow.session.get(Space, space_id) if space_id else None
+    space = await ctx.uow.session.get(Space, space_id) if space_id else None
     if space is None or space.hub_id != hub.id or space.deleted_at is not None:
         raise NotFound("Space not found.")
     return space
 
 
-async def list_spaces(uow: UnitOfWork, hub: Hub, page: PageRequest, after: str | None) -> Page[Space]:
+async def list_spaces(ctx: Ctx, hub: Hub, page: PageRequest, after: str | None) -> Page[Space]:
     """The hub's spaces in display order (``position``, then creation)."""
-    return await _ordered(uow, sa.select(Space).where(Space.hub_id == hub.id, Space.deleted_at.is_(None)),
+    return await _ordered(ctx.uow, sa.select(Space).where(Space.hub_id == hub.id, Space.deleted_at.is_(None)),
                           page, after, lambda s: s)
 
 
-async def create_space(uow: UnitOfWork, clock: Clock, hub: Hub, fields: Mapping[str, Any]) -> Space:
+async def create_space(ctx: Ctx, hub: Hub, fields: Mapping[str, Any]) -> Space:
     """A new space (``name`` required; ``slug`` from the name when absent, unique in the hub)."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     space = Space(hub_id=hub.id, name=_name(fields.get("name")), created_at=now, updated_at=now,
                   description=_description(fields.get("description")),
                   access_level=_choice(fields.get("access_level", "open"), ACCESS_LEVELS, "access_level"),
@@ -95,8 +95,9 @@ async def create_space(uow: UnitOfWork, clock: Clock, hub: Hub, fields: Mapping[
     return space
 
 
-async def update_space(uow: UnitOfWork, clock: Clock, hub: Hub, space: Space, changes: Mapping[str, Any]) -> Space:
+async def update_space(ctx: Ctx, hub: Hub, space: Space, changes: Mapping[str, Any]) -> Space:
     """Apply the attributes sent. Access changes reach caches and live subscriptions at once."""
+    uow = ctx.uow
     if "name" in changes:
         space.name = _name(changes["name"])
     if "description" in changes:
@@ -120,31 +121,32 @@ async def update_space(uow: UnitOfWork, clock: Clock, hub: Hub, space: Space, ch
         if await _slug_taken(uow, hub.id, slug, space.id):
             raise _slug_conflict()
         space.slug = slug
-    space.updated_at = clock.now()
+    space.updated_at = ctx.now()
     await _flush(uow, lambda: None)
     facts_changed(uow, hub_id=hub.id)
     return space
 
 
-async def delete_space(uow: UnitOfWork, clock: Clock, hub: Hub, space: Space) -> None:
+async def delete_space(ctx: Ctx, hub: Hub, space: Space) -> None:
     """Soft delete: the space and everything in it are 404 at once; its slug is freed."""
-    now = clock.now()
+    now = ctx.now()
     space.deleted_at = now
     space.updated_at = now
     space.slug = f"{space.slug[:60]}-deleted-{secrets.token_hex(4)}"
-    await uow.session.flush()
-    facts_changed(uow, hub_id=hub.id)
+    await ctx.uow.session.flush()
+    facts_changed(ctx.uow, hub_id=hub.id)
 
 
-async def list_space_members(uow: UnitOfWork, space: Space, page: PageRequest) -> Page[SpaceMember]:
+async def list_space_members(ctx: Ctx, space: Space, page: PageRequest) -> Page[SpaceMember]:
+    """Who is in the space (by contact id)."""
     stmt = sa.select(SpaceMember).where(SpaceMember.space_id == space.id)
-    return await paginate(uow.session, stmt, SpaceMember.contact_id, page, key_attr="contact_id")
+    return await paginate(ctx.uow.session, stmt, SpaceMember.contact_id, page, key_attr="contact_id")
 
 
-async def add_space_member(uow: UnitOfWork, clock: Clock, hub: Hub, space: Space,
-                           contact_id: uuid.UUID | None) -> tuple[SpaceMember, bool]:
+async def add_space_member(ctx: Ctx, hub: Hub, space: Space, contact_id: uuid.UUID | None) -> tuple[SpaceMember, bool]:
     """Put a member of the hub in the space (idempotent: ``(row, created)``). 422 for a contact
     that is not a member of the hub."""
+    uow = ctx.uow
     member = await uow.session.scalar(sa.select(HubMembership.id).where(
         HubMembership.hub_id == hub.id, HubMembership.contact_id == contact_id, HubMembership.status != "left"))
     if contact_id is None or member is None:
@@ -153,20 +155,21 @@ async def add_space_member(uow: UnitOfWork, clock: Clock, hub: Hub, space: Space
     existing = await uow.session.get(SpaceMember, (space.id, contact_id))
     if existing is not None:
         return existing, False
-    row = SpaceMember(space_id=space.id, contact_id=contact_id, created_at=clock.now())
+    row = SpaceMember(space_id=space.id, contact_id=contact_id, created_at=ctx.now())
     uow.session.add(row)
     await uow.session.flush()
     facts_changed(uow, hub_id=hub.id, contact_id=contact_id)
     return row, True
 
 
-async def remove_space_member(uow: UnitOfWork, hub: Hub, space: Space, contact_id: uuid.UUID | None) -> None:
-    row = await uow.session.get(SpaceMember, (space.id, contact_id)) if contact_id else None
+async def remove_space_member(ctx: Ctx, hub: Hub, space: Space, contact_id: uuid.UUID | None) -> None:
+    """Take a contact out of the space (404 when not in it)."""
+    row = await ctx.uow.session.get(SpaceMember, (space.id, contact_id)) if contact_id else None
     if row is None:
         raise NotFound("This contact is not in the space.")
-    await uow.session.delete(row)
-    await uow.session.flush()
-    facts_changed(uow, hub_id=hub.id, contact_id=contact_id)
+    await ctx.uow.session.delete(row)
+    await ctx.uow.session.flush()
+    facts_changed(ctx.uow, hub_id=hub.id, contact_id=contact_id)
 
 
 # ---- member side --------------------------------------------------------------------------------
@@ -186,11 +189,11 @@ class MemberSpace:
         return not self.decision.allowed
 
 
-async def member_spaces(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, page: PageRequest,
-                        after: str | None, now: datetime) -> Page[MemberSpace]:
+async def member_spaces(ctx: Ctx, member: MemberPrincipal, page: PageRequest, after: str | None) -> Page[MemberSpace]:
     """The spaces the member may know of, in display order: secret spaces they are not in are
     absent (never a short page: filtered in SQL); the rest carry the evaluator's ``view`` decision
     and, for joined spaces, the unread count (one grouped query for the page)."""
+    uow, cache, now = ctx.uow, ctx.access, ctx.now()
     loaded = await cache.hub(uow, member.hub_id)
     contact = await cache.contact(uow, loaded, member.contact_id)
     now_overrides = [o for o in contact.overrides if o.active_at(now)]
@@ -212,36 +215,28 @@ async def member_spaces(uow: UnitOfWork, cache: FactsCache, member: MemberPrinci
     return Page(items, rows.has_more, rows.next_cursor)
 
 
-async def member_space(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, space_id: uuid.UUID | None,
-                       now: datetime) -> MemberSpace:
-    """One space as the member sees it: 404 for a secret space they are not in (or none); a private
-    space they may not enter is returned ``locked``."""
-    seen = await _seen(uow, cache, member, space_id, now)
-    if seen.decision.hidden:
-        raise NotFound("Space not found.")
-    unread = await unread_counts(uow, member, [seen.space.id]) if seen.membership else {}
-    return MemberSpace(seen.space, seen.membership, seen.decision,
-                       unread.get(seen.space.id, 0) if seen.membership else None)
+async def member_space(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None) -> MemberSpace:
+    """One space as the member sees it now: 404 for a secret space they are not in (or none); a
+    private space they may not enter is returned ``locked``."""
+    return await _member_space(ctx.uow, ctx.access, member, space_id, ctx.now())
 
 
-async def join_space(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                     space_id: uuid.UUID | None) -> MemberSpace:
+async def join_space(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None) -> MemberSpace:
     """Join a space the member may enter (open, or private/secret when added, or granted by a rule,
     an entitlement or an override). Idempotent. 403 with the evaluator's reason otherwise."""
-    now = clock.now()
+    uow, cache, now = ctx.uow, ctx.access, ctx.now()
     seen = await _seen(uow, cache, member, space_id, now)
     refuse_unless_allowed(seen.decision)
     if seen.membership is None:
         uow.session.add(SpaceMember(space_id=seen.space.id, contact_id=member.contact_id, created_at=now))
         await uow.session.flush()
         facts_changed(uow, hub_id=member.hub_id, contact_id=member.contact_id)
-    return await member_space(uow, cache, member, seen.space.id, now)
+    return await _member_space(uow, cache, member, seen.space.id, now)
 
 
-async def leave_space(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                      space_id: uuid.UUID | None) -> MemberSpace:
+async def leave_space(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None) -> MemberSpace:
     """Leave a space (idempotent). Leaving a private or secret space gives up access to it."""
-    now = clock.now()
+    uow, cache, now = ctx.uow, ctx.access, ctx.now()
     seen = await _seen(uow, cache, member, space_id, now)
     if seen.decision.hidden:
         raise NotFound("Space not found.")
@@ -249,30 +244,39 @@ async def leave_space(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: 
         await uow.session.delete(seen.membership)
         await uow.session.flush()
         facts_changed(uow, hub_id=member.hub_id, contact_id=member.contact_id)
-    return await member_space(uow, cache, member, seen.space.id, now)
+    return await _member_space(uow, cache, member, seen.space.id, now)
 
 
-async def set_muted(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                    space_id: uuid.UUID | None, muted: bool) -> MemberSpace:
+async def set_muted(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None, muted: bool) -> MemberSpace:
     """Mute or unmute a joined space (409 ``not_joined`` otherwise)."""
-    now = clock.now()
+    uow, cache, now = ctx.uow, ctx.access, ctx.now()
     sm = await _joined(uow, cache, member, space_id, now)
     if muted and sm.muted_at is None:
         sm.muted_at = now
     elif not muted:
         sm.muted_at = None
     await uow.session.flush()
-    return await member_space(uow, cache, member, sm.space_id, now)
+    return await _member_space(uow, cache, member, sm.space_id, now)
 
 
-async def mark_read(uow: UnitOfWork, clock: Clock, cache: FactsCache, member: MemberPrincipal,
-                    space_id: uuid.UUID | None) -> MemberSpace:
+async def mark_read(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None) -> MemberSpace:
     """Everything published in the joined space up to now is read: its unread count drops to 0."""
-    now = clock.now()
+    uow, cache, now = ctx.uow, ctx.access, ctx.now()
     sm = await _joined(uow, cache, member, space_id, now)
     sm.last_read_at = now
     await uow.session.flush()
-    return await member_space(uow, cache, member, sm.space_id, now)
+    return await _member_space(uow, cache, member, sm.space_id, now)
+
+
+async def _member_space(uow: UnitOfWork, cache: FactsCache, member: MemberPrincipal, space_id: uuid.UUID | None,
+                        now: datetime) -> MemberSpace:
+    """:func:`member_space` at ``now``."""
+    seen = await _seen(uow, cache, member, space_id, now)
+    if seen.decision.hidden:
+        raise NotFound("Space not found.")
+    unread = await unread_counts(uow, member, [seen.space.id]) if seen.membership else {}
+    return MemberSpace(seen.space, seen.membership, seen.decision,
+                       unread.get(seen.space.id, 0) if seen.membership else None)
 
 
 async def unread_counts(uow: UnitOfWork, member: MemberPrincipal, space_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.crm.contacts import find_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.teams.service import TeamContext
@@ -49,7 +49,7 @@ class AttributeRecord:
 # ---- definitions -----------------------------------------------------------------------------------
 
 
-async def create_attribute(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, key: str, name: str,
+async def create_attribute(ctx: Ctx, team: TeamContext, *, key: str, name: str,
                            data_type: str, description: str | None = None,
                            options: Sequence[Mapping[str, Any]] = ()) -> AttributeRecord:
     """A new definition; ``key`` is unique per team (409 ``attribute_exists``). Select types may
@@ -74,14 +74,14 @@ async def create_attribute(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, k
                            pointer=f"/data/attributes/options/{index}/value")
         position = option.get("position")
         checked.append((value, label, index if position is None else position))
-    s = uow.session
-    taken = await s.scalar(sa.select(ContactAttribute.id).where(ContactAttribute.team_id == ctx.team_id,
+    s = ctx.uow.session
+    taken = await s.scalar(sa.select(ContactAttribute.id).where(ContactAttribute.team_id == team.team_id,
                                                                 ContactAttribute.key == key))
     if taken is not None:
         raise Conflict("The team already has an attribute with this key.", code="attribute_exists",
                        pointer="/data/attributes/key", meta={"attribute_id": str(taken)})
-    now = clock.now()
-    attribute = ContactAttribute(team_id=ctx.team_id, key=key, name=name, data_type=data_type,
+    now = ctx.now()
+    attribute = ContactAttribute(team_id=team.team_id, key=key, name=name, data_type=data_type,
                                  description=(description or "").strip() or None, created_at=now, updated_at=now)
     try:
         async with s.begin_nested():
@@ -94,24 +94,25 @@ async def create_attribute(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, k
     except sa.exc.IntegrityError:
         raise Conflict("The team already has an attribute with this key.", code="attribute_exists",
                        pointer="/data/attributes/key") from None
-    return (await _with_options(uow, [attribute]))[0]
+    return (await _with_options(ctx.uow, [attribute]))[0]
 
 
-async def list_attributes(uow: UnitOfWork, ctx: TeamContext, page: PageRequest) -> Page[AttributeRecord]:
+async def list_attributes(ctx: Ctx, team: TeamContext, page: PageRequest) -> Page[AttributeRecord]:
     """The team's definitions in creation order, with their options."""
-    stmt = sa.select(ContactAttribute).where(ContactAttribute.team_id == ctx.team_id)
-    attrs = await paginate(uow.session, stmt, ContactAttribute.id, page)
-    return Page(await _with_options(uow, attrs.items), attrs.has_more, attrs.next_cursor)
+    stmt = sa.select(ContactAttribute).where(ContactAttribute.team_id == team.team_id)
+    attrs = await paginate(ctx.uow.session, stmt, ContactAttribute.id, page)
+    return Page(await _with_options(ctx.uow, attrs.items), attrs.has_more, attrs.next_cursor)
 
 
-async def get_attribute(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid.UUID | None) -> AttributeRecord:
-    return (await _with_options(uow, [await find_attribute(uow, ctx, attribute_id)]))[0]
+async def get_attribute(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None) -> AttributeRecord:
+    """One of the team's definitions with its options, or 404."""
+    return (await _with_options(ctx.uow, [await find_attribute(ctx.uow, team, attribute_id)]))[0]
 
 
-async def update_attribute(uow: UnitOfWork, clock: Clock, ctx: TeamContext, attribute_id: uuid.UUID | None,
+async def update_attribute(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None,
                            changes: Mapping[str, Any]) -> AttributeRecord:
     """Rename or re-describe a definition. Key and data type are fixed: values depend on them."""
-    attribute = await find_attribute(uow, ctx, attribute_id)
+    attribute = await find_attribute(ctx.uow, team, attribute_id)
     if "name" in changes:
         name = (changes["name"] or "").strip()
         if not name:
@@ -119,26 +120,27 @@ async def update_attribute(uow: UnitOfWork, clock: Clock, ctx: TeamContext, attr
         attribute.name = name
     if "description" in changes:
         attribute.description = (changes["description"] or "").strip() or None
-    attribute.updated_at = clock.now()
-    await uow.session.flush()
-    return await get_attribute(uow, ctx, attribute.id)
+    attribute.updated_at = ctx.now()
+    await ctx.uow.session.flush()
+    return await get_attribute(ctx, team, attribute.id)
 
 
-async def delete_attribute(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid.UUID | None) -> None:
+async def delete_attribute(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None) -> None:
     """Delete a definition with its options and every contact's value for it."""
-    attribute = await find_attribute(uow, ctx, attribute_id)
+    uow = ctx.uow
+    attribute = await find_attribute(uow, team, attribute_id)
     s = uow.session
     await s.execute(sa.delete(ContactAttributeValue).where(ContactAttributeValue.attribute_id == attribute.id))
     await s.execute(sa.delete(ContactAttributeOption).where(ContactAttributeOption.attribute_id == attribute.id))
     await s.delete(attribute)
     await s.flush()
-    facts_changed(uow, team_id=ctx.team_id)  # segments over it change for everyone
+    facts_changed(uow, team_id=team.team_id)  # segments over it change for everyone
 
 
-async def find_attribute(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid.UUID | None) -> ContactAttribute:
+async def find_attribute(uow: UnitOfWork, team: TeamContext, attribute_id: uuid.UUID | None) -> ContactAttribute:
     """The team's definition, 404 for a malformed, unknown or foreign id."""
     attribute = await uow.session.get(ContactAttribute, attribute_id) if attribute_id else None
-    if attribute is None or attribute.team_id != ctx.team_id:
+    if attribute is None or attribute.team_id != team.team_id:
         raise NotFound("Contact attribute not found.")
     return attribute
 
@@ -146,24 +148,24 @@ async def find_attribute(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid.U
 # ---- options -----------------------------------------------------------------------------------------
 
 
-async def list_options(uow: UnitOfWork, ctx: TeamContext, attribute_id: uuid.UUID | None,
+async def list_options(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None,
                        page: PageRequest) -> Page[ContactAttributeOption]:
     """A definition's options in creation order (documents list them by ``position``)."""
-    attribute = await find_attribute(uow, ctx, attribute_id)
+    attribute = await find_attribute(ctx.uow, team, attribute_id)
     stmt = sa.select(ContactAttributeOption).where(ContactAttributeOption.attribute_id == attribute.id)
-    return await paginate(uow.session, stmt, ContactAttributeOption.id, page)
+    return await paginate(ctx.uow.session, stmt, ContactAttributeOption.id, page)
 
 
-async def add_option(uow: UnitOfWork, clock: Clock, ctx: TeamContext, attribute_id: uuid.UUID | None, *,
+async def add_option(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None, *,
                      value: str, label: str | None = None, position: int | None = None) -> ContactAttributeOption:
     """A new option of a select or multi_select definition (422 ``options_not_supported`` for
     other types, 409 ``option_exists`` for a value it already has). Without a position it goes last."""
-    attribute = await find_attribute(uow, ctx, attribute_id)
+    attribute = await find_attribute(ctx.uow, team, attribute_id)
     if attribute.data_type not in SELECT_TYPES:
         raise ValidationFailed(f"A {attribute.data_type} attribute has no options; only select and "
                                "multi_select do.", code="options_not_supported")
     value, label = _check_option(value, label, "/data/attributes")
-    s = uow.session
+    s = ctx.uow.session
     if await s.scalar(sa.select(ContactAttributeOption.id).where(
             ContactAttributeOption.attribute_id == attribute.id, ContactAttributeOption.value == value)) is not None:
         raise Conflict("This attribute already has an option with this value.", code="option_exists",
@@ -173,7 +175,7 @@ async def add_option(uow: UnitOfWork, clock: Clock, ctx: TeamContext, attribute_
                               .where(ContactAttributeOption.attribute_id == attribute.id))
         position = 0 if last is None else last + 1
     option = ContactAttributeOption(attribute_id=attribute.id, value=value, label=label, position=position,
-                                    created_at=clock.now())
+                                    created_at=ctx.now())
     try:
         async with s.begin_nested():
             s.add(option)
@@ -208,14 +210,15 @@ async def _with_options(uow: UnitOfWork, attrs: Sequence[ContactAttribute]) -> l
 # ---- values --------------------------------------------------------------------------------------------
 
 
-async def get_values(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UUID | None) -> dict[str, Any]:
+async def get_values(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None) -> dict[str, Any]:
     """The contact's values as ``{key: value}`` (only keys that hold a value): text and select
     as strings, numbers, booleans, dates as UTC datetimes, multi_select as a list of option values."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
+    uow = ctx.uow
+    tc = await find_team_contact(uow, team, team_contact_id)
     rows = await uow.session.execute(
         sa.select(ContactAttribute, ContactAttributeValue)
         .join(ContactAttributeValue, ContactAttributeValue.attribute_id == ContactAttribute.id)
-        .where(ContactAttributeValue.team_contact_id == tc.id, ContactAttribute.team_id == ctx.team_id)
+        .where(ContactAttributeValue.team_contact_id == tc.id, ContactAttribute.team_id == team.team_id)
         .order_by(ContactAttribute.id, ContactAttributeValue.id)
     )
     out: dict[str, Any] = {}
@@ -238,16 +241,17 @@ async def get_values(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UU
     return out
 
 
-async def set_values(uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_contact_id: uuid.UUID | None,
+async def set_values(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None,
                      values: Mapping[str, Any]) -> dict[str, Any]:
     """Set (or, with ``None``, clear) the given keys' values, all or nothing: every value is
     checked against its definition first — an unknown key (``unknown_attribute``), a value of the
     wrong type (``invalid_attribute_value``) or an option the definition lacks (``unknown_option``)
     is a 422 pointing at ``/data/attributes/values/<key>`` and nothing changes."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
+    uow = ctx.uow
+    tc = await find_team_contact(uow, team, team_contact_id)
     s = uow.session
     attrs = {a.key: a for a in (await s.scalars(
-        sa.select(ContactAttribute).where(ContactAttribute.team_id == ctx.team_id,
+        sa.select(ContactAttribute).where(ContactAttribute.team_id == team.team_id,
                                           ContactAttribute.key.in_(list(values)))
     )).all()} if values else {}
     select_ids = [a.id for a in attrs.values() if a.data_type in SELECT_TYPES]
@@ -265,7 +269,7 @@ async def set_values(uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_conta
         if attribute is None:
             raise ValidationFailed(f"No contact attribute has the key `{key}`.", code="unknown_attribute", pointer=at)
         planned.append((attribute, _columns(attribute, raw, options.get(attribute.id, set()), at)))
-    now = clock.now()
+    now = ctx.now()
     for attribute, rows in planned:
         await s.execute(sa.delete(ContactAttributeValue).where(ContactAttributeValue.team_contact_id == tc.id,
                                                                ContactAttributeValue.attribute_id == attribute.id))
@@ -273,9 +277,9 @@ async def set_values(uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_conta
                    for cols in rows])
     if planned:
         tc.updated_at = now
-        facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)  # segments may match differently
+        facts_changed(uow, team_id=team.team_id, contact_id=tc.contact_id)  # segments may match differently
     await s.flush()
-    return await get_values(uow, ctx, tc.id)
+    return await get_values(ctx, team, tc.id)
 
 
 def _columns(attribute: ContactAttribute, raw: Any, options: set[str], at: str) -> list[dict[str, Any]]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import ContactSignedUp, emit, team_channel
 from domain.identity.validation import normalize_email
@@ -22,14 +23,13 @@ from persistence.pagination import Page, PageRequest, paginate
 LIFECYCLE_STAGES = ("lead", "customer", "member", "alumni")
 
 
-async def ensure_contact(uow: UnitOfWork, clock: Clock, email: str, *, pointer: str = "/email") -> Contact:
-    """The global contact for ``email``, created when new. Safe against concurrent creation."""
+async def ensure_contact(uow: UnitOfWork, now: datetime, email: str, *, pointer: str = "/email") -> Contact:
+    """The global contact for ``email``, created (at ``now``) when new. Safe against concurrent creation."""
     email = normalize_email(email, pointer=pointer)
     s = uow.session
     contact = await s.scalar(sa.select(Contact).where(Contact.email == email))
     if contact is not None:
         return contact
-    now = clock.now()
     try:
         async with s.begin_nested():  # a concurrent insert of the same email loses only this savepoint
             contact = Contact(email=email, created_at=now, updated_at=now)
@@ -42,11 +42,11 @@ async def ensure_contact(uow: UnitOfWork, clock: Clock, email: str, *, pointer: 
 
 
 async def ensure_team_contact(
-    uow: UnitOfWork, clock: Clock, team_id: uuid.UUID, contact: Contact, *, source: str | None = None,
+    uow: UnitOfWork, now: datetime, team_id: uuid.UUID, contact: Contact, *, source: str | None = None,
     lifecycle_stage: str = "lead",
 ) -> tuple[TeamContact, bool]:
-    """The team's CRM record of ``contact``, created (and announced as ``contact.signed_up`` on the
-    team channel, after commit) when new. A soft-deleted record is returned as it is; restoring it
+    """The team's CRM record of ``contact``, created at ``now`` (and announced as ``contact.signed_up``
+    on the team channel, after commit) when new. A soft-deleted record is returned as it is; restoring it
     is an explicit staff action. Returns (team contact, created)."""
     s = uow.session
     existing = await s.scalar(
@@ -54,7 +54,6 @@ async def ensure_team_contact(
     )
     if existing is not None:
         return existing, False
-    now = clock.now()
     try:
         async with s.begin_nested():
             tc = TeamContact(team_id=team_id, contact_id=contact.id, lifecycle_stage=lifecycle_stage,
@@ -103,35 +102,37 @@ class ContactFilters:
 
 
 async def upsert_team_contact(
-    uow: UnitOfWork, clock: Clock, ctx: TeamContext, email: str, changes: Mapping[str, Any]
+    ctx: Ctx, team: TeamContext, email: str, changes: Mapping[str, Any]
 ) -> tuple[TeamContactRecord, bool]:
     """Create or update the team's contact for ``email`` (case and spaces do not matter).
 
     A new contact or team contact is created as needed (a new team contact is announced as
     ``contact.signed_up``); an existing one gets the given ``changes``. A soft-deleted one is a
     409: restoring is an explicit action. Returns (record, created)."""
+    uow, now = ctx.uow, ctx.now()
     changes = _clean_changes(changes)
-    contact = await ensure_contact(uow, clock, email, pointer="/data/attributes/email")
+    contact = await ensure_contact(uow, now, email, pointer="/data/attributes/email")
     tc, created = await ensure_team_contact(
-        uow, clock, ctx.team_id, contact, source=changes.get("source"),
+        uow, now, team.team_id, contact, source=changes.get("source"),
         lifecycle_stage=changes.get("lifecycle_stage") or "lead",
     )
     if tc.deleted_at is not None:
         raise Conflict("This contact was deleted; restore it to use it again.", code="contact_deleted",
                        pointer="/data/attributes/email", meta={"team_contact_id": str(tc.id)})
-    _apply(tc, changes, clock, touch=not created)
+    _apply(tc, changes, now, touch=not created)
     await uow.session.flush()
     if not created:  # segments may match the changed contact differently
-        facts_changed(uow, team_id=ctx.team_id, contact_id=contact.id)
+        facts_changed(uow, team_id=team.team_id, contact_id=contact.id)
     return (await _records(uow, [tc]))[0], created
 
 
 async def list_team_contacts(
-    uow: UnitOfWork, ctx: TeamContext, page: PageRequest, filters: ContactFilters
+    ctx: Ctx, team: TeamContext, page: PageRequest, filters: ContactFilters
 ) -> Page[TeamContactRecord]:
     """The team's contacts in creation order, narrowed by ``filters`` (deleted ones only when
     ``filters.deleted``)."""
-    stmt = sa.select(TeamContact).where(TeamContact.team_id == ctx.team_id)
+    uow = ctx.uow
+    stmt = sa.select(TeamContact).where(TeamContact.team_id == team.team_id)
     stmt = stmt.where(TeamContact.deleted_at.is_not(None) if filters.deleted else TeamContact.deleted_at.is_(None))
     if filters.lifecycle_stage is not None:
         _check_stage(filters.lifecycle_stage, parameter="filter[lifecycle_stage]")
@@ -149,55 +150,56 @@ async def list_team_contacts(
         # imported here: segments build on contacts, so contacts must not need segments at import
         from domain.crm.segments import segment_clause
 
-        stmt = stmt.where(await segment_clause(uow, ctx.team_id, filters.segment_id))
+        stmt = stmt.where(await segment_clause(uow, team.team_id, filters.segment_id))
     page_of = await paginate(uow.session, stmt, TeamContact.id, page)
     return Page(await _records(uow, page_of.items), page_of.has_more, page_of.next_cursor)
 
 
-async def get_team_contact(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UUID | None) -> TeamContactRecord:
+async def get_team_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None) -> TeamContactRecord:
     """One of the team's (non-deleted) contacts; 404 otherwise."""
-    return (await _records(uow, [await find_team_contact(uow, ctx, team_contact_id)]))[0]
+    return (await _records(ctx.uow, [await find_team_contact(ctx.uow, team, team_contact_id)]))[0]
 
 
 async def update_team_contact(
-    uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_contact_id: uuid.UUID | None, changes: Mapping[str, Any]
+    ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None, changes: Mapping[str, Any]
 ) -> TeamContactRecord:
     """Change the given fields of one of the team's contacts (``None`` clears a nullable one)."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
-    _apply(tc, _clean_changes(changes), clock, touch=True)
+    uow = ctx.uow
+    tc = await find_team_contact(uow, team, team_contact_id)
+    _apply(tc, _clean_changes(changes), ctx.now(), touch=True)
     await uow.session.flush()
-    facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)  # segments may match differently
+    facts_changed(uow, team_id=team.team_id, contact_id=tc.contact_id)  # segments may match differently
     return (await _records(uow, [tc]))[0]
 
 
-async def delete_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
-                              team_contact_id: uuid.UUID | None) -> None:
+async def delete_team_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None) -> None:
     """Soft delete: the contact leaves lists, counts and lookups; its tags and values stay for a restore."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
-    tc.deleted_at = clock.now()
+    uow = ctx.uow
+    tc = await find_team_contact(uow, team, team_contact_id)
+    tc.deleted_at = ctx.now()
     tc.updated_at = tc.deleted_at
     await uow.session.flush()
-    facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)  # tags and segments, every hub
+    facts_changed(uow, team_id=team.team_id, contact_id=tc.contact_id)  # tags and segments, every hub
 
 
-async def restore_team_contact(uow: UnitOfWork, clock: Clock, ctx: TeamContext,
-                               team_contact_id: uuid.UUID | None) -> TeamContactRecord:
+async def restore_team_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None) -> TeamContactRecord:
     """Bring a soft-deleted contact back as it was (restoring a live one changes nothing)."""
-    tc = await find_team_contact(uow, ctx, team_contact_id, include_deleted=True)
+    uow = ctx.uow
+    tc = await find_team_contact(uow, team, team_contact_id, include_deleted=True)
     if tc.deleted_at is not None:
         tc.deleted_at = None
-        tc.updated_at = clock.now()
+        tc.updated_at = ctx.now()
         await uow.session.flush()
-        facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)
+        facts_changed(uow, team_id=team.team_id, contact_id=tc.contact_id)
     return (await _records(uow, [tc]))[0]
 
 
-async def find_team_contact(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UUID | None, *,
+async def find_team_contact(uow: UnitOfWork, team: TeamContext, team_contact_id: uuid.UUID | None, *,
                             include_deleted: bool = False) -> TeamContact:
     """The team's contact by team contact id: 404 for a malformed, unknown, foreign or (unless
     ``include_deleted``) deleted one."""
     tc = await uow.session.get(TeamContact, team_contact_id) if team_contact_id else None
-    if tc is None or tc.team_id != ctx.team_id or (tc.deleted_at is not None and not include_deleted):
+    if tc is None or tc.team_id != team.team_id or (tc.deleted_at is not None and not include_deleted):
         raise NotFound("Contact not found.")
     return tc
 
@@ -215,14 +217,14 @@ def _clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _apply(tc: TeamContact, changes: Mapping[str, Any], clock: Clock, *, touch: bool) -> None:
+def _apply(tc: TeamContact, changes: Mapping[str, Any], now: datetime, *, touch: bool) -> None:
     changed = False
     for name, value in changes.items():
         if getattr(tc, name) != value:
             setattr(tc, name, value)
             changed = True
     if changed and touch:
-        tc.updated_at = clock.now()
+        tc.updated_at = now
 
 
 def _check_stage(stage: Any, *, pointer: str | None = None, parameter: str | None = None) -> None:

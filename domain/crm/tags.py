@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.crm.contacts import find_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.teams.service import TeamContext
@@ -44,109 +44,112 @@ class Assignment:
     created_at: datetime
 
 
-async def create_tag(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, name: str, color: str | None = None,
+async def create_tag(ctx: Ctx, team: TeamContext, *, name: str, color: str | None = None,
                      description: str | None = None) -> TagRecord:
     """A new tag; names are unique per team, ignoring case (409 ``tag_exists``)."""
     name = _check_name(name)
-    await _check_free(uow, ctx, name)
-    now = clock.now()
-    tag = Tag(team_id=ctx.team_id, name=name, color=_check_color(color), description=_blank(description),
+    await _check_free(ctx.uow, team, name)
+    now = ctx.now()
+    tag = Tag(team_id=team.team_id, name=name, color=_check_color(color), description=_blank(description),
               created_at=now, updated_at=now)
-    await _flush_unique(uow, tag)
+    await _flush_unique(ctx.uow, tag)
     return TagRecord(tag, 0)
 
 
-async def list_tags(uow: UnitOfWork, ctx: TeamContext, page: PageRequest, *, name: str | None = None) -> Page[TagRecord]:
+async def list_tags(ctx: Ctx, team: TeamContext, page: PageRequest, *, name: str | None = None) -> Page[TagRecord]:
     """The team's tags in creation order, each with its contact count."""
-    stmt = sa.select(Tag).where(Tag.team_id == ctx.team_id)
+    stmt = sa.select(Tag).where(Tag.team_id == team.team_id)
     if name is not None:
         stmt = stmt.where(sa.func.lower(Tag.name) == name.strip().lower())
-    tags = await paginate(uow.session, stmt, Tag.id, page)
-    counts = await _contact_counts(uow, [t.id for t in tags.items])
+    tags = await paginate(ctx.uow.session, stmt, Tag.id, page)
+    counts = await _contact_counts(ctx.uow, [t.id for t in tags.items])
     return Page([TagRecord(t, counts.get(t.id, 0)) for t in tags.items], tags.has_more, tags.next_cursor)
 
 
-async def get_tag(uow: UnitOfWork, ctx: TeamContext, tag_id: uuid.UUID | None) -> TagRecord:
-    tag = await find_tag(uow, ctx, tag_id)
-    return TagRecord(tag, (await _contact_counts(uow, [tag.id])).get(tag.id, 0))
+async def get_tag(ctx: Ctx, team: TeamContext, tag_id: uuid.UUID | None) -> TagRecord:
+    """One of the team's tags with its contact count, or 404."""
+    tag = await find_tag(ctx.uow, team, tag_id)
+    return TagRecord(tag, (await _contact_counts(ctx.uow, [tag.id])).get(tag.id, 0))
 
 
-async def update_tag(uow: UnitOfWork, clock: Clock, ctx: TeamContext, tag_id: uuid.UUID | None,
-                     changes: Mapping[str, Any]) -> TagRecord:
+async def update_tag(ctx: Ctx, team: TeamContext, tag_id: uuid.UUID | None, changes: Mapping[str, Any]) -> TagRecord:
     """Rename, recolor or describe a tag; only the given fields change (``None`` clears color
     and description)."""
-    tag = await find_tag(uow, ctx, tag_id)
+    uow = ctx.uow
+    tag = await find_tag(uow, team, tag_id)
     if "name" in changes:
         name = _check_name(changes["name"])
         if name.lower() != tag.name.lower():
-            await _check_free(uow, ctx, name)
+            await _check_free(uow, team, name)
         tag.name = name
     if "color" in changes:
         tag.color = _check_color(changes["color"])
     if "description" in changes:
         tag.description = _blank(changes["description"])
-    tag.updated_at = clock.now()
+    tag.updated_at = ctx.now()
     await _flush_unique(uow, tag)
-    return await get_tag(uow, ctx, tag.id)
+    return await get_tag(ctx, team, tag.id)
 
 
-async def delete_tag(uow: UnitOfWork, ctx: TeamContext, tag_id: uuid.UUID | None) -> None:
+async def delete_tag(ctx: Ctx, team: TeamContext, tag_id: uuid.UUID | None) -> None:
     """Delete a tag; it comes off every contact that had it."""
-    tag = await find_tag(uow, ctx, tag_id)
+    uow = ctx.uow
+    tag = await find_tag(uow, team, tag_id)
     await uow.session.execute(sa.delete(ContactTag).where(ContactTag.tag_id == tag.id))
     await uow.session.delete(tag)
     await uow.session.flush()
-    facts_changed(uow, team_id=ctx.team_id)  # every contact that had it, in every hub of the team
+    facts_changed(uow, team_id=team.team_id)  # every contact that had it, in every hub of the team
 
 
-async def find_tag(uow: UnitOfWork, ctx: TeamContext, tag_id: uuid.UUID | None) -> Tag:
+async def find_tag(uow: UnitOfWork, team: TeamContext, tag_id: uuid.UUID | None) -> Tag:
     """The team's tag, 404 for a malformed, unknown or foreign id."""
     tag = await uow.session.get(Tag, tag_id) if tag_id else None
-    if tag is None or tag.team_id != ctx.team_id:
+    if tag is None or tag.team_id != team.team_id:
         raise NotFound("Tag not found.")
     return tag
 
 
-async def assign_tag(uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_contact_id: uuid.UUID | None,
+async def assign_tag(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None,
                      tag_id: str) -> tuple[Assignment, bool]:
     """Put a tag on a contact; already there is fine. Returns (assignment, newly assigned)."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
-    tags = await _team_tags(uow, ctx, [tag_id], pointer="/data/attributes/tag_id")
-    assignments, created = await _assign(uow, clock, tc, tags)
+    tc = await find_team_contact(ctx.uow, team, team_contact_id)
+    tags = await _team_tags(ctx.uow, team, [tag_id], pointer="/data/attributes/tag_id")
+    assignments, created = await _assign(ctx.uow, ctx.now(), tc, tags)
     return assignments[0], bool(created)
 
 
-async def assign_tags(uow: UnitOfWork, clock: Clock, ctx: TeamContext, team_contact_id: uuid.UUID | None,
+async def assign_tags(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None,
                       tag_ids: Sequence[str]) -> list[Assignment]:
     """Put several tags on a contact, all or nothing: one unknown or foreign tag id (422 naming
     its index) and none is assigned."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
+    tc = await find_team_contact(ctx.uow, team, team_contact_id)
     if len(tag_ids) > MAX_BULK:
         raise ValidationFailed(f"Assign at most {MAX_BULK} tags at once.", code="too_many_tags",
                                pointer="/data/attributes/tag_ids")
-    tags = await _team_tags(uow, ctx, tag_ids, pointer="/data/attributes/tag_ids/{index}")
-    assignments, _ = await _assign(uow, clock, tc, tags)
+    tags = await _team_tags(ctx.uow, team, tag_ids, pointer="/data/attributes/tag_ids/{index}")
+    assignments, _ = await _assign(ctx.uow, ctx.now(), tc, tags)
     return assignments
 
 
-async def remove_tag(uow: UnitOfWork, ctx: TeamContext, team_contact_id: uuid.UUID | None,
+async def remove_tag(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None,
                      tag_id: uuid.UUID | None) -> None:
     """Take a tag off a contact; not there is fine (the contact and the tag must exist)."""
-    tc = await find_team_contact(uow, ctx, team_contact_id)
-    tag = await find_tag(uow, ctx, tag_id)
+    uow = ctx.uow
+    tc = await find_team_contact(uow, team, team_contact_id)
+    tag = await find_tag(uow, team, tag_id)
     await uow.session.execute(
         sa.delete(ContactTag).where(ContactTag.team_contact_id == tc.id, ContactTag.tag_id == tag.id)
     )
-    facts_changed(uow, team_id=ctx.team_id, contact_id=tc.contact_id)
+    facts_changed(uow, team_id=team.team_id, contact_id=tc.contact_id)
 
 
-async def _team_tags(uow: UnitOfWork, ctx: TeamContext, raw_ids: Sequence[str], *, pointer: str) -> list[uuid.UUID]:
+async def _team_tags(uow: UnitOfWork, team: TeamContext, raw_ids: Sequence[str], *, pointer: str) -> list[uuid.UUID]:
     """The ids in ``raw_ids`` (order kept, repeats dropped), each checked to be one of the team's
     tags; the first that is not is a 422 at ``pointer`` (``{index}`` filled in)."""
     parsed = [parse_id(raw) for raw in raw_ids]
     wanted = {i for i in parsed if i is not None}
     known = set((await uow.session.scalars(
-        sa.select(Tag.id).where(Tag.team_id == ctx.team_id, Tag.id.in_(wanted))
+        sa.select(Tag.id).where(Tag.team_id == team.team_id, Tag.id.in_(wanted))
     )).all()) if wanted else set()
     out: list[uuid.UUID] = []
     for index, tag_id in enumerate(parsed):
@@ -158,10 +161,9 @@ async def _team_tags(uow: UnitOfWork, ctx: TeamContext, raw_ids: Sequence[str], 
     return out
 
 
-async def _assign(uow: UnitOfWork, clock: Clock, tc: TeamContact,
+async def _assign(uow: UnitOfWork, now: datetime, tc: TeamContact,
                   tag_ids: list[uuid.UUID]) -> tuple[list[Assignment], list[uuid.UUID]]:
     s = uow.session
-    now = clock.now()
     for attempt in range(3):
         existing = dict((await s.execute(
             sa.select(ContactTag.tag_id, ContactTag.created_at)
@@ -199,9 +201,9 @@ async def _contact_counts(uow: UnitOfWork, tag_ids: list[uuid.UUID]) -> dict[uui
     return dict(rows.all())
 
 
-async def _check_free(uow: UnitOfWork, ctx: TeamContext, name: str) -> None:
+async def _check_free(uow: UnitOfWork, team: TeamContext, name: str) -> None:
     taken = await uow.session.scalar(
-        sa.select(Tag.id).where(Tag.team_id == ctx.team_id, sa.func.lower(Tag.name) == name.lower())
+        sa.select(Tag.id).where(Tag.team_id == team.team_id, sa.func.lower(Tag.name) == name.lower())
     )
     if taken is not None:
         raise Conflict("The team already has a tag with this name.", code="tag_exists",

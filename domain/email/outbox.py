@@ -4,11 +4,11 @@ causes it, and the worker sends it only once that transaction has committed."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from domain.clock import Clock
 from persistence.db import UnitOfWork
 from persistence.ids import new_id
 from persistence.models import EmailOutbox
@@ -20,11 +20,12 @@ DEFAULT_SENDER = ""  # stored when no sender is given: the worker uses the serve
 
 
 async def enqueue_email(
-    uow: UnitOfWork, clock: Clock, *, idempotency_key: str, kind: str, to_email: str, subject: str,
+    uow: UnitOfWork, now: datetime, *, idempotency_key: str, kind: str, to_email: str, subject: str,
     text_body: str, html_body: str | None = None, team_id: uuid.UUID | None = None,
     hub_id: uuid.UUID | None = None, from_email: str | None = None, reply_to: str | None = None,
 ) -> uuid.UUID | None:
-    """Queue an email inside the caller's transaction; it leaves only if that transaction commits.
+    """Queue an email inside the caller's transaction (due at ``now``); it leaves only if that
+    transaction commits.
 
     ``idempotency_key`` names the message once and for all (``magic_link:<token id>``): enqueuing
     the same key again inserts nothing (insert-on-conflict-do-nothing, so the caller's transaction
@@ -34,7 +35,6 @@ async def enqueue_email(
     """
     if not idempotency_key or len(idempotency_key) > 200:
         raise ValueError("an idempotency key is 1-200 characters")
-    now = clock.now()
     values = {
         "id": new_id(), "idempotency_key": idempotency_key, "team_id": team_id, "hub_id": hub_id, "kind": kind,
         "to_email": to_email, "from_email": from_email or DEFAULT_SENDER, "reply_to": reply_to,

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import ValidationFailed
 from domain.events import AnnouncementCreated, emit, hub_channel
-from persistence.db import UnitOfWork
 from persistence.ids import new_id
 from persistence.models import Hub
 
@@ -20,7 +19,7 @@ MAX_BODY = 20_000
 _ATTR = "/data/attributes/"
 
 
-def announce(uow: UnitOfWork, clock: Clock, hub: Hub, *, title: str, body: str) -> AnnouncementCreated:
+def announce(ctx: Ctx, hub: Hub, *, title: str, body: str) -> AnnouncementCreated:
     """Announce ``title``/``body`` to everyone connected to ``hub`` (after commit)."""
     title, body = title.strip(), body.strip()
     if not title or len(title) > MAX_TITLE:
@@ -29,7 +28,7 @@ def announce(uow: UnitOfWork, clock: Clock, hub: Hub, *, title: str, body: str) 
     if not body or len(body) > MAX_BODY:
         raise ValidationFailed(f"A body of 1 to {MAX_BODY} characters is required.", code="invalid_body",
                                pointer=_ATTR + "body")
-    now: datetime = clock.now()
+    now: datetime = ctx.now()
     event = AnnouncementCreated(id=str(new_id()), hub_id=str(hub.id), title=title, body=body, created_at=now)
-    emit(uow, hub_channel(hub.id), "announcement.created", event, now)
+    emit(ctx.uow, hub_channel(hub.id), "announcement.created", event, now)
     return event

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.crm.contacts import ensure_contact, ensure_team_contact
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import (
@@ -52,16 +52,15 @@ DEFAULT_NOTIFICATION_PREFERENCES = {"email_digest": "weekly", "mentions": True, 
                                     "direct_messages": True, "announcements": True}
 
 
-async def ensure_membership(uow: UnitOfWork, clock: Clock, hub: Hub, contact: Contact, *,
+async def ensure_membership(uow: UnitOfWork, now: datetime, hub: Hub, contact: Contact, *,
                             role: str = "member") -> tuple[HubMembership, bool]:
-    """The contact's membership of ``hub``, created when new (``member.joined`` on the team channel,
-    after commit). A membership that was ``left`` becomes active again; a banned one stays banned.
-    Returns (membership, joined now)."""
+    """The contact's membership of ``hub``, created (joined at ``now``) when new (``member.joined``
+    on the team channel, after commit). A membership that was ``left`` becomes active again; a
+    banned one stays banned. Returns (membership, joined now)."""
     s = uow.session
     existing = await s.scalar(
         sa.select(HubMembership).where(HubMembership.hub_id == hub.id, HubMembership.contact_id == contact.id)
     )
-    now = clock.now()
     if existing is not None:
         if existing.status != "left":
             return existing, False
@@ -118,9 +117,8 @@ class MembershipView:
         return self.membership.id
 
 
-async def add_membership(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub, *,
-                         contact_id: str | None = None, email: str | None = None,
-                         role: str = "member") -> tuple[MembershipView, bool]:
+async def add_membership(ctx: Ctx, team: TeamContext, hub: Hub, *, contact_id: str | None = None,
+                         email: str | None = None, role: str = "member") -> tuple[MembershipView, bool]:
     """Add a contact to ``hub``, by ``contact_id`` (a contact of this team) or by ``email`` (the
     contact and its team contact are created when new, with source ``hub_membership``).
 
@@ -132,44 +130,45 @@ async def add_membership(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: H
     if (contact_id is None) == (email is None):
         raise ValidationFailed("Send either contact_id or email.", code="missing_field" if contact_id is None
                                else "ambiguous_contact", pointer=_ATTR + "contact_id")
+    uow, now = ctx.uow, ctx.now()
     if contact_id is not None:
-        contact = await _team_contact(uow, ctx.team_id, parse_id(contact_id))
+        contact = await _team_contact(uow, team.team_id, parse_id(contact_id))
         if contact is None:
             raise ValidationFailed("No contact of this team has this id.", code="unknown_contact",
                                    pointer=_ATTR + "contact_id")
     else:
         assert email is not None
-        contact = await ensure_contact(uow, clock, email, pointer=_ATTR + "email")
-        team_contact, _ = await ensure_team_contact(uow, clock, ctx.team_id, contact, source="hub_membership")
+        contact = await ensure_contact(uow, now, email, pointer=_ATTR + "email")
+        team_contact, _ = await ensure_team_contact(uow, now, team.team_id, contact, source="hub_membership")
         if team_contact.deleted_at is not None:
             raise ValidationFailed("This contact was deleted from the team; restore it first.",
                                    code="contact_deleted", pointer=_ATTR + "email")
-    membership, joined = await ensure_membership(uow, clock, hub, contact, role=role)
-    return (await _views(uow, [membership], clock.now()))[0], joined
+    membership, joined = await ensure_membership(uow, now, hub, contact, role=role)
+    return (await _views(uow, [membership], now))[0], joined
 
 
-async def get_membership(uow: UnitOfWork, clock: Clock, hub: Hub, contact_id: uuid.UUID | None) -> MembershipView:
+async def get_membership(ctx: Ctx, hub: Hub, contact_id: uuid.UUID | None) -> MembershipView:
     """The membership of ``contact_id`` in ``hub``, or 404."""
-    membership = await _membership(uow, hub, contact_id)
-    return (await _views(uow, [membership], clock.now()))[0]
+    membership = await _membership(ctx.uow, hub, contact_id)
+    return (await _views(ctx.uow, [membership], ctx.now()))[0]
 
 
-async def membership_statuses(uow: UnitOfWork, hub_id: uuid.UUID, contact_ids: Iterable[uuid.UUID],
-                              now: datetime) -> dict[uuid.UUID, str]:
-    """The status at ``now`` (``effective_status``: a lapsed ban is active) of each of ``contact_ids``
+async def membership_statuses(ctx: Ctx, hub_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The status now (``effective_status``: a lapsed ban is active) of each of ``contact_ids``
     that has a membership of hub ``hub_id``; contacts without one are left out. One query, for
     re-checking live sockets after a ban or an access change."""
-    rows = (await uow.session.execute(
+    now = ctx.now()
+    rows = (await ctx.uow.session.execute(
         sa.select(HubMembership).where(HubMembership.hub_id == hub_id,
                                        HubMembership.contact_id.in_(contact_ids)))).scalars().all()
     return {m.contact_id: effective_status(m, now) for m in rows}
 
 
-async def list_memberships(uow: UnitOfWork, clock: Clock, hub: Hub, page: PageRequest, *,
-                           status: str | None = None, role: str | None = None) -> Page[MembershipView]:
+async def list_memberships(ctx: Ctx, hub: Hub, page: PageRequest, *, status: str | None = None,
+                           role: str | None = None) -> Page[MembershipView]:
     """The hub's memberships in joining order. ``status`` filters on the effective status: a
     lapsed ban counts as active."""
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     stmt = sa.select(HubMembership).where(HubMembership.hub_id == hub.id)
     if status is not None:
         if status not in STATUSES:
@@ -190,12 +189,13 @@ async def list_memberships(uow: UnitOfWork, clock: Clock, hub: Hub, page: PageRe
     return Page(await _views(uow, page_.items, now), page_.has_more, page_.next_cursor)
 
 
-async def update_membership(uow: UnitOfWork, clock: Clock, hub: Hub, contact_id: uuid.UUID | None,
+async def update_membership(ctx: Ctx, hub: Hub, contact_id: uuid.UUID | None,
                             changes: Mapping[str, Any]) -> MembershipView:
     """Change ``role``, and merge ``notification_preferences`` and ``onboarding`` (the JSON Merge
     Patch rule, as for hubs). A role change emits ``member.role_changed``."""
+    uow = ctx.uow
     membership = await _membership(uow, hub, contact_id, lock=True)
-    now = clock.now()
+    now = ctx.now()
     if "role" in changes:
         role = changes["role"]
         _check_role(role)
@@ -225,12 +225,11 @@ async def update_membership(uow: UnitOfWork, clock: Clock, hub: Hub, contact_id:
 # ---- moderation -----------------------------------------------------------------------------------
 
 
-async def moderate_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub, contact_id: uuid.UUID | None,
-                          action: str, *, reason: str, expires_at: datetime | None = None
-                          ) -> tuple[MembershipView, MembershipAction]:
+async def moderate_member(ctx: Ctx, team: TeamContext, hub: Hub, contact_id: uuid.UUID | None, action: str, *,
+                          reason: str, expires_at: datetime | None = None) -> tuple[MembershipView, MembershipAction]:
     """Ban, unban, soft-ban or warn a member, with a reason and an optional expiry.
 
-    Writes a MembershipAction audit row naming the acting user or API key, sets the status
+    Writes a MembershipAction audit row naming the acting user or API key of ``team``, sets the status
     (ban → banned, soft_ban → soft_banned, unban → active; warn keeps it) and emits
     ``member.<banned|soft_banned|unbanned|warned>`` on the team and contact channels after commit.
     A ban takes effect on the member's next request: member tokens check the membership each time.
@@ -241,7 +240,7 @@ async def moderate_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: 
     if not reason or len(reason) > MAX_REASON:
         raise ValidationFailed(f"A reason of 1 to {MAX_REASON} characters is required.", code="invalid_reason",
                                pointer=_ATTR + "reason")
-    now = clock.now()
+    uow, now = ctx.uow, ctx.now()
     if expires_at is not None:
         if action == "unban":
             raise ValidationFailed("An unban has no expiry.", code="expiry_not_allowed", pointer=_ATTR + "expires_at")
@@ -263,10 +262,10 @@ async def moderate_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: 
     if action != "warn":  # team-wide: segments count only active and soft-banned memberships
         facts_changed(uow, team_id=hub.team_id, contact_id=membership.contact_id)
     membership.updated_at = now
-    principal = ctx.principal
+    principal = team.principal
     record = MembershipAction(
         hub_id=hub.id, contact_id=membership.contact_id, action=action, reason=reason, expires_at=expires_at,
-        actor_user_id=ctx.user_id,
+        actor_user_id=team.user_id,
         actor_api_key_id=principal.key_id if isinstance(principal, ApiKeyPrincipal) else None,
         created_at=now,
     )
@@ -278,13 +277,13 @@ async def moderate_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: 
     return (await _views(uow, [membership], now))[0], record
 
 
-async def list_membership_actions(uow: UnitOfWork, hub: Hub, contact_id: uuid.UUID | None,
+async def list_membership_actions(ctx: Ctx, hub: Hub, contact_id: uuid.UUID | None,
                                   page: PageRequest) -> Page[MembershipAction]:
     """The moderation audit trail of one member of ``hub``, oldest first (404 when not a member)."""
-    membership = await _membership(uow, hub, contact_id)
+    membership = await _membership(ctx.uow, hub, contact_id)
     stmt = sa.select(MembershipAction).where(MembershipAction.hub_id == hub.id,
                                              MembershipAction.contact_id == membership.contact_id)
-    return await paginate(uow.session, stmt, MembershipAction.id, page)
+    return await paginate(ctx.uow.session, stmt, MembershipAction.id, page)
 
 
 def _moderation_event(action: str, hub: Hub, contact_id: uuid.UUID, reason: str,
@@ -301,15 +300,16 @@ def _moderation_event(action: str, hub: Hub, contact_id: uuid.UUID, reason: str,
 # ---- member tokens --------------------------------------------------------------------------------
 
 
-async def mint_member_token(uow: UnitOfWork, tokens: TokenService, clock: Clock, hub: Hub,
-                            contact_id: str) -> tuple[str, datetime, HubMembership]:
-    """A member token for a member of ``hub`` (for integrations and testing). 422 ``not_a_member``
-    unless the contact has a membership that was not left; 422 ``member_banned`` while banned."""
+async def mint_member_token(ctx: Ctx, hub: Hub, contact_id: str, *,
+                            tokens: TokenService) -> tuple[str, datetime, HubMembership]:
+    """A member token (issued by ``tokens``) for a member of ``hub`` (for integrations and testing).
+    422 ``not_a_member`` unless the contact has a membership that was not left; 422 ``member_banned``
+    while banned."""
     parsed = parse_id(contact_id)
-    membership = await uow.session.scalar(
+    membership = await ctx.uow.session.scalar(
         sa.select(HubMembership).where(HubMembership.hub_id == hub.id, HubMembership.contact_id == parsed)
     ) if parsed else None
-    status = effective_status(membership, clock.now()) if membership is not None else None
+    status = effective_status(membership, ctx.now()) if membership is not None else None
     if membership is None or status == "left":
         raise ValidationFailed("This contact is not a member of the hub.", code="not_a_member",
                                pointer=_ATTR + "contact_id")

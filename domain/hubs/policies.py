@@ -12,9 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import ValidationFailed
-from persistence.db import UnitOfWork
 from persistence.models import Hub, HubPolicy, HubPolicyVersion
 
 POLICY_TYPES = ("tos", "privacy_policy")
@@ -22,18 +21,18 @@ MAX_POLICY_CONTENT = 200_000
 _ATTR = "/data/attributes/"
 
 
-async def list_policies(uow: UnitOfWork, hub: Hub) -> list[HubPolicy]:
+async def list_policies(ctx: Ctx, hub: Hub) -> list[HubPolicy]:
     """The hub's current policies (at most one per type), ordered by type."""
-    rows = await uow.session.scalars(
+    rows = await ctx.uow.session.scalars(
         sa.select(HubPolicy).where(HubPolicy.hub_id == hub.id).order_by(HubPolicy.policy_type)
     )
     return list(rows.all())
 
 
-async def list_policy_versions(uow: UnitOfWork, hub: Hub, policy_type: str) -> list[HubPolicyVersion]:
+async def list_policy_versions(ctx: Ctx, hub: Hub, policy_type: str) -> list[HubPolicyVersion]:
     """Every stored version of one policy of the hub, oldest first (empty when never set)."""
     _check_type(policy_type, parameter="policy_type")
-    rows = await uow.session.scalars(
+    rows = await ctx.uow.session.scalars(
         sa.select(HubPolicyVersion)
         .join(HubPolicy, HubPolicy.id == HubPolicyVersion.policy_id)
         .where(HubPolicy.hub_id == hub.id, HubPolicy.policy_type == policy_type)
@@ -42,8 +41,8 @@ async def list_policy_versions(uow: UnitOfWork, hub: Hub, policy_type: str) -> l
     return list(rows.all())
 
 
-async def set_policy(uow: UnitOfWork, clock: Clock, hub: Hub, *, policy_type: str,
-                     content: str | None = None, require_acceptance: bool | None = None) -> HubPolicy:
+async def set_policy(ctx: Ctx, hub: Hub, *, policy_type: str, content: str | None = None,
+                     require_acceptance: bool | None = None) -> HubPolicy:
     """Create or update the hub's policy of ``policy_type``.
 
     A new policy needs ``content`` and starts at version 1. A changed ``content`` bumps the
@@ -53,8 +52,9 @@ async def set_policy(uow: UnitOfWork, clock: Clock, hub: Hub, *, policy_type: st
     _check_type(policy_type)
     if content is not None:
         _check_content(content)
+    uow = ctx.uow
     s = uow.session
-    now = clock.now()
+    now = ctx.now()
     # Locked so two concurrent edits bump the version one after the other, not both to N+1.
     policy = await s.scalar(
         sa.select(HubPolicy).where(HubPolicy.hub_id == hub.id, HubPolicy.policy_type == policy_type)
@@ -75,7 +75,7 @@ async def set_policy(uow: UnitOfWork, clock: Clock, hub: Hub, *, policy_type: st
                 facts_changed(uow, hub_id=hub.id)
         except sa.exc.IntegrityError:
             # a concurrent request created it first: this one becomes an update of that row
-            return await set_policy(uow, clock, hub, policy_type=policy_type, content=content,
+            return await set_policy(ctx, hub, policy_type=policy_type, content=content,
                                     require_acceptance=require_acceptance)
         return policy
     changed = False

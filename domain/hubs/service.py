@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.identity.validation import normalize_email
 from domain.teams.service import TeamContext
@@ -39,47 +39,47 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _ATTR = "/data/attributes/"
 
 
-async def get_hub(uow: UnitOfWork, ctx: TeamContext, hub_id: uuid.UUID | None) -> Hub:
+async def get_hub(ctx: Ctx, team: TeamContext, hub_id: uuid.UUID | None) -> Hub:
     """The team's hub, or 404 (also for another team's hub, a deleted hub or a malformed id)."""
-    hub = await uow.session.get(Hub, hub_id) if hub_id else None
-    if hub is None or hub.team_id != ctx.team_id or hub.deleted_at is not None:
+    hub = await ctx.uow.session.get(Hub, hub_id) if hub_id else None
+    if hub is None or hub.team_id != team.team_id or hub.deleted_at is not None:
         raise NotFound("Hub not found.")
     return hub
 
 
-async def team_of_hub(uow: UnitOfWork, hub_id: uuid.UUID) -> uuid.UUID | None:
+async def team_of_hub(ctx: Ctx, hub_id: uuid.UUID) -> uuid.UUID | None:
     """The team that runs hub ``hub_id``, or None for a deleted or unknown hub: for checks made
     outside a team's request (a staff socket subscribing to ``hub:{id}``)."""
-    return await uow.session.scalar(sa.select(Hub.team_id).where(Hub.id == hub_id, Hub.deleted_at.is_(None)))
+    return await ctx.uow.session.scalar(sa.select(Hub.team_id).where(Hub.id == hub_id, Hub.deleted_at.is_(None)))
 
 
-async def list_hubs(uow: UnitOfWork, ctx: TeamContext, page: PageRequest, *,
-                    slug: str | None = None) -> Page[Hub]:
+async def list_hubs(ctx: Ctx, team: TeamContext, page: PageRequest, *, slug: str | None = None) -> Page[Hub]:
     """The team's live hubs in creation order."""
-    stmt = sa.select(Hub).where(Hub.team_id == ctx.team_id, Hub.deleted_at.is_(None))
+    stmt = sa.select(Hub).where(Hub.team_id == team.team_id, Hub.deleted_at.is_(None))
     if slug is not None:
         stmt = stmt.where(Hub.slug == slug)
-    return await paginate(uow.session, stmt, Hub.id, page)
+    return await paginate(ctx.uow.session, stmt, Hub.id, page)
 
 
-async def create_hub(uow: UnitOfWork, clock: Clock, ctx: TeamContext, fields: Mapping[str, Any]) -> Hub:
+async def create_hub(ctx: Ctx, team: TeamContext, fields: Mapping[str, Any]) -> Hub:
     """Create a hub from ``fields`` (``name`` required; ``slug`` generated from the name when
     absent, unique within the team; JSON objects start from ``{}`` with the merge rule applied,
     so null values are dropped)."""
     name = _check_name(fields.get("name"))
+    uow = ctx.uow
     s = uow.session
     slug = fields.get("slug")
     if slug is not None:
         _check_slug(slug)
-        if await _slug_taken(uow, ctx.team_id, slug, None):
+        if await _slug_taken(uow, team.team_id, slug, None):
             raise Conflict("This team already has a hub with this slug.", code="slug_taken",
                            pointer=_ATTR + "slug")
     else:
-        slug = await _free_slug(uow, ctx.team_id, _slug_from(name))
-    now = clock.now()
+        slug = await _free_slug(uow, team.team_id, _slug_from(name))
+    now = ctx.now()
     objects = {f: _merged({}, fields.get(f), f) for f in JSON_OBJECT_FIELDS}
     hub = Hub(
-        team_id=ctx.team_id, name=name, slug=slug, description=_check_description(fields.get("description")),
+        team_id=team.team_id, name=name, slug=slug, description=_check_description(fields.get("description")),
         is_private=bool(fields.get("is_private", False)), **objects,
         allowed_redirect_origins=normalize_origins(fields.get("allowed_redirect_origins") or []),
         created_at=now, updated_at=now,
@@ -88,8 +88,7 @@ async def create_hub(uow: UnitOfWork, clock: Clock, ctx: TeamContext, fields: Ma
     return hub
 
 
-async def update_hub(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub,
-                     changes: Mapping[str, Any]) -> Hub:
+async def update_hub(ctx: Ctx, team: TeamContext, hub: Hub, changes: Mapping[str, Any]) -> Hub:
     """Apply a partial update. ``changes`` holds only the attributes the caller sent.
 
     ``branding``, ``navigation``, ``settings`` and ``meta`` are merged into what is stored with
@@ -97,6 +96,7 @@ async def update_hub(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub,
     its key, anything else (arrays included) replaces. A null for the whole object empties it.
     ``allowed_redirect_origins`` replaces the list.
     """
+    uow = ctx.uow
     if "name" in changes:
         hub.name = _check_name(changes["name"])
     if "description" in changes:
@@ -114,40 +114,40 @@ async def update_hub(uow: UnitOfWork, clock: Clock, ctx: TeamContext, hub: Hub,
     slug = changes.get("slug")
     if slug is not None and slug != hub.slug:
         _check_slug(slug)
-        if await _slug_taken(uow, ctx.team_id, slug, hub.id):
+        if await _slug_taken(uow, team.team_id, slug, hub.id):
             raise Conflict("This team already has a hub with this slug.", code="slug_taken",
                            pointer=_ATTR + "slug")
         hub.slug = slug
-    hub.updated_at = clock.now()
+    hub.updated_at = ctx.now()
     await _flush_slug(uow, lambda: None)
     return hub
 
 
-async def delete_hub(uow: UnitOfWork, clock: Clock, hub: Hub) -> None:
+async def delete_hub(ctx: Ctx, hub: Hub) -> None:
     """Soft delete: the hub is 404 at once, for staff and for members (their tokens stop working),
     and its slug is freed for a new hub; the rows stay for recovery."""
-    now = clock.now()
+    now = ctx.now()
     hub.deleted_at = now
     hub.updated_at = now
     hub.slug = f"{hub.slug[:60]}-deleted-{secrets.token_hex(4)}"
-    await uow.session.flush()
-    facts_changed(uow, hub_id=hub.id)
+    await ctx.uow.session.flush()
+    facts_changed(ctx.uow, hub_id=hub.id)
 
 
 # ---- sender settings ----------------------------------------------------------------------------
 
 
-async def get_email_sender(uow: UnitOfWork, hub: Hub) -> HubEmailSender | None:
+async def get_email_sender(ctx: Ctx, hub: Hub) -> HubEmailSender | None:
     """The hub's sender settings, or None when never set (the server-wide sender applies)."""
-    return await uow.session.get(HubEmailSender, hub.id)
+    return await ctx.uow.session.get(HubEmailSender, hub.id)
 
 
-async def update_email_sender(uow: UnitOfWork, clock: Clock, hub: Hub, changes: Mapping[str, Any]) -> HubEmailSender:
+async def update_email_sender(ctx: Ctx, hub: Hub, changes: Mapping[str, Any]) -> HubEmailSender:
     """Set ``from_name``, ``from_email``, ``reply_to`` (only those in ``changes``; null clears)."""
-    s = uow.session
+    s = ctx.uow.session
     sender = await s.get(HubEmailSender, hub.id)
     if sender is None:
-        sender = HubEmailSender(hub_id=hub.id, updated_at=clock.now())
+        sender = HubEmailSender(hub_id=hub.id, updated_at=ctx.now())
         s.add(sender)
     if "from_name" in changes:
         name = changes["from_name"]
@@ -162,7 +162,7 @@ async def update_email_sender(uow: UnitOfWork, clock: Clock, hub: Hub, changes: 
         if field in changes:
             value = changes[field]
             setattr(sender, field, None if value is None else normalize_email(value, pointer=_ATTR + field))
-    sender.updated_at = clock.now()
+    sender.updated_at = ctx.now()
     await s.flush()
     return sender
 

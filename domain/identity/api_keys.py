@@ -8,13 +8,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import NotFound, Unauthenticated, ValidationFailed
 from domain.identity.principals import ApiKeyPrincipal
 from domain.identity.tokens import random_secret, sha256_hex
 from domain.teams.permissions import KEY_SCOPES
 from domain.teams.service import TeamContext
-from persistence.db import UnitOfWork
 from persistence.models import ApiKey, Team
 from persistence.pagination import Page, PageRequest, paginate
 
@@ -30,8 +29,10 @@ class CreatedKey:
     secret: str
 
 
-async def create_api_key(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, name: str,
-                         scopes: list[str] | None, expires_at: datetime | None) -> CreatedKey:
+async def create_api_key(ctx: Ctx, team: TeamContext, *, name: str, scopes: list[str] | None,
+                         expires_at: datetime | None) -> CreatedKey:
+    """A new key of ``team`` with ``scopes`` (default ``contacts:read``); its secret is in the
+    answer and nowhere else."""
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A key needs a name of 1 to 200 characters.", code="invalid_name", pointer="/name")
@@ -46,7 +47,7 @@ async def create_api_key(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, nam
     scopes = sorted(set(requested))
     if not scopes:
         raise ValidationFailed("A key needs at least one scope.", code="invalid_scope", pointer="/scopes")
-    now = clock.now()
+    now = ctx.now()
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise ValidationFailed("expires_at needs a timezone (e.g. 2027-01-01T00:00:00Z).",
@@ -56,39 +57,43 @@ async def create_api_key(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, nam
                                    pointer="/expires_at")
     secret = random_secret(KEY_PREFIX)
     key = ApiKey(
-        team_id=ctx.team_id, name=name, key_prefix=secret[:SHOWN_PREFIX_LEN], key_hash=sha256_hex(secret),
-        scopes=scopes, created_by=ctx.user_id, created_at=now, expires_at=expires_at,
+        team_id=team.team_id, name=name, key_prefix=secret[:SHOWN_PREFIX_LEN], key_hash=sha256_hex(secret),
+        scopes=scopes, created_by=team.user_id, created_at=now, expires_at=expires_at,
     )
-    uow.session.add(key)
-    await uow.session.flush()
+    ctx.uow.session.add(key)
+    await ctx.uow.session.flush()
     return CreatedKey(key, secret)
 
 
-async def list_api_keys(uow: UnitOfWork, ctx: TeamContext, page: PageRequest,
+async def list_api_keys(ctx: Ctx, team: TeamContext, page: PageRequest, *,
                         revoked: bool | None = None) -> Page[ApiKey]:
-    stmt = sa.select(ApiKey).where(ApiKey.team_id == ctx.team_id)
+    """The team's keys in creation order; ``revoked`` keeps only revoked (True) or live (False) ones."""
+    stmt = sa.select(ApiKey).where(ApiKey.team_id == team.team_id)
     if revoked is not None:
         stmt = stmt.where(ApiKey.revoked_at.is_not(None) if revoked else ApiKey.revoked_at.is_(None))
-    return await paginate(uow.session, stmt, ApiKey.id, page)
+    return await paginate(ctx.uow.session, stmt, ApiKey.id, page)
 
 
-async def get_api_key(uow: UnitOfWork, ctx: TeamContext, key_id: uuid.UUID | None) -> ApiKey:
-    key = await uow.session.get(ApiKey, key_id) if key_id else None
-    if key is None or key.team_id != ctx.team_id:
+async def get_api_key(ctx: Ctx, team: TeamContext, key_id: uuid.UUID | None) -> ApiKey:
+    """One of the team's keys, or 404."""
+    key = await ctx.uow.session.get(ApiKey, key_id) if key_id else None
+    if key is None or key.team_id != team.team_id:
         raise NotFound("API key not found.")
     return key
 
 
-async def revoke_api_key(uow: UnitOfWork, clock: Clock, ctx: TeamContext, key_id: uuid.UUID | None) -> ApiKey:
-    key = await get_api_key(uow, ctx, key_id)
+async def revoke_api_key(ctx: Ctx, team: TeamContext, key_id: uuid.UUID | None) -> ApiKey:
+    """Revoke one of the team's keys at once (revoking it again changes nothing)."""
+    key = await get_api_key(ctx, team, key_id)
     if key.revoked_at is None:
-        key.revoked_at = clock.now()
-        await uow.session.flush()
+        key.revoked_at = ctx.now()
+        await ctx.uow.session.flush()
     return key
 
 
-async def authenticate_api_key(uow: UnitOfWork, clock: Clock, secret: str) -> ApiKeyPrincipal:
+async def authenticate_api_key(ctx: Ctx, secret: str) -> ApiKeyPrincipal:
     """The principal behind a presented key; revoked or expired keys fail at once."""
+    uow = ctx.uow
     row = (
         await uow.session.execute(
             sa.select(ApiKey, Team.deleted_at)
@@ -99,7 +104,7 @@ async def authenticate_api_key(uow: UnitOfWork, clock: Clock, secret: str) -> Ap
     if row is None:
         raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
     key, team_deleted_at = row
-    now = clock.now()
+    now = ctx.now()
     if key.revoked_at is not None:
         raise Unauthenticated("This API key has been revoked.", code="api_key_revoked")
     if key.expires_at is not None and now >= key.expires_at:

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from domain.context import Ctx
 from domain.errors import Forbidden, NotFound, Unauthenticated
 from domain.identity.principals import Principal
 from domain.identity.tokens import TokenService
-from persistence.db import UnitOfWork
 from persistence.models import Hub, HubMembership
 
 MEMBER_TOKEN_TTL = timedelta(days=7)
@@ -37,9 +37,9 @@ def issue_member_token(tokens: TokenService, *, contact_id: uuid.UUID, hub_id: u
     return tokens.issue(subject=contact_id, kind="member", ttl=ttl, hub=str(hub_id))
 
 
-async def authenticate_member(uow: UnitOfWork, tokens: TokenService, token: str,
-                              hub_id: uuid.UUID | None, now: datetime) -> MemberPrincipal:
-    """The member behind ``token`` in the hub of the path.
+async def authenticate_member(ctx: Ctx, token: str, hub_id: uuid.UUID | None, *,
+                              tokens: TokenService) -> MemberPrincipal:
+    """The member behind ``token`` (decoded by ``tokens``) in the hub of the path, as of ``ctx.now()``.
 
     401 for a bad/expired token or a staff/API-key token; 404 when the token is for another hub or
     the hub is gone (no probing of hubs); 403 ``banned`` for a banned member; 403 ``not_a_member``
@@ -52,7 +52,7 @@ async def authenticate_member(uow: UnitOfWork, tokens: TokenService, token: str,
     if hub_id is None or token_hub != str(hub_id):
         raise NotFound("Hub not found.")
     row = (
-        await uow.session.execute(
+        await ctx.uow.session.execute(
             sa.select(HubMembership, Hub.deleted_at)
             .join(Hub, Hub.id == HubMembership.hub_id)
             .where(HubMembership.hub_id == hub_id, HubMembership.contact_id == claims.subject)
@@ -61,7 +61,7 @@ async def authenticate_member(uow: UnitOfWork, tokens: TokenService, token: str,
     if row is None or row[1] is not None:
         raise NotFound("Hub not found.")
     membership: HubMembership = row[0]
-    status = effective_status(membership, now)
+    status = effective_status(membership, ctx.now())
     if status == "banned":
         raise Forbidden("You are banned from this hub.", code="banned",
                         meta={"expires_at": membership.status_expires_at.isoformat()

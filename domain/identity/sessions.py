@@ -28,7 +28,7 @@ from typing import NoReturn
 
 import sqlalchemy as sa
 
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import Conflict, Unauthenticated
 from domain.identity.passwords import Passwords
 from domain.identity.principals import StaffPrincipal
@@ -44,9 +44,11 @@ _SUCCESSOR_PURPOSE = "hubwire.refresh-token.successor"
 
 @dataclass(frozen=True)
 class AuthConfig:
+    """How staff sessions are minted: the token service, password hashing and lifetimes (time
+    itself comes from the use case's ``Ctx``)."""
+
     tokens: TokenService
     passwords: Passwords
-    clock: Clock
     refresh_ttl: timedelta
     # How long after a rotation the rotated token still answers with its successor; 0: never.
     refresh_reuse_grace: timedelta = timedelta(0)
@@ -62,17 +64,16 @@ class IssuedTokens:
 
 
 async def register_user(
-    uow: UnitOfWork, auth: AuthConfig, *, email: str, password: str,
-    first_name: str | None = None, last_name: str | None = None, ip: str | None = None,
-    user_agent: str | None = None,
+    ctx: Ctx, *, email: str, password: str, first_name: str | None = None, last_name: str | None = None,
+    ip: str | None = None, user_agent: str | None = None, auth: AuthConfig,
 ) -> IssuedTokens:
     """Create a staff user with a personal team, and log them in."""
     email = normalize_email(email)
     check_password(password)
-    s = uow.session
+    s = ctx.uow.session
     if await s.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict("An account with this email already exists.", code="email_taken", pointer="/email")
-    now = auth.clock.now()
+    now = ctx.now()
     user = User(
         email=email,
         password_hash=await auth.passwords.hash(password),
@@ -84,24 +85,24 @@ async def register_user(
     s.add(user)
     await s.flush()
     label = first_name or email.split("@")[0]
-    await teams.create_team(uow, auth.clock, owner_id=user.id, name=f"{label}'s team", is_personal=True)
-    return await _open_session(uow, auth, user, ip=ip, user_agent=user_agent)
+    await teams.create_team(ctx, owner_id=user.id, name=f"{label}'s team", is_personal=True)
+    return await _open_session(ctx.uow, auth, user, now, ip=ip, user_agent=user_agent)
 
 
-async def create_user(uow: UnitOfWork, auth: AuthConfig, *, email: str, password: str,
-                      first_name: str | None = None, last_name: str | None = None) -> User:
+async def create_user(ctx: Ctx, *, email: str, password: str, first_name: str | None = None,
+                      last_name: str | None = None, auth: AuthConfig) -> User:
     """Create a staff user and personal team without logging in (the ``create-user`` command)."""
-    issued = await register_user(uow, auth, email=email, password=password, first_name=first_name,
-                                 last_name=last_name)
+    issued = await register_user(ctx, email=email, password=password, first_name=first_name,
+                                 last_name=last_name, auth=auth)
     return issued.user
 
 
 async def login(
-    uow: UnitOfWork, auth: AuthConfig, *, email: str, password: str,
-    ip: str | None = None, user_agent: str | None = None,
+    ctx: Ctx, *, email: str, password: str, ip: str | None = None, user_agent: str | None = None,
+    auth: AuthConfig,
 ) -> IssuedTokens:
     """Check the password and open a session. The same error whether the email exists or not."""
-    s = uow.session
+    s = ctx.uow.session
     normalized = email.strip().lower()
     user = await s.scalar(sa.select(User).where(User.email == normalized))
     ok = await auth.passwords.verify(user.password_hash if user else None, password)
@@ -109,14 +110,15 @@ async def login(
         raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = await auth.passwords.hash(password)
-    return await _open_session(uow, auth, user, ip=ip, user_agent=user_agent)
+    return await _open_session(ctx.uow, auth, user, ctx.now(), ip=ip, user_agent=user_agent)
 
 
-async def refresh(uow: UnitOfWork, auth: AuthConfig, *, refresh_token: str) -> IssuedTokens:
+async def refresh(ctx: Ctx, *, refresh_token: str, auth: AuthConfig) -> IssuedTokens:
     """Rotate a refresh token. Reusing a consumed one revokes its whole family, unless it is the
     token rotated moments ago (the reuse grace window): then the caller gets the same successor."""
+    uow = ctx.uow
     s = uow.session
-    now = auth.clock.now()
+    now = ctx.now()
     row = (
         await s.execute(
             sa.select(RefreshToken, AuthSession)
@@ -150,7 +152,7 @@ async def refresh(uow: UnitOfWork, auth: AuthConfig, *, refresh_token: str) -> I
             raise _session_revoked()
         return await _reused(uow, auth, token, session, refresh_token, now)
     user = await _active_user(uow, session)
-    return await _issue(uow, auth, user, session, secret=_successor_secret(auth, refresh_token), parent=token)
+    return await _issue(uow, auth, user, session, now, secret=_successor_secret(auth, refresh_token), parent=token)
 
 
 async def _reused(uow: UnitOfWork, auth: AuthConfig, token: RefreshToken, session: AuthSession,
@@ -198,11 +200,10 @@ def _expired() -> Unauthenticated:
     return Unauthenticated("The refresh token has expired; log in again.", code="refresh_token_expired")
 
 
-async def logout(uow: UnitOfWork, auth: AuthConfig, principal: StaffPrincipal | None,
-                 refresh_token: str | None = None) -> None:
+async def logout(ctx: Ctx, principal: StaffPrincipal | None, *, refresh_token: str | None = None) -> None:
     """End the caller's session (or the one ``refresh_token`` belongs to): its tokens stop working."""
-    s = uow.session
-    now = auth.clock.now()
+    s = ctx.uow.session
+    now = ctx.now()
     session_ids: set[uuid.UUID] = set()
     if principal is not None:
         session_ids.add(principal.session_id)
@@ -222,13 +223,14 @@ async def logout(uow: UnitOfWork, auth: AuthConfig, principal: StaffPrincipal | 
     )
 
 
-async def authenticate_access_token(uow: UnitOfWork, auth: AuthConfig, token: str) -> StaffPrincipal:
-    """The staff principal behind an access token, checked against its (possibly revoked) session."""
-    claims = auth.tokens.decode(token)
+async def authenticate_access_token(ctx: Ctx, token: str, *, tokens: TokenService) -> StaffPrincipal:
+    """The staff principal behind an access token (decoded by ``tokens``), checked against its
+    (possibly revoked) session."""
+    claims = tokens.decode(token)
     if claims.kind != "staff" or claims.session_id is None:
         raise Unauthenticated("This token cannot be used here.", code="wrong_token_type")
     row = (
-        await uow.session.execute(
+        await ctx.uow.session.execute(
             sa.select(User.email, User.is_active, AuthSession.revoked_at)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(AuthSession.id == claims.session_id, User.id == claims.subject)
@@ -258,21 +260,19 @@ async def _revoke_reused(uow: UnitOfWork, session_id: uuid.UUID, now: datetime) 
     )
 
 
-async def _open_session(uow: UnitOfWork, auth: AuthConfig, user: User, *, ip: str | None,
+async def _open_session(uow: UnitOfWork, auth: AuthConfig, user: User, now: datetime, *, ip: str | None,
                         user_agent: str | None) -> IssuedTokens:
-    now = auth.clock.now()
     session = AuthSession(
         user_id=user.id, created_at=now, expires_at=now + auth.refresh_ttl,
         ip=(ip or None) and ip[:64], user_agent=(user_agent or None) and user_agent[:300],
     )
     uow.session.add(session)
     await uow.session.flush()
-    return await _issue(uow, auth, user, session)
+    return await _issue(uow, auth, user, session, now)
 
 
-async def _issue(uow: UnitOfWork, auth: AuthConfig, user: User, session: AuthSession, *,
+async def _issue(uow: UnitOfWork, auth: AuthConfig, user: User, session: AuthSession, now: datetime, *,
                  secret: str | None = None, parent: RefreshToken | None = None) -> IssuedTokens:
-    now = auth.clock.now()
     secret = secret or random_secret(REFRESH_PREFIX)
     # Sliding session: every rotation extends it; an idle session ends after refresh_ttl.
     refresh_expires = now + auth.refresh_ttl

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.crm.contacts import ensure_contact, ensure_team_contact
 from domain.email.outbox import enqueue_email
 from domain.errors import Forbidden, Unauthenticated, ValidationFailed
@@ -25,7 +25,6 @@ from domain.hubs.memberships import ensure_membership
 from domain.identity.members import effective_status, issue_member_token
 from domain.identity.tokens import TokenService, random_secret, sha256_hex
 from domain.identity.validation import normalize_email
-from persistence.db import UnitOfWork
 from persistence.ids import new_id
 from persistence.models import (
     Contact,
@@ -87,9 +86,11 @@ def with_token(url: str, token: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
 
 
-async def request_magic_link(uow: UnitOfWork, clock: Clock, *, email: str, hub_id: uuid.UUID,
-                             redirect_url: str | None, public_url: str, mail_from: str) -> bool:
-    """Email a sign-in link for ``hub_id`` to ``email`` when allowed; say nothing either way.
+async def request_magic_link(ctx: Ctx, *, email: str, hub_id: uuid.UUID, redirect_url: str | None,
+                             public_url: str, mail_from: str) -> bool:
+    """Email a sign-in link for ``hub_id`` to ``email`` when allowed; say nothing either way. The
+    link points at ``public_url`` unless a ``redirect_url`` is given; the email is from ``mail_from``
+    unless the hub has its own sender.
 
     Nothing is sent when the hub does not exist (or was deleted), when the hub is private and the
     email has no membership (or left it), or when the member is banned. Otherwise a single-use
@@ -103,6 +104,7 @@ async def request_magic_link(uow: UnitOfWork, clock: Clock, *, email: str, hub_i
     """
     email = normalize_email(email, pointer="/email")
     redirect_url = check_redirect_url(redirect_url)
+    uow = ctx.uow
     s = uow.session
     hub = await s.get(Hub, hub_id)
     if hub is None or hub.deleted_at is not None:
@@ -112,7 +114,7 @@ async def request_magic_link(uow: UnitOfWork, clock: Clock, *, email: str, hub_i
         if origin_of(redirect_url) not in allowed:
             raise ValidationFailed("This hub does not allow sign-in links to redirect to that origin.",
                                    code="redirect_not_allowed", pointer="/redirect_url")
-    now = clock.now()
+    now = ctx.now()
     contact = await s.scalar(sa.select(Contact).where(Contact.email == email))
     membership = None
     if contact is not None:
@@ -123,7 +125,7 @@ async def request_magic_link(uow: UnitOfWork, clock: Clock, *, email: str, hub_i
     if hub.is_private and (membership is None or membership.status == "left"):
         return False
     if contact is None:
-        contact = await ensure_contact(uow, clock, email)
+        contact = await ensure_contact(uow, now, email)
 
     secret = random_secret(TOKEN_PREFIX)
     token = MagicLinkToken(id=new_id(), contact_id=contact.id, hub_id=hub.id, token_hash=sha256_hex(secret),
@@ -146,7 +148,7 @@ async def request_magic_link(uow: UnitOfWork, clock: Clock, *, email: str, hub_i
                  f"<p>The link works once and expires in {minutes} minutes.\n"
                  f"If you did not ask for it, ignore this email.</p>\n")
     await enqueue_email(
-        uow, clock, idempotency_key=f"magic_link:{token.id}", kind="magic_link", to_email=email,
+        uow, now, idempotency_key=f"magic_link:{token.id}", kind="magic_link", to_email=email,
         subject=f"Your sign-in link for {hub.name}", text_body=text, html_body=body_html,
         team_id=hub.team_id, hub_id=hub.id, from_email=from_email, reply_to=reply_to,
     )
@@ -164,17 +166,19 @@ def _sender(sender: HubEmailSender | None, hub: Hub, mail_from: str) -> tuple[st
     return formataddr((name, address)) if name else address, sender.reply_to
 
 
-async def verify_magic_link(uow: UnitOfWork, clock: Clock, tokens: TokenService, token: str) -> MemberLogin:
-    """Use a magic-link token once: 401 ``invalid_magic_link`` for an unknown or used token (or
-    a deleted hub), 401 ``magic_link_expired`` after 15 minutes, 403 ``banned`` for a banned member,
-    403 ``not_a_member`` for a private hub the contact no longer belongs to.
+async def verify_magic_link(ctx: Ctx, token: str, *, tokens: TokenService) -> MemberLogin:
+    """Use a magic-link token once, for a member token issued by ``tokens``: 401
+    ``invalid_magic_link`` for an unknown or used token (or a deleted hub), 401 ``magic_link_expired``
+    after 15 minutes, 403 ``banned`` for a banned member, 403 ``not_a_member`` for a private hub the
+    contact no longer belongs to.
 
     The token is consumed by one conditional UPDATE, so two concurrent uses cannot both succeed.
     On first use the team contact (source ``magic_link``) and the hub membership are created.
     A refusal rolls the whole transaction back, consumption included.
     """
+    uow = ctx.uow
     s = uow.session
-    now = clock.now()
+    now = ctx.now()
     token_hash = sha256_hex(token)
     t = MagicLinkToken
     consumed = await s.execute(
@@ -197,7 +201,7 @@ async def verify_magic_link(uow: UnitOfWork, clock: Clock, tokens: TokenService,
         raise Forbidden("You are banned from this hub.", code="banned")
     if hub.is_private and (existing is None or existing.status == "left"):
         raise Forbidden("This hub is private and you are not a member.", code="not_a_member")
-    await ensure_team_contact(uow, clock, hub.team_id, contact, source="magic_link")
-    membership, _ = await ensure_membership(uow, clock, hub, contact)
+    await ensure_team_contact(uow, now, hub.team_id, contact, source="magic_link")
+    membership, _ = await ensure_membership(uow, now, hub, contact)
     access, expires_at = issue_member_token(tokens, contact_id=contact.id, hub_id=hub.id)
     return MemberLogin(access, expires_at, contact, hub, membership)

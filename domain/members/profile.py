@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.hubs.memberships import DEFAULT_NOTIFICATION_PREFERENCES
 from domain.identity.members import MemberPrincipal
@@ -56,11 +56,11 @@ async def _load(uow: UnitOfWork, member: MemberPrincipal) -> tuple[Contact, HubM
     return contact, membership
 
 
-async def member_view(uow: UnitOfWork, member: MemberPrincipal) -> MemberView:
+async def member_view(ctx: Ctx, member: MemberPrincipal) -> MemberView:
     """The member's own view of their membership, with every current policy of the hub and the
     version of it they accepted (if any)."""
-    contact, membership = await _load(uow, member)
-    return await _view(uow, member, contact, membership)
+    contact, membership = await _load(ctx.uow, member)
+    return await _view(ctx.uow, member, contact, membership)
 
 
 async def _view(uow: UnitOfWork, member: MemberPrincipal, contact: Contact, membership: HubMembership) -> MemberView:
@@ -88,11 +88,11 @@ async def _view(uow: UnitOfWork, member: MemberPrincipal, contact: Contact, memb
     )
 
 
-async def update_me(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, *,
-                    profile: dict[str, Any] | None = None,
+async def update_me(ctx: Ctx, member: MemberPrincipal, *, profile: dict[str, Any] | None = None,
                     notification_preferences: dict[str, Any] | None = None) -> MemberView:
     """Merge the given profile fields and notification preferences into the member's own; fields
     not given keep their values. Values arrive already type-checked; rules on content here."""
+    uow = ctx.uow
     contact, membership = await _load(uow, member)
     if profile:
         merged = {**DEFAULT_PROFILE, **(membership.profile or {}), **_clean_profile(profile)}
@@ -103,7 +103,7 @@ async def update_me(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, *,
             **notification_preferences,
         }
     if profile or notification_preferences:
-        membership.updated_at = clock.now()
+        membership.updated_at = ctx.now()
         await uow.session.flush()
     return await _view(uow, member, contact, membership)
 
@@ -144,7 +144,7 @@ def _clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def accept_policy(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, *, policy_type: str,
+async def accept_policy(ctx: Ctx, member: MemberPrincipal, *, policy_type: str,
                         version: int) -> tuple[PolicyAcceptance, bool]:
     """Record that the member accepted ``version`` of the hub's ``policy_type``. Only the current
     version can be accepted (409 ``stale_policy_version`` otherwise: the member read an old text).
@@ -153,6 +153,7 @@ async def accept_policy(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, 
     if policy_type not in POLICY_TYPES:
         raise ValidationFailed(f"policy_type is one of {', '.join(POLICY_TYPES)}.", code="invalid_value",
                                pointer=pointer)
+    uow = ctx.uow
     s = uow.session
     policy = await s.scalar(sa.select(HubPolicy).where(HubPolicy.hub_id == member.hub_id,
                                                        HubPolicy.policy_type == policy_type))
@@ -171,7 +172,7 @@ async def accept_policy(uow: UnitOfWork, clock: Clock, member: MemberPrincipal, 
     try:
         async with s.begin_nested():  # a concurrent acceptance of the same version loses only this
             acceptance = PolicyAcceptance(membership_id=member.membership_id, policy_type=policy_type,
-                                          version=version, accepted_at=clock.now())
+                                          version=version, accepted_at=ctx.now())
             s.add(acceptance)
             await s.flush()
         facts_changed(uow, hub_id=member.hub_id, contact_id=member.contact_id)

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from domain.identity.principals import ApiKeyPrincipal, Principal, StaffPrincipal
 from domain.teams.permissions import (
@@ -26,7 +26,7 @@ from domain.teams.permissions import (
 )
 from persistence.db import UnitOfWork
 from persistence.models import Team, TeamMember, User
-from persistence.pagination import Page, PageRequest, encode_cursor, paginate
+from persistence.pagination import Page, PageRequest, encode_cursor, page_of, paginate
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 
@@ -54,9 +54,9 @@ def slugify(name: str) -> str:
     return slug or "team"
 
 
-async def resolve_team(uow: UnitOfWork, principal: Principal, team_id: uuid.UUID | None, scope: str) -> TeamContext:
+async def resolve_team(ctx: Ctx, principal: Principal, team_id: uuid.UUID | None, scope: str) -> TeamContext:
     """Load the team for ``principal`` and check ``scope``: 404 when not theirs, 403 when not allowed."""
-    s = uow.session
+    s = ctx.uow.session
     if team_id is None:
         raise NotFound("Team not found.")
     if isinstance(principal, ApiKeyPrincipal):
@@ -83,20 +83,21 @@ async def resolve_team(uow: UnitOfWork, principal: Principal, team_id: uuid.UUID
     return TeamContext(team=team, principal=principal, role=role, scopes=ROLE_SCOPES[role])
 
 
-async def create_team(uow: UnitOfWork, clock: Clock, *, owner_id: uuid.UUID, name: str,
-                      slug: str | None = None, is_personal: bool = False) -> Team:
+async def create_team(ctx: Ctx, *, owner_id: uuid.UUID, name: str, slug: str | None = None,
+                      is_personal: bool = False) -> Team:
+    """A new team owned by ``owner_id`` (``slug`` generated from the name when absent)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A team needs a name of 1 to 200 characters.", code="invalid_name",
                                pointer="/data/attributes/name")
-    s = uow.session
+    s = ctx.uow.session
     if slug is not None:
         _check_slug(slug)
         if await s.scalar(sa.select(Team.id).where(Team.slug == slug)) is not None:
             raise Conflict("This slug is taken.", code="slug_taken", pointer="/data/attributes/slug")
     else:
-        slug = await _free_slug(uow, slugify(name))
-    now = clock.now()
+        slug = await _free_slug(ctx.uow, slugify(name))
+    now = ctx.now()
     team = Team(name=name, slug=slug, is_personal=is_personal, created_at=now, updated_at=now)
     s.add(team)
     await s.flush()
@@ -105,7 +106,8 @@ async def create_team(uow: UnitOfWork, clock: Clock, *, owner_id: uuid.UUID, nam
     return team
 
 
-async def list_teams(uow: UnitOfWork, principal: Principal, page: PageRequest) -> Page[Team]:
+async def list_teams(ctx: Ctx, principal: Principal, page: PageRequest) -> Page[Team]:
+    """The teams ``principal`` belongs to (an API key: its own team), in creation order."""
     stmt = sa.select(Team).where(Team.deleted_at.is_(None))
     if isinstance(principal, ApiKeyPrincipal):
         if not scopes_allow(principal.scopes, "teams:read"):  # the same rule as GET /teams/{id}
@@ -114,34 +116,35 @@ async def list_teams(uow: UnitOfWork, principal: Principal, page: PageRequest) -
         stmt = stmt.where(Team.id == principal.team_id)
     else:
         stmt = stmt.join(TeamMember, TeamMember.team_id == Team.id).where(TeamMember.user_id == principal.user_id)
-    return await paginate(uow.session, stmt, Team.id, page)
+    return await paginate(ctx.uow.session, stmt, Team.id, page)
 
 
-async def update_team(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, name: str | None = None,
+async def update_team(ctx: Ctx, team: TeamContext, *, name: str | None = None,
                       slug: str | None = None) -> Team:
-    team = ctx.team
+    """Rename ``team`` or change its slug (only what is given changes)."""
+    row = team.team
     if name is not None:
         name = name.strip()
         if not name or len(name) > 200:
             raise ValidationFailed("A team needs a name of 1 to 200 characters.", code="invalid_name",
                                    pointer="/data/attributes/name")
-        team.name = name
-    if slug is not None and slug != team.slug:
+        row.name = name
+    if slug is not None and slug != row.slug:
         _check_slug(slug)
-        taken = await uow.session.scalar(sa.select(Team.id).where(Team.slug == slug, Team.id != team.id))
+        taken = await ctx.uow.session.scalar(sa.select(Team.id).where(Team.slug == slug, Team.id != row.id))
         if taken is not None:
             raise Conflict("This slug is taken.", code="slug_taken", pointer="/data/attributes/slug")
-        team.slug = slug
-    team.updated_at = clock.now()
-    await uow.session.flush()
-    return team
+        row.slug = slug
+    row.updated_at = ctx.now()
+    await ctx.uow.session.flush()
+    return row
 
 
-async def delete_team(uow: UnitOfWork, clock: Clock, ctx: TeamContext) -> None:
+async def delete_team(ctx: Ctx, team: TeamContext) -> None:
     """Soft delete: the team disappears at once for everyone; its rows stay for recovery."""
-    ctx.team.deleted_at = clock.now()
-    ctx.team.slug = f"{ctx.team.slug[:60]}-deleted-{secrets.token_hex(4)}"  # free the slug for reuse
-    await uow.session.flush()
+    team.team.deleted_at = ctx.now()
+    team.team.slug = f"{team.team.slug[:60]}-deleted-{secrets.token_hex(4)}"  # free the slug for reuse
+    await ctx.uow.session.flush()
 
 
 @dataclass(frozen=True)
@@ -156,76 +159,76 @@ class Member:
         return self.user.id
 
 
-async def list_members(uow: UnitOfWork, ctx: TeamContext, page: PageRequest) -> Page[Member]:
+async def list_members(ctx: Ctx, team: TeamContext, page: PageRequest) -> Page[Member]:
+    """The team's staff members, by user id."""
     stmt = (
         sa.select(User, TeamMember.role, TeamMember.created_at)
         .join(TeamMember, TeamMember.user_id == User.id)
-        .where(TeamMember.team_id == ctx.team_id)
+        .where(TeamMember.team_id == team.team_id)
     )
     if page.after is not None:
         stmt = stmt.where(User.id > page.after)
-    rows = (await uow.session.execute(stmt.order_by(User.id).limit(page.size + 1))).all()
-    members = [Member(ctx.team_id, u, role, joined) for u, role, joined in rows]
-    has_more = len(members) > page.size
-    members = members[: page.size]
-    return Page(members, has_more, encode_cursor(members[-1].id) if has_more and members else None)
+    rows = (await ctx.uow.session.execute(stmt.order_by(User.id).limit(page.size + 1))).all()
+    members = [Member(team.team_id, u, role, joined) for u, role, joined in rows]
+    return page_of(members, page.size, lambda m: encode_cursor(m.id))
 
 
-async def add_member(uow: UnitOfWork, clock: Clock, ctx: TeamContext, *, email: str, role: str) -> Member:
+async def add_member(ctx: Ctx, team: TeamContext, *, email: str, role: str) -> Member:
     """Add an existing staff user to the team. Only an owner may make another owner."""
     _check_role(role)
-    if role == "owner" and ctx.role != "owner":
+    if role == "owner" and team.role != "owner":
         raise Forbidden("Only an owner can add another owner.", code="owner_required")
-    s = uow.session
+    s = ctx.uow.session
     user = await s.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise ValidationFailed("No staff account uses this email; ask them to register first.",
                                code="user_not_found", pointer="/data/attributes/email")
-    existing = await s.get(TeamMember, (ctx.team_id, user.id))
+    existing = await s.get(TeamMember, (team.team_id, user.id))
     if existing is not None:
         raise Conflict("This user is already a member of the team.", code="already_member",
                        pointer="/data/attributes/email")
-    now = clock.now()
-    s.add(TeamMember(team_id=ctx.team_id, user_id=user.id, role=role, created_at=now))
+    now = ctx.now()
+    s.add(TeamMember(team_id=team.team_id, user_id=user.id, role=role, created_at=now))
     await s.flush()
-    return Member(ctx.team_id, user, role, now)
+    return Member(team.team_id, user, role, now)
 
 
-async def get_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | None) -> Member:
+async def get_member(ctx: Ctx, team: TeamContext, user_id: uuid.UUID | None) -> Member:
+    """One staff member of the team, or 404."""
     if user_id is None:
         raise NotFound("Member not found.")
     row = (
-        await uow.session.execute(
+        await ctx.uow.session.execute(
             sa.select(User, TeamMember.role, TeamMember.created_at)
             .join(TeamMember, TeamMember.user_id == User.id)
-            .where(TeamMember.team_id == ctx.team_id, User.id == user_id)
+            .where(TeamMember.team_id == team.team_id, User.id == user_id)
         )
     ).first()
     if row is None:
         raise NotFound("Member not found.")
-    return Member(ctx.team_id, row[0], row[1], row[2])
+    return Member(team.team_id, row[0], row[1], row[2])
 
 
-async def remove_member(uow: UnitOfWork, ctx: TeamContext, user_id: uuid.UUID | None) -> None:
+async def remove_member(ctx: Ctx, team: TeamContext, user_id: uuid.UUID | None) -> None:
     """Remove a member. Admins may remove non-owners; owners anyone; the last owner stays.
 
     "The last owner stays" must hold when two owners remove each other at once: each would count
     two owners and both deletes would go through. So the member is read and the owners counted
     only under the team's owner lock; anything that can take an owner away must take it too.
     """
-    await _lock_owners(uow, ctx.team_id)
-    member = await get_member(uow, ctx, user_id)
+    await _lock_owners(ctx.uow, team.team_id)
+    member = await get_member(ctx, team, user_id)
     if member.role == "owner":
-        if ctx.role != "owner":
+        if team.role != "owner":
             raise Forbidden("Only an owner can remove an owner.", code="owner_required")
-        owners = await uow.session.scalar(
+        owners = await ctx.uow.session.scalar(
             sa.select(sa.func.count()).select_from(TeamMember)
-            .where(TeamMember.team_id == ctx.team_id, TeamMember.role == "owner")
+            .where(TeamMember.team_id == team.team_id, TeamMember.role == "owner")
         )
         if owners <= 1:
             raise Conflict("A team keeps at least one owner.", code="last_owner")
-    await uow.session.execute(
-        sa.delete(TeamMember).where(TeamMember.team_id == ctx.team_id, TeamMember.user_id == member.user.id)
+    await ctx.uow.session.execute(
+        sa.delete(TeamMember).where(TeamMember.team_id == team.team_id, TeamMember.user_id == member.user.id)
     )
 
 
@@ -263,11 +266,11 @@ async def _free_slug(uow: UnitOfWork, base: str) -> str:
 
 
 
-async def roles_of(uow: UnitOfWork, principal: Principal, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def roles_of(ctx: Ctx, principal: Principal, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The caller's role in each of ``team_ids`` (empty for an API key)."""
     if not team_ids or not isinstance(principal, StaffPrincipal):
         return {}
-    rows = await uow.session.execute(
+    rows = await ctx.uow.session.execute(
         sa.select(TeamMember.team_id, TeamMember.role)
         .where(TeamMember.user_id == principal.user_id, TeamMember.team_id.in_(team_ids))
     )

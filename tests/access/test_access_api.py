@@ -282,7 +282,7 @@ async def test_domain_grant_is_idempotent_per_source_and_revokes_by_source(clien
     async def grant_from_order(place: Place, kind: str) -> tuple[str, list[tuple[str, bytes]]]:
         async with svc.uow() as uow:
             hub = await uow.session.get(Hub, uuid.UUID(place.hub_id))
-            e = await ent_domain.grant_entitlement(uow, svc.clock, hub=hub, contact_id=uuid.UUID(a.contact_id),
+            e = await ent_domain.grant_entitlement(svc.ctx(uow), hub, contact_id=uuid.UUID(a.contact_id),
                                                    kind=kind, source="order", source_id=order)
         return str(e.id), uow.published
 
@@ -296,7 +296,7 @@ async def test_domain_grant_is_idempotent_per_source_and_revokes_by_source(clien
 
     async def revoke_order() -> tuple[list[str], list[tuple[str, bytes]]]:
         async with svc.uow() as uow:
-            rows = await ent_domain.revoke_entitlements_from_source(uow, svc.clock, source="order", source_id=order,
+            rows = await ent_domain.revoke_entitlements_from_source(svc.ctx(uow), source="order", source_id=order,
                                                                     reason="refunded")
         return sorted(str(e.id) for e in rows), uow.published
 

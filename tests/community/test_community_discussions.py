@@ -13,6 +13,7 @@ import pytest
 
 from domain.clock import FrozenClock
 from domain.community.scheduler import publish_due
+from domain.context import Ctx
 from tests.support.api import assert_error, doc, w
 from tests.support.app import Listener, in_app
 from tests.support.realtime import Client, make_world
@@ -208,8 +209,10 @@ async def test_scheduled_discussions_publish_at_the_exact_second(client, app):
         assert_error(await client.get(f"{c.h}/discussions/{d['id']}", headers=bob.headers), 404, "not_found")
 
         async def run(when: datetime) -> list[str]:
-            async with app.state.services.uow() as uow:
-                return [str(x.id) for x in await publish_due(uow, FrozenClock(when))]
+            svc = app.state.services
+            async with svc.uow() as uow:
+                ctx = Ctx(uow, FrozenClock(when), svc.access_cache, svc.limiter)
+                return [str(x.id) for x in await publish_due(ctx)]
 
         assert in_app(client, run, at - timedelta(microseconds=1)) == []
         assert sp.drain() == []  # nothing announced before its time

@@ -256,9 +256,9 @@ async def test_channel_authorization_helper(client, app):
     svc = app.state.services
 
     async def ask(contact: str, hub_id: str | None) -> bool:
-        async with svc.uow() as uow:
-            return await can_read_conversation(uow, uuid.UUID(contact), conv,
-                                               uuid.UUID(hub_id) if hub_id else None)
+        async with svc.context() as ctx:
+            return await can_read_conversation(ctx, uuid.UUID(contact), conv,
+                                               hub_id=uuid.UUID(hub_id) if hub_id else None)
 
     assert in_app(client, ask, a.contact_id, wd.hub.id) is True
     assert in_app(client, ask, b.contact_id, None) is True

@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.clock import FrozenClock
+from domain.context import Ctx
 from domain.errors import DomainError
 from domain.identity.members import authenticate_member
 from persistence.ids import parse_id
@@ -71,7 +73,8 @@ async def as_member(app: Any, client: Any, clock: Any, token: str, hub_id: str,
     async def direct() -> tuple[int, str | None]:
         async with svc.uow() as uow:
             try:
-                await authenticate_member(uow, svc.auth.tokens, token, parse_id(hub_id), at or clock.now())
+                ctx = Ctx(uow, FrozenClock(at or clock.now()), svc.access_cache, svc.limiter)
+                await authenticate_member(ctx, token, parse_id(hub_id), tokens=svc.auth.tokens)
                 return 200, None
             except DomainError as exc:
                 return STATUS_BY_KIND[exc.kind], exc.code

@@ -660,12 +660,12 @@ async def test_refresh_that_loses_the_race_inside_the_database_gets_the_same_suc
 
     async def lose() -> sessions.IssuedTokens:
         async with UnitOfWork(factory) as uow:
-            return await sessions.refresh(uow, auth, refresh_token=token)
+            return await sessions.refresh(app.state.services.ctx(uow), refresh_token=token, auth=auth)
 
     sa.event.listen(engine.sync_engine, "before_cursor_execute", watch)
     try:
         async with UnitOfWork(factory) as first:
-            won = await sessions.refresh(first, auth, refresh_token=token)
+            won = await sessions.refresh(app.state.services.ctx(first), refresh_token=token, auth=auth)
             winner_rotated = True
             loser = asyncio.create_task(lose())
             await asyncio.wait_for(loser_waiting.wait(), timeout=30)

@@ -68,7 +68,7 @@ def smtp_worker(sessions: Any, server: SmtpServer, clock: FrozenClock, **kw: Any
 
 async def enqueue(sessions: Any, clock: FrozenClock, key: str, to: str, **kw: Any) -> Any:
     async with UnitOfWork(sessions) as uow:
-        return await enqueue_email(uow, clock, idempotency_key=key, kind="test", to_email=to,
+        return await enqueue_email(uow, clock.now(), idempotency_key=key, kind="test", to_email=to,
                                    subject="Hello", text_body=f"Body for {key}", **kw)
 
 
@@ -103,9 +103,9 @@ async def test_a_queued_email_is_sent_through_smtp_with_a_message_id_from_its_ke
 async def test_the_same_idempotency_key_is_queued_and_sent_once(sessions, smtp_server, frozen):
     key, to = unique("once"), unique_email("once")
     async with UnitOfWork(sessions) as uow:
-        first = await enqueue_email(uow, frozen, idempotency_key=key, kind="test", to_email=to, subject="A",
+        first = await enqueue_email(uow, frozen.now(), idempotency_key=key, kind="test", to_email=to, subject="A",
                                     text_body="first")
-        again = await enqueue_email(uow, frozen, idempotency_key=key, kind="test", to_email=to, subject="B",
+        again = await enqueue_email(uow, frozen.now(), idempotency_key=key, kind="test", to_email=to, subject="B",
                                     text_body="second")
     later = await enqueue(sessions, frozen, key, to)
     assert first is not None and again is None and later is None
@@ -128,7 +128,7 @@ async def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(sessio
 
     with pytest.raises(RuntimeError):
         async with UnitOfWork(sessions, publisher=publisher) as uow:
-            assert await enqueue_email(uow, frozen, idempotency_key=key, kind="test", to_email=to,
+            assert await enqueue_email(uow, frozen.now(), idempotency_key=key, kind="test", to_email=to,
                                        subject="never", text_body="never") is not None
             raise RuntimeError("the change that caused the email failed")
 
@@ -140,7 +140,7 @@ async def test_an_email_queued_in_a_rolled_back_transaction_is_never_sent(sessio
 
     # ... while a committed one wakes the worker after the commit
     async with UnitOfWork(sessions, publisher=publisher) as uow:
-        await enqueue_email(uow, frozen, idempotency_key=unique("k"), kind="test", to_email=to, subject="s",
+        await enqueue_email(uow, frozen.now(), idempotency_key=unique("k"), kind="test", to_email=to, subject="s",
                             text_body="b")
         assert woken == []
     assert woken == [WAKE_CHANNEL]

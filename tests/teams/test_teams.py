@@ -631,13 +631,13 @@ async def test_two_owners_removing_each_other_at_once_leave_one_owner(client, ap
     ids = {staff: uuid.UUID(user_id(staff)) for staff in (first, second)}
 
     async def context(staff: Staff, team_id: uuid.UUID) -> teams.TeamContext:
-        async with svc.uow() as uow:
+        async with svc.context() as ctx:
             principal = StaffPrincipal(user_id=ids[staff], session_id=uuid.uuid4(), email=staff.email)
-            return await teams.resolve_team(uow, principal, team_id, "members:write")
+            return await teams.resolve_team(ctx, principal, team_id, "members:write")
 
-    async def remove(ctx: teams.TeamContext, target: Staff) -> None:
-        async with svc.uow() as uow:
-            await teams.remove_member(uow, ctx, ids[target])
+    async def remove(team: teams.TeamContext, target: Staff) -> None:
+        async with svc.context() as ctx:
+            await teams.remove_member(ctx, team, ids[target])
 
     async def race(team_id: uuid.UUID) -> list[BaseException | None]:
         ctx_first, ctx_second = await context(first, team_id), await context(second, team_id)

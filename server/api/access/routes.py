@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -50,7 +49,7 @@ from server.api.access.schemas import (
     override_resource,
     rule_resource,
 )
-from server.deps import Member, TeamCtx, TeamHub, Uow, refuse_unless_allowed, services_of
+from server.deps import Context, Member, TeamCtx, TeamHub, refuse_unless_allowed
 from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, parse_query, present
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
@@ -65,23 +64,21 @@ class EntitlementsController(Controller):
     tags = ["access"]
 
     @get("/", opt={"scope": "access:read"}, summary="List the hub's entitlements")
-    async def list_entitlements(self, request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub, state: State,
-                                uow: Uow) -> Response[EntitlementsListDocument]:
+    async def list_entitlements(self, request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub,
+                                ctx: Context) -> Response[EntitlementsListDocument]:
         q = parse_list_query(request, frozenset({"contact_id", "kind", "active"}))
-        clock = services_of(state).clock
-        page = await entitlements.list_entitlements(uow, clock, hub, q.page, contact_id=q.filters.get("contact_id"),
+        page = await entitlements.list_entitlements(ctx, hub, q.page, contact_id=q.filters.get("contact_id"),
                                                     kind=q.filters.get("kind"),
                                                     active=parse_bool_filter(q.filters, "active"))
-        now = clock.now()
+        now = ctx.now()
         return jsonapi(EntitlementsListDocument.page(
             request, [entitlement_resource(hub, e, now) for e in page.items], page))
 
     @post("/", opt={"scope": "access:write"},
           summary="Grant an entitlement as staff (201 when new, 200 with the same active grant otherwise)")
     async def grant(self, data: JSONBody[EntitlementsCreateDocument], team: TeamCtx, hub: TeamHub,
-                    state: State, uow: Uow) -> Response[EntitlementsDocument]:
+                    ctx: Context) -> Response[EntitlementsDocument]:
         a = data.data.attributes
-        clock = services_of(state).clock
         contact_id = parse_id(a.contact_id)
         if contact_id is None:
             raise ValidationFailed("No contact of this team has this id.", code="unknown_contact",
@@ -92,26 +89,25 @@ class EntitlementsController(Controller):
             if target_id is None:
                 raise ValidationFailed("target_id is an id.", code="invalid_value", pointer="/data/attributes/target_id")
         e, created = await entitlements.ensure_entitlement(
-            uow, clock, hub=hub, contact_id=contact_id, kind=a.kind, target_id=target_id, source="staff_grant",
+            ctx, hub, contact_id=contact_id, kind=a.kind, target_id=target_id, source="staff_grant",
             starts_at=a.starts_at, ends_at=a.ends_at, granted_by_user_id=team.user_id)
-        resource = entitlement_resource(hub, e, clock.now())
+        resource = entitlement_resource(hub, e, ctx.now())
         return jsonapi(EntitlementsDocument(data=resource), 201 if created else 200,
                        headers={"Location": resource.links.self})
 
     @get("/{entitlement_id:str}", opt={"scope": "access:read"}, summary="Read an entitlement")
-    async def get_entitlement(self, entitlement_id: FromPath[str], team: TeamCtx, hub: TeamHub, state: State,
-                              uow: Uow) -> Response[EntitlementsDocument]:
-        e = await entitlements.get_entitlement(uow, hub, parse_id(entitlement_id))
-        return jsonapi(EntitlementsDocument(data=entitlement_resource(hub, e, services_of(state).clock.now())))
+    async def get_entitlement(self, entitlement_id: FromPath[str], team: TeamCtx, hub: TeamHub,
+                              ctx: Context) -> Response[EntitlementsDocument]:
+        e = await entitlements.get_entitlement(ctx, hub, parse_id(entitlement_id))
+        return jsonapi(EntitlementsDocument(data=entitlement_resource(hub, e, ctx.now())))
 
     @post("/{entitlement_id:str}/revoke", opt={"scope": "access:write"}, status_code=200,
           summary="Revoke an entitlement now, with a reason (revoking again changes nothing)")
     async def revoke(self, entitlement_id: FromPath[str], data: JSONBody[EntitlementRevocationsCreateDocument],
-                     team: TeamCtx, hub: TeamHub, state: State, uow: Uow) -> Response[EntitlementsDocument]:
-        clock = services_of(state).clock
-        e = await entitlements.get_entitlement(uow, hub, parse_id(entitlement_id), lock=True)
-        e = await entitlements.revoke_entitlement(uow, clock, e, data.data.attributes.reason)
-        return jsonapi(EntitlementsDocument(data=entitlement_resource(hub, e, clock.now())))
+                     team: TeamCtx, hub: TeamHub, ctx: Context) -> Response[EntitlementsDocument]:
+        e = await entitlements.get_entitlement(ctx, hub, parse_id(entitlement_id), lock=True)
+        e = await entitlements.revoke_entitlement(ctx, e, data.data.attributes.reason)
+        return jsonapi(EntitlementsDocument(data=entitlement_resource(hub, e, ctx.now())))
 
 
 class AccessRulesController(Controller):
@@ -122,36 +118,36 @@ class AccessRulesController(Controller):
 
     @get("/", opt={"scope": "access:read"}, summary="List the hub's access rules")
     async def list_rules(self, request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub,
-                         uow: Uow) -> Response[AccessRulesListDocument]:
+                         ctx: Context) -> Response[AccessRulesListDocument]:
         q = parse_list_query(request, frozenset({"target_type", "target_id"}))
-        page = await rules.list_rules(uow, hub, q.page, target_type=q.filters.get("target_type"),
+        page = await rules.list_rules(ctx, hub, q.page, target_type=q.filters.get("target_type"),
                                       target_id=q.filters.get("target_id"))
         return jsonapi(AccessRulesListDocument.page(request, [rule_resource(hub, r) for r in page.items], page))
 
     @post("/", opt={"scope": "access:write"}, summary="Create an access rule")
     async def create_rule(self, data: JSONBody[AccessRulesCreateDocument], team: TeamCtx, hub: TeamHub,
-                          state: State, uow: Uow) -> Response[AccessRulesDocument]:
-        r = await rules.create_rule(uow, services_of(state).clock, hub, msgspec.structs.asdict(data.data.attributes))
+                          ctx: Context) -> Response[AccessRulesDocument]:
+        r = await rules.create_rule(ctx, hub, msgspec.structs.asdict(data.data.attributes))
         resource = rule_resource(hub, r)
         return jsonapi(AccessRulesDocument(data=resource), 201, headers={"Location": resource.links.self})
 
     @get("/{rule_id:str}", opt={"scope": "access:read"}, summary="Read an access rule")
     async def get_rule(self, rule_id: FromPath[str], team: TeamCtx, hub: TeamHub,
-                       uow: Uow) -> Response[AccessRulesDocument]:
-        return jsonapi(AccessRulesDocument(data=rule_resource(hub, await rules.get_rule(uow, hub, parse_id(rule_id)))))
+                       ctx: Context) -> Response[AccessRulesDocument]:
+        return jsonapi(AccessRulesDocument(data=rule_resource(hub, await rules.get_rule(ctx, hub, parse_id(rule_id)))))
 
     @patch("/{rule_id:str}", opt={"scope": "access:write"}, summary="Update an access rule (conditions are replaced)")
     async def update_rule(self, rule_id: FromPath[str], data: JSONBody[AccessRulesUpdateDocument], team: TeamCtx,
-                          hub: TeamHub, state: State, uow: Uow) -> Response[AccessRulesDocument]:
+                          hub: TeamHub, ctx: Context) -> Response[AccessRulesDocument]:
         check_document_id(data.data.id, rule_id)
-        r = await rules.get_rule(uow, hub, parse_id(rule_id), lock=True)
-        r = await rules.update_rule(uow, services_of(state).clock, hub, r, present(data.data.attributes))
+        r = await rules.get_rule(ctx, hub, parse_id(rule_id), lock=True)
+        r = await rules.update_rule(ctx, hub, r, present(data.data.attributes))
         return jsonapi(AccessRulesDocument(data=rule_resource(hub, r)))
 
     @delete("/{rule_id:str}", opt={"scope": "access:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Delete an access rule")
-    async def delete_rule(self, rule_id: FromPath[str], team: TeamCtx, hub: TeamHub, uow: Uow) -> None:
-        await rules.delete_rule(uow, hub, await rules.get_rule(uow, hub, parse_id(rule_id), lock=True))
+    async def delete_rule(self, rule_id: FromPath[str], team: TeamCtx, hub: TeamHub, ctx: Context) -> None:
+        await rules.delete_rule(ctx, hub, await rules.get_rule(ctx, hub, parse_id(rule_id), lock=True))
 
 
 class AccessOverridesController(Controller):
@@ -161,59 +157,55 @@ class AccessOverridesController(Controller):
     tags = ["access"]
 
     @get("/", opt={"scope": "access:read"}, summary="List the hub's access overrides")
-    async def list_overrides(self, request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub, state: State,
-                             uow: Uow) -> Response[AccessOverridesListDocument]:
+    async def list_overrides(self, request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub,
+                             ctx: Context) -> Response[AccessOverridesListDocument]:
         q = parse_list_query(request, frozenset({"contact_id", "scope", "active"}))
-        clock = services_of(state).clock
-        page = await overrides.list_overrides(uow, clock, hub, q.page, contact_id=q.filters.get("contact_id"),
+        page = await overrides.list_overrides(ctx, hub, q.page, contact_id=q.filters.get("contact_id"),
                                               scope=q.filters.get("scope"),
                                               active=parse_bool_filter(q.filters, "active"))
-        now = clock.now()
+        now = ctx.now()
         return jsonapi(AccessOverridesListDocument.page(
             request, [override_resource(hub, o, now) for o in page.items], page))
 
     @post("/", opt={"scope": "access:write"}, summary="Give a contact an access override")
     async def create_override(self, data: JSONBody[AccessOverridesCreateDocument], team: TeamCtx, hub: TeamHub,
-                              state: State, uow: Uow) -> Response[AccessOverridesDocument]:
-        clock = services_of(state).clock
-        o = await overrides.create_override(uow, clock, hub, msgspec.structs.asdict(data.data.attributes),
+                              ctx: Context) -> Response[AccessOverridesDocument]:
+        o = await overrides.create_override(ctx, hub, msgspec.structs.asdict(data.data.attributes),
                                             created_by_user_id=team.user_id)
-        resource = override_resource(hub, o, clock.now())
+        resource = override_resource(hub, o, ctx.now())
         return jsonapi(AccessOverridesDocument(data=resource), 201, headers={"Location": resource.links.self})
 
     @get("/{override_id:str}", opt={"scope": "access:read"}, summary="Read an access override")
-    async def get_override(self, override_id: FromPath[str], team: TeamCtx, hub: TeamHub, state: State,
-                           uow: Uow) -> Response[AccessOverridesDocument]:
-        o = await overrides.get_override(uow, hub, parse_id(override_id))
-        return jsonapi(AccessOverridesDocument(data=override_resource(hub, o, services_of(state).clock.now())))
+    async def get_override(self, override_id: FromPath[str], team: TeamCtx, hub: TeamHub,
+                           ctx: Context) -> Response[AccessOverridesDocument]:
+        o = await overrides.get_override(ctx, hub, parse_id(override_id))
+        return jsonapi(AccessOverridesDocument(data=override_resource(hub, o, ctx.now())))
 
     @patch("/{override_id:str}", opt={"scope": "access:write"},
            summary="Change an override's scope and target, expiry or reason")
     async def update_override(self, override_id: FromPath[str], data: JSONBody[AccessOverridesUpdateDocument],
-                              team: TeamCtx, hub: TeamHub, state: State, uow: Uow) -> Response[AccessOverridesDocument]:
+                              team: TeamCtx, hub: TeamHub, ctx: Context) -> Response[AccessOverridesDocument]:
         check_document_id(data.data.id, override_id)
-        clock = services_of(state).clock
-        o = await overrides.get_override(uow, hub, parse_id(override_id), lock=True)
-        o = await overrides.update_override(uow, clock, hub, o, present(data.data.attributes))
-        return jsonapi(AccessOverridesDocument(data=override_resource(hub, o, clock.now())))
+        o = await overrides.get_override(ctx, hub, parse_id(override_id), lock=True)
+        o = await overrides.update_override(ctx, hub, o, present(data.data.attributes))
+        return jsonapi(AccessOverridesDocument(data=override_resource(hub, o, ctx.now())))
 
     @delete("/{override_id:str}", opt={"scope": "access:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Remove an access override")
-    async def delete_override(self, override_id: FromPath[str], team: TeamCtx, hub: TeamHub, uow: Uow) -> None:
-        await overrides.delete_override(uow, hub, await overrides.get_override(uow, hub, parse_id(override_id),
+    async def delete_override(self, override_id: FromPath[str], team: TeamCtx, hub: TeamHub, ctx: Context) -> None:
+        await overrides.delete_override(ctx, hub, await overrides.get_override(ctx, hub, parse_id(override_id),
                                                                                 lock=True))
 
 
 @get(HUB_PATH + "/access/check", opt={"access": "view"}, tags=["access"],
      summary="May I do this? The access evaluator's decision for the calling member")
-async def check_access(request: Request[Any, Any, Any], member: Member, state: State,
-                       uow: Uow) -> Response[AccessDecisionsDocument]:
+async def check_access(request: Request[Any, Any, Any], member: Member,
+                       ctx: Context) -> Response[AccessDecisionsDocument]:
     q = parse_query(request, CHECK_PARAMETERS)
     target_type, target_id, action = access_service.parse_check_query(q.get("target_type"), q.get("target_id"),
                                                                       q.get("action"))
-    svc = services_of(state)
-    decision = await access_service.check(uow, svc.access_cache, Subject.member(member.contact_id), action,
-                                          target_type, target_id, member.hub_id, svc.clock.now())
+    decision = await access_service.check(ctx, Subject.member(member.contact_id), action, target_type, target_id,
+                                          member.hub_id)
     if decision.hidden:
         refuse_unless_allowed(decision)  # 404: a secret target is not confirmed to exist
     return jsonapi(decision_document(target_type, target_id, action, decision))
@@ -221,8 +213,8 @@ async def check_access(request: Request[Any, Any, Any], member: Member, state: S
 
 @get(TEAM_HUB_PATH + "/access/explain", opt={"scope": "access:read"}, tags=["access"],
      summary="Why may (or may not) this member do this? The evaluator's decision with its full trace")
-async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub, state: State,
-                         uow: Uow) -> Response[AccessExplanationsDocument]:
+async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub,
+                         ctx: Context) -> Response[AccessExplanationsDocument]:
     q = parse_query(request, EXPLAIN_PARAMETERS)
     raw_contact = q.get("contact_id")
     if not raw_contact:
@@ -232,9 +224,8 @@ async def explain_access(request: Request[Any, Any, Any], team: TeamCtx, hub: Te
         raise ValidationFailed("contact_id must be an id.", code="invalid_parameter", parameter="contact_id")
     target_type, target_id, action = access_service.parse_check_query(q.get("target_type"), q.get("target_id"),
                                                                       q.get("action"))
-    svc = services_of(state)
-    decision = await access_service.check(uow, svc.access_cache, Subject.member(contact_id), action, target_type,
-                                          target_id, hub.id, svc.clock.now(), explain=True)
+    decision = await access_service.check(ctx, Subject.member(contact_id), action, target_type, target_id, hub.id,
+                                          explain=True)
     return jsonapi(explanation_document(contact_id, target_type, target_id, action, decision))
 
 

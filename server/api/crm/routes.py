@@ -62,7 +62,7 @@ from server.api.crm.segments_schemas import (
     search_result,
     segment_resource,
 )
-from server.deps import TeamCtx, Uow, services_of
+from server.deps import Context, TeamCtx, Uow, services_of
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
 from server.paths import TEAM_PATH
 
@@ -76,47 +76,47 @@ class ContactsController(Controller):
     @get("/", opt={"scope": "contacts:read"}, summary="List team contacts (filter by email, tag, segment, "
          "free text, lifecycle stage; deleted ones with filter[deleted]=true)")
     async def list_contacts(self, request: Request[Any, Any, Any], team: TeamCtx,
-                            uow: Uow) -> Response[TeamContactsListDocument]:
+                            ctx: Context) -> Response[TeamContactsListDocument]:
         q = parse_list_query(request, CONTACT_FILTERS)
-        page = await crm_contacts.list_team_contacts(uow, team, q.page, contact_filters(q.filters))
+        page = await crm_contacts.list_team_contacts(ctx, team, q.page, contact_filters(q.filters))
         return jsonapi(TeamContactsListDocument.page(
             request, [team_contact_resource(team.team_id, r) for r in page.items], page))
 
     @post("/", opt={"scope": "contacts:write"}, status_code=200,
           summary="Create or update a team contact by email (201 when created, 200 when it existed)")
     async def upsert_contact(self, data: JSONBody[TeamContactsCreateDocument], team: TeamCtx,
-                             state: State, uow: Uow) -> Response[TeamContactsDocument]:
+                             ctx: Context) -> Response[TeamContactsDocument]:
         changes = present(data.data.attributes)
         email = changes.pop("email")
-        record, created = await crm_contacts.upsert_team_contact(uow, services_of(state).clock, team, email, changes)
+        record, created = await crm_contacts.upsert_team_contact(ctx, team, email, changes)
         resource = team_contact_resource(team.team_id, record)
         return jsonapi(TeamContactsDocument(data=resource), 201 if created else 200,
                        headers={"Location": resource.links.self} if created else None)
 
     @get("/{team_contact_id:str}", opt={"scope": "contacts:read"}, summary="Read a team contact")
     async def get_contact(self, team_contact_id: FromPath[str], team: TeamCtx,
-                          uow: Uow) -> Response[TeamContactsDocument]:
-        record = await crm_contacts.get_team_contact(uow, team, parse_id(team_contact_id))
+                          ctx: Context) -> Response[TeamContactsDocument]:
+        record = await crm_contacts.get_team_contact(ctx, team, parse_id(team_contact_id))
         return jsonapi(TeamContactsDocument(data=team_contact_resource(team.team_id, record)))
 
     @patch("/{team_contact_id:str}", opt={"scope": "contacts:write"}, summary="Update a team contact")
     async def update_contact(self, team_contact_id: FromPath[str], data: JSONBody[TeamContactsUpdateDocument],
-                             team: TeamCtx, state: State, uow: Uow) -> Response[TeamContactsDocument]:
+                             team: TeamCtx, ctx: Context) -> Response[TeamContactsDocument]:
         check_document_id(data.data.id, team_contact_id)
-        record = await crm_contacts.update_team_contact(uow, services_of(state).clock, team, parse_id(team_contact_id),
+        record = await crm_contacts.update_team_contact(ctx, team, parse_id(team_contact_id),
                                                         present(data.data.attributes))
         return jsonapi(TeamContactsDocument(data=team_contact_resource(team.team_id, record)))
 
     @delete("/{team_contact_id:str}", opt={"scope": "contacts:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Soft delete a team contact (restore brings it back)")
-    async def delete_contact(self, team_contact_id: FromPath[str], team: TeamCtx, state: State, uow: Uow) -> None:
-        await crm_contacts.delete_team_contact(uow, services_of(state).clock, team, parse_id(team_contact_id))
+    async def delete_contact(self, team_contact_id: FromPath[str], team: TeamCtx, ctx: Context) -> None:
+        await crm_contacts.delete_team_contact(ctx, team, parse_id(team_contact_id))
 
     @post("/{team_contact_id:str}/restore", opt={"scope": "contacts:write"}, status_code=200,
           summary="Restore a soft-deleted team contact")
-    async def restore_contact(self, team_contact_id: FromPath[str], team: TeamCtx, state: State,
-                              uow: Uow) -> Response[TeamContactsDocument]:
-        record = await crm_contacts.restore_team_contact(uow, services_of(state).clock, team, parse_id(team_contact_id))
+    async def restore_contact(self, team_contact_id: FromPath[str], team: TeamCtx,
+                              ctx: Context) -> Response[TeamContactsDocument]:
+        record = await crm_contacts.restore_team_contact(ctx, team, parse_id(team_contact_id))
         return jsonapi(TeamContactsDocument(data=team_contact_resource(team.team_id, record)))
 
 
@@ -127,36 +127,35 @@ class TagsController(Controller):
     tags = ["crm"]
 
     @get("/", opt={"scope": "tags:read"}, summary="List tags with their contact counts")
-    async def list_tags(self, request: Request[Any, Any, Any], team: TeamCtx, uow: Uow) -> Response[TagsListDocument]:
+    async def list_tags(self, request: Request[Any, Any, Any], team: TeamCtx,
+                        ctx: Context) -> Response[TagsListDocument]:
         q = parse_list_query(request, frozenset({"name"}))
-        page = await crm_tags.list_tags(uow, team, q.page, name=no_nul(q.filters).get("name"))
+        page = await crm_tags.list_tags(ctx, team, q.page, name=no_nul(q.filters).get("name"))
         return jsonapi(TagsListDocument.page(request, [tag_resource(r) for r in page.items], page))
 
     @post("/", opt={"scope": "tags:write"}, summary="Create a tag (names are unique per team, ignoring case)")
-    async def create_tag(self, data: JSONBody[TagsCreateDocument], team: TeamCtx, state: State,
-                         uow: Uow) -> Response[TagsDocument]:
+    async def create_tag(self, data: JSONBody[TagsCreateDocument], team: TeamCtx,
+                         ctx: Context) -> Response[TagsDocument]:
         a = data.data.attributes
-        record = await crm_tags.create_tag(uow, services_of(state).clock, team, name=a.name, color=a.color,
-                                           description=a.description)
+        record = await crm_tags.create_tag(ctx, team, name=a.name, color=a.color, description=a.description)
         resource = tag_resource(record)
         return jsonapi(TagsDocument(data=resource), 201, headers={"Location": resource.links.self})
 
     @get("/{tag_id:str}", opt={"scope": "tags:read"}, summary="Read a tag")
-    async def get_tag(self, tag_id: FromPath[str], team: TeamCtx, uow: Uow) -> Response[TagsDocument]:
-        return jsonapi(TagsDocument(data=tag_resource(await crm_tags.get_tag(uow, team, parse_id(tag_id)))))
+    async def get_tag(self, tag_id: FromPath[str], team: TeamCtx, ctx: Context) -> Response[TagsDocument]:
+        return jsonapi(TagsDocument(data=tag_resource(await crm_tags.get_tag(ctx, team, parse_id(tag_id)))))
 
     @patch("/{tag_id:str}", opt={"scope": "tags:write"}, summary="Rename, recolor or describe a tag")
     async def update_tag(self, tag_id: FromPath[str], data: JSONBody[TagsUpdateDocument],
-                         team: TeamCtx, state: State, uow: Uow) -> Response[TagsDocument]:
+                         team: TeamCtx, ctx: Context) -> Response[TagsDocument]:
         check_document_id(data.data.id, tag_id)
-        record = await crm_tags.update_tag(uow, services_of(state).clock, team, parse_id(tag_id),
-                                           present(data.data.attributes))
+        record = await crm_tags.update_tag(ctx, team, parse_id(tag_id), present(data.data.attributes))
         return jsonapi(TagsDocument(data=tag_resource(record)))
 
     @delete("/{tag_id:str}", opt={"scope": "tags:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Delete a tag (it comes off every contact)")
-    async def delete_tag(self, tag_id: FromPath[str], team: TeamCtx, uow: Uow) -> None:
-        await crm_tags.delete_tag(uow, team, parse_id(tag_id))
+    async def delete_tag(self, tag_id: FromPath[str], team: TeamCtx, ctx: Context) -> None:
+        await crm_tags.delete_tag(ctx, team, parse_id(tag_id))
 
 
 class ContactTagsController(Controller):
@@ -169,8 +168,8 @@ class ContactTagsController(Controller):
     @post("/", opt={"scope": "contacts:write"}, status_code=200,
           summary="Tag a contact (idempotent: 201 when newly tagged, 200 when it already was)")
     async def assign_tag(self, team_contact_id: FromPath[str], data: JSONBody[ContactTagsCreateDocument],
-                         team: TeamCtx, state: State, uow: Uow) -> Response[OneContactTagDocument]:
-        assignment, created = await crm_tags.assign_tag(uow, services_of(state).clock, team, parse_id(team_contact_id),
+                         team: TeamCtx, ctx: Context) -> Response[OneContactTagDocument]:
+        assignment, created = await crm_tags.assign_tag(ctx, team, parse_id(team_contact_id),
                                                         data.data.attributes.tag_id)
         return jsonapi(ContactTagsDocument(data=contact_tag_resource(team.team_id, assignment)),
                        201 if created else 200)
@@ -178,15 +177,16 @@ class ContactTagsController(Controller):
     @post("/bulk", opt={"scope": "contacts:write"}, status_code=200,
           summary="Tag a contact with several tags, all or nothing")
     async def assign_tags(self, team_contact_id: FromPath[str], data: JSONBody[bulk.ContactTagBulkDocument],
-                          team: TeamCtx, state: State, uow: Uow) -> Response[bulk.ManyContactTagsDocument]:
-        assignments = await crm_tags.assign_tags(uow, services_of(state).clock, team, parse_id(team_contact_id),
+                          team: TeamCtx, ctx: Context) -> Response[bulk.ManyContactTagsDocument]:
+        assignments = await crm_tags.assign_tags(ctx, team, parse_id(team_contact_id),
                                                  data.data.attributes.tag_ids)
         return jsonapi(bulk.ContactTagsDocument(data=[contact_tag_resource(team.team_id, a) for a in assignments]))
 
     @delete("/{tag_id:str}", opt={"scope": "contacts:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Take a tag off a contact (idempotent)")
-    async def remove_tag(self, team_contact_id: FromPath[str], tag_id: FromPath[str], team: TeamCtx, uow: Uow) -> None:
-        await crm_tags.remove_tag(uow, team, parse_id(team_contact_id), parse_id(tag_id))
+    async def remove_tag(self, team_contact_id: FromPath[str], tag_id: FromPath[str], team: TeamCtx,
+                         ctx: Context) -> None:
+        await crm_tags.remove_tag(ctx, team, parse_id(team_contact_id), parse_id(tag_id))
 
 
 class ContactAttributesController(Controller):
@@ -197,59 +197,58 @@ class ContactAttributesController(Controller):
 
     @get("/", opt={"scope": "contacts:read"}, summary="List contact attribute definitions with their options")
     async def list_attributes(self, request: Request[Any, Any, Any], team: TeamCtx,
-                              uow: Uow) -> Response[ContactAttributesListDocument]:
+                              ctx: Context) -> Response[ContactAttributesListDocument]:
         q = parse_list_query(request)
-        page = await crm_attributes.list_attributes(uow, team, q.page)
+        page = await crm_attributes.list_attributes(ctx, team, q.page)
         return jsonapi(ContactAttributesListDocument.page(
             request, [attribute_resource(team.team_id, r) for r in page.items], page))
 
     @post("/", opt={"scope": "contacts:write"},
           summary="Define a contact attribute (text, number, date, boolean, select, multi_select)")
     async def create_attribute(self, data: JSONBody[ContactAttributesCreateDocument], team: TeamCtx,
-                               state: State, uow: Uow) -> Response[ContactAttributesDocument]:
+                               ctx: Context) -> Response[ContactAttributesDocument]:
         a = data.data.attributes
         record = await crm_attributes.create_attribute(
-            uow, services_of(state).clock, team, key=a.key, name=a.name, data_type=a.data_type,
-            description=a.description, options=[msgspec.structs.asdict(o) for o in a.options],
+            ctx, team, key=a.key, name=a.name, data_type=a.data_type, description=a.description,
+            options=[msgspec.structs.asdict(o) for o in a.options],
         )
         resource = attribute_resource(team.team_id, record)
         return jsonapi(ContactAttributesDocument(data=resource), 201, headers={"Location": resource.links.self})
 
     @get("/{attribute_id:str}", opt={"scope": "contacts:read"}, summary="Read a contact attribute definition")
     async def get_attribute(self, attribute_id: FromPath[str], team: TeamCtx,
-                            uow: Uow) -> Response[ContactAttributesDocument]:
-        record = await crm_attributes.get_attribute(uow, team, parse_id(attribute_id))
+                            ctx: Context) -> Response[ContactAttributesDocument]:
+        record = await crm_attributes.get_attribute(ctx, team, parse_id(attribute_id))
         return jsonapi(ContactAttributesDocument(data=attribute_resource(team.team_id, record)))
 
     @patch("/{attribute_id:str}", opt={"scope": "contacts:write"},
            summary="Rename or re-describe a definition (key and data type are fixed)")
     async def update_attribute(self, attribute_id: FromPath[str], data: JSONBody[ContactAttributesUpdateDocument],
-                               team: TeamCtx, state: State, uow: Uow) -> Response[ContactAttributesDocument]:
+                               team: TeamCtx, ctx: Context) -> Response[ContactAttributesDocument]:
         check_document_id(data.data.id, attribute_id)
-        record = await crm_attributes.update_attribute(uow, services_of(state).clock, team, parse_id(attribute_id),
-                                                       present(data.data.attributes))
+        record = await crm_attributes.update_attribute(ctx, team, parse_id(attribute_id), present(data.data.attributes))
         return jsonapi(ContactAttributesDocument(data=attribute_resource(team.team_id, record)))
 
     @delete("/{attribute_id:str}", opt={"scope": "contacts:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Delete a definition, its options and every contact's value for it")
-    async def delete_attribute(self, attribute_id: FromPath[str], team: TeamCtx, uow: Uow) -> None:
-        await crm_attributes.delete_attribute(uow, team, parse_id(attribute_id))
+    async def delete_attribute(self, attribute_id: FromPath[str], team: TeamCtx, ctx: Context) -> None:
+        await crm_attributes.delete_attribute(ctx, team, parse_id(attribute_id))
 
     @get("/{attribute_id:str}/options", opt={"scope": "contacts:read"}, summary="List a definition's options")
     async def list_options(self, request: Request[Any, Any, Any], attribute_id: FromPath[str], team: TeamCtx,
-                           uow: Uow) -> Response[ContactAttributeOptionsListDocument]:
+                           ctx: Context) -> Response[ContactAttributeOptionsListDocument]:
         q = parse_list_query(request)
-        page = await crm_attributes.list_options(uow, team, parse_id(attribute_id), q.page)
+        page = await crm_attributes.list_options(ctx, team, parse_id(attribute_id), q.page)
         return jsonapi(ContactAttributeOptionsListDocument.page(request, [option_resource(o) for o in page.items],
                                                                 page))
 
     @post("/{attribute_id:str}/options", opt={"scope": "contacts:write"},
           summary="Add an option to a select or multi_select definition")
     async def add_option(self, attribute_id: FromPath[str], data: JSONBody[ContactAttributeOptionsCreateDocument],
-                         team: TeamCtx, state: State, uow: Uow) -> Response[ContactAttributeOptionsDocument]:
+                         team: TeamCtx, ctx: Context) -> Response[ContactAttributeOptionsDocument]:
         a = data.data.attributes
-        option = await crm_attributes.add_option(uow, services_of(state).clock, team, parse_id(attribute_id),
-                                                 value=a.value, label=a.label, position=a.position)
+        option = await crm_attributes.add_option(ctx, team, parse_id(attribute_id), value=a.value, label=a.label,
+                                                 position=a.position)
         return jsonapi(ContactAttributeOptionsDocument(data=option_resource(option)), 201)
 
 
@@ -261,17 +260,16 @@ class ContactValuesController(Controller):
 
     @get("/", opt={"scope": "contacts:read"}, summary="Read a contact's attribute values")
     async def get_values(self, team_contact_id: FromPath[str], team: TeamCtx,
-                         uow: Uow) -> Response[ContactAttributeValuesDocument]:
-        values = await crm_attributes.get_values(uow, team, parse_id(team_contact_id))
+                         ctx: Context) -> Response[ContactAttributeValuesDocument]:
+        values = await crm_attributes.get_values(ctx, team, parse_id(team_contact_id))
         return jsonapi(values_document(team.team_id, team_contact_id, values))
 
     @patch("/", opt={"scope": "contacts:write"},
            summary="Set (or with null clear) attribute values, validated against the definitions, all or nothing")
     async def set_values(self, team_contact_id: FromPath[str], data: JSONBody[ContactAttributeValuesUpdateDocument],
-                         team: TeamCtx, state: State, uow: Uow) -> Response[ContactAttributeValuesDocument]:
+                         team: TeamCtx, ctx: Context) -> Response[ContactAttributeValuesDocument]:
         check_document_id(data.data.id, team_contact_id)
-        values = await crm_attributes.set_values(uow, services_of(state).clock, team, parse_id(team_contact_id),
-                                                 data.data.attributes.values)
+        values = await crm_attributes.set_values(ctx, team, parse_id(team_contact_id), data.data.attributes.values)
         return jsonapi(values_document(team.team_id, team_contact_id, values))
 
 

@@ -34,7 +34,7 @@ from server.api.identity.schemas import (
     me_out,
     tokens_out,
 )
-from server.deps import Staff, TeamCtx, Uow, provide_optional_staff, services_of
+from server.deps import Context, Staff, TeamCtx, provide_optional_staff, services_of
 from server.jsonapi import parse_bool_filter, parse_list_query
 from server.net import client_ip
 from server.paths import TEAM_PATH
@@ -46,19 +46,18 @@ class AuthController(Controller):
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create a staff account and its personal team")
     async def register(self, data: StaffRegisterBody, request: Request[Any, Any, Any], state: State,
-                       uow: Uow) -> TokensOut:
+                       ctx: Context) -> TokensOut:
         svc = services_of(state)
         await _limit(svc, f"register:ip:{client_ip(request, svc.settings)}", svc.settings.login_limit_per_ip)
         issued = await sessions.register_user(
-            uow, svc.auth, email=data.email, password=data.password, first_name=data.first_name,
-            last_name=data.last_name, ip=client_ip(request, svc.settings),
-            user_agent=request.headers.get("user-agent"),
+            ctx, email=data.email, password=data.password, first_name=data.first_name, last_name=data.last_name,
+            ip=client_ip(request, svc.settings), user_agent=request.headers.get("user-agent"), auth=svc.auth,
         )
         return tokens_out(issued)
 
     @post("/login", status_code=200, summary="Exchange email and password for tokens (rate limited)")
     async def login(self, data: JSONBody[LoginBody], request: Request[Any, Any, Any], state: State,
-                    uow: Uow) -> TokensOut:
+                    ctx: Context) -> TokensOut:
         svc = services_of(state)
         s = svc.settings
         ip = client_ip(request, s)
@@ -72,8 +71,8 @@ class AuthController(Controller):
             raise RateLimited("Too many failed logins for this email; try again later.",
                               retry_after=verdict.retry_after)
         try:
-            issued = await sessions.login(uow, svc.auth, email=data.email, password=data.password, ip=ip,
-                                          user_agent=request.headers.get("user-agent"))
+            issued = await sessions.login(ctx, email=data.email, password=data.password, ip=ip,
+                                          user_agent=request.headers.get("user-agent"), auth=svc.auth)
         except Unauthenticated:
             await svc.limiter.hit(email_key, s.login_limit_per_email, s.login_limit_window_seconds)
             raise
@@ -82,29 +81,28 @@ class AuthController(Controller):
 
     @post("/refresh", status_code=200,
           summary="Rotate a refresh token; reuse revokes the session (after a short grace for concurrent refreshes)")
-    async def refresh(self, data: JSONBody[RefreshBody], state: State, uow: Uow) -> TokensOut:
-        return tokens_out(await sessions.refresh(uow, services_of(state).auth, refresh_token=data.refresh_token))
+    async def refresh(self, data: JSONBody[RefreshBody], state: State, ctx: Context) -> TokensOut:
+        return tokens_out(await sessions.refresh(ctx, refresh_token=data.refresh_token, auth=services_of(state).auth))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End the session: its tokens stop working")
-    async def logout(self, request: Request[Any, Any, Any], state: State, uow: Uow,
+    async def logout(self, request: Request[Any, Any, Any], state: State, ctx: Context,
                      data: JSONBody[Optional[LogoutBody]] = None) -> None:
-        svc = services_of(state)
         refresh_token = data.refresh_token if data else None
         staff = None
         try:
-            staff = await provide_optional_staff(request, state, uow)
+            staff = await provide_optional_staff(request, state, ctx)
         except Unauthenticated:
             # An expired access token must not keep a client from ending its session with the
             # refresh token it still holds.
             if not refresh_token:
                 raise
-        await sessions.logout(uow, svc.auth, staff, refresh_token=refresh_token)
+        await sessions.logout(ctx, staff, refresh_token=refresh_token)
 
     @get("/me", summary="The logged-in staff user and their teams")
-    async def me(self, staff: Staff, uow: Uow) -> MeOut:
-        user = await uow.session.get(User, staff.user_id)
+    async def me(self, staff: Staff, ctx: Context) -> MeOut:
+        user = await ctx.uow.session.get(User, staff.user_id)
         assert user is not None  # authenticate_access_token just loaded it
-        page = await list_teams(uow, staff, PageRequest(size=100))
+        page = await list_teams(ctx, staff, PageRequest(size=100))
         return me_out(user, page.items)
 
 
@@ -119,25 +117,25 @@ class ApiKeysController(Controller):
     tags = ["api keys"]
 
     @get("/", opt={"scope": "api_keys:read"}, summary="List the team's API keys (never their secrets)")
-    async def list_keys(self, request: Request[Any, Any, Any], team: TeamCtx, uow: Uow) -> ApiKeyList:
+    async def list_keys(self, request: Request[Any, Any, Any], team: TeamCtx, ctx: Context) -> ApiKeyList:
         q = parse_list_query(request, frozenset({"revoked"}))
-        page = await api_keys.list_api_keys(uow, team, q.page, revoked=parse_bool_filter(q.filters, "revoked"))
+        page = await api_keys.list_api_keys(ctx, team, q.page, revoked=parse_bool_filter(q.filters, "revoked"))
         return api_key_list(request, page)
 
     @post("/", opt={"scope": "api_keys:write"}, summary="Create an API key; the secret is returned once")
-    async def create_key(self, data: JSONBody[ApiKeyCreate], team: TeamCtx, state: State, uow: Uow) -> ApiKeyCreated:
-        created = await api_keys.create_api_key(uow, services_of(state).clock, team, name=data.name,
-                                                scopes=data.scopes, expires_at=data.expires_at)
+    async def create_key(self, data: JSONBody[ApiKeyCreate], team: TeamCtx, ctx: Context) -> ApiKeyCreated:
+        created = await api_keys.create_api_key(ctx, team, name=data.name, scopes=data.scopes,
+                                                expires_at=data.expires_at)
         return api_key_created(created)
 
     @get("/{key_id:str}", opt={"scope": "api_keys:read"}, summary="Read one API key")
-    async def get_key(self, key_id: FromPath[str], team: TeamCtx, uow: Uow) -> ApiKeyOut:
-        return api_key_out(await api_keys.get_api_key(uow, team, parse_id(key_id)))
+    async def get_key(self, key_id: FromPath[str], team: TeamCtx, ctx: Context) -> ApiKeyOut:
+        return api_key_out(await api_keys.get_api_key(ctx, team, parse_id(key_id)))
 
     @delete("/{key_id:str}", opt={"scope": "api_keys:write"}, status_code=200,
             summary="Revoke an API key; effective immediately")
-    async def revoke_key(self, key_id: FromPath[str], team: TeamCtx, state: State, uow: Uow) -> ApiKeyOut:
-        key = await api_keys.revoke_api_key(uow, services_of(state).clock, team, parse_id(key_id))
+    async def revoke_key(self, key_id: FromPath[str], team: TeamCtx, ctx: Context) -> ApiKeyOut:
+        key = await api_keys.revoke_api_key(ctx, team, parse_id(key_id))
         return api_key_out(key)
 
 

@@ -35,7 +35,7 @@ from server.api.members.schemas import (
     me_document,
     member_token_out,
 )
-from server.deps import Member, Uow, services_of
+from server.deps import Context, Member, services_of
 from server.jsonapi import check_document_id, jsonapi
 from server.net import client_ip
 from server.paths import HUB_PATH
@@ -49,7 +49,7 @@ class ContactAuthController(Controller):
     @post("/register", status_code=HTTP_202_ACCEPTED,
           summary="Email a one-time sign-in link for a hub (always 202: no probing of hubs or emails)")
     async def register(self, data: MemberRegisterBody, request: Request[Any, Any, Any], state: State,
-                       uow: Uow) -> AcceptedOut:
+                       ctx: Context) -> AcceptedOut:
         svc = services_of(state)
         s = svc.settings
         hub_id = parse_id(data.hub_id)
@@ -58,17 +58,16 @@ class ContactAuthController(Controller):
         email_key = "magic:email:" + hashlib.sha256(data.email.strip().lower().encode()).hexdigest()[:32]
         await _limit(svc, f"magic:ip:{client_ip(request, s)}", s.login_limit_per_ip)
         await _limit(svc, email_key, s.login_limit_per_email)
-        await login.request_magic_link(uow, svc.clock, email=data.email, hub_id=hub_id,
-                                       redirect_url=data.redirect_url, public_url=s.public_url,
-                                       mail_from=s.mail_from)
+        await login.request_magic_link(ctx, email=data.email, hub_id=hub_id, redirect_url=data.redirect_url,
+                                       public_url=s.public_url, mail_from=s.mail_from)
         return AcceptedOut("accepted")
 
     @post("/verify", status_code=200, summary="Exchange a magic-link token (single use, 15 minutes) for a member token")
     async def verify(self, data: JSONBody[VerifyBody], request: Request[Any, Any, Any], state: State,
-                     uow: Uow) -> MemberTokenOut:
+                     ctx: Context) -> MemberTokenOut:
         svc = services_of(state)
         await _limit(svc, f"magic-verify:ip:{client_ip(request, svc.settings)}", svc.settings.login_limit_per_ip)
-        return member_token_out(await login.verify_magic_link(uow, svc.clock, svc.auth.tokens, data.token))
+        return member_token_out(await login.verify_magic_link(ctx, data.token, tokens=svc.auth.tokens))
 
 
 async def _limit(svc: Services, key: str, limit: int) -> None:
@@ -82,27 +81,25 @@ class MeController(Controller):
     tags = ["member self-service"]
 
     @get("/", opt={"access": "self"}, summary="My membership of this hub: profile, notification preferences, policies")
-    async def get_me(self, member: Member, uow: Uow) -> Response[MembersDocument]:
-        view = await self_service.member_view(uow, member)
+    async def get_me(self, member: Member, ctx: Context) -> Response[MembersDocument]:
+        view = await self_service.member_view(ctx, member)
         return jsonapi(me_document(view, member.hub_id))
 
     @patch("/", opt={"access": "self"}, summary="Update my profile and notification preferences (merged: absent fields keep their values)")
-    async def update_me(self, data: JSONBody[MembersUpdateDocument], member: Member, state: State,
-                        uow: Uow) -> Response[MembersDocument]:
+    async def update_me(self, data: JSONBody[MembersUpdateDocument], member: Member,
+                        ctx: Context) -> Response[MembersDocument]:
         check_document_id(data.data.id, member.contact_id)
         a = data.data.attributes
-        view = await self_service.update_me(
-            uow, services_of(state).clock, member, profile=given(a.profile),
-            notification_preferences=given(a.notification_preferences),
-        )
+        view = await self_service.update_me(ctx, member, profile=given(a.profile),
+                                            notification_preferences=given(a.notification_preferences))
         return jsonapi(me_document(view, member.hub_id))
 
     @post("/accept-policies", opt={"access": "self"}, summary="Accept the current version of one of the hub's policies")
-    async def accept_policies(self, data: JSONBody[PolicyAcceptancesCreateDocument], member: Member, state: State,
-                              uow: Uow) -> Response[PolicyAcceptancesDocument]:
+    async def accept_policies(self, data: JSONBody[PolicyAcceptancesCreateDocument], member: Member,
+                              ctx: Context) -> Response[PolicyAcceptancesDocument]:
         a = data.data.attributes
-        acceptance, created = await self_service.accept_policy(
-            uow, services_of(state).clock, member, policy_type=a.policy_type, version=a.version)
+        acceptance, created = await self_service.accept_policy(ctx, member, policy_type=a.policy_type,
+                                                               version=a.version)
         return jsonapi(acceptance_document(acceptance), 201 if created else 200)
 
 

@@ -49,7 +49,7 @@ from server.api.realtime.transports import (
     run_socket,
     socket_connection,
 )
-from server.deps import Member, TeamCtx, TeamHub, Uow, services_of
+from server.deps import Context, Member, TeamCtx, TeamHub, services_of
 from server.jsonapi import jsonapi
 from server.paths import HUB_PATH, TEAM_HUB_PATH, TEAM_PATH
 
@@ -61,7 +61,7 @@ async def realtime_lifespan(app: Litestar) -> AsyncIterator[None]:
     """Run the gateway while the app runs: built on the app's broker (and Redis), started, drained
     on SIGTERM/SIGINT before uvicorn closes the sockets, and stopped with the app."""
     svc = services_of(app.state)
-    access = ChannelAccess(svc.uow, svc.access_cache, svc.clock)
+    access = ChannelAccess(svc.context)
     gateway, publisher = build_gateway(svc.broker, svc.redis, svc.settings.redis_prefix, access,
                                        config_from_env(svc.settings.realtime))
     app.state.realtime = gateway
@@ -90,8 +90,8 @@ async def hub_socket(socket: WebSocket, hub_id: FromPath[str]) -> None:
     try:
         if token.startswith(KEY_PREFIX):
             raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
-        async with svc.uow() as uow:
-            member = await authenticate_member(uow, svc.auth.tokens, token, _uuid(hub_id), svc.clock.now())
+        async with svc.context() as ctx:
+            member = await authenticate_member(ctx, token, _uuid(hub_id), tokens=svc.auth.tokens)
     except DomainError as exc:
         await refuse(socket, CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
         return
@@ -110,12 +110,12 @@ async def team_socket(socket: WebSocket, team_id: FromPath[str]) -> None:
     if token is None:
         return
     try:
-        async with svc.uow() as uow:
+        async with svc.context() as ctx:
             if token.startswith(KEY_PREFIX):
-                principal: Any = await api_keys.authenticate_api_key(uow, svc.clock, token)
+                principal: Any = await api_keys.authenticate_api_key(ctx, token)
             else:
-                principal = await sessions.authenticate_access_token(uow, svc.auth, token)
-            team = await resolve_team(uow, principal, _uuid(team_id), DASHBOARD_SCOPE)
+                principal = await sessions.authenticate_access_token(ctx, token, tokens=svc.auth.tokens)
+            team = await resolve_team(ctx, principal, _uuid(team_id), DASHBOARD_SCOPE)
     except DomainError as exc:
         await refuse(socket, CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
         return
@@ -147,9 +147,9 @@ async def hub_presence(member: Member, state: State) -> Response[HubPresenceDocu
 @post(TEAM_HUB_PATH + "/announcements", opt={"scope": "hubs:write"}, tags=["realtime"],
       summary="Announce to a hub: `announcement.created` on `hub:{hub_id}` (after commit)")
 async def create_announcement(data: JSONBody[AnnouncementsCreateDocument], team: TeamCtx, hub: TeamHub,
-                              state: State, uow: Uow) -> Response[AnnouncementsDocument]:
+                              ctx: Context) -> Response[AnnouncementsDocument]:
     a = data.data.attributes
-    ev = announce(uow, services_of(state).clock, hub, title=a.title, body=a.body)
+    ev = announce(ctx, hub, title=a.title, body=a.body)
     return jsonapi(announcement_document(ev), 201)
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -23,7 +22,7 @@ from server.api.teams.schemas import (
     member_resource,
     team_resource,
 )
-from server.deps import Caller, Staff, TeamCtx, Uow, services_of
+from server.deps import Caller, Context, Staff, TeamCtx
 from server.jsonapi import check_document_id, jsonapi, parse_list_query
 from server.paths import TEAM_PATH
 
@@ -36,17 +35,17 @@ class TeamsController(Controller):
 
     @get("/", summary="List my teams")
     async def list_teams(self, request: Request[Any, Any, Any], principal: Caller,
-                         uow: Uow) -> Response[TeamsListDocument]:
+                         ctx: Context) -> Response[TeamsListDocument]:
         q = parse_list_query(request)
-        page = await teams.list_teams(uow, principal, q.page)
-        roles = await teams.roles_of(uow, principal, [t.id for t in page.items])
+        page = await teams.list_teams(ctx, principal, q.page)
+        roles = await teams.roles_of(ctx, principal, [t.id for t in page.items])
         return jsonapi(TeamsListDocument.page(request, [team_resource(t, roles.get(t.id)) for t in page.items], page))
 
     @post("/", summary="Create a team (the creator becomes its owner)")
-    async def create_team(self, data: JSONBody[TeamsCreateDocument], state: State, staff: Staff,
-                          uow: Uow) -> Response[TeamsDocument]:
+    async def create_team(self, data: JSONBody[TeamsCreateDocument], staff: Staff,
+                          ctx: Context) -> Response[TeamsDocument]:
         a = data.data.attributes
-        team = await teams.create_team(uow, services_of(state).clock, owner_id=staff.user_id, name=a.name, slug=a.slug)
+        team = await teams.create_team(ctx, owner_id=staff.user_id, name=a.name, slug=a.slug)
         return jsonapi(TeamsDocument(data=team_resource(team, "owner")), 201,
                        headers={"Location": f"/api/v1/teams/{team.id}"})
 
@@ -62,44 +61,44 @@ class TeamController(Controller):
         return jsonapi(TeamsDocument(data=team_resource(team.team, team.role)))
 
     @patch("/", opt={"scope": "teams:write"}, summary="Rename a team or change its slug")
-    async def update_team(self, data: JSONBody[TeamsUpdateDocument], team: TeamCtx, state: State,
-                          uow: Uow) -> Response[TeamsDocument]:
+    async def update_team(self, data: JSONBody[TeamsUpdateDocument], team: TeamCtx,
+                          ctx: Context) -> Response[TeamsDocument]:
         check_document_id(data.data.id, team.team_id)
         a = data.data.attributes
         updated = await teams.update_team(
-            uow, services_of(state).clock, team,
+            ctx, team,
             name=None if a.name is msgspec.UNSET else a.name,
             slug=None if a.slug is msgspec.UNSET else a.slug,
         )
         return jsonapi(TeamsDocument(data=team_resource(updated, team.role)))
 
     @delete("/", opt={"scope": "teams:delete"}, status_code=HTTP_204_NO_CONTENT, summary="Delete a team (owner)")
-    async def delete_team(self, team: TeamCtx, state: State, uow: Uow) -> None:
-        await teams.delete_team(uow, services_of(state).clock, team)
+    async def delete_team(self, team: TeamCtx, ctx: Context) -> None:
+        await teams.delete_team(ctx, team)
 
     @get("/members", opt={"scope": "members:read"}, summary="List the team's staff members")
     async def list_members(self, request: Request[Any, Any, Any], team: TeamCtx,
-                           uow: Uow) -> Response[TeamMembersListDocument]:
+                           ctx: Context) -> Response[TeamMembersListDocument]:
         q = parse_list_query(request)
-        page = await teams.list_members(uow, team, q.page)
+        page = await teams.list_members(ctx, team, q.page)
         return jsonapi(TeamMembersListDocument.page(request, [member_resource(m) for m in page.items], page))
 
     @post("/members", opt={"scope": "members:write"}, summary="Add a staff user to the team by email")
-    async def add_member(self, data: JSONBody[TeamMembersCreateDocument], team: TeamCtx, state: State,
-                         uow: Uow) -> Response[TeamMembersDocument]:
+    async def add_member(self, data: JSONBody[TeamMembersCreateDocument], team: TeamCtx,
+                         ctx: Context) -> Response[TeamMembersDocument]:
         a = data.data.attributes
-        member = await teams.add_member(uow, services_of(state).clock, team, email=a.email, role=a.role)
+        member = await teams.add_member(ctx, team, email=a.email, role=a.role)
         return jsonapi(TeamMembersDocument(data=member_resource(member)), 201)
 
     @get("/members/{user_id:str}", opt={"scope": "members:read"}, summary="Read one staff member")
-    async def get_member(self, user_id: FromPath[str], team: TeamCtx, uow: Uow) -> Response[TeamMembersDocument]:
-        member = await teams.get_member(uow, team, parse_id(user_id))
+    async def get_member(self, user_id: FromPath[str], team: TeamCtx, ctx: Context) -> Response[TeamMembersDocument]:
+        member = await teams.get_member(ctx, team, parse_id(user_id))
         return jsonapi(TeamMembersDocument(data=member_resource(member)))
 
     @delete("/members/{user_id:str}", opt={"scope": "members:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Remove a staff member (the last owner stays)")
-    async def remove_member(self, user_id: FromPath[str], team: TeamCtx, uow: Uow) -> None:
-        await teams.remove_member(uow, team, parse_id(user_id))
+    async def remove_member(self, user_id: FromPath[str], team: TeamCtx, ctx: Context) -> None:
+        await teams.remove_member(ctx, team, parse_id(user_id))
 
 
 ROUTES: list[Any] = [TeamsController, TeamController]
