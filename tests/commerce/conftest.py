@@ -69,10 +69,15 @@ async def webhook_client(webhook_app: Litestar) -> AsyncIterator[AsyncTestClient
 
 
 @pytest.fixture(scope="session")
-async def provider_events_db(databases: Any) -> AsyncIterator[Any]:
+async def provider_events_url(databases: Any) -> str:
+    return await migrated_database(databases, "provider_events")
+
+
+@pytest.fixture(scope="session")
+async def provider_events_db(provider_events_url: str) -> AsyncIterator[Any]:
     """A database of its own for the worker tests: no running app's worker polls it, so every pass
     is the test's (sessions of its own engine, on the test's loop)."""
-    engine = create_engine(await migrated_database(databases, "provider_events"))
+    engine = create_engine(provider_events_url)
     yield session_factory(engine)
     await engine.dispose()
 

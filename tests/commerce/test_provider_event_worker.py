@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -37,7 +39,9 @@ from persistence.models import BillingAuditEntry, PaymentWebhookEvent, Team
 from realtime.broker import InProcessBroker
 from server.integrations.stripe import verify_webhook
 from server.ratelimit import MemoryRateLimiter
+from tests.support.backends import REDIS_URL
 from tests.support.payments import WEBHOOK_SECRET, order_rows, sign, stripe_event
+from tests.support.servers import hubwire_command
 
 Handler = Callable[[Ctx, ProviderEvent], Awaitable[Ignored | None]]
 
@@ -319,3 +323,16 @@ async def test_a_stored_event_wakes_a_running_worker(sessions, frozen, team):
     finally:
         await w.stop()
         await broker.stop()
+
+
+async def test_hubwire_worker_once_applies_what_is_due(sessions, frozen, provider_events_url, tmp_path, redis_prefix):
+    event_id = await store(sessions, frozen, "customer.created")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
+    env.update(HUBWIRE_DATA_DIR=str(tmp_path), HUBWIRE_DATABASE_URL=provider_events_url, HUBWIRE_LOG_LEVEL="WARNING")
+    if REDIS_URL:
+        env.update(HUBWIRE_REDIS_URL=REDIS_URL, HUBWIRE_REDIS_PREFIX=redis_prefix + "cli:")
+    done = subprocess.run([*hubwire_command(), "worker", "--once"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "provider events: claimed 1: processed 0, ignored 1, retried 0, failed 0" in done.stdout, done.stdout
+    assert (await row(sessions, event_id)).status == "ignored"

@@ -1,5 +1,6 @@
 """Payments in the tests: the Stripe stand-in as a process (tests/support/stripe_standin.py), its
-control routes as methods, Stripe's webhook signature made by hand, and the rows an order needs.
+control routes as methods, Stripe's webhook signature made by hand, the rows an order needs, and a
+webhook endpoint of the test's own (``WebhookReceiver``).
 
 The control methods are synchronous (httpx). The stand-in answers from its own process, and every
 app under test (a `hubwire serve` process, or the in-process app, which the test client serves from
@@ -13,9 +14,11 @@ import hmac
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,10 @@ class StripeStandin:
 
     def webhooks(self, url: str, secret: str = WEBHOOK_SECRET, *, hold: bool = False) -> None:
         self.control("POST", "/webhooks", url=url, secret=secret, hold=hold)
+
+    def no_webhooks(self) -> None:
+        self.flush()
+        self.control("DELETE", "/webhooks")
 
     def complete(self, session_id: str, outcome: str = "paid") -> dict[str, Any]:
         return dict(self.control("POST", f"/checkout/sessions/{session_id}/complete", outcome=outcome))
@@ -174,3 +181,51 @@ def order_rows(*, team_id: uuid.UUID | None = None, hub_id: uuid.UUID | None = N
                   amount_subtotal=amount, amount_discount=0, amount_total=amount, amount_refunded=0,
                   created_at=now, updated_at=now)
     return [*rows, contact, product, price, order], order
+
+
+class WebhookReceiver:
+    """A webhook endpoint of the test's own, on a real socket: it checks each delivery's signature
+    with the SDK (as the app does) and keeps what came, in order of arrival."""
+
+    def __init__(self, secret: str = WEBHOOK_SECRET) -> None:
+        import stripe
+
+        received: list[dict[str, Any]] = []
+        refused: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    stripe.WebhookSignature.verify_header(body.decode(), self.headers.get("Stripe-Signature"),
+                                                          secret, stripe.Webhook.DEFAULT_TOLERANCE)
+                except stripe.SignatureVerificationError as exc:
+                    refused.append(str(exc))
+                    status = 400
+                else:
+                    received.append({"raw": body, **json.loads(body)})
+                    status = 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.received, self.refused = received, refused
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.received]
+
+    def take(self) -> list[dict[str, Any]]:
+        """What came since the last take."""
+        out = list(self.received)
+        self.received.clear()
+        return out
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -58,7 +58,8 @@ Test control (``/_test``: JSON answers; it plays the payer, time and the webhook
   POST /_test/disputes/{id}/close               ``outcome`` ``won``/``lost`` → charge.dispute.closed
   GET/POST /_test/clock                         the stand-in's time (``advance`` seconds); object times
                                  use it, webhook signatures use real time
-  POST /_test/webhooks           ``url``, ``secret``, ``hold``: where signed events go. Each one is
+  POST /_test/webhooks           ``url``, ``secret``, ``hold``: where signed events go (DELETE: nowhere;
+                                 events are still recorded). Each one is
                                  POSTed in order by one delivery thread, signed as Stripe signs them
                                  (``Stripe-Signature: t=…,v1=hex(HMAC-SHA256(secret, f"{t}.{body}"))``).
                                  A failed delivery is logged and not retried.
@@ -240,6 +241,7 @@ def routes(st: Standin) -> list[Route]:
          or {"now": st.now()}),
         ("POST", r"/_test/webhooks", lambda p: st.webhook.update(
             url=required(p, "url"), secret=required(p, "secret"), hold=as_bool(p.get("hold"), "hold")) or st.webhook),
+        ("DELETE", r"/_test/webhooks", lambda p: st.webhook.update(url=None, hold=False) or st.webhook),
         ("POST", r"/_test/webhooks/hold", lambda p: st.webhook.update(hold=True) or st.webhook),
         ("GET", r"/_test/webhooks/held", lambda p: {"data": [{"id": e["id"], "type": e["type"]} for e in st.held]}),
         ("POST", r"/_test/faults", lambda p: st.faults.extend(
