@@ -25,9 +25,9 @@ from typing import Any
 
 from litestar import Litestar
 
-from domain.community.scheduler import PublishLoop
 from domain.commerce.provider_event_handlers import HANDLERS
 from domain.commerce.provider_event_worker import ProviderEventWorker
+from domain.community.scheduler import PublishLoop
 from domain.email.worker import EmailWorker
 from server.deps import services_of
 from server.mailer import transport_for

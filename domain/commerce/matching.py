@@ -73,6 +73,7 @@ def provider_charge_id(obj: dict[str, Any]) -> str | None:
 
 
 def provider_payment_intent_id(obj: dict[str, Any]) -> str | None:
+    """The payment intent the object is or belongs to (a payment intent, a charge, a session, a dispute)."""
     if obj.get("object") == "payment_intent":
         return _id_of(obj.get("id"))
     return _id_of(obj.get("payment_intent"))
