@@ -29,11 +29,12 @@ from server.api.members import routes as members
 from server.api.ops import routes as ops
 from server.api.realtime import routes as realtime
 from server.api.teams import routes as teams
+from server.api.webhooks import routes as webhooks
 from server.deps import DEPENDENCIES, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.openapi import fix_openapi
-from server.paths import HUB_PATH, TEAM_PATH
+from server.paths import HUB_PATH, TEAM_PATH, WEBHOOKS_PATH
 from server.services import Services, build_services
 from server.settings import Settings
 
@@ -41,7 +42,7 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *webhooks.ROUTES,
 ]
 
 
@@ -105,6 +106,17 @@ def check_team_routes(app: Litestar) -> None:
             raise RuntimeError(f"team route {path} ({handler.handler_name}) does not take the `team` dependency")
 
 
+def check_webhook_routes(app: Litestar) -> None:
+    """Refuse to start if a webhook route (``/api/v1/webhooks/...``) does not say how it
+    authenticates its caller: neither a staff token nor a member token reaches it, so each declares
+    ``opt={"auth": <kind>}`` (``stripe_signature``: the provider's signature on the raw body) and
+    checks it itself."""
+    for path, handler in _http_handlers_under(app, WEBHOOKS_PATH):
+        if handler.opt.get("auth") not in webhooks.WEBHOOK_AUTH:
+            raise RuntimeError(f"webhook route {path} ({handler.handler_name}) declares no authentication "
+                               f"(opt={{'auth': one of {sorted(webhooks.WEBHOOK_AUTH)}}})")
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
@@ -118,6 +130,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             yield
         finally:
+            if services.stripe is not None:
+                await services.stripe.aclose()
             await services.stop_access_cache()
             await services.broker.stop()
             await services.engine.dispose()
@@ -155,6 +169,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.asgi_handler = edge(app.asgi_handler)
     check_team_routes(app)
     check_member_routes(app)
+    check_webhook_routes(app)
     fix_openapi(app.openapi_schema)  # generated once, here; /schema serves this object
     return app
 

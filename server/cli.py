@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("migrate", help="apply database migrations and exit")
 
-    worker = sub.add_parser("worker", help="run the background jobs (the email outbox) without the HTTP server")
-    worker.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    worker = sub.add_parser("worker", help="run the background jobs (the email outbox, payment-provider events) "
+                                           "without the HTTP server")
+    worker.add_argument("--once", action="store_true", help="send and apply what is due now, then exit")
 
     cu = sub.add_parser("create-user", help="create a staff user (and their personal team)")
     cu.add_argument("--email", required=True)
@@ -119,33 +120,43 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _worker(settings: Settings, *, once: bool) -> int:
-    """The email worker alone (``serve`` also runs it in-process; both build it in server/jobs.py).
-    Stops on SIGINT/SIGTERM after the message in flight."""
+    """The email worker and the provider-event worker alone (``serve`` also runs them in-process;
+    both build them in server/jobs.py). Stops on SIGINT/SIGTERM after the message or event in flight."""
     import signal
 
-    from server.jobs import email_worker_for
+    from server.jobs import email_worker_for, provider_event_worker_for
 
     async def run(svc: Any) -> int:
         worker = email_worker_for(svc)
-        if once:
-            report = await worker.run_once()
-            print(f"claimed {report.claimed}: sent {report.sent}, retried {report.retried}, failed {report.failed}")
-            return 0
-        await svc.broker.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(f"hubwire worker running (database: {_describe_db(settings)}, "
-              f"email: {'smtp ' + settings.smtp_host if settings.smtp_host else 'eml files in ' + str(settings.data_dir / 'outbox')})",
-              flush=True)
-        await worker.start()
+        events = provider_event_worker_for(svc)
+        await svc.broker.start()  # what the event handlers publish goes out through it
         try:
-            await stop.wait()
+            if once:
+                report = await worker.run_once()
+                print(f"claimed {report.claimed}: sent {report.sent}, retried {report.retried}, failed {report.failed}")
+                applied = await events.run_once()
+                print(f"provider events: claimed {applied.claimed}: processed {applied.processed}, "
+                      f"ignored {applied.ignored}, retried {applied.retried}, failed {applied.failed}")
+                return 0
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            print(f"hubwire worker running (database: {_describe_db(settings)}, "
+                  f"email: {'smtp ' + settings.smtp_host if settings.smtp_host else 'eml files in ' + str(settings.data_dir / 'outbox')}, "
+                  "payment-provider events)", flush=True)
+            await worker.start()
+            await events.start()
+            try:
+                await stop.wait()
+            finally:
+                await events.stop()
+                await worker.stop()
+            return 0
         finally:
-            await worker.stop()
+            if svc.stripe is not None:
+                await svc.stripe.aclose()
             await svc.broker.stop()
-        return 0
 
     return int(await _with_services(settings, run))
 

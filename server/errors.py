@@ -23,7 +23,7 @@ from litestar.exceptions import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from domain.errors import DomainError, RateLimited, ValidationFailed
+from domain.errors import DomainError, ValidationFailed
 from persistence.pagination import InvalidPageRequest
 from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound
 
@@ -39,6 +39,8 @@ STATUS_BY_KIND = {
     "validation": 422,
     "unsupported_media_type": 415,
     "rate_limited": 429,
+    "payment_required": 402,  # a payment provider declined the payment
+    "unavailable": 503,  # a service we depend on (the payment provider) cannot answer now; see Retry-After
 }
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -110,7 +112,8 @@ def error_response(request: Request[Any, Any, Any], status: int, code: str, titl
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     status = STATUS_BY_KIND.get(exc.kind, 400)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, PaymentProviderUnavailable
+    headers = {"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="hubwire"'}
     pointer = exc.pointer

@@ -5,6 +5,10 @@
 - ``community_scheduler``: publishes scheduled discussions at ``publish_at``
   (``domain/community/scheduler.py``), every ``HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL`` seconds
   (default 1). Every web process runs it; instances never publish one twice.
+- ``provider_event_worker``: applies the payment-provider events the webhook routes stored
+  (``domain/commerce/provider_event_worker.py``) with the handlers of
+  ``domain/commerce/provider_event_handlers.py``, woken as each is stored or every few seconds.
+  Every web process runs it, and ``hubwire worker`` too; each event is applied once.
 
 Each is a Litestar lifespan that builds the job from the process's ``Services``, keeps it in
 ``app.state`` under its name, starts it and stops it. ``create_app`` (server/app.py) places them
@@ -21,6 +25,8 @@ from typing import Any
 
 from litestar import Litestar
 
+from domain.commerce.provider_event_handlers import HANDLERS
+from domain.commerce.provider_event_worker import ProviderEventWorker
 from domain.community.scheduler import PublishLoop
 from domain.email.worker import EmailWorker
 from server.deps import services_of
@@ -35,6 +41,11 @@ def email_worker_for(services: Services) -> EmailWorker:
 
 def community_scheduler_for(services: Services) -> PublishLoop:
     return PublishLoop(services.context, interval=services.settings.community_scheduler_interval)
+
+
+def provider_event_worker_for(services: Services) -> ProviderEventWorker:
+    return ProviderEventWorker(services.uow, services.clock, services.access_cache, services.limiter, HANDLERS,
+                               broker=services.broker)
 
 
 @asynccontextmanager
@@ -59,5 +70,17 @@ async def community_scheduler(app: Litestar) -> AsyncIterator[None]:
         await loop.stop()
 
 
+@asynccontextmanager
+async def provider_event_worker(app: Litestar) -> AsyncIterator[None]:
+    worker = provider_event_worker_for(services_of(app.state))
+    app.state.provider_event_worker = worker
+    await worker.start()
+    try:
+        yield
+    finally:
+        await worker.stop()
+
+
 BEFORE_GATEWAY: list[Any] = [email_worker]
-AFTER_GATEWAY: list[Any] = [community_scheduler]
+# After the gateway: what the provider-event handlers publish (order.paid, ...) is numbered and kept.
+AFTER_GATEWAY: list[Any] = [community_scheduler, provider_event_worker]

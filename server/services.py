@@ -19,6 +19,7 @@ from domain.identity.sessions import AuthConfig
 from domain.identity.tokens import TokenService
 from persistence.db import UnitOfWork, create_engine, session_factory
 from realtime.broker import Broker, InProcessBroker, RedisBroker
+from server.integrations.stripe import StripeProvider, provider_for
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings
 
@@ -34,6 +35,8 @@ class Services:
     limiter: RateLimiter
     redis: Any | None
     access_cache: FactsCache = field(default_factory=FactsCache)
+    # The ``stripe`` payment provider (domain/commerce/providers.py) when HUBWIRE_STRIPE_SECRET_KEY is set.
+    stripe: StripeProvider | None = None
     # Set by the realtime lifespan: numbers each event per channel and keeps its history before
     # fanning it out, so a client that reconnects can resume even if nobody was subscribed.
     realtime_publish: Any = None
@@ -83,4 +86,5 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix + "rl:")
     else:
         broker, redis, limiter = InProcessBroker(), None, MemoryRateLimiter()
-    return Services(settings, clock, engine, session_factory(engine), auth, broker, limiter, redis)
+    return Services(settings, clock, engine, session_factory(engine), auth, broker, limiter, redis,
+                    stripe=provider_for(settings))

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # A reuse grace window is for requests racing each other, not for replays: past a minute it would
 # mostly hide a stolen refresh token (Okta caps its rotation grace period at 60 s too).
@@ -57,6 +58,33 @@ def _int_between(env: Mapping[str, str], name: str, default: int, low: int, high
     return value
 
 
+def _service_url(env: Mapping[str, str], name: str) -> str | None:
+    """An ``http(s)://host[:port][/path]`` base address (no query, fragment or credentials), without
+    its trailing slash; None when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise SettingsError(f"{name} must be an http:// or https:// address such as https://api.stripe.com, "
+                            f"got {raw!r}")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise SettingsError(f"{name} has an invalid port: {raw!r}") from None
+    return raw.rstrip("/")
+
+
+def _prefixed(env: Mapping[str, str], name: str, prefixes: tuple[str, ...], what: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(prefixes) or len(raw) <= max(len(p) for p in prefixes):
+        raise SettingsError(f"{name} must be {what} (starting with {' or '.join(prefixes)})")
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -87,6 +115,9 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_tls: str = "starttls"
     mail_from: str = "Hubwire <no-reply@localhost>"
+    # Stripe (server/integrations/stripe.py): the secret key turns the ``stripe`` provider on, the
+    # webhook secret the receiver (POST /api/v1/webhooks/stripe); the API base replaces
+    # https://api.stripe.com (a proxy, or the tests' stand-in).
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
@@ -150,9 +181,11 @@ class Settings:
             smtp_password=env.get("HUBWIRE_SMTP_PASSWORD") or None,
             smtp_tls=smtp_tls,
             mail_from=env.get("HUBWIRE_MAIL_FROM") or "Hubwire <no-reply@localhost>",
-            stripe_secret_key=env.get("HUBWIRE_STRIPE_SECRET_KEY") or None,
-            stripe_webhook_secret=env.get("HUBWIRE_STRIPE_WEBHOOK_SECRET") or None,
-            stripe_api_base=env.get("HUBWIRE_STRIPE_API_BASE") or None,
+            stripe_secret_key=_prefixed(env, "HUBWIRE_STRIPE_SECRET_KEY", ("sk_", "rk_"),
+                                        "a Stripe secret or restricted key"),
+            stripe_webhook_secret=_prefixed(env, "HUBWIRE_STRIPE_WEBHOOK_SECRET", ("whsec_",),
+                                            "a Stripe webhook signing secret"),
+            stripe_api_base=_service_url(env, "HUBWIRE_STRIPE_API_BASE"),
             log_level=log_level,
             auto_migrate=_bool(env, "HUBWIRE_AUTO_MIGRATE", True),
             access_token_ttl_seconds=_int(env, "HUBWIRE_ACCESS_TOKEN_TTL", 900),

@@ -134,7 +134,7 @@ def events_of(listener: Listener) -> list[tuple[str, str, dict[str, Any]]]:
     return [(e["channel"], e["event"], e["data"]) for e in listener.drain()]
 
 
-Request = tuple[str, str, dict[str, str], Any]  # method, url, headers, JSON body
+Request = tuple[str, str, dict[str, str], Any]  # method, url, headers, JSON body (or bytes, sent as they are)
 
 
 def row_lock(model: Any, row_id: str) -> Any:
@@ -159,7 +159,8 @@ def race(client: Any, app: Any, hold: Any, *requests: Request, in_turn: bool = F
         async with svc.uow() as holder, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                                            base_url="http://testserver.local") as http:
             def send(method: str, url: str, headers: dict[str, str], body: Any) -> Any:
-                return asyncio.ensure_future(http.request(method, url, headers=headers, json=body))
+                raw = {"content": body} if isinstance(body, bytes) else {"json": body}  # bytes: sent as they are
+                return asyncio.ensure_future(http.request(method, url, headers=headers, **raw))
 
             if svc.engine.dialect.name != "postgresql":
                 if in_turn:
