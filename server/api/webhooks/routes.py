@@ -27,17 +27,13 @@ from server.api.webhooks.schemas import (
     WebhookReceipt,
     event_resource,
 )
-from server.deps import TeamCtx, TeamHub, Uow, provide_ctx, services_of
+from server.deps import Context, TeamCtx, TeamHub, services_of
 from server.integrations import stripe as stripe_integration
 from server.jsonapi import jsonapi, parse_list_query
 from server.paths import TEAM_HUB_PATH, WEBHOOKS_PATH
 
 # How each kind of webhook route authenticates its caller (create_app refuses any other).
 WEBHOOK_AUTH = frozenset({"stripe_signature"})
-
-# The handlers build their Ctx with provide_ctx rather than taking the ``ctx`` dependency: Litestar
-# validates injected values against their annotations, and Ctx's (domain/context.py) name
-# FactsCache only under TYPE_CHECKING, so resolving them fails at request time.
 
 
 class StripeWebhookController(Controller):
@@ -47,13 +43,13 @@ class StripeWebhookController(Controller):
     @post("/stripe", opt={"auth": "stripe_signature"}, status_code=200, security=[],
           summary="Receive a Stripe event: Stripe-Signature verified on the raw body, stored once, answered at once")
     async def receive_stripe_event(self, request: Request[Any, Any, Any], state: State,
-                                   uow: Uow) -> Response[WebhookReceipt]:
+                                   ctx: Context) -> Response[WebhookReceipt]:
         secret = services_of(state).settings.stripe_webhook_secret
         if not secret:
             raise NotFound("Stripe webhooks are not configured on this server.")
         event = stripe_integration.verify_webhook(await request.body(), request.headers.get("stripe-signature"),
                                                   secret)
-        await provider_events.record_provider_event(await provide_ctx(state, uow), event)
+        await provider_events.record_provider_event(ctx, event)
         return Response(WebhookReceipt(received=True), status_code=200)
 
 
@@ -63,27 +59,24 @@ class PaymentWebhooksController(Controller):
 
     @get("/", opt={"scope": "billing:read"},
          summary="Provider events matched to this hub's orders, newest first; filter[type], filter[status]")
-    async def list_payment_webhooks(self, request: Request[Any, Any, Any], state: State, uow: Uow, team: TeamCtx,
+    async def list_payment_webhooks(self, request: Request[Any, Any, Any], ctx: Context, team: TeamCtx,
                                     hub: TeamHub) -> Response[PaymentWebhookEventsListDocument]:
         q = parse_list_query(request, frozenset({"type", "status"}))
-        ctx = await provide_ctx(state, uow)
         page = await provider_events.list_provider_events(ctx, team, hub, q.page, type=q.filters.get("type"),
                                                           status=q.filters.get("status"))
         return jsonapi(PaymentWebhookEventsListDocument.page(
             request, [event_resource(team.team_id, row) for row in page.items], page))
 
     @get("/{event_id:str}", opt={"scope": "billing:read"}, summary="One provider event, with its raw payload")
-    async def get_payment_webhook(self, event_id: FromPath[str], state: State, uow: Uow, team: TeamCtx,
+    async def get_payment_webhook(self, event_id: FromPath[str], ctx: Context, team: TeamCtx,
                                   hub: TeamHub) -> Response[PaymentWebhookEventsDocument]:
-        ctx = await provide_ctx(state, uow)
         row = await provider_events.get_provider_event(ctx, team, hub, parse_id(event_id))
         return jsonapi(PaymentWebhookEventsDocument(data=event_resource(team.team_id, row)))
 
     @post("/{event_id:str}/replay", opt={"scope": "billing:write"}, status_code=200,
           summary="Apply the event again (its handlers are idempotent: an applied event changes nothing more)")
-    async def replay_payment_webhook(self, event_id: FromPath[str], state: State, uow: Uow, team: TeamCtx,
+    async def replay_payment_webhook(self, event_id: FromPath[str], ctx: Context, team: TeamCtx,
                                      hub: TeamHub) -> Response[PaymentWebhookEventsDocument]:
-        ctx = await provide_ctx(state, uow)
         row = await provider_events.replay_provider_event(ctx, team, hub, parse_id(event_id))
         return jsonapi(PaymentWebhookEventsDocument(data=event_resource(team.team_id, row)))
 
