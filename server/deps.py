@@ -9,6 +9,7 @@ from typing import Any, Optional
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import SkipValidation
 
 from domain.access import service as access_service
 from domain.access.facts import ACTIONS, Subject
@@ -31,17 +32,23 @@ def services_of(state: State) -> Services:
     return state.services  # type: ignore[no-any-return]
 
 
-async def provide_uow(state: State) -> AsyncGenerator[UnitOfWork, None]:
-    """One transaction per request: committed before the response is sent, rolled back on error."""
-    async with services_of(state).uow() as uow:
-        yield uow
+async def provide_ctx(state: State) -> AsyncGenerator[Ctx, None]:
+    """The use cases' collaborators for this request (domain/context.py): its unit of work — one
+    transaction, committed before the response is sent, rolled back on error — the clock, the
+    access facts cache and the rate limiter.
 
-
-async def provide_ctx(state: State, uow: NamedDependency[UnitOfWork]) -> Ctx:
-    """The use cases' collaborators for this request: its unit of work, the clock, the access
-    facts cache and the rate limiter (domain/context.py)."""
+    The unit of work opens here and ``uow`` is read from this, so every dependency that touches
+    the database comes after it, one at a time: Litestar resolves dependencies of the same depth
+    concurrently, and when one of them fails it does not close the generators it already started
+    (the transaction would stay open until garbage collection; on SQLite, holding the write lock)."""
     svc = services_of(state)
-    return Ctx(uow, svc.clock, svc.access_cache, svc.limiter)
+    async with svc.uow() as uow:
+        yield Ctx(uow, svc.clock, svc.access_cache, svc.limiter)
+
+
+async def provide_uow(ctx: NamedDependency[SkipValidation[Ctx]]) -> UnitOfWork:
+    """The request's unit of work (opened and closed by ``provide_ctx``)."""
+    return ctx.uow
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
@@ -143,7 +150,9 @@ DEPENDENCIES = {
 
 # Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
 Uow = NamedDependency[UnitOfWork]
-Context = NamedDependency[Ctx]
+# The collaborators are passed as they are: Litestar would otherwise rebuild the dataclass field by
+# field, and cannot resolve the annotations it only names for type checkers (FactsCache).
+Context = NamedDependency[SkipValidation[Ctx]]
 Caller = NamedDependency[Principal]
 Staff = NamedDependency[StaffPrincipal]
 OptionalStaff = NamedDependency[Optional[StaffPrincipal]]
