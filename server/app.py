@@ -21,6 +21,7 @@ from domain.errors import DomainError
 from persistence import migrate
 from server import jobs
 from server.api.access import routes as access
+from server.api.catalog import routes as catalog
 from server.api.community import routes as community
 from server.api.crm import routes as crm
 from server.api.hubs import routes as hubs
@@ -42,7 +43,7 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *webhooks.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *webhooks.ROUTES,
 ]
 
 

@@ -12,7 +12,7 @@ ROLE_RANK = {"moderator": 1, "staff": 2, "admin": 3, "owner": 4}
 # Areas a team's data is split into. API keys may be given read/write on any of KEY_AREAS.
 AREAS = (
     "teams", "members", "api_keys", "contacts", "tags", "segments", "hubs", "memberships",
-    "products", "orders", "billing", "access", "content", "pages", "media", "email", "community",
+    "catalog", "orders", "billing", "access", "content", "pages", "media", "email", "community",
     "moderation", "dashboard", "webhooks",
 )
 # Keys never manage keys or staff: a leaked key must not be able to mint a stronger one.
