@@ -22,7 +22,6 @@ Public API for other contexts: :func:`segment_clause` (a saved segment) and
 from __future__ import annotations
 
 import math
-import re
 import string
 import uuid
 from collections.abc import Collection, Mapping
@@ -40,6 +39,7 @@ from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.crm.contacts import LIFECYCLE_STAGES
 from domain.errors import NotFound, ValidationFailed
+from domain.validation import misfit
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
 from persistence.models import (
@@ -126,10 +126,6 @@ class InvalidSegment(ValidationFailed):
 
 # ---- parsing and validation ----------------------------------------------------------------------
 
-_MSGSPEC_PATH = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\])*)`$")
-_MSGSPEC_FIELD = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
-
-
 def _ptr(base: str, *parts: str | int) -> str:
     return base + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
@@ -145,7 +141,7 @@ def parse_conditions(raw: Any, pointer: str = CONDITIONS_POINTER) -> SegmentCond
         try:
             tree = msgspec.convert(raw, type=SegmentConditions)
         except msgspec.ValidationError as exc:
-            raise _shape_error(str(exc), pointer) from None
+            raise _shape_error(exc, pointer) from None
     if tree.version != TREE_VERSION:
         raise InvalidSegment(f"Only version {TREE_VERSION} condition trees exist.", pointer=_ptr(pointer, "version"),
                              reason="unsupported_version")
@@ -171,16 +167,10 @@ def parse_conditions(raw: Any, pointer: str = CONDITIONS_POINTER) -> SegmentCond
     return tree
 
 
-def _shape_error(message: str, base: str) -> InvalidSegment:
-    m = _MSGSPEC_PATH.search(message)
-    detail = message[: m.start()] if m else message
-    tokens = [a or b for a, b in re.findall(r"\.([^.\[]+)|\[(\d+)\]", m.group(1) if m else "")]
-    field = _MSGSPEC_FIELD.search(detail)
-    if field:
-        tokens.append(field.group(1))
-    reason = ("unknown_field" if "unknown field" in detail else
-              "missing_field" if "missing required field" in detail else "invalid_shape")
-    return InvalidSegment(detail, pointer=_ptr(base, *tokens), reason=reason)
+def _shape_error(exc: msgspec.ValidationError, base: str) -> InvalidSegment:
+    found = misfit(exc)
+    reason = "invalid_shape" if found.code == "invalid_value" else found.code
+    return InvalidSegment(found.detail, pointer=_ptr(base, *found.path), reason=reason)
 
 
 # ---- references (tags, hubs, attribute definitions) of one team ---------------------------------
