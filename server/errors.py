@@ -123,14 +123,23 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
 
 def body_pointer(request: Request[Any, Any, Any], field: tuple[str | int, ...]) -> str:
     """The JSON pointer (RFC 6901) of a field the domain named, in this route's request body: under
-    ``/data/attributes`` for a JSON:API document, from the root for a plain JSON body."""
+    ``/data/attributes`` for a JSON:API document, from the root for a plain JSON body. A body type
+    may name the pointer of a field it does not hold itself in ``FIELD_POINTERS`` (a ClassVar)."""
+    body_type = _body_type(request)
+    explicit = getattr(body_type, "FIELD_POINTERS", {}).get(field)
+    if explicit is not None:
+        return explicit  # type: ignore[no-any-return]
     return json_pointer(field, "/data/attributes" if is_jsonapi_body(request) else "")
 
 
 def is_jsonapi_body(request: Request[Any, Any, Any]) -> bool:
+    body_type = _body_type(request)
+    return isinstance(body_type, type) and issubclass(body_type, Inbound)
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
     param = request.route_handler.parsed_fn_signature.parameters.get("data")
-    annotation = getattr(param, "annotation", None)
-    return isinstance(annotation, type) and issubclass(annotation, Inbound)
+    return getattr(param, "annotation", None)
 
 
 def _pointer(key: str | None, message: str) -> str:

@@ -2,7 +2,7 @@
 
 A tree is ``{version: 1, logic: all|any, groups: [{logic: all|any, conditions: [{type, operator,
 value, attribute?}]}]}``. It is parsed into Structs and validated in full before anything runs; the
-first problem found is a 422 ``invalid_segment`` whose pointer names the bad node and whose
+first problem found is a 422 ``invalid_segment`` whose field names the bad node and whose
 ``meta.reason`` says what is wrong with it. A valid tree compiles to a single
 ``ColumnElement[bool]`` over ``TeamContact`` (EXISTS subqueries for contacts, tags, attribute values
 and hub memberships), so matching happens in the database, never row by row in Python, and gives
@@ -56,6 +56,8 @@ from persistence.models import (
 )
 from persistence.pagination import Page, PageRequest, paginate
 
+Path = tuple[str | int, ...]  # a field in a request body: names and list indexes
+
 TREE_VERSION = 1
 MAX_GROUPS = 20
 MAX_CONDITIONS_PER_GROUP = 50
@@ -64,7 +66,8 @@ MAX_TEXT_VALUE = 500
 LOGICS = ("all", "any")
 # Memberships in these statuses count for `hub_membership`; banned and left ones do not.
 MEMBERSHIP_STATUSES = ("active", "soft_banned")
-CONDITIONS_POINTER = "/data/attributes/conditions"
+# Where a tree sits in a segment's body: its errors name fields under it.
+CONDITIONS: Path = ("conditions",)
 
 # ---- the tree ------------------------------------------------------------------------------------
 
@@ -115,62 +118,58 @@ NEGATIONS = {"neq": "eq", "not_in": "in", "not_has": "has"}
 
 
 class InvalidSegment(ValidationFailed):
-    """A condition tree that cannot run: ``pointer`` names the node, ``meta.reason`` the problem."""
+    """A condition tree that cannot run: ``field`` names the node, ``meta.reason`` the problem."""
 
     code = "invalid_segment"
     title = "Invalid segment conditions"
 
-    def __init__(self, detail: str, *, pointer: str, reason: str, **meta: Any) -> None:
-        super().__init__(detail, pointer=pointer, meta={"reason": reason, **meta})
+    def __init__(self, detail: str, *, field: Path, reason: str, **meta: Any) -> None:
+        super().__init__(detail, field=field, meta={"reason": reason, **meta})
 
 
 # ---- parsing and validation ----------------------------------------------------------------------
 
-def _ptr(base: str, *parts: str | int) -> str:
-    return base + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def parse_conditions(raw: Any, pointer: str = CONDITIONS_POINTER) -> SegmentConditions:
+def parse_conditions(raw: Any, at: Path = CONDITIONS) -> SegmentConditions:
     """The tree in ``raw`` (decoded JSON) as Structs, its shape and limits checked (not yet its
     operators or references: see :func:`compile_conditions`)."""
     if isinstance(raw, SegmentConditions):
         tree = raw
     else:
         if not isinstance(raw, Mapping):
-            raise InvalidSegment("Segment conditions must be an object.", pointer=pointer, reason="invalid_shape")
+            raise InvalidSegment("Segment conditions must be an object.", field=at, reason="invalid_shape")
         try:
             tree = msgspec.convert(raw, type=SegmentConditions)
         except msgspec.ValidationError as exc:
-            raise _shape_error(exc, pointer) from None
+            raise _shape_error(exc, at) from None
     if tree.version != TREE_VERSION:
-        raise InvalidSegment(f"Only version {TREE_VERSION} condition trees exist.", pointer=_ptr(pointer, "version"),
+        raise InvalidSegment(f"Only version {TREE_VERSION} condition trees exist.", field=(*at, "version"),
                              reason="unsupported_version")
     if tree.logic not in LOGICS:
-        raise InvalidSegment("logic is `all` or `any`.", pointer=_ptr(pointer, "logic"), reason="invalid_logic")
+        raise InvalidSegment("logic is `all` or `any`.", field=(*at, "logic"), reason="invalid_logic")
     if not tree.groups:
-        raise InvalidSegment("A segment needs at least one group of conditions.", pointer=_ptr(pointer, "groups"),
+        raise InvalidSegment("A segment needs at least one group of conditions.", field=(*at, "groups"),
                              reason="no_groups")
     if len(tree.groups) > MAX_GROUPS:
-        raise InvalidSegment(f"A segment has at most {MAX_GROUPS} groups.", pointer=_ptr(pointer, "groups"),
+        raise InvalidSegment(f"A segment has at most {MAX_GROUPS} groups.", field=(*at, "groups"),
                              reason="too_many_groups", limit=MAX_GROUPS)
     for gi, group in enumerate(tree.groups):
-        here = _ptr(pointer, "groups", gi)
+        here = (*at, "groups", gi)
         if group.logic not in LOGICS:
-            raise InvalidSegment("logic is `all` or `any`.", pointer=_ptr(here, "logic"), reason="invalid_logic")
+            raise InvalidSegment("logic is `all` or `any`.", field=(*here, "logic"), reason="invalid_logic")
         if not group.conditions:
-            raise InvalidSegment("A group needs at least one condition.", pointer=_ptr(here, "conditions"),
+            raise InvalidSegment("A group needs at least one condition.", field=(*here, "conditions"),
                                  reason="no_conditions")
         if len(group.conditions) > MAX_CONDITIONS_PER_GROUP:
             raise InvalidSegment(f"A group has at most {MAX_CONDITIONS_PER_GROUP} conditions.",
-                                 pointer=_ptr(here, "conditions"), reason="too_many_conditions",
+                                 field=(*here, "conditions"), reason="too_many_conditions",
                                  limit=MAX_CONDITIONS_PER_GROUP)
     return tree
 
 
-def _shape_error(exc: msgspec.ValidationError, base: str) -> InvalidSegment:
+def _shape_error(exc: msgspec.ValidationError, at: Path) -> InvalidSegment:
     found = misfit(exc)
     reason = "invalid_shape" if found.code == "invalid_value" else found.code
-    return InvalidSegment(found.detail, pointer=_ptr(base, *found.path), reason=reason)
+    return InvalidSegment(found.detail, field=(*at, *found.path), reason=reason)
 
 
 # ---- references (tags, hubs, attribute definitions) of one team ---------------------------------
@@ -276,28 +275,28 @@ def _like_contains(text: str) -> str:
 
 
 async def compile_conditions(uow: UnitOfWork, team_id: uuid.UUID, tree: Any, *,
-                             pointer: str = CONDITIONS_POINTER, strict: bool = True) -> sa.ColumnElement[bool]:
+                             at: Path = CONDITIONS, strict: bool = True) -> sa.ColumnElement[bool]:
     """One SQL boolean clause over ``TeamContact`` that is true exactly for the team's
     (non-deleted) contacts matching ``tree`` (decoded JSON or a :class:`SegmentConditions`).
 
     Use it as ``select(TeamContact).where(clause)``; it refers to the ``TeamContact`` entity
     itself (not an alias) and carries the team and soft-delete filters. Raises
-    :class:`InvalidSegment` (422, pointer under ``pointer``) for any invalid node, including a tag,
+    :class:`InvalidSegment` (422, naming a field under ``at``) for any invalid node, including a tag,
     hub, attribute or option that is unknown or another team's. With ``strict=False`` (saved
     segments whose tag, hub, attribute or option has since been deleted) such a reference matches
     as "nobody has it".
     """
-    parsed = parse_conditions(tree, pointer)
+    parsed = parse_conditions(tree, at)
     refs = await _load_references(uow, team_id, parsed)
-    return _compile_tree(team_id, parsed, refs, pointer, strict)
+    return _compile_tree(team_id, parsed, refs, at, strict)
 
 
-def _compile_tree(team_id: uuid.UUID, parsed: SegmentConditions, refs: _References, pointer: str,
+def _compile_tree(team_id: uuid.UUID, parsed: SegmentConditions, refs: _References, at: Path,
                   strict: bool) -> sa.ColumnElement[bool]:
     groups: list[sa.ColumnElement[bool]] = []
     for gi, group in enumerate(parsed.groups):
         clauses = [
-            _compile_condition(team_id, c, refs, _ptr(pointer, "groups", gi, "conditions", ci), strict)
+            _compile_condition(team_id, c, refs, (*at, "groups", gi, "conditions", ci), strict)
             for ci, c in enumerate(group.conditions)
         ]
         groups.append(_combine(group.logic, clauses))
@@ -314,15 +313,15 @@ def _combine(logic: str, clauses: list[sa.ColumnElement[bool]]) -> sa.ColumnElem
     return sa.and_(*clauses) if logic == "all" else sa.or_(*clauses)
 
 
-def _compile_condition(team_id: uuid.UUID, c: Condition, refs: _References, here: str,
+def _compile_condition(team_id: uuid.UUID, c: Condition, refs: _References, here: Path,
                        strict: bool) -> sa.ColumnElement[bool]:
     if c.type not in CONDITION_TYPES:
-        raise InvalidSegment(f"Unknown condition type `{c.type}`.", pointer=_ptr(here, "type"),
+        raise InvalidSegment(f"Unknown condition type `{c.type}`.", field=(*here, "type"),
                              reason="unknown_type", allowed=list(CONDITION_TYPES))
     if c.type != "attribute":
         if c.attribute is not msgspec.UNSET:
             raise InvalidSegment("`attribute` belongs only to conditions of type `attribute`.",
-                                 pointer=_ptr(here, "attribute"), reason="unexpected_attribute")
+                                 field=(*here, "attribute"), reason="unexpected_attribute")
         _check_operator(c, OPERATORS[c.type], here)
     if c.type == "email":
         return _email(c, here)
@@ -331,21 +330,21 @@ def _compile_condition(team_id: uuid.UUID, c: Condition, refs: _References, here
     if c.type == "lifecycle_stage":
         return _lifecycle_stage(c, here)
     if c.type == "created_at":
-        when = _datetime_value(c.value, _ptr(here, "value"))
+        when = _datetime_value(c.value, (*here, "value"))
         return TeamContact.created_at < when if c.operator == "before" else TeamContact.created_at > when
     if c.type == "tag":
-        tag_id = _id_value(c.value, _ptr(here, "value"), "tag")
+        tag_id = _id_value(c.value, (*here, "value"), "tag")
         if tag_id not in refs.tags:
             if strict:
-                raise InvalidSegment("No such tag in this team.", pointer=_ptr(here, "value"), reason="unknown_tag")
+                raise InvalidSegment("No such tag in this team.", field=(*here, "value"), reason="unknown_tag")
             return _nobody_has(c.operator)
         has = sa.exists().where(ContactTag.team_contact_id == TeamContact.id, ContactTag.tag_id == tag_id)
         return _positive_or_not(c.operator, has.correlate(TeamContact))
     if c.type == "hub_membership":
-        hub_id = _id_value(c.value, _ptr(here, "value"), "hub")
+        hub_id = _id_value(c.value, (*here, "value"), "hub")
         if hub_id not in refs.hubs:
             if strict:
-                raise InvalidSegment("No such hub in this team.", pointer=_ptr(here, "value"), reason="unknown_hub")
+                raise InvalidSegment("No such hub in this team.", field=(*here, "value"), reason="unknown_hub")
             return _nobody_has(c.operator)
         member = sa.exists().where(
             HubMembership.contact_id == TeamContact.contact_id,
@@ -357,13 +356,13 @@ def _compile_condition(team_id: uuid.UUID, c: Condition, refs: _References, here
     return _attribute(c, refs, here, strict)
 
 
-def _check_operator(c: Condition, allowed: tuple[str, ...], here: str, what: str | None = None) -> None:
+def _check_operator(c: Condition, allowed: tuple[str, ...], here: Path, what: str | None = None) -> None:
     if c.operator not in allowed:
         known = c.operator in ALL_OPERATORS
         raise InvalidSegment(
             f"`{c.operator}` is not an operator of {what or '`' + c.type + '`'} conditions; use one of "
             f"{', '.join(allowed)}." if known else f"Unknown operator `{c.operator}`.",
-            pointer=_ptr(here, "operator"), reason="unsupported_operator" if known else "unknown_operator",
+            field=(*here, "operator"), reason="unsupported_operator" if known else "unknown_operator",
             allowed=list(allowed),
         )
 
@@ -379,33 +378,33 @@ def _nobody_has(operator: str) -> sa.ColumnElement[bool]:
 # -- values
 
 
-def _require_value(c: Condition, here: str) -> Any:
+def _require_value(c: Condition, here: Path) -> Any:
     if c.value is msgspec.UNSET:
-        raise InvalidSegment(f"`{c.operator}` needs a value.", pointer=_ptr(here, "value"), reason="missing_value")
+        raise InvalidSegment(f"`{c.operator}` needs a value.", field=(*here, "value"), reason="missing_value")
     return c.value
 
 
-def _text_value(c: Condition, here: str) -> str:
+def _text_value(c: Condition, here: Path) -> str:
     value = _require_value(c, here)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidSegment("The value must be a non-empty string.", pointer=_ptr(here, "value"),
+        raise InvalidSegment("The value must be a non-empty string.", field=(*here, "value"),
                              reason="invalid_value")
     if len(value) > MAX_TEXT_VALUE:
-        raise InvalidSegment(f"The value is at most {MAX_TEXT_VALUE} characters.", pointer=_ptr(here, "value"),
+        raise InvalidSegment(f"The value is at most {MAX_TEXT_VALUE} characters.", field=(*here, "value"),
                              reason="invalid_value")
     return value.strip()
 
 
-def _exists_value(c: Condition, here: str) -> bool:
+def _exists_value(c: Condition, here: Path) -> bool:
     if c.value is msgspec.UNSET:
         return True
     if not isinstance(c.value, bool):
-        raise InvalidSegment("`exists` takes true (has a value) or false (has none).", pointer=_ptr(here, "value"),
+        raise InvalidSegment("`exists` takes true (has a value) or false (has none).", field=(*here, "value"),
                              reason="invalid_value")
     return c.value
 
 
-def _choice_values(c: Condition, here: str, choices: frozenset[str] | tuple[str, ...], reason: str,
+def _choice_values(c: Condition, here: Path, choices: frozenset[str] | tuple[str, ...], reason: str,
                    check: bool = True) -> list[str]:
     """The value of eq/neq/has/not_has (one choice) or in/not_in (a list of them), each checked
     against ``choices`` unless ``check`` is false (a saved segment's option deleted since)."""
@@ -413,38 +412,38 @@ def _choice_values(c: Condition, here: str, choices: frozenset[str] | tuple[str,
     many = c.operator in ("in", "not_in")
     if many:
         if not isinstance(value, list) or not value:
-            raise InvalidSegment(f"`{c.operator}` takes a non-empty list.", pointer=_ptr(here, "value"),
+            raise InvalidSegment(f"`{c.operator}` takes a non-empty list.", field=(*here, "value"),
                                  reason="invalid_value")
         if len(value) > MAX_LIST_VALUES:
-            raise InvalidSegment(f"At most {MAX_LIST_VALUES} values.", pointer=_ptr(here, "value"),
+            raise InvalidSegment(f"At most {MAX_LIST_VALUES} values.", field=(*here, "value"),
                                  reason="invalid_value", limit=MAX_LIST_VALUES)
-        items = [(_ptr(here, "value", i), v) for i, v in enumerate(value)]
+        items = [((*here, "value", i), v) for i, v in enumerate(value)]
     else:
-        items = [(_ptr(here, "value"), value)]
+        items = [((*here, "value"), value)]
     out: list[str] = []
     for at, v in items:
         if not isinstance(v, str):
-            raise InvalidSegment("Each value must be a string.", pointer=at, reason="invalid_value")
+            raise InvalidSegment("Each value must be a string.", field=at, reason="invalid_value")
         if check and v not in choices:
-            raise InvalidSegment(f"`{v}` is not one of: {', '.join(sorted(choices))}.", pointer=at, reason=reason,
+            raise InvalidSegment(f"`{v}` is not one of: {', '.join(sorted(choices))}.", field=at, reason=reason,
                                  allowed=sorted(choices))
         if v not in out:
             out.append(v)
     return out
 
 
-def _id_value(value: Any, at: str, what: str) -> uuid.UUID:
+def _id_value(value: Any, at: Path, what: str) -> uuid.UUID:
     parsed = parse_id(value) if isinstance(value, str) else None
     if parsed is None:
-        raise InvalidSegment(f"The value must be a {what} id.", pointer=at,
+        raise InvalidSegment(f"The value must be a {what} id.", field=at,
                              reason="missing_value" if value is msgspec.UNSET else "invalid_value")
     return parsed
 
 
-def _datetime_value(value: Any, at: str) -> datetime:
+def _datetime_value(value: Any, at: Path) -> datetime:
     """An ISO 8601 datetime (no offset means UTC), or a date meaning its midnight UTC."""
     if value is msgspec.UNSET:
-        raise InvalidSegment("This operator needs a date or datetime.", pointer=at, reason="missing_value")
+        raise InvalidSegment("This operator needs a date or datetime.", field=at, reason="missing_value")
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -456,19 +455,19 @@ def _datetime_value(value: Any, at: str) -> datetime:
         if parsed is not None:  # without an offset it is UTC, as contact attribute values are
             return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
     raise InvalidSegment("Give an ISO 8601 datetime (2024-05-01T09:30:00Z; no offset means UTC) or a date "
-                         "(2024-05-01, midnight UTC).", pointer=at, reason="invalid_datetime")
+                         "(2024-05-01, midnight UTC).", field=at, reason="invalid_datetime")
 
 
-def _number_value(c: Condition, here: str) -> float:
+def _number_value(c: Condition, here: Path) -> float:
     value = _require_value(c, here)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidSegment("The value must be a number.", pointer=_ptr(here, "value"), reason="invalid_value")
+        raise InvalidSegment("The value must be a number.", field=(*here, "value"), reason="invalid_value")
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise InvalidSegment("The number is out of range.", pointer=_ptr(here, "value"), reason="invalid_value")
+        raise InvalidSegment("The number is out of range.", field=(*here, "value"), reason="invalid_value")
     return number
 
 
@@ -480,7 +479,7 @@ def _on_contact(predicate: sa.ColumnElement[bool], contact: Any) -> sa.ColumnEle
     return sa.exists().where(contact.id == TeamContact.contact_id, predicate).correlate(TeamContact)
 
 
-def _text_match(c: Condition, here: str, column: Any, on: Any) -> sa.ColumnElement[bool]:
+def _text_match(c: Condition, here: Path, column: Any, on: Any) -> sa.ColumnElement[bool]:
     """eq / neq / contains / exists over a text expression, with ``on`` wrapping a predicate into
     the EXISTS that finds the row holding the text."""
     if c.operator == "exists":
@@ -493,12 +492,12 @@ def _text_match(c: Condition, here: str, column: Any, on: Any) -> sa.ColumnEleme
     return equal if c.operator == "eq" else sa.not_(equal)
 
 
-def _email(c: Condition, here: str) -> sa.ColumnElement[bool]:
+def _email(c: Condition, here: Path) -> sa.ColumnElement[bool]:
     contact = aliased(Contact)
     return _text_match(c, here, contact.email, lambda p: _on_contact(p, contact))
 
 
-def _name(c: Condition, here: str) -> sa.ColumnElement[bool]:
+def _name(c: Condition, here: Path) -> sa.ColumnElement[bool]:
     """The name is "first last" from the team contact's fields, each falling back to the
     contact's own when the team contact has none (NULL or empty)."""
     contact = aliased(Contact)
@@ -508,7 +507,7 @@ def _name(c: Condition, here: str) -> sa.ColumnElement[bool]:
     return _text_match(c, here, full, lambda p: _on_contact(p, contact))
 
 
-def _lifecycle_stage(c: Condition, here: str) -> sa.ColumnElement[bool]:
+def _lifecycle_stage(c: Condition, here: Path) -> sa.ColumnElement[bool]:
     stages = _choice_values(c, here, LIFECYCLE_STAGES, "unknown_lifecycle_stage")
     if c.operator == "eq":
         return TeamContact.lifecycle_stage == stages[0]
@@ -525,14 +524,14 @@ _VALUE_COLUMN = {
 }
 
 
-def _attribute(c: Condition, refs: _References, here: str, strict: bool) -> sa.ColumnElement[bool]:
+def _attribute(c: Condition, refs: _References, here: Path, strict: bool) -> sa.ColumnElement[bool]:
     if c.attribute is msgspec.UNSET:
         raise InvalidSegment("An attribute condition names its attribute (id or key).",
-                             pointer=_ptr(here, "attribute"), reason="missing_attribute")
+                             field=(*here, "attribute"), reason="missing_attribute")
     definition = _attribute_ref(refs, c.attribute)
     if definition is None:
         if strict:
-            raise InvalidSegment("No such contact attribute in this team.", pointer=_ptr(here, "attribute"),
+            raise InvalidSegment("No such contact attribute in this team.", field=(*here, "attribute"),
                                  reason="unknown_attribute")
         # deleted since the segment was saved: nobody has a value for it
         return sa.true() if (c.operator in NEGATIONS or (c.operator == "exists" and c.value is False)) else sa.false()
@@ -558,12 +557,12 @@ def _attribute(c: Condition, refs: _References, here: str, strict: bool) -> sa.C
                    "gte": column >= number, "lt": column < number, "lte": column <= number}[op]
         return sa.not_(holds(compare)) if op == "neq" else holds(compare)
     if data_type == "date":
-        when = _datetime_value(c.value, _ptr(here, "value"))
+        when = _datetime_value(c.value, (*here, "value"))
         return holds(column < when if op == "before" else column > when)
     if data_type == "boolean":
         value = _require_value(c, here)
         if not isinstance(value, bool):
-            raise InvalidSegment("The value must be true or false.", pointer=_ptr(here, "value"), reason="invalid_value")
+            raise InvalidSegment("The value must be true or false.", field=(*here, "value"), reason="invalid_value")
         return holds(column.is_(True) if value else column.is_(False))
     if data_type == "select":
         chosen = _choice_values(c, here, definition.options, "unknown_option", strict)
@@ -628,21 +627,21 @@ async def segment_clauses(uow: UnitOfWork, team_id: uuid.UUID,
             continue
     merged = SegmentConditions(version=TREE_VERSION, groups=[g for t in trees.values() for g in t.groups])
     refs = await _load_references(uow, team_id, merged)
-    return {sid: _compile_tree(team_id, tree, refs, CONDITIONS_POINTER, False) for sid, tree in trees.items()}
+    return {sid: _compile_tree(team_id, tree, refs, CONDITIONS, False) for sid, tree in trees.items()}
 
 
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A segment needs a name of 1 to 200 characters.", code="invalid_name",
-                               pointer="/data/attributes/name")
+                               field="name")
     return name
 
 
 def _check_description(description: str | None) -> str | None:
     if description is not None and len(description) > 1000:
         raise ValidationFailed("A description is at most 1000 characters.", code="invalid_description",
-                               pointer="/data/attributes/description")
+                               field="description")
     return description or None
 
 

@@ -83,3 +83,22 @@ def test_tests_are_packages_one_folder_per_context():
     misplaced = [str(p.relative_to(ROOT)) for p in sorted(TESTS.rglob("test_*.py"))
                  if p.parent.parent != TESTS or p.parent.name == "support"]
     assert not misplaced, f"move into tests/<context>/: {misplaced}"
+
+
+# ---- the domain names fields; the edge writes pointers -------------------------------------------
+
+
+def test_the_domain_names_fields_and_never_writes_a_json_pointer():
+    """A domain error names the field at fault (``field="slug"``, ``field=("participant_ids", 2)``);
+    server/errors.py turns it into a pointer into the route's body. So no module under domain/
+    passes ``pointer=`` or spells a path into a JSON:API document."""
+    wrong: list[str] = []
+    for path in sorted((ROOT / "domain").rglob("*.py")):
+        source = path.read_text()
+        name = str(path.relative_to(ROOT))
+        if "/data/" in source:
+            wrong.append(f"{name}: mentions /data/")
+        for node in ast.walk(ast.parse(source, name)):
+            if isinstance(node, ast.Call) and any(k.arg == "pointer" for k in node.keywords):
+                wrong.append(f"{name}:{node.lineno}: passes pointer=")
+    assert not wrong, "\n".join(wrong)
