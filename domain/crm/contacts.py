@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.context import Ctx
+from domain.crm.lifecycle import LIFECYCLE_STAGES
+from domain.crm.segments import segment_clause
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import ContactSignedUp, emit, team_channel
 from domain.identity.validation import normalize_email
@@ -19,8 +21,6 @@ from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
 from persistence.models import Contact, ContactTag, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
-
-LIFECYCLE_STAGES = ("lead", "customer", "member", "alumni")
 
 
 async def ensure_contact(uow: UnitOfWork, now: datetime, email: str) -> Contact:
@@ -147,9 +147,6 @@ async def list_team_contacts(
         stmt = stmt.where(sa.exists().where(ContactTag.team_contact_id == TeamContact.id,
                                             ContactTag.tag_id == filters.tag_id))
     if filters.segment_id is not None:
-        # imported here: segments build on contacts, so contacts must not need segments at import
-        from domain.crm.segments import segment_clause
-
         stmt = stmt.where(await segment_clause(uow, team.team_id, filters.segment_id))
     page_of = await paginate(uow.session, stmt, TeamContact.id, page)
     return Page(await _records(uow, page_of.items), page_of.has_more, page_of.next_cursor)
