@@ -6,7 +6,7 @@ canonical form. Its members are the team's (non-deleted) contacts its compiled c
 
 Public API for other contexts: :func:`segment_clause` (one saved segment) and
 :func:`segment_clauses` (several, in a bounded number of queries), plus the use cases the routes
-call.
+call, which take a ``Ctx`` first and then the team (domain/context.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
-from domain.clock import Clock
+from domain.context import Ctx
 from domain.crm.segment_conditions import InvalidSegment, SegmentConditions, canonical, parse_conditions
 from domain.crm.segment_sql import compile_conditions, compile_saved_trees
 from domain.errors import NotFound, ValidationFailed
+from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
 from persistence.models import Contact, Segment, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
@@ -68,9 +69,9 @@ async def segment_clauses(uow: UnitOfWork, team_id: uuid.UUID,
 # ---- the use cases ------------------------------------------------------------------------------------
 
 
-async def get_segment(uow: UnitOfWork, team_id: uuid.UUID, segment_id: uuid.UUID | None) -> Segment:
+async def get_segment(ctx: Ctx, team: TeamContext, segment_id: uuid.UUID | None) -> Segment:
     """The team's segment, or 404 (also another team's, or a malformed id)."""
-    return await _team_segment(uow, team_id, segment_id)
+    return await _team_segment(ctx.uow, team.team_id, segment_id)
 
 
 def _check_name(name: str) -> str:
@@ -94,47 +95,50 @@ async def _validated_tree(uow: UnitOfWork, team_id: uuid.UUID, raw: Any) -> dict
     return canonical(tree)
 
 
-async def list_segments(uow: UnitOfWork, team_id: uuid.UUID, page: PageRequest) -> Page[Segment]:
-    return await paginate(uow.session, sa.select(Segment).where(Segment.team_id == team_id), Segment.id, page)
+async def list_segments(ctx: Ctx, team: TeamContext, page: PageRequest) -> Page[Segment]:
+    return await paginate(ctx.uow.session, sa.select(Segment).where(Segment.team_id == team.team_id), Segment.id,
+                          page)
 
 
-async def create_segment(uow: UnitOfWork, clock: Clock, team_id: uuid.UUID, *, name: str,
-                         description: str | None, conditions: Any) -> Segment:
+async def create_segment(ctx: Ctx, team: TeamContext, *, name: str, description: str | None,
+                         conditions: Any) -> Segment:
     name = _check_name(name)
     description = _check_description(description)
-    tree = await _validated_tree(uow, team_id, conditions)
-    now = clock.now()
-    segment = Segment(team_id=team_id, name=name, description=description, conditions=tree,
+    tree = await _validated_tree(ctx.uow, team.team_id, conditions)
+    now = ctx.now()
+    segment = Segment(team_id=team.team_id, name=name, description=description, conditions=tree,
                       created_at=now, updated_at=now)
-    uow.session.add(segment)
-    await uow.session.flush()
+    ctx.uow.session.add(segment)
+    await ctx.uow.session.flush()
     return segment
 
 
 _KEEP: Any = object()
 
 
-async def update_segment(uow: UnitOfWork, clock: Clock, team_id: uuid.UUID, segment_id: uuid.UUID | None, *,
-                         name: Any = _KEEP, description: Any = _KEEP, conditions: Any = _KEEP) -> Segment:
+async def update_segment(ctx: Ctx, team: TeamContext, segment_id: uuid.UUID | None, *, name: Any = _KEEP,
+                         description: Any = _KEEP, conditions: Any = _KEEP) -> Segment:
     """Change what is given; new conditions are validated as strictly as on create."""
-    segment = await _team_segment(uow, team_id, segment_id)
+    uow = ctx.uow
+    segment = await _team_segment(uow, team.team_id, segment_id)
     if name is not _KEEP:
         segment.name = _check_name(name)
     if description is not _KEEP:
         segment.description = _check_description(description)
     if conditions is not _KEEP:
-        segment.conditions = await _validated_tree(uow, team_id, conditions)
-    segment.updated_at = clock.now()
+        segment.conditions = await _validated_tree(uow, team.team_id, conditions)
+    segment.updated_at = ctx.now()
     await uow.session.flush()
-    facts_changed(uow, team_id=team_id)  # access rules may name it in any hub of the team
+    facts_changed(uow, team_id=team.team_id)  # access rules may name it in any hub of the team
     return segment
 
 
-async def delete_segment(uow: UnitOfWork, team_id: uuid.UUID, segment_id: uuid.UUID | None) -> None:
-    segment = await _team_segment(uow, team_id, segment_id)
+async def delete_segment(ctx: Ctx, team: TeamContext, segment_id: uuid.UUID | None) -> None:
+    uow = ctx.uow
+    segment = await _team_segment(uow, team.team_id, segment_id)
     await uow.session.delete(segment)
     await uow.session.flush()
-    facts_changed(uow, team_id=team_id)
+    facts_changed(uow, team_id=team.team_id)
 
 
 # ---- members ----------------------------------------------------------------------------------------
@@ -174,19 +178,19 @@ async def _count_matches(uow: UnitOfWork, clause: sa.ColumnElement[bool]) -> int
     return int(n or 0)
 
 
-async def segment_members(uow: UnitOfWork, team_id: uuid.UUID, segment_id: uuid.UUID | None,
+async def segment_members(ctx: Ctx, team: TeamContext, segment_id: uuid.UUID | None,
                           page: PageRequest) -> Page[SegmentMember]:
     """One cursor page of the team contacts a saved segment matches, oldest first."""
-    return await _members_page(uow, await segment_clause(uow, team_id, segment_id), page)
+    return await _members_page(ctx.uow, await segment_clause(ctx.uow, team.team_id, segment_id), page)
 
 
-async def count_segment_members(uow: UnitOfWork, team_id: uuid.UUID, segment_id: uuid.UUID | None) -> int:
-    return await _count_matches(uow, await segment_clause(uow, team_id, segment_id))
+async def count_segment_members(ctx: Ctx, team: TeamContext, segment_id: uuid.UUID | None) -> int:
+    return await _count_matches(ctx.uow, await segment_clause(ctx.uow, team.team_id, segment_id))
 
 
-async def search_contacts(uow: UnitOfWork, team_id: uuid.UUID, conditions: Any,
+async def search_contacts(ctx: Ctx, team: TeamContext, conditions: Any,
                           page_size: int) -> tuple[Page[SegmentMember], int]:
     """Preview an unsaved tree: the first ``page_size`` matches and how many match in all."""
-    clause = await compile_conditions(uow, team_id, conditions)
-    page = await _members_page(uow, clause, PageRequest(size=page_size))
-    return page, await _count_matches(uow, clause)
+    clause = await compile_conditions(ctx.uow, team.team_id, conditions)
+    page = await _members_page(ctx.uow, clause, PageRequest(size=page_size))
+    return page, await _count_matches(ctx.uow, clause)
