@@ -72,8 +72,9 @@ class Conflict(DomainError):
 class ValidationFailed(DomainError):
     """A field is wrong; ``field`` names it as the caller sent it (``"name"``, or a path such as
     ``("conditions", "groups", 0, "logic")``). The edge turns the name into a JSON pointer into the
-    request body (``/data/attributes/name`` in a JSON:API document). ``pointer`` is for the edge's
-    own errors, which know the whole document; the domain never writes one."""
+    request body (under the attributes of a JSON:API document, from the root of a plain JSON one;
+    ``server/errors.py``). ``pointer`` is for the edge's own errors, which know the whole
+    document; the domain never writes one (tests/foundation/test_architecture.py)."""
 
     kind = "validation"
     code = "validation_failed"

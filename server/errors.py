@@ -24,8 +24,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from domain.errors import DomainError, ValidationFailed
+from domain.validation import misfit_code, named_field
 from persistence.pagination import InvalidPageRequest
-from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound
+from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound, json_pointer
 
 log = logging.getLogger("hubwire.errors")
 
@@ -125,21 +126,27 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
 
 def body_pointer(request: Request[Any, Any, Any], field: tuple[str | int, ...]) -> str:
     """The JSON pointer (RFC 6901) of a field the domain named, in this route's request body: under
-    ``/data/attributes`` for a JSON:API document, from the root for a plain JSON body."""
-    prefix = "/data/attributes" if is_jsonapi_body(request) else ""
-    return prefix + "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in field)
+    ``/data/attributes`` for a JSON:API document, from the root for a plain JSON body. A body type
+    may name the pointer of a field it does not hold itself in ``FIELD_POINTERS`` (a ClassVar)."""
+    body_type = _body_type(request)
+    explicit = getattr(body_type, "FIELD_POINTERS", {}).get(field)
+    if explicit is not None:
+        return explicit  # type: ignore[no-any-return]
+    return json_pointer(field, "/data/attributes" if is_jsonapi_body(request) else "")
 
 
 def is_jsonapi_body(request: Request[Any, Any, Any]) -> bool:
+    body_type = _body_type(request)
+    return isinstance(body_type, type) and issubclass(body_type, Inbound)
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
     param = request.route_handler.parsed_fn_signature.parameters.get("data")
-    annotation = getattr(param, "annotation", None)
-    return isinstance(annotation, type) and issubclass(annotation, Inbound)
-
-
-_FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+    return getattr(param, "annotation", None)
 
 
 def _pointer(key: str | None, message: str) -> str:
+    """The pointer of Litestar's ``key`` (``items[0].name``) and the field its message names."""
     parts: list[str] = []
     for part in re.split(r"\.", key or ""):
         if not part:
@@ -152,9 +159,9 @@ def _pointer(key: str | None, message: str) -> str:
             parts.extend(re.findall(r"\[(\d+)\]", m.group(2)))
         else:
             parts.append(part)
-    field = _FIELD_IN_MESSAGE.search(message)
-    if field:
-        parts.append(field.group(1))
+    field = named_field(message)
+    if field is not None:
+        parts.append(field)
     return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -175,9 +182,7 @@ def handle_validation_exception(request: Request[Any, Any, Any], exc: Validation
             src = ErrorSource(pointer=_pointer(item.get("key"), message))
         else:
             src = ErrorSource(parameter=str(item.get("key")))
-        code = "unknown_field" if "unknown field" in message else (
-            "missing_field" if "missing required field" in message else "invalid_value")
-        errors.append(ErrorObject(status="422", code=code, title="Validation failed", detail=message,
+        errors.append(ErrorObject(status="422", code=misfit_code(message), title="Validation failed", detail=message,
                                   source=src, meta={"request_id": rid}))
     return Response(msgspec.json.encode(ErrorDocument(errors=errors)), status_code=422,
                     media_type=ERROR_MEDIA_TYPE)

@@ -7,8 +7,8 @@ schema shows them under their own names, and handlers can name them in annotatio
 
 from __future__ import annotations
 
-import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, get_args
 from urllib.parse import urlencode
@@ -17,6 +17,7 @@ import msgspec
 from litestar import Request, Response
 
 from domain.errors import Conflict, DomainError, ValidationFailed
+from domain.validation import misfit
 from persistence.ids import parse_id
 from persistence.pagination import Page, PageRequest
 
@@ -260,8 +261,9 @@ def parse_bool_filter(filters: dict[str, str], name: str) -> bool | None:
                            parameter=f"filter[{name}]")
 
 
-_AT_PATH = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\]|\[\.\.\.\])*)`$")
-_FIELD = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+def json_pointer(path: Sequence[str | int], prefix: str = "") -> str:
+    """The JSON pointer (RFC 6901) of ``path`` under ``prefix`` (``""`` is the root)."""
+    return prefix + "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path)
 
 
 def validate_body(body: bytes, body_type: Any) -> None:
@@ -279,19 +281,8 @@ def validate_body(body: bytes, body_type: Any) -> None:
             raise DomainError("The request body is not valid JSON.", code="invalid_json") from None
         except RecursionError:
             pass  # syntax unknown past the nesting limit; the misfit found above stands
-        message = str(exc)
-        m = _AT_PATH.search(message)
-        path, in_map, _ = (m.group(1) if m else "").partition("[...]")  # a map's key is unnamed: stop there
-        detail = message[: m.start()] if m else message
-        parts = re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)
-        tokens = [a or b for a, b in parts]
-        field = _FIELD.search(detail)
-        if field and not in_map:
-            tokens.append(field.group(1))
-        pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)  # "" is the root
-        code = ("unknown_field" if "unknown field" in detail else
-                "missing_field" if "missing required field" in detail else "invalid_value")
-        raise ValidationFailed(detail, code=code, pointer=pointer) from None
+        found = misfit(exc)
+        raise ValidationFailed(found.detail, code=found.code, pointer=json_pointer(found.path)) from None
     except msgspec.DecodeError:
         raise DomainError("The request body is not valid JSON.", code="invalid_json") from None
     except RecursionError:  # msgspec's nesting limit (~1000 levels) would otherwise be a 500

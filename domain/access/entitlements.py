@@ -26,7 +26,6 @@ from persistence.pagination import Page, PageRequest, paginate
 SOURCES = ("order", "subscription", "override", "staff_grant", "free_signup")
 MAX_REASON = 500
 MAX_SOURCE_ID = 100
-_ATTR = "/data/attributes/"
 
 
 def is_active(e: Entitlement, now: datetime) -> bool:
@@ -67,13 +66,13 @@ async def ensure_entitlement(ctx: Ctx, hub: Hub, *, contact_id: uuid.UUID, kind:
     uow, now = ctx.uow, ctx.now()
     if kind not in ENTITLEMENT_KINDS:
         raise ValidationFailed(f"kind must be one of {', '.join(ENTITLEMENT_KINDS)}.", code="invalid_kind",
-                               pointer=_ATTR + "kind")
+                               field="kind")
     if source not in SOURCES:
         raise ValidationFailed(f"source must be one of {', '.join(SOURCES)}.", code="invalid_source",
-                               pointer=_ATTR + "source")
+                               field="source")
     if source_id is not None and not 1 <= len(source_id) <= MAX_SOURCE_ID:
         raise ValidationFailed(f"source_id is 1 to {MAX_SOURCE_ID} characters.", code="invalid_source_id",
-                               pointer=_ATTR + "source_id")
+                               field="source_id")
     _check_window(starts_at, ends_at, now)
     # Locking the team contact serializes concurrent grants for one contact (PostgreSQL), so two
     # deliveries of the same webhook cannot both insert.
@@ -83,7 +82,7 @@ async def ensure_entitlement(ctx: Ctx, hub: Hub, *, contact_id: uuid.UUID, kind:
     )
     if team_contact is None:
         raise ValidationFailed("No contact of this team has this id.", code="unknown_contact",
-                               pointer=_ATTR + "contact_id")
+                               field="contact_id")
     same = sa.select(Entitlement).where(
         Entitlement.hub_id == hub.id, Entitlement.contact_id == contact_id, Entitlement.kind == kind,
         Entitlement.target_id.is_(None) if target_id is None else Entitlement.target_id == target_id,
@@ -177,7 +176,7 @@ def check_reason(reason: Any) -> str:
     text = reason.strip() if isinstance(reason, str) else ""
     if not 1 <= len(text) <= MAX_REASON:
         raise ValidationFailed(f"A reason of 1 to {MAX_REASON} characters is required.", code="invalid_reason",
-                               pointer=_ATTR + "reason")
+                               field="reason")
     return text
 
 
@@ -185,7 +184,7 @@ def _check_window(starts_at: datetime | None, ends_at: datetime | None, now: dat
     for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name} needs a timezone (e.g. 2027-01-01T00:00:00Z).", code="invalid_datetime",
-                                   pointer=_ATTR + name)
+                                   field=name)
     if ends_at is not None and ends_at <= (starts_at or now):
         raise ValidationFailed("ends_at must be after starts_at (or, without starts_at, in the future).",
-                               code="invalid_window", pointer=_ATTR + "ends_at")
+                               code="invalid_window", field="ends_at")

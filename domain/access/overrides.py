@@ -23,7 +23,6 @@ from persistence.pagination import Page, PageRequest, paginate
 
 SCOPES = ("full", "target")
 MAX_REASON = 1000
-_ATTR = "/data/attributes/"
 
 
 def is_active(o: AccessOverride, now: datetime) -> bool:
@@ -41,7 +40,7 @@ async def create_override(ctx: Ctx, hub: Hub, fields: Mapping[str, Any], *,
                                         TeamContact.deleted_at.is_(None))
     ) is None:
         raise ValidationFailed("No contact of this team has this id.", code="unknown_contact",
-                               pointer=_ATTR + "contact_id")
+                               field="contact_id")
     scope = _check_scope(fields.get("scope"))
     target_type, target_id = await _check_scope_target(uow, hub, scope, fields.get("target_type"),
                                                        fields.get("target_id"))
@@ -122,9 +121,9 @@ async def list_overrides(ctx: Ctx, hub: Hub, page: PageRequest, *, contact_id: s
 def _check_scope(scope: Any) -> str:
     if scope == "product":
         raise ValidationFailed("Product overrides arrive with the catalog; use scope full, or target with "
-                               "target_type and target_id.", code="unsupported_scope", pointer=_ATTR + "scope")
+                               "target_type and target_id.", code="unsupported_scope", field="scope")
     if scope not in SCOPES:
-        raise ValidationFailed("scope is full or target.", code="invalid_scope", pointer=_ATTR + "scope")
+        raise ValidationFailed("scope is full or target.", code="invalid_scope", field="scope")
     return str(scope)
 
 
@@ -134,12 +133,12 @@ async def _check_scope_target(uow: UnitOfWork, hub: Hub, scope: str, target_type
         for name, value in (("target_type", target_type), ("target_id", target_id)):
             if value is not None:
                 raise ValidationFailed("A full override covers the whole hub: send no target.",
-                                       code="target_not_allowed", pointer=_ATTR + name)
+                                       code="target_not_allowed", field=name)
         return None, None
     for name, value in (("target_type", target_type), ("target_id", target_id)):
         if value is None:
             raise ValidationFailed("A target override needs target_type and target_id.", code="missing_field",
-                                   pointer=_ATTR + name)
+                                   field=name)
     return await check_target(uow, hub, target_type, target_id)
 
 
@@ -148,10 +147,10 @@ def _check_expiry(expires_at: datetime | None, now: datetime) -> datetime | None
         return None
     if expires_at.tzinfo is None:
         raise ValidationFailed("expires_at needs a timezone (e.g. 2027-01-01T00:00:00Z).", code="invalid_datetime",
-                               pointer=_ATTR + "expires_at")
+                               field="expires_at")
     if expires_at <= now:
         raise ValidationFailed("expires_at must be in the future.", code="expires_in_past",
-                               pointer=_ATTR + "expires_at")
+                               field="expires_at")
     return expires_at
 
 
@@ -161,5 +160,5 @@ def _check_reason(reason: Any) -> str | None:
     text = str(reason).strip()
     if len(text) > MAX_REASON:
         raise ValidationFailed(f"reason is at most {MAX_REASON} characters.", code="invalid_reason",
-                               pointer=_ATTR + "reason")
+                               field="reason")
     return text or None

@@ -33,7 +33,6 @@ POLICY_TYPES = ("tos", "privacy_policy")
 MAX_CONDITIONS = 20
 MAX_DRIP_DAYS = 3650
 MAX_NAME = 200
-_ATTR = "/data/attributes/"
 
 # condition_type -> (required keys, optional keys)
 CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -56,11 +55,11 @@ async def check_target(uow: UnitOfWork, hub: Hub, target_type: Any, target_id: A
     ``unknown_target`` (not this hub's id, another hub's or a deleted space or content node)."""
     if target_type not in TARGET_TYPES:
         raise ValidationFailed(f"target_type must be one of {', '.join(TARGET_TYPES)}.",
-                               code="invalid_target_type", pointer=_ATTR + "target_type")
+                               code="invalid_target_type", field="target_type")
     if target_type not in SUPPORTED_TARGET_TYPES:
         raise ValidationFailed(f"Targets of type {target_type} arrive with pages and media; for now a target is "
                                f"one of {', '.join(SUPPORTED_TARGET_TYPES)}.",
-                               code="unsupported_target_type", pointer=_ATTR + "target_type")
+                               code="unsupported_target_type", field="target_type")
     tid = parse_id(target_id) if isinstance(target_id, str) else None
     found = False
     if tid is not None:
@@ -73,7 +72,7 @@ async def check_target(uow: UnitOfWork, hub: Hub, target_type: Any, target_id: A
             ) is not None
     if not found or tid is None:
         raise ValidationFailed(f"No {target_type} of this hub has this id.", code="unknown_target",
-                               pointer=_ATTR + "target_id")
+                               field="target_id")
     return target_type, tid
 
 
@@ -81,56 +80,59 @@ async def check_target(uow: UnitOfWork, hub: Hub, target_type: Any, target_id: A
 
 
 async def check_conditions(uow: UnitOfWork, hub: Hub, conditions: Any) -> list[dict[str, Any]]:
-    """The conditions as stored (ids canonical, ``available_after.at`` in UTC), or 422 pointing
-    at the condition, or the key inside its data, that is wrong."""
-    base = _ATTR + "conditions"
+    """The conditions as stored (ids canonical, ``available_after.at`` in UTC), or 422 naming
+    the condition, or the key inside its data, that is wrong."""
+    base = ("conditions",)
     if not isinstance(conditions, list):
         raise ValidationFailed("conditions is a list of {condition_type, condition_data}.", code="invalid_condition",
-                               pointer=base)
+                               field=base)
     if not conditions:
-        raise ValidationFailed("A rule needs at least one condition.", code="no_conditions", pointer=base)
+        raise ValidationFailed("A rule needs at least one condition.", code="no_conditions", field=base)
     if len(conditions) > MAX_CONDITIONS:
         raise ValidationFailed(f"A rule has at most {MAX_CONDITIONS} conditions.", code="too_many_conditions",
-                               pointer=base, meta={"max": MAX_CONDITIONS})
-    return [await _condition(uow, hub, c, f"{base}/{i}") for i, c in enumerate(conditions)]
+                               field=base, meta={"max": MAX_CONDITIONS})
+    return [await _condition(uow, hub, c, (*base, i)) for i, c in enumerate(conditions)]
 
 
-def _bad(detail: str, pointer: str) -> ValidationFailed:
-    return ValidationFailed(detail, code="invalid_condition", pointer=pointer)
+_Path = tuple[str | int, ...]
 
 
-async def _condition(uow: UnitOfWork, hub: Hub, cond: Any, at: str) -> dict[str, Any]:
+def _bad(detail: str, at: _Path) -> ValidationFailed:
+    return ValidationFailed(detail, code="invalid_condition", field=at)
+
+
+async def _condition(uow: UnitOfWork, hub: Hub, cond: Any, at: _Path) -> dict[str, Any]:
     if not isinstance(cond, dict):
         raise _bad("A condition is an object {condition_type, condition_data}.", at)
     for key in cond:
         if key not in ("condition_type", "condition_data"):
-            raise _bad(f"Unknown key `{key}`; a condition has condition_type and condition_data.", f"{at}/{key}")
+            raise _bad(f"Unknown key `{key}`; a condition has condition_type and condition_data.", (*at, key))
     ctype = cond.get("condition_type")
     if ctype not in CONDITION_KEYS:
-        raise _bad(f"condition_type must be one of {', '.join(CONDITION_KEYS)}.", f"{at}/condition_type")
+        raise _bad(f"condition_type must be one of {', '.join(CONDITION_KEYS)}.", (*at, "condition_type"))
     data = cond.get("condition_data")
-    at_data = f"{at}/condition_data"
+    at_data = (*at, "condition_data")
     if not isinstance(data, dict):
         raise _bad(f"condition_data of {ctype} is an object.", at_data)
     required, optional = CONDITION_KEYS[ctype]
     for key in data:
         if key not in required | optional:
-            raise _bad(f"{ctype} takes {', '.join(sorted(required | optional))}; not `{key}`.", f"{at_data}/{key}")
+            raise _bad(f"{ctype} takes {', '.join(sorted(required | optional))}; not `{key}`.", (*at_data, key))
     for key in sorted(required):
         if key not in data:
-            raise _bad(f"{ctype} needs `{key}`.", f"{at_data}/{key}")
+            raise _bad(f"{ctype} needs `{key}`.", (*at_data, key))
     return {"condition_type": ctype, "condition_data": await _condition_data(uow, hub, ctype, data, at_data)}
 
 
-async def _condition_data(uow: UnitOfWork, hub: Hub, ctype: str, data: dict[str, Any], at: str) -> dict[str, Any]:
+async def _condition_data(uow: UnitOfWork, hub: Hub, ctype: str, data: dict[str, Any], at: _Path) -> dict[str, Any]:
     if ctype == "has_entitlement":
         if data["kind"] not in ENTITLEMENT_KINDS:
-            raise _bad(f"kind must be one of {', '.join(ENTITLEMENT_KINDS)}.", f"{at}/kind")
+            raise _bad(f"kind must be one of {', '.join(ENTITLEMENT_KINDS)}.", (*at, "kind"))
         out: dict[str, Any] = {"kind": data["kind"]}
         if data.get("target_id") is not None:
             tid = parse_id(data["target_id"]) if isinstance(data["target_id"], str) else None
             if tid is None:
-                raise _bad("target_id is an id (or null for any target).", f"{at}/target_id")
+                raise _bad("target_id is an id (or null for any target).", (*at, "target_id"))
             out["target_id"] = str(tid)
         return out
     if ctype in ("has_tag", "in_segment"):
@@ -138,31 +140,31 @@ async def _condition_data(uow: UnitOfWork, hub: Hub, ctype: str, data: dict[str,
             ("segment_id", Segment, "unknown_segment")
         raw = data[key]
         if not isinstance(raw, str):
-            raise _bad(f"{key} is an id.", f"{at}/{key}")
+            raise _bad(f"{key} is an id.", (*at, key))
         rid = parse_id(raw)
         exists = rid is not None and await uow.session.scalar(
             sa.select(model.id).where(model.id == rid, model.team_id == hub.team_id)) is not None
         if not exists:
             what = "tag" if ctype == "has_tag" else "segment"
-            raise ValidationFailed(f"No {what} of this team has this id.", code=code, pointer=f"{at}/{key}")
+            raise ValidationFailed(f"No {what} of this team has this id.", code=code, field=(*at, key))
         return {key: str(rid)}
     if ctype == "role_at_least":
         if data["role"] not in HUB_ROLE_RANK:
-            raise _bad(f"role must be one of {', '.join(HUB_ROLE_RANK)}.", f"{at}/role")
+            raise _bad(f"role must be one of {', '.join(HUB_ROLE_RANK)}.", (*at, "role"))
         return {"role": data["role"]}
     if ctype == "days_since_join":
         days = data["days"]
         if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DRIP_DAYS:
-            raise _bad(f"days is a whole number from 0 to {MAX_DRIP_DAYS}.", f"{at}/days")
+            raise _bad(f"days is a whole number from 0 to {MAX_DRIP_DAYS}.", (*at, "days"))
         return {"days": days}
     if ctype == "available_after":
-        return {"at": _utc_iso(data["at"], f"{at}/at")}
+        return {"at": _utc_iso(data["at"], (*at, "at"))}
     if data["policy_type"] not in POLICY_TYPES:
-        raise _bad(f"policy_type must be one of {', '.join(POLICY_TYPES)}.", f"{at}/policy_type")
+        raise _bad(f"policy_type must be one of {', '.join(POLICY_TYPES)}.", (*at, "policy_type"))
     return {"policy_type": data["policy_type"]}
 
 
-def _utc_iso(value: Any, pointer: str) -> str:
+def _utc_iso(value: Any, at: _Path) -> str:
     moment = None
     if isinstance(value, str) and len(value) <= 64:
         try:
@@ -170,7 +172,7 @@ def _utc_iso(value: Any, pointer: str) -> str:
         except ValueError:
             moment = None
     if moment is None or moment.tzinfo is None:
-        raise _bad("at is an ISO 8601 date-time with a UTC offset (2027-01-01T09:00:00+02:00).", pointer)
+        raise _bad("at is an ISO 8601 date-time with a UTC offset (2027-01-01T09:00:00+02:00).", at)
     return moment.astimezone(timezone.utc).isoformat()
 
 
@@ -250,7 +252,7 @@ async def list_rules(ctx: Ctx, hub: Hub, page: PageRequest, *, target_type: str 
 def _check_logic(value: Any) -> str:
     if value not in LOGIC_OPERATORS:
         raise ValidationFailed("logic_operator is any or all.", code="invalid_logic_operator",
-                               pointer=_ATTR + "logic_operator")
+                               field="logic_operator")
     return str(value)
 
 
@@ -259,5 +261,5 @@ def _check_name(value: Any) -> str | None:
         return None
     name = str(value).strip()
     if len(name) > MAX_NAME:
-        raise ValidationFailed(f"name is at most {MAX_NAME} characters.", code="invalid_name", pointer=_ATTR + "name")
+        raise ValidationFailed(f"name is at most {MAX_NAME} characters.", code="invalid_name", field="name")
     return name or None

@@ -29,7 +29,6 @@ from persistence.models import Comment, Discussion, Space
 from persistence.pagination import Page, PageRequest, paginate
 
 MAX_BODY = 10_000
-_ATTR = "/data/attributes/"
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ async def moderate_comment(ctx: Ctx, member: MemberPrincipal, comment_id: uuid.U
     if action == "remove":
         if reason is not None and len(reason) > MAX_REASON:
             raise ValidationFailed(f"The reason is at most {MAX_REASON} characters.", code="too_long",
-                                   pointer=_ATTR + "reason")
+                                   field="reason")
         await remove_comment(uow, c, "moderator", reason, now)
     elif action == "restore":
         await restore_comment(uow, c, now)
@@ -224,7 +223,7 @@ async def _parent(uow: UnitOfWork, d: Discussion, parent_id: Any) -> uuid.UUID |
         Comment.id == pid, Comment.discussion_id == d.id, Comment.deleted_at.is_(None)))
     if not found:
         raise ValidationFailed("parent_id is not a comment of this discussion.", code="invalid_parent",
-                               pointer=_ATTR + "parent_id")
+                               field="parent_id")
     return pid
 
 
@@ -236,5 +235,5 @@ def _author_only(c: Comment, member: MemberPrincipal) -> None:
 def _body(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_BODY:
         raise ValidationFailed(f"A comment is 1 to {MAX_BODY} characters.", code="invalid_body",
-                               pointer=_ATTR + "body")
+                               field="body")
     return value

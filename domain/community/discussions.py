@@ -56,7 +56,6 @@ SORTS = ("newest", "activity")
 MAX_TITLE = 300
 MAX_BODY = 50_000
 MAX_REASON = 1000
-_ATTR = "/data/attributes/"
 
 
 @dataclass(frozen=True)
@@ -206,7 +205,7 @@ async def start_discussion(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUI
     status = fields.get("status") or "published"
     if status not in STATUSES:
         raise ValidationFailed("status is draft, scheduled or published.", code="invalid_value",
-                               pointer=_ATTR + "status")
+                               field="status")
     publish_at = _publish_at(status, fields.get("publish_at"), now)
     await check_posting_rate(uow, ctx.limiter, member, space.id, decision)
     d = Discussion(hub_id=member.hub_id, space_id=space.id, author_contact_id=member.contact_id, title=title,
@@ -245,13 +244,13 @@ async def edit_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid
     status = changes.get("status") or d.status
     if status not in STATUSES:
         raise ValidationFailed("status is draft, scheduled or published.", code="invalid_value",
-                               pointer=_ATTR + "status")
+                               field="status")
     if was_published and status != "published":
         raise Conflict("A published discussion cannot go back to draft or scheduled.", code="already_published",
-                       pointer=_ATTR + "status")
+                       field="status")
     if was_published and "publish_at" in changes and changes["publish_at"] is not None:
         raise ValidationFailed("publish_at is only for scheduled discussions.", code="invalid_value",
-                               pointer=_ATTR + "publish_at")
+                               field="publish_at")
     if not was_published:
         if "publish_at" not in changes and status == d.status == "scheduled":
             pass  # unchanged schedule: only the title or body was edited
@@ -305,7 +304,7 @@ async def moderate_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: 
     if action == "remove":
         if reason is not None and len(reason) > MAX_REASON:
             raise ValidationFailed(f"The reason is at most {MAX_REASON} characters.", code="too_long",
-                                   pointer=_ATTR + "reason")
+                                   field="reason")
         await remove_discussion(uow, d, "moderator", reason, now)
         return d
     if action == "restore":
@@ -396,13 +395,13 @@ def _title(value: Any) -> str:
     title = value.strip() if isinstance(value, str) else ""
     if not title or len(title) > MAX_TITLE:
         raise ValidationFailed(f"A title is 1 to {MAX_TITLE} characters.", code="invalid_title",
-                               pointer=_ATTR + "title")
+                               field="title")
     return title
 
 
 def _body(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_BODY:
-        raise ValidationFailed(f"A body is 1 to {MAX_BODY} characters.", code="invalid_body", pointer=_ATTR + "body")
+        raise ValidationFailed(f"A body is 1 to {MAX_BODY} characters.", code="invalid_body", field="body")
     return value
 
 
@@ -410,15 +409,15 @@ def _publish_at(status: str, value: Any, now: datetime) -> datetime | None:
     if status != "scheduled":
         if value is not None:
             raise ValidationFailed("publish_at is only for scheduled discussions.", code="invalid_value",
-                                   pointer=_ATTR + "publish_at")
+                                   field="publish_at")
         return None
     if value is None:
         raise ValidationFailed("A scheduled discussion needs publish_at.", code="missing_publish_at",
-                               pointer=_ATTR + "publish_at")
+                               field="publish_at")
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValidationFailed("publish_at is a date-time with a time zone.", code="invalid_value",
-                               pointer=_ATTR + "publish_at")
+                               field="publish_at")
     if value <= now:
         raise ValidationFailed("publish_at must be in the future.", code="publish_at_in_past",
-                               pointer=_ATTR + "publish_at")
+                               field="publish_at")
     return value

@@ -49,7 +49,6 @@ MAX_BODY = 10_000
 # ``settings.community.message_rate_limit = {"limit": n, "window_seconds": s}``.
 DEFAULT_MESSAGE_RATE_LIMIT = 30
 DEFAULT_MESSAGE_RATE_WINDOW = 60
-_ATTR = "/data/attributes/"
 
 
 @dataclass(frozen=True)
@@ -81,22 +80,22 @@ async def open_conversation(ctx: Ctx, member: MemberPrincipal,
 
     With one other member the one-to-one conversation is returned if it exists (race-safe: a
     concurrent request that created it first wins and this one returns it). Returns (view,
-    created now). 422 ``unknown_participant`` (pointer at the offending entry) for an id that is not
+    created now). 422 ``unknown_participant`` (naming the offending entry) for an id that is not
     an active member; 403 ``participant_unavailable`` / ``messages_disabled`` (module docstring)."""
     others: list[uuid.UUID] = []
     for i, raw in enumerate(participant_ids):
         cid = parse_id(raw) if isinstance(raw, str) else None
         if cid is None:
             raise ValidationFailed("Each participant is the contact id of a member of this hub.",
-                                   code="unknown_participant", pointer=f"{_ATTR}participant_ids/{i}")
+                                   code="unknown_participant", field=("participant_ids", i))
         if cid != member.contact_id and cid not in others:
             others.append(cid)
     if not others:
         raise ValidationFailed("Name at least one other member.", code="invalid_participants",
-                               pointer=_ATTR + "participant_ids")
+                               field="participant_ids")
     if len(others) > MAX_OTHERS:
         raise ValidationFailed(f"A conversation has at most {MAX_OTHERS} other participants.",
-                               code="too_many_participants", pointer=_ATTR + "participant_ids")
+                               code="too_many_participants", field="participant_ids")
     uow, now = ctx.uow, ctx.now()
     s = uow.session
     memberships = {m.contact_id: m for m in (await s.scalars(
@@ -109,7 +108,7 @@ async def open_conversation(ctx: Ctx, member: MemberPrincipal,
         m = memberships.get(cid)  # type: ignore[arg-type]
         if m is None or effective_status(m, now) == "left":
             raise ValidationFailed("This contact is not a member of this hub.", code="unknown_participant",
-                                   pointer=f"{_ATTR}participant_ids/{i}")
+                                   field=("participant_ids", i))
     _refuse_unreachable([memberships[c] for c in others], now)
 
     direct_key = _direct_key(member.contact_id, others[0]) if len(others) == 1 else None
@@ -186,7 +185,7 @@ async def send_message(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.
     text = (body or "").strip()
     if not text or len(text) > MAX_BODY:
         raise ValidationFailed(f"A message is 1 to {MAX_BODY} characters.", code="invalid_value",
-                               pointer=_ATTR + "body")
+                               field="body")
     s = uow.session
     now = ctx.now()
     if conversation.direct_key is not None:

@@ -73,7 +73,6 @@ TARGET_TYPES = ("discussion", "comment", "message", "member")
 RESOLUTIONS = ("dismiss", "remove", "warn", "ban", "soft_ban")
 REPORT_STATUSES = ("open", "resolved")
 MAX_REASON = 1000
-_ATTR = "/data/attributes/"
 
 Target = Discussion | Comment | Message | HubMembership  # a reported item's row (a member's: their membership)
 
@@ -118,17 +117,17 @@ async def report(ctx: Ctx, member: MemberPrincipal, *, target_type: str, target_
     ``member.reported`` goes to the team channel when a report is recorded."""
     if target_type not in TARGET_TYPES:
         raise ValidationFailed(f"target_type is one of {', '.join(TARGET_TYPES)}.", code="invalid_value",
-                               pointer=_ATTR + "target_type")
+                               field="target_type")
     text = (reason or "").strip()
     if not text or len(text) > MAX_REASON:
         raise ValidationFailed(f"A reason of 1 to {MAX_REASON} characters is required.", code="invalid_reason",
-                               pointer=_ATTR + "reason")
+                               field="reason")
     tid = parse_id(target_id)
     if tid is None:
         raise NotFound("Nothing to report here.")
     uow, now = ctx.uow, ctx.now()
     if target_type == "member" and tid == member.contact_id:
-        raise ValidationFailed("You cannot report yourself.", code="cannot_report_self", pointer=_ATTR + "target_id")
+        raise ValidationFailed("You cannot report yourself.", code="cannot_report_self", field="target_id")
     author = await _visible_target(uow, ctx.access, member, target_type, tid, now)
     s = uow.session
     entry = await s.scalar(sa.select(Report).where(Report.hub_id == member.hub_id, Report.target_type == target_type,
@@ -251,11 +250,11 @@ async def resolve_report(ctx: Ctx, team: TeamContext, hub: Hub, report_id: uuid.
     when the item (or its author's membership) no longer exists."""
     if action not in RESOLUTIONS:
         raise ValidationFailed(f"action is one of {', '.join(RESOLUTIONS)}.", code="invalid_action",
-                               pointer=_ATTR + "action")
+                               field="action")
     note = reason.strip() if reason else None
     if note is not None and len(note) > MAX_REASON:
         raise ValidationFailed(f"A reason is at most {MAX_REASON} characters.", code="invalid_reason",
-                               pointer=_ATTR + "reason")
+                               field="reason")
     # the item before its entry (module docstring); an entry's item never changes
     uow = ctx.uow
     item = await _lock_target(uow, hub, await _report(uow, hub, report_id))
@@ -297,7 +296,7 @@ async def _remove(uow: UnitOfWork, hub: Hub, entry: Report, item: Target | None,
     (once: an item already removed stays as it is)."""
     if entry.target_type == "member":
         raise ValidationFailed("A member cannot be removed; warn, ban or soft-ban them instead.",
-                               code="invalid_action", pointer=_ATTR + "action")
+                               code="invalid_action", field="action")
     if item is None:
         raise Conflict("The reported item no longer exists.", code="target_gone")
     if isinstance(item, Discussion):

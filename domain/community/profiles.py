@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 
 from domain.community.messages import display_name
 from domain.context import Ctx
-from domain.crm.segments import ascii_lower
+from domain.crm.segment_sql import ascii_lower
 from domain.errors import NotFound, ValidationFailed
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork

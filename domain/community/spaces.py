@@ -50,7 +50,6 @@ ACCESS_LEVELS = ("open", "private", "secret")
 POSTING_PERMISSIONS = ("members", "moderators")
 MAX_DESCRIPTION = 5000
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
-_ATTR = "/data/attributes/"
 _ORDER_TAG = "p"
 
 
@@ -111,7 +110,7 @@ async def update_space(ctx: Ctx, hub: Hub, space: Space, changes: Mapping[str, A
     for flag in ("is_pinned", "is_default"):
         if flag in changes:
             if not isinstance(changes[flag], bool):
-                raise ValidationFailed(f"{flag} is true or false.", code="invalid_value", pointer=_ATTR + flag)
+                raise ValidationFailed(f"{flag} is true or false.", code="invalid_value", field=flag)
             setattr(space, flag, changes[flag])
     if "position" in changes:
         space.position = _position(changes["position"])
@@ -151,7 +150,7 @@ async def add_space_member(ctx: Ctx, hub: Hub, space: Space, contact_id: uuid.UU
         HubMembership.hub_id == hub.id, HubMembership.contact_id == contact_id, HubMembership.status != "left"))
     if contact_id is None or member is None:
         raise ValidationFailed("This contact is not a member of the hub.", code="not_a_hub_member",
-                               pointer=_ATTR + "contact_id")
+                               field="contact_id")
     existing = await uow.session.get(SpaceMember, (space.id, contact_id))
     if existing is not None:
         return existing, False
@@ -334,28 +333,28 @@ def _name(name: Any) -> str:
     name = (name or "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 200:
         raise ValidationFailed("A space needs a name of 1 to 200 characters.", code="invalid_name",
-                               pointer=_ATTR + "name")
+                               field="name")
     return name
 
 
 def _description(value: Any) -> str | None:
     if value is not None and len(value) > MAX_DESCRIPTION:
         raise ValidationFailed(f"The description is at most {MAX_DESCRIPTION} characters.", code="too_long",
-                               pointer=_ATTR + "description")
+                               field="description")
     return value  # type: ignore[no-any-return]
 
 
 def _choice(value: Any, allowed: tuple[str, ...], field: str) -> str:
     if value not in allowed:
         raise ValidationFailed(f"{field} is one of {', '.join(allowed)}.", code="invalid_value",
-                               pointer=_ATTR + field)
+                               field=field)
     return str(value)
 
 
 def _position(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not -1_000_000 <= value <= 1_000_000:
         raise ValidationFailed("position is an integer from -1000000 to 1000000.", code="invalid_value",
-                               pointer=_ATTR + "position")
+                               field="position")
     return value
 
 
@@ -370,14 +369,14 @@ async def _segment(uow: UnitOfWork, hub: Hub, value: Any) -> uuid.UUID | None:
     found = segment_id and await uow.session.scalar(
         sa.select(Segment.id).where(Segment.id == segment_id, Segment.team_id == hub.team_id))
     if not found:
-        raise ValidationFailed("No such segment in this team.", code="unknown_segment", pointer=_ATTR + "segment_id")
+        raise ValidationFailed("No such segment in this team.", code="unknown_segment", field="segment_id")
     return segment_id
 
 
 def _check_slug(slug: Any) -> None:
     if not isinstance(slug, str) or not _SLUG.match(slug):
         raise ValidationFailed("A slug is 1–100 lowercase letters, digits and inner hyphens.",
-                               code="invalid_slug", pointer=_ATTR + "slug")
+                               code="invalid_slug", field="slug")
 
 
 def _slug_from(name: str) -> str:
@@ -399,7 +398,7 @@ async def _free_slug(uow: UnitOfWork, hub_id: uuid.UUID, base: str) -> str:
 
 
 def _slug_conflict() -> Conflict:
-    return Conflict("This hub already has a space with this slug.", code="slug_taken", pointer=_ATTR + "slug")
+    return Conflict("This hub already has a space with this slug.", code="slug_taken", field="slug")
 
 
 async def _flush(uow: UnitOfWork, add: Any) -> None:

@@ -35,7 +35,6 @@ DATA_TYPES = ("text", "number", "date", "boolean", "select", "multi_select")
 SELECT_TYPES = frozenset({"select", "multi_select"})
 MAX_TEXT = 5000
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-_VALUES = "/data/attributes/values"
 
 
 @dataclass(frozen=True)
@@ -56,22 +55,22 @@ async def create_attribute(ctx: Ctx, team: TeamContext, *, key: str, name: str,
     bring their options along."""
     if not _KEY.match(key):
         raise ValidationFailed("key starts with a lowercase letter and has at most 64 lowercase letters, "
-                               "digits, `_` and `-`.", code="invalid_attribute_key", pointer="/data/attributes/key")
+                               "digits, `_` and `-`.", code="invalid_attribute_key", field="key")
     name = name.strip()
     if not name:
-        raise ValidationFailed("An attribute needs a name.", code="invalid_name", pointer="/data/attributes/name")
+        raise ValidationFailed("An attribute needs a name.", code="invalid_name", field="name")
     if data_type not in DATA_TYPES:
         raise ValidationFailed(f"data_type must be one of {', '.join(DATA_TYPES)}.", code="invalid_data_type",
-                               pointer="/data/attributes/data_type")
+                               field="data_type")
     if options and data_type not in SELECT_TYPES:
         raise ValidationFailed("Only select and multi_select attributes have options.",
-                               code="options_not_supported", pointer="/data/attributes/options")
+                               code="options_not_supported", field="options")
     checked: list[tuple[str, str, int]] = []  # every check before the first write: all or nothing
     for index, option in enumerate(options):
-        value, label = _check_option(option.get("value"), option.get("label"), f"/data/attributes/options/{index}")
+        value, label = _check_option(option.get("value"), option.get("label"), ("options", index))
         if any(value == v for v, _, _ in checked):
             raise Conflict("This option value is listed twice.", code="option_exists",
-                           pointer=f"/data/attributes/options/{index}/value")
+                           field=("options", index, "value"))
         position = option.get("position")
         checked.append((value, label, index if position is None else position))
     s = ctx.uow.session
@@ -79,7 +78,7 @@ async def create_attribute(ctx: Ctx, team: TeamContext, *, key: str, name: str,
                                                                 ContactAttribute.key == key))
     if taken is not None:
         raise Conflict("The team already has an attribute with this key.", code="attribute_exists",
-                       pointer="/data/attributes/key", meta={"attribute_id": str(taken)})
+                       field="key", meta={"attribute_id": str(taken)})
     now = ctx.now()
     attribute = ContactAttribute(team_id=team.team_id, key=key, name=name, data_type=data_type,
                                  description=(description or "").strip() or None, created_at=now, updated_at=now)
@@ -93,7 +92,7 @@ async def create_attribute(ctx: Ctx, team: TeamContext, *, key: str, name: str,
             await s.flush()
     except sa.exc.IntegrityError:
         raise Conflict("The team already has an attribute with this key.", code="attribute_exists",
-                       pointer="/data/attributes/key") from None
+                       field="key") from None
     return (await _with_options(ctx.uow, [attribute]))[0]
 
 
@@ -116,7 +115,7 @@ async def update_attribute(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID 
     if "name" in changes:
         name = (changes["name"] or "").strip()
         if not name:
-            raise ValidationFailed("An attribute needs a name.", code="invalid_name", pointer="/data/attributes/name")
+            raise ValidationFailed("An attribute needs a name.", code="invalid_name", field="name")
         attribute.name = name
     if "description" in changes:
         attribute.description = (changes["description"] or "").strip() or None
@@ -164,12 +163,12 @@ async def add_option(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None
     if attribute.data_type not in SELECT_TYPES:
         raise ValidationFailed(f"A {attribute.data_type} attribute has no options; only select and "
                                "multi_select do.", code="options_not_supported")
-    value, label = _check_option(value, label, "/data/attributes")
+    value, label = _check_option(value, label, ())
     s = ctx.uow.session
     if await s.scalar(sa.select(ContactAttributeOption.id).where(
             ContactAttributeOption.attribute_id == attribute.id, ContactAttributeOption.value == value)) is not None:
         raise Conflict("This attribute already has an option with this value.", code="option_exists",
-                       pointer="/data/attributes/value")
+                       field="value")
     if position is None:
         last = await s.scalar(sa.select(sa.func.max(ContactAttributeOption.position))
                               .where(ContactAttributeOption.attribute_id == attribute.id))
@@ -182,14 +181,14 @@ async def add_option(ctx: Ctx, team: TeamContext, attribute_id: uuid.UUID | None
             await s.flush()
     except sa.exc.IntegrityError:
         raise Conflict("This attribute already has an option with this value.", code="option_exists",
-                       pointer="/data/attributes/value") from None
+                       field="value") from None
     return option
 
 
-def _check_option(value: Any, label: Any, at: str) -> tuple[str, str]:
+def _check_option(value: Any, label: Any, at: tuple[str | int, ...]) -> tuple[str, str]:
     value = value.strip() if isinstance(value, str) else ""
     if not value:
-        raise ValidationFailed("An option needs a value.", code="invalid_option", pointer=f"{at}/value")
+        raise ValidationFailed("An option needs a value.", code="invalid_option", field=(*at, "value"))
     label = label.strip() if isinstance(label, str) else ""
     return value, label or value
 
@@ -246,7 +245,7 @@ async def set_values(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | N
     """Set (or, with ``None``, clear) the given keys' values, all or nothing: every value is
     checked against its definition first — an unknown key (``unknown_attribute``), a value of the
     wrong type (``invalid_attribute_value``) or an option the definition lacks (``unknown_option``)
-    is a 422 pointing at ``/data/attributes/values/<key>`` and nothing changes."""
+    is a 422 naming the field ``values/<key>`` and nothing changes."""
     uow = ctx.uow
     tc = await find_team_contact(uow, team, team_contact_id)
     s = uow.session
@@ -264,10 +263,10 @@ async def set_values(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | N
             options[attr_id].add(value)
     planned: list[tuple[ContactAttribute, list[dict[str, Any]]]] = []
     for key, raw in values.items():
-        at = f"{_VALUES}/{_escape(key)}"
+        at = ("values", key)
         attribute = attrs.get(key)
         if attribute is None:
-            raise ValidationFailed(f"No contact attribute has the key `{key}`.", code="unknown_attribute", pointer=at)
+            raise ValidationFailed(f"No contact attribute has the key `{key}`.", code="unknown_attribute", field=at)
         planned.append((attribute, _columns(attribute, raw, options.get(attribute.id, set()), at)))
     now = ctx.now()
     for attribute, rows in planned:
@@ -282,7 +281,8 @@ async def set_values(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | N
     return await get_values(ctx, team, tc.id)
 
 
-def _columns(attribute: ContactAttribute, raw: Any, options: set[str], at: str) -> list[dict[str, Any]]:
+def _columns(attribute: ContactAttribute, raw: Any, options: set[str],
+             at: tuple[str | int, ...]) -> list[dict[str, Any]]:
     """The rows (as column values) that store ``raw`` for ``attribute``; [] clears it."""
     if raw is None:
         return []
@@ -290,7 +290,7 @@ def _columns(attribute: ContactAttribute, raw: Any, options: set[str], at: str) 
 
     def wrong(expected: str) -> ValidationFailed:
         return ValidationFailed(f"`{attribute.key}` is a {kind} attribute: send {expected} or null.",
-                                code="invalid_attribute_value", pointer=at)
+                                code="invalid_attribute_value", field=at)
 
     if kind == "text":
         if not isinstance(raw, str) or len(raw) > MAX_TEXT:
@@ -325,16 +325,16 @@ def _columns(attribute: ContactAttribute, raw: Any, options: set[str], at: str) 
         raise wrong("a list of option values")
     chosen: list[str] = []
     for index, value in enumerate(raw):
-        _check_known(value, options, attribute, f"{at}/{index}")
+        _check_known(value, options, attribute, (*at, index))
         if value not in chosen:
             chosen.append(value)
     return [{"value_text": v} for v in chosen]
 
 
-def _check_known(value: str, options: set[str], attribute: ContactAttribute, at: str) -> None:
+def _check_known(value: str, options: set[str], attribute: ContactAttribute, at: tuple[str | int, ...]) -> None:
     if value not in options:
         raise ValidationFailed(f"`{value[:100]}` is not an option of `{attribute.key}`.", code="unknown_option",
-                               pointer=at, meta={"options": sorted(options)})
+                               field=at, meta={"options": sorted(options)})
 
 
 def _parse_date(raw: Any) -> datetime | None:
@@ -363,7 +363,3 @@ def _read(kind: str, row: ContactAttributeValue) -> Any:
     if kind == "date":
         return row.value_date.isoformat().replace("+00:00", "Z") if row.value_date else None
     return row.value_text
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.context import Ctx
+from domain.crm.lifecycle import LIFECYCLE_STAGES
+from domain.crm.segments import segment_clause
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import ContactSignedUp, emit, team_channel
 from domain.identity.validation import normalize_email
@@ -20,12 +22,10 @@ from persistence.db import UnitOfWork
 from persistence.models import Contact, ContactTag, TeamContact
 from persistence.pagination import Page, PageRequest, paginate
 
-LIFECYCLE_STAGES = ("lead", "customer", "member", "alumni")
 
-
-async def ensure_contact(uow: UnitOfWork, now: datetime, email: str, *, pointer: str = "/email") -> Contact:
+async def ensure_contact(uow: UnitOfWork, now: datetime, email: str) -> Contact:
     """The global contact for ``email``, created (at ``now``) when new. Safe against concurrent creation."""
-    email = normalize_email(email, pointer=pointer)
+    email = normalize_email(email)
     s = uow.session
     contact = await s.scalar(sa.select(Contact).where(Contact.email == email))
     if contact is not None:
@@ -111,14 +111,14 @@ async def upsert_team_contact(
     409: restoring is an explicit action. Returns (record, created)."""
     uow, now = ctx.uow, ctx.now()
     changes = _clean_changes(changes)
-    contact = await ensure_contact(uow, now, email, pointer="/data/attributes/email")
+    contact = await ensure_contact(uow, now, email)
     tc, created = await ensure_team_contact(
         uow, now, team.team_id, contact, source=changes.get("source"),
         lifecycle_stage=changes.get("lifecycle_stage") or "lead",
     )
     if tc.deleted_at is not None:
         raise Conflict("This contact was deleted; restore it to use it again.", code="contact_deleted",
-                       pointer="/data/attributes/email", meta={"team_contact_id": str(tc.id)})
+                       field="email", meta={"team_contact_id": str(tc.id)})
     _apply(tc, changes, now, touch=not created)
     await uow.session.flush()
     if not created:  # segments may match the changed contact differently
@@ -147,9 +147,6 @@ async def list_team_contacts(
         stmt = stmt.where(sa.exists().where(ContactTag.team_contact_id == TeamContact.id,
                                             ContactTag.tag_id == filters.tag_id))
     if filters.segment_id is not None:
-        # imported here: segments build on contacts, so contacts must not need segments at import
-        from domain.crm.segments import segment_clause
-
         stmt = stmt.where(await segment_clause(uow, team.team_id, filters.segment_id))
     page_of = await paginate(uow.session, stmt, TeamContact.id, page)
     return Page(await _records(uow, page_of.items), page_of.has_more, page_of.next_cursor)
@@ -210,7 +207,7 @@ def _clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
         if name not in EDITABLE_FIELDS:
             raise ValueError(f"not an editable team contact field: {name}")
         if name == "lifecycle_stage":
-            _check_stage(value, pointer="/data/attributes/lifecycle_stage")
+            _check_stage(value, field="lifecycle_stage")
         elif isinstance(value, str):
             value = value.strip() or None  # blank is "no value", as a form would mean it
         out[name] = value
@@ -227,11 +224,11 @@ def _apply(tc: TeamContact, changes: Mapping[str, Any], now: datetime, *, touch:
         tc.updated_at = now
 
 
-def _check_stage(stage: Any, *, pointer: str | None = None, parameter: str | None = None) -> None:
+def _check_stage(stage: Any, *, field: str | None = None, parameter: str | None = None) -> None:
     if stage not in LIFECYCLE_STAGES:
         raise ValidationFailed(f"lifecycle_stage must be one of {', '.join(LIFECYCLE_STAGES)}.",
                                code="invalid_filter" if parameter else "invalid_lifecycle_stage",
-                               pointer=pointer, parameter=parameter)
+                               field=field, parameter=parameter)
 
 
 def _text_match(q: str) -> sa.ColumnElement[bool]:

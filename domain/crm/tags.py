@@ -113,7 +113,7 @@ async def assign_tag(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | N
                      tag_id: str) -> tuple[Assignment, bool]:
     """Put a tag on a contact; already there is fine. Returns (assignment, newly assigned)."""
     tc = await find_team_contact(ctx.uow, team, team_contact_id)
-    tags = await _team_tags(ctx.uow, team, [tag_id], pointer="/data/attributes/tag_id")
+    tags = await _team_tags(ctx.uow, team, [tag_id], field="tag_id")
     assignments, created = await _assign(ctx.uow, ctx.now(), tc, tags)
     return assignments[0], bool(created)
 
@@ -125,8 +125,8 @@ async def assign_tags(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | 
     tc = await find_team_contact(ctx.uow, team, team_contact_id)
     if len(tag_ids) > MAX_BULK:
         raise ValidationFailed(f"Assign at most {MAX_BULK} tags at once.", code="too_many_tags",
-                               pointer="/data/attributes/tag_ids")
-    tags = await _team_tags(ctx.uow, team, tag_ids, pointer="/data/attributes/tag_ids/{index}")
+                               field="tag_ids")
+    tags = await _team_tags(ctx.uow, team, tag_ids, field="tag_ids", indexed=True)
     assignments, _ = await _assign(ctx.uow, ctx.now(), tc, tags)
     return assignments
 
@@ -143,9 +143,10 @@ async def remove_tag(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | N
     facts_changed(uow, team_id=team.team_id, contact_id=tc.contact_id)
 
 
-async def _team_tags(uow: UnitOfWork, team: TeamContext, raw_ids: Sequence[str], *, pointer: str) -> list[uuid.UUID]:
+async def _team_tags(uow: UnitOfWork, team: TeamContext, raw_ids: Sequence[str], *, field: str,
+                     indexed: bool = False) -> list[uuid.UUID]:
     """The ids in ``raw_ids`` (order kept, repeats dropped), each checked to be one of the team's
-    tags; the first that is not is a 422 at ``pointer`` (``{index}`` filled in)."""
+    tags; the first that is not is a 422 naming ``field`` (with its index when ``indexed``)."""
     parsed = [parse_id(raw) for raw in raw_ids]
     wanted = {i for i in parsed if i is not None}
     known = set((await uow.session.scalars(
@@ -155,7 +156,7 @@ async def _team_tags(uow: UnitOfWork, team: TeamContext, raw_ids: Sequence[str],
     for index, tag_id in enumerate(parsed):
         if tag_id not in known:
             raise ValidationFailed("No such tag in this team.", code="unknown_tag",
-                                   pointer=pointer.format(index=index))
+                                   field=(field, index) if indexed else field)
         if tag_id not in out:
             out.append(tag_id)
     return out
@@ -207,7 +208,7 @@ async def _check_free(uow: UnitOfWork, team: TeamContext, name: str) -> None:
     )
     if taken is not None:
         raise Conflict("The team already has a tag with this name.", code="tag_exists",
-                       pointer="/data/attributes/name", meta={"tag_id": str(taken)})
+                       field="name", meta={"tag_id": str(taken)})
 
 
 async def _flush_unique(uow: UnitOfWork, tag: Tag) -> None:
@@ -219,14 +220,14 @@ async def _flush_unique(uow: UnitOfWork, tag: Tag) -> None:
             await s.flush()
     except sa.exc.IntegrityError:
         raise Conflict("The team already has a tag with this name.", code="tag_exists",
-                       pointer="/data/attributes/name") from None
+                       field="name") from None
 
 
 def _check_name(name: Any) -> str:
     name = (name or "").strip() if isinstance(name, str) or name is None else name
     if not isinstance(name, str) or not name or len(name) > MAX_NAME:
         raise ValidationFailed(f"A tag needs a name of 1 to {MAX_NAME} characters.", code="invalid_tag_name",
-                               pointer="/data/attributes/name")
+                               field="name")
     return name
 
 
@@ -234,7 +235,7 @@ def _check_color(color: str | None) -> str | None:
     color = _blank(color)
     if color is not None and not _COLOR.match(color):
         raise ValidationFailed("color is a hex color such as #1a2b3c.", code="invalid_color",
-                               pointer="/data/attributes/color")
+                               field="color")
     return color
 
 

@@ -16,7 +16,6 @@ from persistence.models import Hub
 
 MAX_TITLE = 200
 MAX_BODY = 20_000
-_ATTR = "/data/attributes/"
 
 
 def announce(ctx: Ctx, hub: Hub, *, title: str, body: str) -> AnnouncementCreated:
@@ -24,10 +23,10 @@ def announce(ctx: Ctx, hub: Hub, *, title: str, body: str) -> AnnouncementCreate
     title, body = title.strip(), body.strip()
     if not title or len(title) > MAX_TITLE:
         raise ValidationFailed(f"A title of 1 to {MAX_TITLE} characters is required.", code="invalid_title",
-                               pointer=_ATTR + "title")
+                               field="title")
     if not body or len(body) > MAX_BODY:
         raise ValidationFailed(f"A body of 1 to {MAX_BODY} characters is required.", code="invalid_body",
-                               pointer=_ATTR + "body")
+                               field="body")
     now: datetime = ctx.now()
     event = AnnouncementCreated(id=str(new_id()), hub_id=str(hub.id), title=title, body=body, created_at=now)
     emit(ctx.uow, hub_channel(hub.id), "announcement.created", event, now)

@@ -94,7 +94,6 @@ async def ensure_membership(uow: UnitOfWork, now: datetime, hub: Hub, contact: C
 
 # ---- team side: add, read, list, update ----------------------------------------------------------
 
-_ATTR = "/data/attributes/"
 ONBOARDING_STATES = ("not_started", "in_progress", "completed")
 MODERATION_ACTIONS = ("ban", "unban", "soft_ban", "warn")
 MAX_REASON = 1000
@@ -129,20 +128,20 @@ async def add_membership(ctx: Ctx, team: TeamContext, hub: Hub, *, contact_id: s
     _check_role(role)
     if (contact_id is None) == (email is None):
         raise ValidationFailed("Send either contact_id or email.", code="missing_field" if contact_id is None
-                               else "ambiguous_contact", pointer=_ATTR + "contact_id")
+                               else "ambiguous_contact", field="contact_id")
     uow, now = ctx.uow, ctx.now()
     if contact_id is not None:
         contact = await _team_contact(uow, team.team_id, parse_id(contact_id))
         if contact is None:
             raise ValidationFailed("No contact of this team has this id.", code="unknown_contact",
-                                   pointer=_ATTR + "contact_id")
+                                   field="contact_id")
     else:
         assert email is not None
-        contact = await ensure_contact(uow, now, email, pointer=_ATTR + "email")
+        contact = await ensure_contact(uow, now, email)
         team_contact, _ = await ensure_team_contact(uow, now, team.team_id, contact, source="hub_membership")
         if team_contact.deleted_at is not None:
             raise ValidationFailed("This contact was deleted from the team; restore it first.",
-                                   code="contact_deleted", pointer=_ATTR + "email")
+                                   code="contact_deleted", field="email")
     membership, joined = await ensure_membership(uow, now, hub, contact, role=role)
     return (await _views(uow, [membership], now))[0], joined
 
@@ -209,14 +208,14 @@ async def update_membership(ctx: Ctx, hub: Hub, contact_id: uuid.UUID | None,
     for field in ("notification_preferences", "onboarding"):
         patch = changes.get(field)
         if patch is not None:
-            check_json_object(patch, _ATTR + field)
+            check_json_object(patch, field)
             merged = merge_patch(getattr(membership, field) or {}, patch)
-            check_json_object(merged, _ATTR + field)
+            check_json_object(merged, field)
             setattr(membership, field, merged)
     state = (membership.onboarding or {}).get("state")
     if "onboarding" in changes and state is not None and state not in ONBOARDING_STATES:
         raise ValidationFailed(f"onboarding.state must be one of {', '.join(ONBOARDING_STATES)}.",
-                               code="invalid_onboarding_state", pointer=_ATTR + "onboarding/state")
+                               code="invalid_onboarding_state", field=("onboarding", "state"))
     membership.updated_at = now
     await uow.session.flush()
     return (await _views(uow, [membership], now))[0]
@@ -239,17 +238,17 @@ async def moderate_member(ctx: Ctx, team: TeamContext, hub: Hub, contact_id: uui
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
         raise ValidationFailed(f"A reason of 1 to {MAX_REASON} characters is required.", code="invalid_reason",
-                               pointer=_ATTR + "reason")
+                               field="reason")
     uow, now = ctx.uow, ctx.now()
     if expires_at is not None:
         if action == "unban":
-            raise ValidationFailed("An unban has no expiry.", code="expiry_not_allowed", pointer=_ATTR + "expires_at")
+            raise ValidationFailed("An unban has no expiry.", code="expiry_not_allowed", field="expires_at")
         if expires_at.tzinfo is None:
             raise ValidationFailed("expires_at needs a timezone (e.g. 2027-01-01T00:00:00Z).", code="invalid_datetime",
-                                   pointer=_ATTR + "expires_at")
+                                   field="expires_at")
         if expires_at <= now:
             raise ValidationFailed("expires_at must be in the future.", code="expires_in_past",
-                                   pointer=_ATTR + "expires_at")
+                                   field="expires_at")
     membership = await _membership(uow, hub, contact_id, lock=True)
     current = effective_status(membership, now)
     if action == "unban" and current not in ("banned", "soft_banned"):
@@ -312,10 +311,10 @@ async def mint_member_token(ctx: Ctx, hub: Hub, contact_id: str, *,
     status = effective_status(membership, ctx.now()) if membership is not None else None
     if membership is None or status == "left":
         raise ValidationFailed("This contact is not a member of the hub.", code="not_a_member",
-                               pointer=_ATTR + "contact_id")
+                               field="contact_id")
     if status == "banned":
         raise ValidationFailed("This member is banned from the hub.", code="member_banned",
-                               pointer=_ATTR + "contact_id")
+                               field="contact_id")
     token, expires_at = issue_member_token(tokens, contact_id=membership.contact_id, hub_id=hub.id)
     return token, expires_at, membership
 
@@ -326,7 +325,7 @@ async def mint_member_token(ctx: Ctx, hub: Hub, contact_id: str, *,
 def _check_role(role: str) -> None:
     if role not in MEMBER_ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(MEMBER_ROLES)}.", code="invalid_role",
-                               pointer=_ATTR + "role")
+                               field="role")
 
 
 async def _team_contact(uow: UnitOfWork, team_id: uuid.UUID, contact_id: uuid.UUID | None) -> Contact | None:

@@ -18,7 +18,6 @@ from persistence.models import Hub, HubPolicy, HubPolicyVersion
 
 POLICY_TYPES = ("tos", "privacy_policy")
 MAX_POLICY_CONTENT = 200_000
-_ATTR = "/data/attributes/"
 
 
 async def list_policies(ctx: Ctx, hub: Hub) -> list[HubPolicy]:
@@ -63,7 +62,7 @@ async def set_policy(ctx: Ctx, hub: Hub, *, policy_type: str, content: str | Non
     if policy is None:
         if content is None:
             raise ValidationFailed("A new policy needs its content.", code="missing_field",
-                                   pointer=_ATTR + "content")
+                                   field="content")
         try:
             async with s.begin_nested():
                 policy = HubPolicy(hub_id=hub.id, policy_type=policy_type, content=content, version=1,
@@ -97,12 +96,12 @@ async def set_policy(ctx: Ctx, hub: Hub, *, policy_type: str, content: str | Non
 def _check_type(policy_type: str, *, parameter: str | None = None) -> None:
     if policy_type not in POLICY_TYPES:
         raise ValidationFailed(f"policy_type must be one of {', '.join(POLICY_TYPES)}.", code="invalid_policy_type",
-                               pointer=None if parameter else _ATTR + "policy_type", parameter=parameter)
+                               field=None if parameter else "policy_type", parameter=parameter)
 
 
 def _check_content(content: Any) -> None:
     if not content.strip():
-        raise ValidationFailed("A policy needs some text.", code="invalid_content", pointer=_ATTR + "content")
+        raise ValidationFailed("A policy needs some text.", code="invalid_content", field="content")
     if len(content) > MAX_POLICY_CONTENT:
         raise ValidationFailed(f"A policy is at most {MAX_POLICY_CONTENT} characters.", code="too_long",
-                               pointer=_ATTR + "content")
+                               field="content")

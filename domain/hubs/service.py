@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.context import Ctx
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, Field, NotFound, ValidationFailed
 from domain.identity.validation import normalize_email
 from domain.teams.service import TeamContext
 from persistence.db import UnitOfWork
@@ -36,7 +36,6 @@ MAX_ORIGIN_LENGTH = 300
 MAX_DESCRIPTION = 5000
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_ATTR = "/data/attributes/"
 
 
 async def get_hub(ctx: Ctx, team: TeamContext, hub_id: uuid.UUID | None) -> Hub:
@@ -73,7 +72,7 @@ async def create_hub(ctx: Ctx, team: TeamContext, fields: Mapping[str, Any]) -> 
         _check_slug(slug)
         if await _slug_taken(uow, team.team_id, slug, None):
             raise Conflict("This team already has a hub with this slug.", code="slug_taken",
-                           pointer=_ATTR + "slug")
+                           field="slug")
     else:
         slug = await _free_slug(uow, team.team_id, _slug_from(name))
     now = ctx.now()
@@ -116,7 +115,7 @@ async def update_hub(ctx: Ctx, team: TeamContext, hub: Hub, changes: Mapping[str
         _check_slug(slug)
         if await _slug_taken(uow, team.team_id, slug, hub.id):
             raise Conflict("This team already has a hub with this slug.", code="slug_taken",
-                           pointer=_ATTR + "slug")
+                           field="slug")
         hub.slug = slug
     hub.updated_at = ctx.now()
     await _flush_slug(uow, lambda: None)
@@ -156,12 +155,12 @@ async def update_email_sender(ctx: Ctx, hub: Hub, changes: Mapping[str, Any]) ->
             # A newline here would let the value write its own mail headers.
             if not name or len(name) > 200 or any(c in name for c in "\r\n\x00"):
                 raise ValidationFailed("from_name is 1 to 200 characters on one line.", code="invalid_from_name",
-                                       pointer=_ATTR + "from_name")
+                                       field="from_name")
         sender.from_name = name
     for field in ("from_email", "reply_to"):
         if field in changes:
             value = changes[field]
-            setattr(sender, field, None if value is None else normalize_email(value, pointer=_ATTR + field))
+            setattr(sender, field, None if value is None else normalize_email(value, field=field))
     sender.updated_at = ctx.now()
     await s.flush()
     return sender
@@ -183,27 +182,26 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def check_json_object(value: Any, pointer: str) -> None:
+def check_json_object(value: Any, field: Field) -> None:
     """A JSON object within the size and depth bounds, else 422 naming the attribute."""
     if not isinstance(value, dict):
-        raise ValidationFailed("This must be a JSON object.", code="invalid_value", pointer=pointer)
+        raise ValidationFailed("This must be a JSON object.", code="invalid_value", field=field)
     depth = _depth(value)
     if depth > MAX_JSON_DEPTH:
         raise ValidationFailed(f"This object nests {depth} levels; at most {MAX_JSON_DEPTH} are kept.",
-                               code="too_deep", pointer=pointer)
+                               code="too_deep", field=field)
     size = len(msgspec.json.encode(value))
     if size > MAX_JSON_OBJECT_BYTES:
         raise ValidationFailed(f"This object is {size} bytes as JSON; at most {MAX_JSON_OBJECT_BYTES} are kept.",
-                               code="too_large", pointer=pointer, meta={"max_bytes": MAX_JSON_OBJECT_BYTES})
+                               code="too_large", field=field, meta={"max_bytes": MAX_JSON_OBJECT_BYTES})
 
 
 def _merged(current: dict[str, Any], patch: Any, field: str) -> dict[str, Any]:
     if patch is None:
         return dict(current)
-    pointer = _ATTR + field
-    check_json_object(patch, pointer)  # bounds the patch before the (recursive) merge walks it
+    check_json_object(patch, field)  # bounds the patch before the (recursive) merge walks it
     result = merge_patch(current, patch)
-    check_json_object(result, pointer)  # and the merged result: many small patches add up
+    check_json_object(result, field)  # and the merged result: many small patches add up
     return result  # type: ignore[no-any-return]
 
 
@@ -231,22 +229,22 @@ def normalize_origins(values: list[str]) -> list[str]:
     http or https, a host, an optional port, nothing else. Duplicates collapse, order is kept."""
     if len(values) > MAX_ORIGINS:
         raise ValidationFailed(f"At most {MAX_ORIGINS} origins.", code="too_many_origins",
-                               pointer=_ATTR + "allowed_redirect_origins")
+                               field="allowed_redirect_origins")
     out: list[str] = []
     for i, value in enumerate(values):
-        origin = normalize_origin(value, f"{_ATTR}allowed_redirect_origins/{i}")
+        origin = normalize_origin(value, ("allowed_redirect_origins", i))
         if origin not in out:
             out.append(origin)
     return out
 
 
-def normalize_origin(value: str, pointer: str) -> str:
+def normalize_origin(value: str, field: Field) -> str:
     """``value`` as a canonical origin: lower-case scheme and host, IDN hosts in punycode, the
     port only when given. A bare trailing ``/`` is accepted and dropped; any other path is not."""
 
     def bad(why: str) -> ValidationFailed:
         return ValidationFailed(f"`{value[:100]}` is not an origin like https://example.com: {why}.",
-                                code="invalid_origin", pointer=pointer)
+                                code="invalid_origin", field=field)
 
     raw = value.strip()
     if not raw or len(raw) > MAX_ORIGIN_LENGTH or any(c.isspace() or ord(c) < 32 for c in raw):
@@ -288,21 +286,21 @@ def _check_name(name: Any) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A hub needs a name of 1 to 200 characters.", code="invalid_name",
-                               pointer=_ATTR + "name")
+                               field="name")
     return str(name)
 
 
 def _check_description(description: Any) -> str | None:
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise ValidationFailed(f"The description is at most {MAX_DESCRIPTION} characters.", code="too_long",
-                               pointer=_ATTR + "description")
+                               field="description")
     return description  # type: ignore[no-any-return]
 
 
 def _check_slug(slug: str) -> None:
     if not _SLUG.match(slug):
         raise ValidationFailed("A slug is 1–100 lowercase letters, digits and inner hyphens.",
-                               code="invalid_slug", pointer=_ATTR + "slug")
+                               code="invalid_slug", field="slug")
 
 
 def _slug_from(name: str) -> str:
@@ -333,4 +331,4 @@ async def _flush_slug(uow: UnitOfWork, add: Any) -> None:
             await uow.session.flush()
     except sa.exc.IntegrityError:
         raise Conflict("This team already has a hub with this slug.", code="slug_taken",
-                       pointer=_ATTR + "slug") from None
+                       field="slug") from None

@@ -35,26 +35,26 @@ async def create_api_key(ctx: Ctx, team: TeamContext, *, name: str, scopes: list
     answer and nowhere else."""
     name = name.strip()
     if not name or len(name) > 200:
-        raise ValidationFailed("A key needs a name of 1 to 200 characters.", code="invalid_name", pointer="/name")
+        raise ValidationFailed("A key needs a name of 1 to 200 characters.", code="invalid_name", field="name")
     requested = scopes if scopes is not None else ["contacts:read"]
-    for i, scope in enumerate(requested):  # the pointer indexes the list as the caller sent it
+    for i, scope in enumerate(requested):  # the error indexes the list as the caller sent it
         if scope not in KEY_SCOPES:
             raise ValidationFailed(
                 f"Unknown or disallowed scope `{scope}`. Allowed: area:read or area:write for "
                 "the team's areas (API keys cannot manage keys or members).",
-                code="invalid_scope", pointer=f"/scopes/{i}",
+                code="invalid_scope", field=("scopes", i),
             )
     scopes = sorted(set(requested))
     if not scopes:
-        raise ValidationFailed("A key needs at least one scope.", code="invalid_scope", pointer="/scopes")
+        raise ValidationFailed("A key needs at least one scope.", code="invalid_scope", field="scopes")
     now = ctx.now()
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise ValidationFailed("expires_at needs a timezone (e.g. 2027-01-01T00:00:00Z).",
-                                   code="invalid_datetime", pointer="/expires_at")
+                                   code="invalid_datetime", field="expires_at")
         if expires_at <= now:
             raise ValidationFailed("expires_at must be in the future.", code="expires_in_past",
-                                   pointer="/expires_at")
+                                   field="expires_at")
     secret = random_secret(KEY_PREFIX)
     key = ApiKey(
         team_id=team.team_id, name=name, key_prefix=secret[:SHOWN_PREFIX_LEN], key_hash=sha256_hex(secret),

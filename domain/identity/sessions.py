@@ -72,7 +72,7 @@ async def register_user(
     check_password(password)
     s = ctx.uow.session
     if await s.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise Conflict("An account with this email already exists.", code="email_taken", pointer="/email")
+        raise Conflict("An account with this email already exists.", code="email_taken", field="email")
     now = ctx.now()
     user = User(
         email=email,

@@ -70,11 +70,11 @@ def check_redirect_url(url: str | None) -> str | None:
         return None
     if len(url) > MAX_REDIRECT_URL or origin_of(url) is None:
         raise ValidationFailed("redirect_url must be an absolute http(s) URL.", code="invalid_redirect_url",
-                               pointer="/redirect_url")
+                               field="redirect_url")
     parts = urlsplit(url.strip())
     if parts.username or parts.password or parts.fragment:
         raise ValidationFailed("redirect_url may not carry credentials or a #fragment.",
-                               code="invalid_redirect_url", pointer="/redirect_url")
+                               code="invalid_redirect_url", field="redirect_url")
     return url.strip()
 
 
@@ -102,7 +102,7 @@ async def request_magic_link(ctx: Ctx, *, email: str, hub_id: uuid.UUID, redirec
     among its allowed origins. Returns whether an email was queued (for logs and tests only; the
     route never shows it).
     """
-    email = normalize_email(email, pointer="/email")
+    email = normalize_email(email)
     redirect_url = check_redirect_url(redirect_url)
     uow = ctx.uow
     s = uow.session
@@ -113,7 +113,7 @@ async def request_magic_link(ctx: Ctx, *, email: str, hub_id: uuid.UUID, redirec
         allowed = {o for o in (origin_of(x) for x in (hub.allowed_redirect_origins or [])) if o}
         if origin_of(redirect_url) not in allowed:
             raise ValidationFailed("This hub does not allow sign-in links to redirect to that origin.",
-                                   code="redirect_not_allowed", pointer="/redirect_url")
+                                   code="redirect_not_allowed", field="redirect_url")
     now = ctx.now()
     contact = await s.scalar(sa.select(Contact).where(Contact.email == email))
     membership = None

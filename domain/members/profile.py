@@ -109,37 +109,37 @@ async def update_me(ctx: Ctx, member: MemberPrincipal, *, profile: dict[str, Any
 
 
 def _clean_profile(profile: dict[str, Any]) -> dict[str, Any]:
-    base = "/data/attributes/profile/"
     out: dict[str, Any] = {}
     for key, value in profile.items():
         if key == "display_name" and value is not None:
             value = value.strip()
             if not 1 <= len(value) <= 100:
                 raise ValidationFailed("A display name is 1-100 characters.", code="invalid_value",
-                                       pointer=base + key)
+                                       field=("profile", key))
         elif key == "bio" and value is not None:
             if len(value) > 2000:
-                raise ValidationFailed("A bio is at most 2000 characters.", code="invalid_value", pointer=base + key)
+                raise ValidationFailed("A bio is at most 2000 characters.", code="invalid_value",
+                                       field=("profile", key))
         elif key == "avatar_media_id" and value is not None:
             try:
                 value = str(uuid.UUID(value))
             except ValueError:
                 raise ValidationFailed("avatar_media_id must be a media id.", code="invalid_value",
-                                       pointer=base + key) from None
+                                       field=("profile", key)) from None
         elif key == "links":
             if len(value) > 10:
-                raise ValidationFailed("A profile has at most 10 links.", code="invalid_value", pointer=base + key)
+                raise ValidationFailed("A profile has at most 10 links.", code="invalid_value", field=("profile", key))
             for i, link in enumerate(value):
                 url = str(link.get("url", ""))
                 if not url.startswith(("https://", "http://")) or len(url) > 500:
                     raise ValidationFailed("A link is an http(s) URL of at most 500 characters.",
-                                           code="invalid_value", pointer=f"{base}links/{i}/url")
+                                           code="invalid_value", field=("profile", "links", i, "url"))
                 if len(str(link.get("label", ""))) > 100:
                     raise ValidationFailed("A link label is at most 100 characters.", code="invalid_value",
-                                           pointer=f"{base}links/{i}/label")
+                                           field=("profile", "links", i, "label"))
         elif key == "visibility" and value not in VISIBILITIES:
             raise ValidationFailed(f"visibility is one of {', '.join(VISIBILITIES)}.", code="invalid_value",
-                                   pointer=base + key)
+                                   field=("profile", key))
         out[key] = value
     return out
 
@@ -149,19 +149,18 @@ async def accept_policy(ctx: Ctx, member: MemberPrincipal, *, policy_type: str,
     """Record that the member accepted ``version`` of the hub's ``policy_type``. Only the current
     version can be accepted (409 ``stale_policy_version`` otherwise: the member read an old text).
     Accepting the same version again changes nothing. Returns (acceptance, recorded now)."""
-    pointer = "/data/attributes/policy_type"
     if policy_type not in POLICY_TYPES:
         raise ValidationFailed(f"policy_type is one of {', '.join(POLICY_TYPES)}.", code="invalid_value",
-                               pointer=pointer)
+                               field="policy_type")
     uow = ctx.uow
     s = uow.session
     policy = await s.scalar(sa.select(HubPolicy).where(HubPolicy.hub_id == member.hub_id,
                                                        HubPolicy.policy_type == policy_type))
     if policy is None:
-        raise ValidationFailed(f"This hub has no {policy_type} policy.", code="unknown_policy", pointer=pointer)
+        raise ValidationFailed(f"This hub has no {policy_type} policy.", code="unknown_policy", field="policy_type")
     if version != policy.version:
         raise Conflict(f"Version {version} is not the current {policy_type} (version {policy.version}).",
-                       code="stale_policy_version", pointer="/data/attributes/version",
+                       code="stale_policy_version", field="version",
                        meta={"current_version": policy.version})
     find = sa.select(PolicyAcceptance).where(PolicyAcceptance.membership_id == member.membership_id,
                                              PolicyAcceptance.policy_type == policy_type,

@@ -89,12 +89,12 @@ async def create_team(ctx: Ctx, *, owner_id: uuid.UUID, name: str, slug: str | N
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A team needs a name of 1 to 200 characters.", code="invalid_name",
-                               pointer="/data/attributes/name")
+                               field="name")
     s = ctx.uow.session
     if slug is not None:
         _check_slug(slug)
         if await s.scalar(sa.select(Team.id).where(Team.slug == slug)) is not None:
-            raise Conflict("This slug is taken.", code="slug_taken", pointer="/data/attributes/slug")
+            raise Conflict("This slug is taken.", code="slug_taken", field="slug")
     else:
         slug = await _free_slug(ctx.uow, slugify(name))
     now = ctx.now()
@@ -127,13 +127,13 @@ async def update_team(ctx: Ctx, team: TeamContext, *, name: str | None = None,
         name = name.strip()
         if not name or len(name) > 200:
             raise ValidationFailed("A team needs a name of 1 to 200 characters.", code="invalid_name",
-                                   pointer="/data/attributes/name")
+                                   field="name")
         row.name = name
     if slug is not None and slug != row.slug:
         _check_slug(slug)
         taken = await ctx.uow.session.scalar(sa.select(Team.id).where(Team.slug == slug, Team.id != row.id))
         if taken is not None:
-            raise Conflict("This slug is taken.", code="slug_taken", pointer="/data/attributes/slug")
+            raise Conflict("This slug is taken.", code="slug_taken", field="slug")
         row.slug = slug
     row.updated_at = ctx.now()
     await ctx.uow.session.flush()
@@ -182,11 +182,11 @@ async def add_member(ctx: Ctx, team: TeamContext, *, email: str, role: str) -> M
     user = await s.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         raise ValidationFailed("No staff account uses this email; ask them to register first.",
-                               code="user_not_found", pointer="/data/attributes/email")
+                               code="user_not_found", field="email")
     existing = await s.get(TeamMember, (team.team_id, user.id))
     if existing is not None:
         raise Conflict("This user is already a member of the team.", code="already_member",
-                       pointer="/data/attributes/email")
+                       field="email")
     now = ctx.now()
     s.add(TeamMember(team_id=team.team_id, user_id=user.id, role=role, created_at=now))
     await s.flush()
@@ -249,13 +249,13 @@ async def _lock_owners(uow: UnitOfWork, team_id: uuid.UUID) -> None:
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}.", code="invalid_role",
-                               pointer="/data/attributes/role")
+                               field="role")
 
 
 def _check_slug(slug: str) -> None:
     if not _SLUG.match(slug):
         raise ValidationFailed("A slug is 1–100 lowercase letters, digits and inner hyphens.",
-                               code="invalid_slug", pointer="/data/attributes/slug")
+                               code="invalid_slug", field="slug")
 
 
 async def _free_slug(uow: UnitOfWork, base: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from domain.crm.segments import compile_conditions, segment_clause
+from domain.crm.segment_sql import compile_conditions
+from domain.crm.segments import segment_clause
 from domain.errors import NotFound
 from persistence.db import UnitOfWork, create_engine, session_factory
 from persistence.models import (

@@ -11,6 +11,7 @@ import msgspec
 
 from domain.crm.tags import MAX_BULK
 from server.api.crm.schemas import ContactTagsResource, Id
+from server.jsonapi import Inbound
 from server.openapi import component
 
 
@@ -23,7 +24,10 @@ class ContactTagBulkData(msgspec.Struct, forbid_unknown_fields=True):
     attributes: ContactTagBulkAttributes
 
 
-class ContactTagBulkDocument(msgspec.Struct, forbid_unknown_fields=True):
+class ContactTagBulkDocument(Inbound):
+    """A JSON:API document: the domain's field names (``tag_ids``, ``("tag_ids", 2)``) point
+    under ``/data/attributes`` (server/errors.py)."""
+
     data: ContactTagBulkData
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -62,7 +61,7 @@ from server.api.crm.segments_schemas import (
     search_result,
     segment_resource,
 )
-from server.deps import Context, TeamCtx, Uow, services_of
+from server.deps import Context, TeamCtx
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
 from server.paths import TEAM_PATH
 
@@ -282,62 +281,62 @@ class SegmentsController(Controller):
 
     @get("/", opt={"scope": "segments:read"}, summary="List segments")
     async def list_segments(self, request: Request[Any, Any, Any], team: TeamCtx,
-                            uow: Uow) -> Response[SegmentsListDocument]:
+                            ctx: Context) -> Response[SegmentsListDocument]:
         q = parse_list_query(request)
-        page = await segments.list_segments(uow, team.team_id, q.page)
+        page = await segments.list_segments(ctx, team, q.page)
         return jsonapi(SegmentsListDocument.page(request, [segment_resource(team.team_id, s) for s in page.items],
                                                  page))
 
     @post("/", opt={"scope": "segments:write"}, summary="Create a segment (its conditions validated in full)")
     async def create_segment(self, data: JSONBody[SegmentsCreateDocument], team: TeamCtx,
-                             state: State, uow: Uow) -> Response[SegmentsDocument]:
+                             ctx: Context) -> Response[SegmentsDocument]:
         a = data.data.attributes
-        s = await segments.create_segment(uow, services_of(state).clock, team.team_id, name=a.name,
-                                          description=a.description, conditions=a.conditions)
+        s = await segments.create_segment(ctx, team, name=a.name, description=a.description,
+                                          conditions=a.conditions)
         return jsonapi(SegmentsDocument(data=segment_resource(team.team_id, s)), 201,
                        headers={"Location": f"/api/v1/teams/{team.team_id}/segments/{s.id}"})
 
     @post("/search", opt={"scope": "segments:read"}, status_code=200,
           summary="Preview a condition tree: the first matching team contacts and the total count")
     async def search(self, data: JSONBody[SegmentSearchesCreateDocument], team: TeamCtx,
-                     uow: Uow) -> Response[SearchResultDocument]:
+                     ctx: Context) -> Response[SearchResultDocument]:
         a = data.data.attributes
-        page, count = await segments.search_contacts(uow, team.team_id, a.conditions, a.page_size)
+        page, count = await segments.search_contacts(ctx, team, a.conditions, a.page_size)
         return jsonapi(search_result(team.team_id, page, count))
 
     @get("/{segment_id:str}", opt={"scope": "segments:read"}, summary="Read a segment")
-    async def get_segment(self, segment_id: FromPath[str], team: TeamCtx, uow: Uow) -> Response[SegmentsDocument]:
-        s = await segments.get_segment(uow, team.team_id, parse_id(segment_id))
+    async def get_segment(self, segment_id: FromPath[str], team: TeamCtx,
+                          ctx: Context) -> Response[SegmentsDocument]:
+        s = await segments.get_segment(ctx, team, parse_id(segment_id))
         return jsonapi(SegmentsDocument(data=segment_resource(team.team_id, s)))
 
     @patch("/{segment_id:str}", opt={"scope": "segments:write"}, summary="Rename, describe or change the conditions")
     async def update_segment(self, segment_id: FromPath[str], data: JSONBody[SegmentsUpdateDocument],
-                             team: TeamCtx, state: State, uow: Uow) -> Response[SegmentsDocument]:
+                             team: TeamCtx, ctx: Context) -> Response[SegmentsDocument]:
         check_document_id(data.data.id, segment_id)
-        s = await segments.update_segment(uow, services_of(state).clock, team.team_id, parse_id(segment_id),
-                                          **present(data.data.attributes))
+        s = await segments.update_segment(ctx, team, parse_id(segment_id), **present(data.data.attributes))
         return jsonapi(SegmentsDocument(data=segment_resource(team.team_id, s)))
 
     @delete("/{segment_id:str}", opt={"scope": "segments:write"}, status_code=HTTP_204_NO_CONTENT,
             summary="Delete a segment")
-    async def delete_segment(self, segment_id: FromPath[str], team: TeamCtx, uow: Uow) -> None:
-        await segments.delete_segment(uow, team.team_id, parse_id(segment_id))
+    async def delete_segment(self, segment_id: FromPath[str], team: TeamCtx, ctx: Context) -> None:
+        await segments.delete_segment(ctx, team, parse_id(segment_id))
 
     @get("/{segment_id:str}/members", opt={"scope": "segments:read"},
          summary="Page through the team contacts the segment matches (page[size], page[after])")
     async def list_members(self, request: Request[Any, Any, Any], segment_id: FromPath[str], team: TeamCtx,
-                           uow: Uow) -> Response[TeamContactsListDocument]:  # the CRM's type: segments_schemas.py
+                           ctx: Context) -> Response[TeamContactsListDocument]:  # the CRM's type: segments_schemas.py
         q = parse_list_query(request)
-        page = await segments.segment_members(uow, team.team_id, parse_id(segment_id), q.page)
+        page = await segments.segment_members(ctx, team, parse_id(segment_id), q.page)
         return jsonapi(SegmentMembersListDocument.page(
             request, [member_resource(team.team_id, m) for m in page.items], page))
 
     @get("/{segment_id:str}/members/count", opt={"scope": "segments:read"},
          summary="How many team contacts the segment matches now")
     async def count_members(self, segment_id: FromPath[str], team: TeamCtx,
-                            uow: Uow) -> Response[SegmentCountsDocument]:
+                            ctx: Context) -> Response[SegmentCountsDocument]:
         sid = parse_id(segment_id)
-        return jsonapi(count_document(sid, await segments.count_segment_members(uow, team.team_id, sid)))
+        return jsonapi(count_document(sid, await segments.count_segment_members(ctx, team, sid)))
 
 
 ROUTES: list[Any] = [

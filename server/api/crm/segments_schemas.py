@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from domain.crm.segments import SegmentConditions, SegmentMember
+from domain.crm.segment_conditions import SegmentConditions
+from domain.crm.segments import SegmentMember
 from persistence.models import Segment
 from persistence.pagination import Page
 from server.api.crm.schemas import TeamContactsResource
