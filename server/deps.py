@@ -9,6 +9,7 @@ from typing import Any, Optional
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.params import SkipValidation
 
 from domain.access import service as access_service
 from domain.access.facts import ACTIONS, Subject
@@ -143,7 +144,7 @@ DEPENDENCIES = {
 
 # Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
 Uow = NamedDependency[UnitOfWork]
-Context = NamedDependency[Ctx]
+Context = NamedDependency[SkipValidation[Ctx]]  # built here, nothing to validate (and its hints name types only for checkers)
 Caller = NamedDependency[Principal]
 Staff = NamedDependency[StaffPrincipal]
 OptionalStaff = NamedDependency[Optional[StaffPrincipal]]
