@@ -6,7 +6,7 @@ export const JSONAPI = "application/vnd.api+json";
 export class ApiError extends Error {
   constructor(status, body) {
     const first = (body && body.errors && body.errors[0]) || {};
-    super(first.detail || first.title || `HTTP ${status}`);
+    super(first.detail || first.title || (status === 0 ? "The server cannot be reached." : `HTTP ${status}`));
     this.status = status;
     this.code = first.code || (status === 0 ? "network" : "http_" + status);
     this.detail = first.detail || (status === 0 ? "The server cannot be reached. Check your connection." : null);

@@ -69,7 +69,10 @@ export function errorText(err) {
 /** Say something to screen readers (and show it in the status area). */
 export function announce(text) {
   const live = document.getElementById("live");
-  if (live) live.textContent = text;
+  if (!live) return;
+  live.textContent = text;
+  clearTimeout(announce.timer);
+  announce.timer = setTimeout(() => { if (live.textContent === text) live.textContent = ""; }, 8000);
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

@@ -3,7 +3,7 @@
 // directory and the member's own profile. Everything goes through the public REST API
 // (docs/api.md) and the realtime protocol (docs/realtime.md, hubwire-realtime.js).
 
-import { Api, doc, query } from "./api.js";
+import { Api, ApiError, doc, query } from "./api.js";
 import { $, announce, errorText, field, fill, focusHeading, form, h, safeColor, time, when } from "./dom.js";
 import { HubwireRealtime } from "./hubwire-realtime.js";
 
@@ -307,6 +307,7 @@ function startRealtime() {
   S.rt = new HubwireRealtime({ url: H("/ws"), sseUrl: H("/events"), token: () => S.token });
   S.rt.on("state", (state) => {
     document.body.dataset.realtime = state;
+    document.body.dataset.transport = S.rt.mode || "";
     const live = $("#live");
     live.textContent = state === "open" ? "" : state === "reconnecting" ? "Reconnecting…" : state === "connecting" ? "Connecting…" : "";
   });
@@ -326,7 +327,7 @@ function startRealtime() {
       renderOnline();
       document.querySelectorAll("[data-presence]").forEach((el) => el.classList.toggle("online", S.online.has(el.dataset.presence)));
     },
-    onReset() { loadPresence(); },
+    onReset() { loadPresence().catch(() => {}); },
   });
   keep(`contact:${S.me.contact_id}`, {
     onEvent(ev) {
@@ -335,7 +336,7 @@ function startRealtime() {
       else if (ev.event === "member.soft_banned" && ev.data.hub_id === S.hub.id) notice("You can read but not post for now", ev.data.reason);
       else if (ev.event === "message.received") messageReceived(ev.data);
     },
-    onReset() { loadConversations(); },
+    onReset() { loadConversations().catch(() => {}); },
   });
   S.rt.connect();
 }
@@ -385,7 +386,7 @@ function watchSpace(id) {
       s.unread_count = (s.unread_count || 0) + 1;
       if (S.view && S.view.name === "spaces") renderSpaceList();
     },
-    onReset() { loadSpaces().then(() => { if (S.view && S.view.name === "spaces") renderSpaceList(); }); },
+    onReset() { loadSpaces().then(() => { if (S.view && S.view.name === "spaces") renderSpaceList(); }).catch(() => {}); },
   });
 }
 
@@ -566,7 +567,10 @@ async function discussionView(v, id) {
     if (!ready) { queued.push(ev); return; }
     const x = ev.data;
     switch (ev.event) {
-      case "comment.created": case "comment.updated": upsertComment(x); break;
+      case "comment.created": case "comment.updated":
+        upsertComment(x);
+        if (typers.delete(x.author_contact_id)) renderTyping(); // their comment ends their typing
+        break;
       case "comment.removed": { const c = comments.get(x.id); if (c) { c.el.remove(); comments.delete(x.id); } break; }
       case "reaction.added": case "reaction.removed": {
         const bar = x.target_type === "discussion" ? discussionBar : comments.get(x.target_id)?.reactions;
@@ -747,7 +751,7 @@ function reportButton(targetType, targetId, container) {
 function messageReceived(m) {
   const viewing = S.view && S.view.name === "conversation" && S.view.id === m.conversation_id;
   const c = S.conversations.get(m.conversation_id);
-  if (!c) { loadConversations(); return; }
+  if (!c) { loadConversations().catch(() => {}); return; }
   if (c.last_message_at && new Date(m.created_at) <= new Date(c.last_message_at)) return; // counted already
   c.last_message_at = m.created_at;
   if (!viewing) c.unread_count = (c.unread_count || 0) + 1;
@@ -844,10 +848,12 @@ async function conversationView(v, id) {
   const markRead = () => {
     clearTimeout(reading);
     reading = setTimeout(async () => {
-      const r = await api.post(H(`/conversations/${id}/read`));
-      conv = attrs(r.data);
-      S.conversations.set(id, conv);
-      renderBadge();
+      try {
+        const r = await api.post(H(`/conversations/${id}/read`));
+        conv = attrs(r.data);
+        S.conversations.set(id, conv);
+        renderBadge();
+      } catch (_) { /* offline: read again with the next message */ }
     }, 200);
   };
   await viewSubscribe(v, `conversation:${id}`, { onEvent: apply, onTyping, onReset: () => { if (v.alive()) route(); } });
@@ -949,5 +955,14 @@ async function profileView(v) {
     }));
   focusHeading(main);
 }
+
+// A refused or failed request whose caller did not handle it (a click while offline, a 403):
+// say so in the status line. Anything else is a bug and stays an error.
+window.addEventListener("unhandledrejection", (e) => {
+  if (e.reason instanceof ApiError) {
+    e.preventDefault();
+    announce(errorText(e.reason));
+  }
+});
 
 boot();

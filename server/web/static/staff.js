@@ -3,7 +3,7 @@
 // ban, pin/lock, audit log). Only the public REST API (docs/api.md) and the team socket
 // (docs/realtime.md) are used.
 
-import { Api, doc, query } from "./api.js";
+import { Api, ApiError, doc, query } from "./api.js";
 import { $, announce, errorText, field, fill, focusHeading, form, h, time } from "./dom.js";
 import { HubwireRealtime } from "./hubwire-realtime.js";
 
@@ -517,5 +517,14 @@ function auditRow(hubId, a) {
   return h("li", { class: "audit-entry" }, time(a.created_at), " ", h("strong", { text: a.action.replace("_", "-") }), " ", target,
     a.reason ? ` — “${a.reason}”` : "", a.expires_at ? [" until ", time(a.expires_at)] : null);
 }
+
+// A refused or failed request whose caller did not handle it (a click while offline, a 403):
+// say so in the status line. Anything else is a bug and stays an error.
+window.addEventListener("unhandledrejection", (e) => {
+  if (e.reason instanceof ApiError) {
+    e.preventDefault();
+    announce(errorText(e.reason));
+  }
+});
 
 boot();
