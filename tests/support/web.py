@@ -108,6 +108,9 @@ async def make_web_world(base: str, *names: str) -> WebWorld:
         token = r.json()["access_token"]
         staff = {"Authorization": f"Bearer {token}"}
         team_id = (await http.get("/api/v1/teams", headers=staff)).json()["data"][0]["id"]
+        r = await http.patch(f"/api/v1/teams/{team_id}", headers={**staff, **JSONAPI},
+                             json=doc("teams", {"name": "Pottery Studio"}))
+        assert r.status_code == 200, r.text
         slug = f"hub-{uuid.uuid4().hex[:8]}"
         r = await http.post(f"/api/v1/teams/{team_id}/hubs", headers={**staff, **JSONAPI}, json=doc("hubs", {
             "name": "Pottery Circle", "slug": slug, "branding": {"colors": {"primary": "#0f766e", "accent": "#c2410c"}}}))

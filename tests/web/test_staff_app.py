@@ -41,6 +41,7 @@ async def test_a_moderator_removes_a_reported_post_from_both_members_screens(web
     await expect(entry.locator(".reported")).to_contain_text("Buy cheap kilns at spam.example")
     await expect(entry.locator(".reasons")).to_contain_text("Spam link")
     await expect(staff.locator("#mod-discussions li.discussion")).to_have_count(2)
+    await expect(entry.locator(".who", has_text="a member")).to_have_count(0)
     await staff.screenshot(path=str(artifacts / "moderator-console.png"), full_page=True)
 
     await entry.get_by_role("textbox").fill("Spam")
@@ -112,5 +113,6 @@ async def test_the_dashboard_counts_a_signup_live(web_cluster, browser, pages, a
     await staff.reload()  # what REST says now is what the live counters said
     await expect(contacts).to_have_text("2")
     await expect(members).to_have_text("2")
+    await expect(feed.locator(".who", has_text="a member")).to_have_count(0)  # every email looked up
     await staff.screenshot(path=str(artifacts / "team-dashboard.png"), full_page=True)
     no_page_errors(staff, newcomer)
