@@ -90,8 +90,9 @@ class WebWorld:
         self.members[name] = member
         return member
 
-    async def member_api(self, member: WebMember, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=self.base, timeout=10.0) as http:
+    async def member_api(self, member: WebMember, method: str, path: str, body: Any = None, *,
+                         base: str | None = None) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=base or self.base, timeout=10.0) as http:
             r = await http.request(method, f"/api/v1/hub/{self.hub_id}{path}", json=body,
                                    headers={"Authorization": f"Bearer {member.token}", **JSONAPI})
             assert r.status_code < 300, r.text

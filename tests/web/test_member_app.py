@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 from playwright.async_api import expect
 
+from tests.support.realtime import start_server, stop_server
 from tests.support.web import (
     PHONE,
     CuttableProxy,
@@ -165,8 +167,10 @@ async def test_a_dropped_network_loses_nothing_and_shows_nothing_twice(web_clust
 async def test_server_sent_events_take_over_when_websockets_are_blocked(web_cluster, browser, pages):
     world = await make_web_world(web_cluster.a.base, "Ada", "Bob")
     ada = await member_page(browser, web_cluster.a.base, world, world.members["Ada"])
-    bob = await member_page(browser, web_cluster.b.base, world, world.members["Bob"],
-                            init_script="delete window.WebSocket;")
+    # a proxy on the way that refuses WebSocket upgrades: every handshake fails, HTTP goes through
+    blocked = ("const Real = window.WebSocket; window.WebSocket = class extends Real {"
+               " constructor(url, protocols) { super(url.replace(/\\/ws$/, '/refused-upgrade'), protocols); } };")
+    bob = await member_page(browser, web_cluster.b.base, world, world.members["Bob"], init_script=blocked)
     pages += [ada, bob]
     await expect(bob.locator("body")).to_have_attribute("data-transport", "sse")
     await open_space(ada)
@@ -205,3 +209,81 @@ async def test_a_magic_link_signs_in_and_leaves_no_token_in_the_address_bar(web_
     await expect(page.get_by_text("This sign-in link was already used")).to_be_visible()
     assert page.url == f"{web_cluster.a.base}/hubs/{world.slug}"
     no_page_errors(page)
+
+
+async def test_spaces_show_unread_counts_presence_edits_and_why_a_space_is_locked(web_cluster, browser, pages):
+    world = await make_web_world(web_cluster.a.base, "Ada", "Bob")
+    ada_m, bob_m = world.members["Ada"], world.members["Bob"]
+    staff = {**world.staff, "Content-Type": "application/vnd.api+json"}
+    async with httpx.AsyncClient(base_url=world.base, timeout=10.0) as http:
+        for name, level in (("Inner circle", "private"), ("Next term", "open")):
+            r = await http.post(world.hub_url("/spaces"), headers=staff, json={"data": {"type": "spaces", "attributes": {
+                "name": name, "access_level": level, "position": 5}}})
+            assert r.status_code == 201, r.text
+            if name == "Next term":  # opens on a date: the evaluator says when
+                r = await http.post(world.hub_url("/access-rules"), headers=staff, json={"data": {
+                    "type": "access_rules", "attributes": {"target_type": "space", "target_id": r.json()["data"]["id"],
+                                                           "conditions": [{"condition_type": "available_after",
+                                                                           "condition_data": {"at": "2099-09-01T09:00:00+00:00"}}]}}})
+                assert r.status_code == 201, r.text
+    ada = await member_page(browser, web_cluster.a.base, world, ada_m)
+    bob = await member_page(browser, web_cluster.b.base, world, bob_m)
+    pages += [ada, bob]
+    await expect(ada.locator("#online-count")).to_have_text("● 2 online", timeout=LIVE)
+    inner = ada.locator("li.space.locked", has_text="Inner circle")
+    await expect(inner.locator(".lock-reason")).to_have_text("Members of this space only: a moderator can add you.")
+    await expect(ada.locator("li.space.locked", has_text="Next term").locator(".lock-reason")).to_contain_text("Unlocks on")
+    general = ada.locator("li.space", has_text="General")
+    await expect(general.locator(".badge")).to_have_count(0)
+
+    await open_space(bob)
+    await post_discussion(bob, "Clay suppliers", "Who do you buy from?")
+    await expect(general.locator(".badge")).to_have_text("1", timeout=LIVE)  # unread, live
+    await post_discussion(bob, "Studio hours", "Open late on Thursdays")
+    await expect(general.locator(".badge")).to_have_text("2", timeout=LIVE)
+    await open_space(ada)  # reading the space clears it
+    await expect(ada.locator("li.discussion")).to_have_count(2)
+    await ada.get_by_role("link", name="← Spaces").click()
+    await expect(general.locator(".badge")).to_have_count(0)
+
+    # the author edits; the other member's feed follows
+    await open_space(ada)
+    await bob.get_by_role("link", name="Studio hours").click()
+    await bob.locator(".discussion-head").get_by_role("button", name="Edit").click()
+    await bob.get_by_role("textbox", name="Title").fill("Studio hours (updated)")
+    await bob.get_by_role("button", name="Save").click()
+    await expect(bob.get_by_role("heading", name="Studio hours (updated)")).to_be_visible()
+    await expect(ada.locator("li.discussion", has_text="Studio hours (updated)")).to_be_visible(timeout=LIVE)
+    no_page_errors(ada, bob)
+
+
+async def test_a_restarted_server_is_resumed_or_refetched(web_cluster, browser, pages, tmp_path, database_url,
+                                                          redis_prefix):
+    """Bob's server restarts while Ada writes to him through another: on the embedded default the
+    restarted process lost its history (`recovered: false`: the app refetches); with Redis the
+    history survives (`recovered: true`: replayed). Either way the message shows, once."""
+    world = await make_web_world(web_cluster.a.base, "Ada", "Bob")
+    ada_m, bob_m = world.members["Ada"], world.members["Bob"]
+    conv = (await world.member_api(ada_m, "POST", "/conversations", {"data": {"type": "conversations", "attributes": {
+        "participant_ids": [bob_m.contact_id]}}}))["data"]["id"]
+    own = start_server(tmp_path, database_url, redis_prefix, "own")
+    try:
+        bob = await member_page(browser, own.base, world, bob_m, path=f"#/messages/{conv}")
+        pages.append(bob)
+        await expect(bob.get_by_role("heading", name="With Ada")).to_be_visible()
+        port = own.port
+        stop_server(own)
+        await bob.locator("body[data-realtime='reconnecting']").wait_for()
+        await world.member_api(ada_m, "POST", f"/conversations/{conv}/messages",
+                               {"data": {"type": "messages", "attributes": {"body": "while the server was away"}}})
+        own = start_server(tmp_path, database_url, redis_prefix, "own-again", port=port)
+        await bob.locator("body[data-realtime='open']").wait_for(timeout=30_000)
+        await expect(bob.locator("li.message")).to_have_count(1, timeout=LIVE)
+        await expect(bob.locator("li.message .pre")).to_have_text("while the server was away")
+        await world.member_api(ada_m, "POST", f"/conversations/{conv}/messages",
+                               {"data": {"type": "messages", "attributes": {"body": "and live again"}}}, base=own.base)
+        await expect(bob.locator("li.message")).to_have_count(2, timeout=LIVE)
+        assert await bob.locator("li.message .pre").all_inner_texts() == ["while the server was away", "and live again"]
+        no_page_errors(bob)
+    finally:
+        stop_server(own)

@@ -116,3 +116,40 @@ async def test_the_dashboard_counts_a_signup_live(web_cluster, browser, pages, a
     await expect(feed.locator(".who", has_text="a member")).to_have_count(0)  # every email looked up
     await staff.screenshot(path=str(artifacts / "team-dashboard.png"), full_page=True)
     no_page_errors(staff, newcomer)
+
+
+async def test_a_creator_gets_from_nothing_to_a_working_community_without_curl(web_cluster, browser, pages):
+    world = await make_web_world(web_cluster.a.base)
+    staff = await staff_page(browser, web_cluster.a.base, world)
+    pages.append(staff)
+    await staff.get_by_role("link", name="Hubs").click()
+    await staff.get_by_text("Create a hub").click()
+    slug = f"studio-{world.slug}"
+    await staff.get_by_role("textbox", name="Name").fill("Evening Studio")
+    await staff.get_by_role("textbox", name="Slug").fill(slug)
+    await staff.get_by_role("button", name="Create hub").click()
+    await expect(staff.get_by_role("heading", name="Evening Studio")).to_be_visible()
+
+    await staff.get_by_text("Create a space").click()
+    await staff.get_by_role("textbox", name="Name").fill("Critique corner")
+    await staff.get_by_role("button", name="Create space").click()
+    await expect(staff.locator("#spaces")).to_contain_text("Critique corner")
+
+    await staff.get_by_text("Add or invite a member").click()
+    email = f"invitee-{world.slug}@example.test"
+    await staff.get_by_role("textbox", name="Email").fill(email)
+    await staff.get_by_role("button", name="Add member").click()
+    await expect(staff.locator("li.member", has_text=email)).to_be_visible()
+
+    mail = await wait_for_file(web_cluster.a.data_dir / "outbox", email)  # the invitation's sign-in link
+    context = await browser.new_context()
+    member = await context.new_page()
+    watch(member)
+    pages.append(member)
+    await member.goto(re.search(r"^(http\S+/login\?token=\S+)$", mail, re.M).group(1))  # type: ignore[union-attr]
+    await expect(member.get_by_role("heading", name="Spaces")).to_be_visible()
+    await expect(member.locator("#hub-name")).to_have_text("Evening Studio")
+    await member.get_by_role("link", name="Critique corner").click()
+    await expect(member.get_by_role("heading", name="Critique corner")).to_be_visible()
+    assert member.url.endswith(f"/hubs/{slug}#/spaces/" + member.url.rsplit("/", 1)[-1])
+    no_page_errors(staff, member)

@@ -33,10 +33,18 @@ export function fill(el, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-/** A labelled form control: <label>Text <input ...></label>, so every field has its label. */
+let ids = 0;
+
+/** A labelled form control (<label for>), its hint tied to it with aria-describedby, so every
+ * field has a name and a description a screen reader reads out. */
 export function field(label, control, hint) {
-  return h("label", { class: "field" }, h("span", { class: "field-label", text: label }), control,
-    hint ? h("span", { class: "hint", text: hint }) : null);
+  if (!control.id) control.id = `field-${++ids}`;
+  let note = null;
+  if (hint) {
+    note = h("span", { class: "hint", id: `${control.id}-hint`, text: hint });
+    control.setAttribute("aria-describedby", note.id);
+  }
+  return h("div", { class: "field" }, h("label", { class: "field-label", for: control.id, text: label }), control, note);
 }
 
 /** A form whose submit runs `onSubmit(form)` (never a page load); its button is disabled meanwhile

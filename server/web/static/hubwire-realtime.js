@@ -37,7 +37,8 @@ export class HubwireRealtime {
    * @param {string} [o.sseUrl] the SSE route (`/api/v1/hub/{hub_id}/events`) for the fallback; none for staff
    * @param {string|(() => string|Promise<string>)} o.token the bearer token, or a function giving a fresh one
    * @param {"auto"|"websocket"|"sse"} [o.transport="auto"] "auto" uses SSE only when WebSockets fail
-   * @param {number} [o.heartbeatMs=25000] ping interval; [o.heartbeatTimeoutMs=10000] wait for pong
+   * @param {number} [o.heartbeatMs=25000] ping interval; [o.heartbeatTimeoutMs=10000] wait for pong;
+   *   [o.openTimeoutMs=10000] wait for a WebSocket handshake
    * @param {number} [o.backoffMinMs=500] [o.backoffMaxMs=30000] reconnect delays (full jitter)
    */
   constructor(o) {
@@ -47,6 +48,7 @@ export class HubwireRealtime {
     this.transport = o.transport || "auto";
     this.heartbeatMs = o.heartbeatMs ?? 25000;
     this.heartbeatTimeoutMs = o.heartbeatTimeoutMs ?? 10000;
+    this.openTimeoutMs = o.openTimeoutMs ?? 10000;
     this.backoffMinMs = o.backoffMinMs ?? 500;
     this.backoffMaxMs = o.backoffMaxMs ?? 30000;
     this.channels = new Map(); // name -> {handlers: Set, seq, epoch, since, live}
@@ -62,6 +64,7 @@ export class HubwireRealtime {
     this._beat = null;
     this._pongDue = null;
     this._stopped = false;
+    this._sseOnly = false;
     this._sseRestart = null;
     this._wake = () => { if (this.state === "reconnecting") this._reconnectNow(); };
     this._visible = () => { if (document.visibilityState === "visible") this._wake(); };
@@ -165,7 +168,22 @@ export class HubwireRealtime {
   _useSse() {
     if (!this.sseUrl) return false;
     if (this.transport === "sse" || typeof WebSocket === "undefined") return true;
-    return this.transport === "auto" && this._wsFailures >= 2;
+    // WebSockets failed twice in a row while the server answered HTTP: they are blocked on the
+    // way (a proxy, a firewall). Stay on SSE for the rest of this session.
+    if (this.transport === "auto" && this._wsFailures >= 2) this._sseOnly = true;
+    return Boolean(this._sseOnly);
+  }
+
+  /** Whether the server answers plain HTTP (its /health): tells a blocked WebSocket from a server
+   * or network that is down, which is no reason to leave WebSockets. */
+  async _reachable() {
+    try {
+      const health = new URL("/health", new URL(this.url, location.href));
+      const res = await fetch(health, { cache: "no-store", credentials: "omit" });
+      return res.ok;
+    } catch (_) {
+      return false;
+    }
   }
 
   async _open() {
@@ -197,8 +215,14 @@ export class HubwireRealtime {
     this._ws = ws;
     let opened = false;
     let closing = null;
+    // a handshake held open by something on the way (and never refused) counts as a failure too
+    const giveUp = setTimeout(() => {
+      if (!opened && this._ws === ws) { ws.onclose({ code: 1006, reason: "open timeout" }); ws.close(); }
+    }, this.openTimeoutMs);
     ws.onopen = () => {
       opened = true;
+      clearTimeout(giveUp);
+      this._wsFailures = 0;
       for (const [name, ch] of this.channels) this._sendSubscribe(name, ch);
       this._startHeartbeat();
     };
@@ -208,13 +232,14 @@ export class HubwireRealtime {
       if (frame.type === "closing") closing = frame;
       this._frame(frame);
     };
-    ws.onclose = (e) => {
+    ws.onclose = async (e) => {
+      clearTimeout(giveUp);
       if (this._ws !== ws) return;
       this._ws = null;
       this._stopHeartbeat();
-      if (!opened) this._wsFailures += 1;
       const code = closing ? closing.code : e.code;
-      this._closed(code, e.reason || (closing && closing.reason) || "");
+      if (!opened && await this._reachable()) this._wsFailures += 1;
+      this._closed(code, (e && e.reason) || (closing && closing.reason) || "");
     };
   }
 
@@ -266,7 +291,6 @@ export class HubwireRealtime {
 
   _healthy() {
     this._attempt = 0;
-    this._wsFailures = 0;
     this._authRetried = false;
     this._setState("open");
   }

@@ -35,6 +35,7 @@ const S = {
   conversations: new Map(),
   names: new Map(),
   online: new Set(),
+  presenceChanges: null,
   view: null,
   ended: false,
   persistent: new Map(), // channel -> subscription kept for the whole session
@@ -276,7 +277,9 @@ function route() {
   const views = { "": spacesView, spaces: id ? spaceView : spacesView, discussions: discussionView, messages: id ? conversationView : messagesView,
     members: id ? memberView : membersView, profile: profileView };
   (views[section || ""] || spacesView)(v, id).catch((err) => {
-    if (v.alive()) fill(main, h("p", { class: "error", role: "alert", text: errorText(err) }));
+    if (!v.alive()) return;
+    v.failed = true; // loaded again once the connection is back (below)
+    fill(main, h("p", { class: "error", role: "alert", text: errorText(err) }));
   });
 }
 
@@ -306,6 +309,7 @@ function viewSubscribe(v, channel, handlers) {
 function startRealtime() {
   S.rt = new HubwireRealtime({ url: H("/ws"), sseUrl: H("/events"), token: () => S.token });
   S.rt.on("state", (state) => {
+    if (state === "open" && S.view && S.view.failed) route(); // a view that could not load while offline
     document.body.dataset.realtime = state;
     document.body.dataset.transport = S.rt.mode || "";
     const live = $("#live");
@@ -322,8 +326,9 @@ function startRealtime() {
     onEvent(ev) { if (ev.event === "announcement.created") notice(`📣 ${ev.data.title}`, ev.data.body); },
     onPresence(f) {
       if (f.joined) S.online.add(f.joined);
-      if (f.left) S.online.delete(f.left);
-      if (f.online) S.online = new Set(f.online);
+      if (f.left && !isMe(f.left)) S.online.delete(f.left);
+      if (S.presenceChanges && (f.joined || f.left)) S.presenceChanges.push([Boolean(f.joined), f.joined || f.left]);
+      if (f.online) S.online = new Set([...f.online, S.me.contact_id]);
       renderOnline();
       document.querySelectorAll("[data-presence]").forEach((el) => el.classList.toggle("online", S.online.has(el.dataset.presence)));
     },
@@ -412,8 +417,18 @@ async function loadDirectory() {
 }
 
 async function loadPresence() {
-  const p = (await api.get(H("/presence"))).data.attributes;
-  S.online = new Set(p.online);
+  // joins and leaves that arrive while the snapshot is on its way apply on top of it
+  const changes = [];
+  S.presenceChanges = changes;
+  try {
+    const p = (await api.get(H("/presence"))).data.attributes;
+    const online = new Set(p.online);
+    online.add(S.me.contact_id); // this page is open, whether or not its socket was counted yet
+    for (const [joined, id] of changes) { if (joined) online.add(id); else online.delete(id); }
+    S.online = online;
+  } finally {
+    if (S.presenceChanges === changes) S.presenceChanges = null;
+  }
   renderOnline();
 }
 
@@ -510,6 +525,7 @@ async function spaceView(v, id) {
         const r = await api.post(H(`/spaces/${id}/discussions`), doc("discussions", { title: title.value, body: body.value }));
         upsertDiscussion(feed, items, attrs(r.data), true);
         f.reset();
+        f.closest("details").open = false;
         announce("Posted.");
       })),
     feed);
