@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from tests.support.api import PASSWORD, unique_email
+from tests.support.servers import ServerProcess
 
 CHROMIUM = os.environ.get("HUBWIRE_TEST_CHROMIUM", "/usr/bin/chromium")
 # Debian's Chromium, headless, with nothing that reaches the internet.
@@ -37,6 +38,22 @@ def chromium_path() -> str:
 
 def doc(type_name: str, attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": type_name, "attributes": attributes}}
+
+
+@dataclass
+class WebCluster:
+    """Instance ``a``, and ``b``: a second process on Redis, else ``a`` again (the embedded
+    default); the database, Redis prefix and data folder (with the outbox) they share."""
+
+    a: ServerProcess
+    b: ServerProcess
+    database_url: str
+    redis_prefix: str
+    data_dir: Path
+
+    @property
+    def two(self) -> bool:
+        return self.a is not self.b
 
 
 # ---- a hub with members, set up over HTTP ------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Fixtures of the web app's browser tests: real `hubwire serve` processes (``web_cluster``: two
-sharing PostgreSQL and Redis when HUBWIRE_TEST_REDIS_URL is set, one on the embedded default), one
+sharing PostgreSQL and Redis when HUBWIRE_TEST_REDIS_URL is set, one on the embedded default; on a
+database of their own), one
 headless Chromium for the package (``browser``), and the folder screenshots go to (``artifacts``:
 HUBWIRE_TEST_ARTIFACTS, else a temporary folder of the run)."""
 
@@ -12,19 +13,26 @@ from typing import Any
 
 import pytest
 
-from tests.support.backends import REDIS_URL
-from tests.support.realtime import Cluster, start_server, stop_server
-from tests.support.web import CHROMIUM_ARGS, chromium_path
+from tests.support.backends import REDIS_URL, Database
+from tests.support.realtime import start_server, stop_server
+from tests.support.web import CHROMIUM_ARGS, WebCluster, chromium_path
 
 
 @pytest.fixture(scope="package")
-def web_cluster(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_prefix: str) -> Iterator[Cluster]:
+async def web_database_url(databases: Database) -> str:
+    """A database of the web tests' own (the servers migrate it): no other test's app claims the
+    emails its servers queue (on PostgreSQL every process on one database works its outbox)."""
+    return await databases.new("web")
+
+
+@pytest.fixture(scope="package")
+def web_cluster(tmp_path_factory: pytest.TempPathFactory, web_database_url: str, redis_prefix: str) -> Iterator[WebCluster]:
     tmp = tmp_path_factory.mktemp("web")
-    a = start_server(tmp, database_url, redis_prefix, "web-a")
-    b = start_server(tmp, database_url, redis_prefix, "web-b") if REDIS_URL else a
-    a.data_dir = b.data_dir = tmp / "data"  # type: ignore[attr-defined]
+    prefix = redis_prefix + "web:"
+    a = start_server(tmp, web_database_url, prefix, "web-a")
+    b = start_server(tmp, web_database_url, prefix, "web-b") if REDIS_URL else a
     try:
-        yield Cluster(a, b)
+        yield WebCluster(a, b, web_database_url, prefix, tmp / "data")
     finally:
         stop_server(a)
         if b is not a:

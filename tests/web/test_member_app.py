@@ -193,7 +193,7 @@ async def test_a_magic_link_signs_in_and_leaves_no_token_in_the_address_bar(web_
     await page.get_by_role("button", name="Email me a sign-in link").click()
     await expect(page.get_by_text("Check " + email)).to_be_visible()
 
-    mail = await wait_for_file(web_cluster.a.data_dir / "outbox", email)
+    mail = await wait_for_file(web_cluster.data_dir / "outbox", email)
     link = re.search(r"^(http\S+/login\?token=hw_ml_[\w-]+)$", mail, re.M).group(1)  # type: ignore[union-attr]
     assert link.startswith(f"{web_cluster.a.base}/hubs/{world.slug}/login?token=")
     response = await page.goto(link)
@@ -257,8 +257,7 @@ async def test_spaces_show_unread_counts_presence_edits_and_why_a_space_is_locke
     no_page_errors(ada, bob)
 
 
-async def test_a_restarted_server_is_resumed_or_refetched(web_cluster, browser, pages, tmp_path, database_url,
-                                                          redis_prefix):
+async def test_a_restarted_server_is_resumed_or_refetched(web_cluster, browser, pages, tmp_path):
     """Bob's server restarts while Ada writes to him through another: on the embedded default the
     restarted process lost its history (`recovered: false`: the app refetches); with Redis the
     history survives (`recovered: true`: replayed). Either way the message shows, once."""
@@ -266,7 +265,7 @@ async def test_a_restarted_server_is_resumed_or_refetched(web_cluster, browser, 
     ada_m, bob_m = world.members["Ada"], world.members["Bob"]
     conv = (await world.member_api(ada_m, "POST", "/conversations", {"data": {"type": "conversations", "attributes": {
         "participant_ids": [bob_m.contact_id]}}}))["data"]["id"]
-    own = start_server(tmp_path, database_url, redis_prefix, "own")
+    own = start_server(tmp_path, web_cluster.database_url, web_cluster.redis_prefix, "own")
     try:
         bob = await member_page(browser, own.base, world, bob_m, path=f"#/messages/{conv}")
         pages.append(bob)
@@ -276,7 +275,7 @@ async def test_a_restarted_server_is_resumed_or_refetched(web_cluster, browser, 
         await bob.locator("body[data-realtime='reconnecting']").wait_for()
         await world.member_api(ada_m, "POST", f"/conversations/{conv}/messages",
                                {"data": {"type": "messages", "attributes": {"body": "while the server was away"}}})
-        own = start_server(tmp_path, database_url, redis_prefix, "own-again", port=port)
+        own = start_server(tmp_path, web_cluster.database_url, web_cluster.redis_prefix, "own-again", port=port)
         await bob.locator("body[data-realtime='open']").wait_for(timeout=30_000)
         await expect(bob.locator("li.message")).to_have_count(1, timeout=LIVE)
         await expect(bob.locator("li.message .pre")).to_have_text("while the server was away")

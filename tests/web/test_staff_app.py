@@ -101,7 +101,7 @@ async def test_the_dashboard_counts_a_signup_live(web_cluster, browser, pages, a
     email = f"newcomer-{world.slug}@example.test"
     await newcomer.get_by_label("Email").fill(email)
     await newcomer.get_by_role("button", name="Email me a sign-in link").click()
-    mail = await wait_for_file(web_cluster.b.data_dir / "outbox", email)
+    mail = await wait_for_file(web_cluster.data_dir / "outbox", email)
     await newcomer.goto(re.search(r"^(http\S+/login\?token=\S+)$", mail, re.M).group(1))  # type: ignore[union-attr]
     await expect(newcomer.get_by_role("heading", name="Spaces")).to_be_visible()
 
@@ -141,7 +141,7 @@ async def test_a_creator_gets_from_nothing_to_a_working_community_without_curl(w
     await staff.get_by_role("button", name="Add member").click()
     await expect(staff.locator("li.member", has_text=email)).to_be_visible()
 
-    mail = await wait_for_file(web_cluster.a.data_dir / "outbox", email)  # the invitation's sign-in link
+    mail = await wait_for_file(web_cluster.data_dir / "outbox", email)  # the invitation's sign-in link
     context = await browser.new_context()
     member = await context.new_page()
     watch(member)
