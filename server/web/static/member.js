@@ -13,6 +13,7 @@ const slug = main.dataset.slug;
 const home = `/hubs/${slug}`;
 const REACTIONS = ["👍", "❤️", "🎉", "😂"];
 const TYPING_MS = 6000;
+const MAX_WATCHED_SPACES = 60; // a socket holds at most 100 subscriptions (docs/realtime.md#limits-defaults-hubwire_rt_-environment-variables-override-them)
 const MODERATORS = new Set(["moderator", "admin"]);
 const LOCK_TEXT = {
   not_a_space_member: "Members of this space only: a moderator can add you.",
@@ -374,8 +375,10 @@ async function loadSpaces() {
   S.spaces = new Map(list.map((r) => [r.id, attrs(r)]));
   S.spaceOrder = list.map((r) => r.id);
   S.spacesLoadedAt = performance.now();
+  let watched = 0;
   for (const s of S.spaces.values()) {
-    if (s.joined && !s.locked) watchSpace(s.id);
+    // live unread counts for the joined spaces (within the socket's subscription budget)
+    if (s.joined && !s.locked && watched++ < MAX_WATCHED_SPACES) watchSpace(s.id);
     if (s.locked) lockDetails(s);
   }
 }

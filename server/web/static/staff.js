@@ -142,16 +142,18 @@ async function enterTeam() {
   });
   S.rt.on("closed", ({ final }) => { if (final) signOut("Your session ended. Sign in again."); });
   // from a little before the counters' position: recent activity for the feed, then live
-  S.rt.subscribe(dash.channel, { onEvent: teamEvent, onReset: reloadCounters },
+  S.rt.subscribe(dash.channel, { onEvent: teamEvent, onReset: () => reloadCounters().catch(() => {}) },
     { since: Math.max(0, dash.seq - 20), epoch: dash.epoch });
   S.rt.connect();
   showNav();
 }
 
 async function reloadCounters() {
+  // the channel was reset (history lost, a new epoch): counters and their position start over
+  S.countersSeq = -1;
   const dash = attrs((await api.get(T("/dashboard"))).data);
   S.counters = dash;
-  S.countersSeq = Math.max(S.countersSeq, dash.seq);
+  S.countersSeq = dash.epoch === S.rt.position(dash.channel)?.epoch ? dash.seq : -1;
   renderCounters();
 }
 
