@@ -23,6 +23,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, get
 from litestar.datastructures import ResponseHeader, State
+from litestar.params import FromPath
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
@@ -88,20 +89,20 @@ async def _member_page(state: State, ctx: Any, slug: str) -> Template:
 
 
 @get("/hubs/{slug:str}", opt={"page": "member"}, name="web_member")
-async def member_app(slug: str, state: State, ctx: Context) -> Template:
+async def member_app(slug: FromPath[str], state: State, ctx: Context) -> Template:
     """A hub's member app (404 page for a slug no live hub has)."""
     return await _member_page(state, ctx, slug)
 
 
 @get("/hubs/{slug:str}/login", opt={"page": "member"}, name="web_member_login")
-async def member_login(slug: str, state: State, ctx: Context) -> Template:
+async def member_login(slug: FromPath[str], state: State, ctx: Context) -> Template:
     """Where a magic link lands: the member app, which trades ``?token=`` for a member token and
     replaces the address with ``/hubs/{slug}`` before anything else."""
     return await _member_page(state, ctx, slug)
 
 
 @get("/static/{name:path}", opt={"page": "asset"}, name="web_static")
-async def static_file(name: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+async def static_file(name: FromPath[str], request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     """``/static/v/<version>/<file>`` (immutable) or ``/static/<file>`` (revalidated). A version
     that is not the current one is served the current file, revalidated: a page from an instance
     still on the previous release keeps working, and nothing stale is cached for a year."""
