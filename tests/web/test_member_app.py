@@ -91,6 +91,14 @@ async def test_reactions_and_typing_arrive_live(web_cluster, browser, pages, art
     await bob.get_by_role("button", name="Comment").click()
     await expect(ada.locator("li.comment", has_text="Here is mine")).to_be_visible(timeout=LIVE)
     await expect(ada.locator(".typing")).to_have_text("")  # the comment ends the typing
+
+    # a threaded reply lands under its parent, live
+    first = ada.locator("li.comment", has_text="Mine leans left!").first
+    await first.get_by_role("button", name="Reply").first.click()
+    await ada.get_by_role("textbox", name="Your reply").fill("Leaning is a style!")
+    await ada.get_by_role("form", name="Reply").get_by_role("button", name="Reply").click()
+    reply = bob.locator("li.comment", has_text="Mine leans left!").locator("ol.replies > li.comment")
+    await expect(reply).to_have_text(re.compile("Leaning is a style!"), timeout=LIVE)
     await ada.screenshot(path=str(artifacts / "member-app.png"), full_page=True)
     no_page_errors(ada, bob)
 
