@@ -38,12 +38,15 @@ from server.openapi import fix_openapi
 from server.paths import HUB_PATH, TEAM_PATH, WEBHOOKS_PATH
 from server.services import Services, build_services
 from server.settings import Settings
+from server.web import routes as web
+from server.web.assets import load_assets
+from server.web.logs import redact_tokens_in_access_log
 
 log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *webhooks.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *webhooks.ROUTES, *web.ROUTES,
 ]
 
 
@@ -118,6 +121,29 @@ def check_webhook_routes(app: Litestar) -> None:
                                f"(opt={{'auth': one of {sorted(webhooks.WEBHOOK_AUTH)}}})")
 
 
+def check_page_routes(app: Litestar) -> None:
+    """Refuse to start if a page could be served without saying what it is: every HTTP route
+    outside the API (``/api/``, ``/schema``) and the ops probes is a page of the web app, and must
+    declare its kind (``opt={"page": <kind>}``), stay out of the OpenAPI document, and carry the
+    web app's security headers (the Content-Security-Policy above all: server/web/routes.py)."""
+    probes = {path for handler in ops.ROUTES for path in handler.paths}
+    for route in app.routes:
+        if route.path.startswith(("/api/", "/schema")) or route.path in probes:
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            name = f"page route {route.path} ({handler.handler_name})"
+            if handler.opt.get("page") not in web.PAGE_KINDS:
+                raise RuntimeError(f"{name} declares no kind (opt={{'page': one of {sorted(web.PAGE_KINDS)}}})")
+            if handler.resolve_include_in_schema():
+                raise RuntimeError(f"{name} is in the OpenAPI document: pages are not API routes")
+            headers = {h.name.lower() for h in handler.resolve_response_headers()}
+            missing = {h.name.lower() for h in web.SECURITY_HEADERS} - headers
+            if missing:
+                raise RuntimeError(f"{name} lacks the web app's headers {sorted(missing)}: register it in server.web.routes.WEB")
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     services = build_services(settings, clock)
@@ -146,7 +172,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # gateway, then the community scheduler, so what it publishes is numbered and kept in
         # history (server/jobs.py).
         lifespan=[lifespan, *jobs.BEFORE_GATEWAY, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY],
-        state=State({"services": services}),
+        state=State({"services": services, "assets": load_assets()}),
+        template_config=web.TEMPLATES,
         openapi_config=OpenAPIConfig(
             title="Hubwire API",
             version="1",
@@ -171,6 +198,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     check_team_routes(app)
     check_member_routes(app)
     check_webhook_routes(app)
+    check_page_routes(app)
+    redact_tokens_in_access_log()
     fix_openapi(app.openapi_schema)  # generated once, here; /schema serves this object
     return app
 

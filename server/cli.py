@@ -196,9 +196,16 @@ async def _demo(settings: Settings) -> int:
             with os.fdopen(fd, "w") as fh:
                 json.dump(creds, fh)
         base = settings.public_url
+        async with svc.context() as ctx:
+            links = await _demo_member_links(ctx, svc, creds)
         print("Demo data is ready.")
         print(f"  staff login: {creds['email']} / {creds['password']}")
         print(f"  team:        {creds.get('team_id')}   hub: {creds.get('hub_id')} (\"Demo Community\")")
+        print(f"  staff app:   {base}/   (sign in with the staff login: dashboard, hubs, moderation)")
+        print(f"  member app:  {base}/hubs/demo")
+        for name, link in links:
+            print(f"  sign in as {name + ':':<7}{link}")
+        print("               (each link works once, within 24 hours; run `hubwire demo` again for new ones)")
         print(f"  log in:      curl -s -X POST {base}/api/v1/auth/login -H 'Content-Type: application/json' \\")
         print(f"                 -d '{{\"email\": \"{creds['email']}\", \"password\": \"{creds['password']}\"}}'")
         print(f"  API docs:    {base}/schema/swagger")
@@ -207,10 +214,38 @@ async def _demo(settings: Settings) -> int:
     return int(await _with_services(settings, run))
 
 
+DEMO_MEMBERS = (("Ada", "ada@example.com"), ("Grace", "grace@example.com"))
+DEMO_LINK_TTL_HOURS = 24
+
+
+async def _demo_member_links(ctx: Any, svc: Any, creds: dict[str, Any]) -> list[tuple[str, str]]:
+    """A fresh sign-in link to the demo hub for each demo member (a magic link, single use)."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from domain.members.links import sign_in_link
+    from persistence.ids import parse_id
+    from persistence.models import Contact, Hub
+
+    uow = ctx.uow
+    hub = await uow.session.get(Hub, parse_id(str(creds.get("hub_id"))))
+    if hub is None or hub.deleted_at is not None:
+        return []
+    links = []
+    for name, email in DEMO_MEMBERS:
+        contact_id = await uow.session.scalar(sa.select(Contact.id).where(Contact.email == email))
+        if contact_id is not None:
+            links.append((name, await sign_in_link(ctx, hub, contact_id, public_url=svc.settings.public_url,
+                                                   ttl=timedelta(hours=DEMO_LINK_TTL_HOURS))))
+    return links
+
+
 async def _seed_demo(ctx: Any, svc: Any, email: str, password: str) -> dict[str, str]:
     """A staff user with their personal team, a hub, and a few contacts who are its members."""
     import uuid
 
+    from domain.community.spaces import create_space
     from domain.crm.contacts import upsert_team_contact
     from domain.hubs.memberships import add_membership
     from domain.hubs.service import create_hub
@@ -235,7 +270,10 @@ async def _seed_demo(ctx: Any, svc: Any, email: str, password: str) -> dict[str,
                                               {"first_name": first, "last_name": last, "lifecycle_stage": stage,
                                                "source": "demo"})
         if stage != "lead":
-            await add_membership(ctx, team, hub, contact_id=str(record.team_contact.contact_id))
+            view, _ = await add_membership(ctx, team, hub, contact_id=str(record.team_contact.contact_id))
+            # a name the other members see in the web app (members change it in their profile)
+            view.membership.profile = {**(view.membership.profile or {}), "display_name": first}
+    await create_space(ctx, hub, {"name": "General", "description": "Say hello!", "is_default": True})
     return {"team_id": str(team.team_id), "hub_id": str(hub.id)}
 
 

@@ -29,7 +29,7 @@ from domain.access.facts import Subject
 from domain.community.access import is_moderator
 from domain.context import Ctx, Limiter
 from domain.errors import Forbidden, NotFound, RateLimited, ValidationFailed
-from domain.events import ConversationRead, MessageCreated, conversation_channel, emit
+from domain.events import ConversationRead, MessageCreated, MessageReceived, contact_channel, conversation_channel, emit
 from domain.identity.members import MemberPrincipal, effective_status
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
@@ -212,7 +212,20 @@ async def send_message(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.
     emit(uow, conversation_channel(conversation.id), "message.created", MessageCreated(
         id=str(message.id), conversation_id=str(conversation.id), hub_id=str(member.hub_id),
         author_contact_id=str(member.contact_id), body=text, created_at=now), now)
+    await _notify_recipients(uow, conversation, message, now)
     return message
+
+
+async def _notify_recipients(uow: UnitOfWork, conversation: Conversation, message: Message, now: datetime) -> None:
+    """``message.received`` on every other participant's ``contact:{id}`` channel: how a member's
+    client learns of a message in a conversation it does not watch (a first message included)."""
+    recipients = (await uow.session.scalars(sa.select(ConversationParticipant.contact_id).where(
+        ConversationParticipant.conversation_id == conversation.id,
+        ConversationParticipant.contact_id != message.author_contact_id))).all()
+    for contact_id in recipients:
+        emit(uow, contact_channel(contact_id), "message.received", MessageReceived(
+            id=str(message.id), conversation_id=str(conversation.id), hub_id=str(message.hub_id),
+            author_contact_id=str(message.author_contact_id), created_at=now), now)
 
 
 async def mark_read(ctx: Ctx, member: MemberPrincipal, conversation_id: uuid.UUID | None) -> ConversationView:

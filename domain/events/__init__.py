@@ -92,6 +92,17 @@ class MessageCreated(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
+class MessageReceived(msgspec.Struct, kw_only=True):
+    """On each other participant's ``contact:{id}``: a message arrived for them (the body stays on
+    the conversation's channel), so that a client learns of conversations it is not watching."""
+
+    id: str
+    conversation_id: str
+    hub_id: str
+    author_contact_id: str
+    created_at: datetime
+
+
 class MessageRemoved(msgspec.Struct, kw_only=True):
     id: str
     conversation_id: str
@@ -223,6 +234,7 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "member.role_changed": MemberRoleChanged,
     "announcement.created": AnnouncementCreated,
     "message.created": MessageCreated,
+    "message.received": MessageReceived,
     "message.removed": MessageRemoved,
     "conversation.read": ConversationRead,
     "member.reported": MemberReported,

@@ -64,7 +64,8 @@ async def authenticate_member(ctx: Ctx, token: str, hub_id: uuid.UUID | None, *,
     status = effective_status(membership, ctx.now())
     if status == "banned":
         raise Forbidden("You are banned from this hub.", code="banned",
-                        meta={"expires_at": membership.status_expires_at.isoformat()
+                        meta={"reason": membership.status_reason,
+                              "expires_at": membership.status_expires_at.isoformat()
                               if membership.status_expires_at else None})
     if status == "left":
         raise Forbidden("You are no longer a member of this hub.", code="not_a_member")

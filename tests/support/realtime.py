@@ -31,7 +31,8 @@ RT_ENV = {
 }
 
 
-def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, **extra: str) -> ServerProcess:
+def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, *, port: int | None = None,
+                 **extra: str) -> ServerProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
     env.update(
         HUBWIRE_DATA_DIR=str(tmp / "data"),
@@ -45,7 +46,7 @@ def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, **e
     if REDIS_URL:
         env["HUBWIRE_REDIS_URL"] = REDIS_URL
     env.update(extra)  # may point an instance at another Redis (HUBWIRE_REDIS_URL) or tune limits
-    srv = ServerProcess(env, free_port(), tmp / f"{name}.log")
+    srv = ServerProcess(env, port or free_port(), tmp / f"{name}.log")
     srv.wait_ready()
     return srv
 

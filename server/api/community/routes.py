@@ -6,6 +6,8 @@
 - ``messages.py``: direct messages and the member directory (``H/conversations``, ``H/members``)
 - ``moderation.py``: reports (``H/reports``) and the team's queue and audit log
   (``T/hubs/{hub_id}/moderation``)
+- ``moderation_items.py``: staff on a hub's content from the moderation console
+  (``T/hubs/{hub_id}/moderation/discussions|comments|messages``)
 
 The scheduler that publishes scheduled discussions runs in ``server/jobs.py``.
 """
@@ -21,9 +23,11 @@ from server.api.community.discussions import (
 )
 from server.api.community.messages import ConversationsController, DirectoryController
 from server.api.community.moderation import ModerationController, ReportsController
+from server.api.community.moderation_items import ModerationItemsController
 from server.api.community.spaces import MemberSpacesController, TeamSpacesController
 
 ROUTES: list[Any] = [
     TeamSpacesController, MemberSpacesController, SpaceDiscussionsController, MemberDiscussionsController,
     MemberCommentsController, ConversationsController, DirectoryController, ReportsController, ModerationController,
+    ModerationItemsController,
 ]

@@ -21,6 +21,7 @@ from domain.hubs import memberships, policies
 from domain.hubs import service as hubs
 from persistence.ids import new_id, parse_id
 from persistence.models import Hub
+from server.api.hubs.public import public_hubs
 from server.api.hubs.schemas import (
     UNSET,
     ActionCreate,
@@ -227,4 +228,4 @@ async def _moderate(ctx: Any, team: Any, hub: Hub, contact_id: str, action: str,
     return jsonapi(HubMembershipsDocument(data=membership_resource(hub, view)))
 
 
-ROUTES: list[Any] = [HubsController, HubMembershipsController]
+ROUTES: list[Any] = [HubsController, HubMembershipsController, public_hubs]

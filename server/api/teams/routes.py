@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.teams import service as teams
 from persistence.ids import parse_id
+from server.api.teams.dashboard import get_dashboard
 from server.api.teams.schemas import (
     TeamMembersCreateDocument,
     TeamMembersDocument,
@@ -101,4 +102,4 @@ class TeamController(Controller):
         await teams.remove_member(ctx, team, parse_id(user_id))
 
 
-ROUTES: list[Any] = [TeamsController, TeamController]
+ROUTES: list[Any] = [TeamsController, TeamController, get_dashboard]

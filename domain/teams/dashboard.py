@@ -1,0 +1,40 @@
+"""The team dashboard's counters: what a creator watches grow (contacts, members, hubs) and what
+needs them (open reports). Read once over REST, then kept current from the ``team:{id}`` channel
+by the events that move them (``contact.signed_up``, ``member.joined``, ``member.reported``,
+``moderation.action``; docs/realtime.md). The catalog adds order and revenue counters here later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from domain.context import Ctx
+from domain.teams.service import TeamContext
+from persistence.models import Hub, HubMembership, Report, TeamContact
+
+
+@dataclass(frozen=True)
+class DashboardCounters:
+    hubs: int  # hubs not deleted
+    team_contacts: int  # team contacts not deleted
+    hub_members: int  # memberships of those hubs that were not left (banned ones included)
+    open_reports: int  # moderation queue entries still open, in those hubs
+
+
+async def dashboard_counters(ctx: Ctx, team: TeamContext) -> DashboardCounters:
+    """The team's counters now, in one query."""
+    live_hubs = sa.select(Hub.id).where(Hub.team_id == team.team_id, Hub.deleted_at.is_(None))
+    row = (await ctx.uow.session.execute(sa.select(
+        sa.select(sa.func.count()).select_from(live_hubs.subquery()).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(TeamContact).where(
+            TeamContact.team_id == team.team_id, TeamContact.deleted_at.is_(None)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(HubMembership).where(
+            HubMembership.team_id == team.team_id, HubMembership.status != "left",
+            HubMembership.hub_id.in_(live_hubs)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(Report).where(
+            Report.status == "open", Report.hub_id.in_(live_hubs)).scalar_subquery(),
+    ))).one()
+    return DashboardCounters(hubs=int(row[0]), team_contacts=int(row[1]), hub_members=int(row[2]),
+                             open_reports=int(row[3]))
