@@ -123,7 +123,14 @@ class Gateway:
             await asyncio.wait(writers, timeout=self.config.drain_timeout)
 
     async def resync(self) -> None:
-        """After the broker reconnected: catch every feed up with history (``realtime.resume``)."""
+        """After the broker reconnected, before any further event is delivered (the broker waits
+        for this): re-check every member socket against the access evaluator — bans and access
+        changes made meanwhile were not heard (their invalidations are in the realtime outbox, or
+        lost to this instance) — then catch every feed up with history (``realtime.resume``). A
+        failure (the database away too) is retried by the broker before the next message."""
+        members = [c for c in self.connections if c.kind == "member" and c.closing is None]
+        if members:
+            await self._recheck(members)
         await resume.resync(self.fanout)
 
     # ---- connections ------------------------------------------------------------------------------

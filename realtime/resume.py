@@ -90,8 +90,15 @@ async def resync(fanout: FanOut) -> None:
             continue
         log.warning("history of %s was lost (epoch %s -> %s); subscribers are told to refetch",
                     feed.name, feed.epoch, state.epoch)
-        feed.epoch, feed.last_seq = state.epoch, state.seq
-        notice = p.encode(p.Subscribed(channel=feed.name, seq=state.seq, epoch=state.epoch, recovered=False))
+        # What the new epoch already holds (events published since Redis came back, the realtime
+        # outbox's among them) follows the notice when history still has all of it.
+        since, frames = state.seq, []
+        if state.epoch != feed.epoch and state.seq > 0:
+            fresh = await fanout.history.replay(feed.name, 0, state.epoch)
+            if fresh.epoch == state.epoch and fresh.frames is not None:
+                since, frames = 0, fresh.frames
+        feed.epoch, feed.last_seq = state.epoch, since
+        notice = p.encode(p.Subscribed(channel=feed.name, seq=since, epoch=state.epoch, recovered=False))
         for conn in list(feed.subscribers):
             buffer = conn.buffers.get(feed.name)
             if buffer is not None:
@@ -99,3 +106,7 @@ async def resync(fanout: FanOut) -> None:
             elif feed.name in conn.channels:
                 conn.channels[feed.name] = state.epoch
                 conn.enqueue(notice)
+        for seq, frame in frames:
+            if seq > (feed.last_seq or 0):
+                feed.last_seq = seq
+                fanout.fan_out(feed, seq, frame)

@@ -23,7 +23,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ import httpx
 import pytest
 
 from tests.support.backends import REDIS_URL
+from tests.support.faults import start_redis, stop_redis
 from tests.support.realtime import JSONAPI, Client, World, make_world, start_server, stop_server, wait_for
 from tests.support.servers import ServerProcess, free_port
 
@@ -196,35 +196,6 @@ async def test_instance_killed_mid_stream_resume_elsewhere(pair: Pair, tmp_path:
 
 
 # ---- 2. broker loss --------------------------------------------------------------------------------------
-
-
-def redis_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_redis(port: int, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--daemonize", "no"], stdout=out, stderr=subprocess.STDOUT)
-    out.close()
-    deadline = time.monotonic() + 10
-    while not redis_ping(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"redis-server did not start:\n{log.read_text()}")
-        time.sleep(0.05)
-    return proc
-
-
-def stop_redis(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize("backend", [BACKEND])
