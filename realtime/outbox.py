@@ -43,9 +43,11 @@ def _utcnow() -> datetime:
 class Outbox:
     """The outbox of one process: ``guard`` wraps the unit of work's publisher, ``run`` relays."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, interval: float = 5.0,
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, interval: float | None = 5.0,
                  busy_interval: float = 0.25, batch: int = 200, publish_timeout: float = 5.0) -> None:
         self._sessions = sessions
+        # interval None: no look at an idle table (SQLite: one instance, and every SQLite
+        # transaction takes the write lock); the relay then runs when woken (a stash, a reconnect).
         self.interval, self.busy_interval, self.batch = interval, busy_interval, batch
         self.publish_timeout = publish_timeout
         # True while rows may be waiting: new events queue behind them rather than overtake them.
@@ -125,7 +127,8 @@ class Outbox:
 
     async def run(self, publish: Publisher, ping: Ping) -> None:
         """The relay: while a backlog waits, every ``busy_interval`` (or when woken), drain once the
-        broker answers; otherwise look every ``interval`` for rows another instance left."""
+        broker answers; otherwise look every ``interval`` for rows another instance left (or, with
+        no interval, only when woken)."""
         failing = False
         while True:
             try:

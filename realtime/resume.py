@@ -14,6 +14,7 @@ import logging
 import msgspec
 
 from realtime import protocol as p
+from realtime.broker import is_outage
 from realtime.connection import Connection
 from realtime.fanout import FanOut
 
@@ -31,8 +32,8 @@ async def join(fanout: FanOut, conn: Connection, name: str, since: int | None, e
     await fanout.acquire(name, conn=conn)
     try:
         state = await fanout.history.replay(name, since, epoch)
-    except Exception:
-        log.warning("history unavailable for %s", name, exc_info=True)
+    except Exception as exc:
+        log.warning("history unavailable for %s (%s: %s)", name, type(exc).__name__, exc, exc_info=not is_outage(exc))
         await fanout.leave(conn, name)
         conn.enqueue(p.error("unavailable", "Try again shortly.", name))
         return False

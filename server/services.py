@@ -47,7 +47,8 @@ class Services:
     _publisher: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.sessions)
+        # On SQLite (one instance) nobody else leaves rows: no periodic look at an idle table.
+        self.outbox = Outbox(self.sessions, interval=None if self.settings.is_sqlite else 5.0)
 
     def uow(self) -> UnitOfWork:
         # Access invalidations are applied to this instance's cache before they are published,

@@ -81,6 +81,24 @@ async def test_ban_and_events_while_redis_is_down_arrive_once_it_is_back(
             # REST already refuses the banned member
             r = await http.get(f"/api/v1/hub/{w.hub_id}/presence", headers={"Authorization": f"Bearer {banned_token}"})
             assert r.status_code == 403 and r.json()["errors"][0]["code"] == "banned", r.text
+            # REST keeps working; what needs Redis degrades as documented (docs/deploy.md):
+            r = await http.get(f"/api/v1/teams/{w.team_id}/hubs/{w.hub_id}/memberships", headers=w.staff)
+            assert r.status_code == 200, r.text
+            # rate-limited routes (login) and presence answer 503 with Retry-After
+            r = await http.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "x" * 12})
+            assert r.status_code == 503 and r.headers["Retry-After"] == "5", r.text
+            assert r.json()["errors"][0]["code"] == "service_unavailable"
+            r = await http.get(f"/api/v1/hub/{w.hub_id}/presence", headers={"Authorization": f"Bearer {token_b}"})
+            assert r.status_code == 503, r.text
+            r = await http.get("/ready")
+            assert r.status_code == 503 and r.json()["checks"] == {"database": "ok", "redis": "unavailable"}, r.text
+        # an open socket lives on (ping answered); a new one connects, but subscribing waits for Redis
+        await on_b.send(op="ping")
+        await on_b.until(lambda f: f["type"] == "pong")
+        _, token_new = w.add_member()
+        newcomer = await Client.connect(b, hub_ws(w), token_new)
+        refused = await newcomer.subscribe(channel)
+        assert (refused["type"], refused["code"]) == ("error", "unavailable"), refused
         await asyncio.sleep(1.0)  # the instances notice the outage (and the victim's socket stays open)
         assert victim.close_code is None
 
@@ -98,13 +116,25 @@ async def test_ban_and_events_while_redis_is_down_arrive_once_it_is_back(
             assert [e["data"]["title"] for e in got] == titles, got  # each once, in the order posted
             assert c.frames.index(notice[-1]) < c.frames.index(got[0])
             assert [e["seq"] for e in got] == list(range(notice[-1]["seq"] + 1, notice[-1]["seq"] + 1 + len(got)))
+        # the newcomer subscribes now; rate-limited routes and presence are back
+        while (await newcomer.subscribe(channel))["type"] != "subscribed":
+            assert time.monotonic() - back < 15
+            await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=b.base, timeout=10) as http:
+            r = await http.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "x" * 12})
+            assert r.status_code == 401, r.text
+            await on_b.send(op="ping")  # presence is refreshed by a ping (or the heartbeat)
+            await on_b.until(lambda f: f["type"] == "pong")
+            r = await http.get(f"/api/v1/hub/{w.hub_id}/presence", headers={"Authorization": f"Bearer {token_b}"})
+            assert r.status_code == 200 and r.json()["data"]["attributes"]["count"] >= 1, r.text
+        recovery("rate limits, presence and subscribing back", time.monotonic() - back)
         # and live events flow again
         async with httpx.AsyncClient(base_url=a.base, timeout=10) as http:
             r = await http.post(f"/api/v1/teams/{w.team_id}/hubs/{w.hub_id}/announcements",
                                 headers={**w.staff, **JSONAPI},
                                 json={"data": {"type": "announcements", "attributes": {"title": "live", "body": "x"}}})
             assert r.status_code == 201, r.text
-        for c in (on_a, on_b):
+        for c in (on_a, on_b, newcomer):
             await c.until(lambda f: f["type"] == "event" and f["data"]["title"] == "live")
             await c.close()
     finally:
