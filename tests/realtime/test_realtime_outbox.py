@@ -41,12 +41,13 @@ class FlakyBroker(InProcessBroker):
 @pytest.fixture
 async def svc(settings: Settings) -> AsyncIterator[Services]:
     services = build_services(settings)
-    services.broker = FlakyBroker()
+    real_broker, services.broker = services.broker, FlakyBroker()
     async with services.sessions() as s, s.begin():  # rows another test may have left
         await s.execute(sa.delete(RealtimeOutbox))
     try:
         yield services
     finally:
+        await real_broker.stop()  # never started; closes its Redis client, if any
         await services.engine.dispose()
 
 
