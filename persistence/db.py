@@ -25,13 +25,27 @@ AfterCommit = Callable[[], Awaitable[None]]
 Publisher = Callable[[str, bytes], Awaitable[None]]
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URLs."""
+# PostgreSQL: how long a request may wait for a connection (connect, or a free one in the pool) and
+# for one statement, so that a database that is down or hung answers 503 instead of hanging.
+CONNECT_TIMEOUT = 5.0
+POOL_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 30.0
+
+
+def create_engine(url: str, *, echo: bool = False, command_timeout: float | None = COMMAND_TIMEOUT) -> AsyncEngine:
+    """An async engine for ``sqlite+aiosqlite://`` or ``postgresql+asyncpg://`` URLs. On PostgreSQL,
+    connects time out after ``CONNECT_TIMEOUT`` s, waiting for the pool after ``POOL_TIMEOUT`` s, and
+    statements after ``command_timeout`` s (None: never, for migrations); a connection lost when the
+    server restarted is noticed at checkout (pre-ping) and replaced."""
     kwargs: dict[str, Any] = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
+        if command_timeout is not None:
+            connect_args["command_timeout"] = command_timeout
+        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT,
+                      connect_args=connect_args)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -58,6 +72,28 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+# SQLSTATE classes of a database that cannot serve now: 08 connection exception, 57P operator
+# intervention (shutdown, starting up), 53 insufficient resources (too many connections).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53")
+# asyncpg's names for a connection that is gone (they carry no SQLSTATE)
+_DISCONNECTS = frozenset({"ConnectionDoesNotExistError", "InterfaceError", "InternalClientError"})
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or is going away — an outage, not a
+    bug: a refused or lost connection, a connect or pool timeout, a server shutting down or
+    starting up. The edge answers these 503 (server/errors.py); background loops log one line."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+        if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        return isinstance(orig, (ConnectionError, TimeoutError)) or type(orig).__name__ in _DISCONNECTS
+    return isinstance(exc, (ConnectionError, TimeoutError, sa.exc.TimeoutError))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

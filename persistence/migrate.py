@@ -11,6 +11,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from persistence.db import create_engine
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Arbitrary constant: instances starting together take turns migrating on PostgreSQL.
@@ -42,6 +44,19 @@ async def _migrate(engine: AsyncEngine, action: str, revision: str) -> None:
     DROP deletes every row referencing the table through ON DELETE CASCADE (a team's hubs, say).
     The pragma only takes effect outside a transaction, so it is set before BEGIN; afterwards the
     references are checked (``foreign_key_check``) and the pragma restored."""
+    if engine.dialect.name == "postgresql":
+        # The app's engine bounds each statement (persistence/db.py COMMAND_TIMEOUT); a migration
+        # rewriting a large table may take longer.
+        unbounded = create_engine(engine.url.render_as_string(hide_password=False), command_timeout=None)
+        try:
+            await _migrate_on(unbounded, action, revision)
+        finally:
+            await unbounded.dispose()
+        return
+    await _migrate_on(engine, action, revision)
+
+
+async def _migrate_on(engine: AsyncEngine, action: str, revision: str) -> None:
     async with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:

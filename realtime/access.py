@@ -25,6 +25,7 @@ from domain.events.channels import Channel, parse_channel
 from domain.hubs.memberships import membership_statuses
 from domain.hubs.service import team_of_hub
 from realtime import protocol as p
+from realtime.broker import is_outage
 from realtime.channels import FORBIDDEN, NOT_FOUND, Refusal, member_static_rule
 from realtime.connection import Connection
 from realtime.gateway import Gateway
@@ -126,8 +127,9 @@ class ChannelAccess:
                             continue
                         try:
                             refusal = await self.authorize(c, ch)
-                        except Exception:
-                            log.warning("re-check failed for %s on %s", c.id, name, exc_info=True)
+                        except Exception as exc:
+                            log.warning("re-check failed for %s on %s (%s: %s)", c.id, name,
+                                        type(exc).__name__, exc, exc_info=not is_outage(exc))
                             continue
                         if refusal is not None:
                             await gateway.revoke(c, [name], "access_revoked", f"Access lost ({refusal.code}).")

@@ -13,7 +13,18 @@ import types
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
+import redis.exceptions
+
+from persistence.db import is_database_unavailable
+
 log = logging.getLogger("hubwire.broker")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` is a backing service being away (Redis or the database), not a bug: such a
+    failure is logged in one line, without a traceback."""
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) or \
+        is_database_unavailable(exc)
 
 Handler = Callable[[str, bytes], Awaitable[None]]
 

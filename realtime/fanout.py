@@ -22,7 +22,7 @@ from typing import Any
 
 from domain.events.channels import parse_channel
 from realtime import protocol as p
-from realtime.broker import Broker
+from realtime.broker import Broker, is_outage
 from realtime.connection import Connection
 from realtime.history import History, dedup_key, frame_parts
 
@@ -152,8 +152,9 @@ class FanOut:
                 try:
                     for s, f in await self.history.between(feed.name, feed.last_seq, seq - 1):
                         self.fan_out(feed, s, f)
-                except Exception:
-                    log.warning("could not fill a gap on %s", feed.name, exc_info=True)
+                except Exception as exc:
+                    log.warning("could not fill a gap on %s (%s: %s)", feed.name,
+                                type(exc).__name__, exc, exc_info=not is_outage(exc))
         feed.last_seq = seq
         self.fan_out(feed, seq, frame)
         if feed.watches_bans and b'"member.banned"' in frame:

@@ -37,7 +37,7 @@ from domain.access.invalidation import decoder as facts_changed_decoder
 from domain.events.channels import contact_channel, parse_channel
 from realtime import protocol as p
 from realtime import resume
-from realtime.broker import Broker
+from realtime.broker import Broker, is_outage
 from realtime.channels import FORBIDDEN, INVALID, Authorizer
 from realtime.config import GatewayConfig
 from realtime.connection import Connection
@@ -123,7 +123,14 @@ class Gateway:
             await asyncio.wait(writers, timeout=self.config.drain_timeout)
 
     async def resync(self) -> None:
-        """After the broker reconnected: catch every feed up with history (``realtime.resume``)."""
+        """After the broker reconnected, before any further event is delivered (the broker waits
+        for this): re-check every member socket against the access evaluator — bans and access
+        changes made meanwhile were not heard (their invalidations are in the realtime outbox, or
+        lost to this instance) — then catch every feed up with history (``realtime.resume``). A
+        failure (the database away too) is retried by the broker before the next message."""
+        members = [c for c in self.connections if c.kind == "member" and c.closing is None]
+        if members:
+            await self._recheck(members)
         await resume.resync(self.fanout)
 
     # ---- connections ------------------------------------------------------------------------------
@@ -167,8 +174,9 @@ class Gateway:
         try:
             joined = await self.presence.join(str(conn.hub_id), str(conn.contact_id), conn.id,
                                               limit=self.config.max_sockets_per_member)
-        except Exception:  # Redis away: the heartbeat re-registers the socket once it is back
-            log.warning("presence join failed for %s", conn.id, exc_info=True)
+        except Exception as exc:  # Redis away: the heartbeat re-registers the socket once it is back
+            log.warning("presence join failed for %s (%s: %s)", conn.id,
+                        type(exc).__name__, exc, exc_info=not is_outage(exc))
             conn.present = True
             return None
         if joined is None:
@@ -200,8 +208,9 @@ class Gateway:
             try:
                 if conn.present and await self.presence.leave(str(conn.hub_id), str(conn.contact_id), conn.id):
                     await self.signals.announce(conn.hub_id, left=str(conn.contact_id))
-            except Exception:
-                log.warning("presence leave failed for %s", conn.id, exc_info=True)
+            except Exception as exc:
+                log.warning("presence leave failed for %s (%s: %s)", conn.id,
+                            type(exc).__name__, exc, exc_info=not is_outage(exc))
 
     def member_of(self, hub_id: uuid.UUID, contact_id: uuid.UUID) -> list[Connection]:
         """The member's sockets on this instance."""
@@ -238,8 +247,9 @@ class Gateway:
                 return
             try:
                 await self.handle(conn, frame)
-            except Exception:  # e.g. Redis away: this op fails, the socket lives on
-                log.warning("op %s failed on %s", type(frame).__name__, conn.id, exc_info=True)
+            except Exception as exc:  # e.g. Redis away: this op fails, the socket lives on
+                log.warning("op %s failed on %s (%s: %s)", type(frame).__name__, conn.id,
+                            type(exc).__name__, exc, exc_info=not is_outage(exc))
                 conn.enqueue(p.error("unavailable", "Try again shortly.", getattr(frame, "channel", None)))
 
     async def handle(self, conn: Connection, frame: Any) -> None:
@@ -302,8 +312,8 @@ class Gateway:
                                              for c in self.connections if c.kind == "member" and c.present])
                 self.history.sweep()
                 self.signals.sweep(time.monotonic())
-            except Exception:
-                log.warning("realtime heartbeat failed", exc_info=True)
+            except Exception as exc:
+                log.warning("realtime heartbeat failed (%s: %s)", type(exc).__name__, exc, exc_info=not is_outage(exc))
 
     async def _watchdog(self) -> None:
         """Close sockets whose writer has been stuck in one send for ``send_timeout`` seconds, and

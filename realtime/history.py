@@ -255,14 +255,17 @@ class RealtimePublisher:
         # With Redis the stamp script PUBLISHes itself, under RedisBroker's channel naming.
         self._pubsub_prefix = pubsub_prefix
 
-    async def publish(self, channel: str, payload: bytes) -> None:
+    async def publish(self, channel: str, payload: bytes, *, dedup: bool = False) -> None:
+        """Stamp and publish ``payload``. ``dedup``: the same payload stamped again within a minute
+        is not published twice (the realtime outbox's relay may replay a row; realtime/outbox.py)."""
         parts = frame_parts(payload) if is_realtime_channel(channel) else None
         if parts is None:
             await self._broker.publish(channel, payload)
             return
         _, prefix, suffix = parts
         if self._pubsub_prefix is not None:
-            await self._history.stamp(channel, prefix, suffix, publish_to=self._pubsub_prefix + channel)
+            await self._history.stamp(channel, prefix, suffix, publish_to=self._pubsub_prefix + channel,
+                                      dedup=dedup_key(payload) if dedup else None)
             return
         _, frame = await self._history.stamp(channel, prefix, suffix)
         await self._broker.publish(channel, frame)

@@ -15,6 +15,7 @@ import msgspec
 
 CLOSE_NORMAL = 1000
 CLOSE_SERVER_RESTART = 1012  # the server is draining: reconnect (elsewhere) and resume
+CLOSE_TRY_AGAIN = 1013  # a backing service (the database) cannot answer now: reconnect after a pause
 CLOSE_BAD_FRAME = 4400  # undecodable, unknown or oversized frame
 CLOSE_UNAUTHENTICATED = 4401  # no/invalid token, or no auth frame in time
 CLOSE_FORBIDDEN = 4403  # forbidden or banned

@@ -14,6 +14,7 @@ import logging
 import msgspec
 
 from realtime import protocol as p
+from realtime.broker import is_outage
 from realtime.connection import Connection
 from realtime.fanout import FanOut
 
@@ -31,8 +32,8 @@ async def join(fanout: FanOut, conn: Connection, name: str, since: int | None, e
     await fanout.acquire(name, conn=conn)
     try:
         state = await fanout.history.replay(name, since, epoch)
-    except Exception:
-        log.warning("history unavailable for %s", name, exc_info=True)
+    except Exception as exc:
+        log.warning("history unavailable for %s (%s: %s)", name, type(exc).__name__, exc, exc_info=not is_outage(exc))
         await fanout.leave(conn, name)
         conn.enqueue(p.error("unavailable", "Try again shortly.", name))
         return False
@@ -90,8 +91,15 @@ async def resync(fanout: FanOut) -> None:
             continue
         log.warning("history of %s was lost (epoch %s -> %s); subscribers are told to refetch",
                     feed.name, feed.epoch, state.epoch)
-        feed.epoch, feed.last_seq = state.epoch, state.seq
-        notice = p.encode(p.Subscribed(channel=feed.name, seq=state.seq, epoch=state.epoch, recovered=False))
+        # What the new epoch already holds (events published since Redis came back, the realtime
+        # outbox's among them) follows the notice when history still has all of it.
+        since, frames = state.seq, []
+        if state.epoch != feed.epoch and state.seq > 0:
+            fresh = await fanout.history.replay(feed.name, 0, state.epoch)
+            if fresh.epoch == state.epoch and fresh.frames is not None:
+                since, frames = 0, fresh.frames
+        feed.epoch, feed.last_seq = state.epoch, since
+        notice = p.encode(p.Subscribed(channel=feed.name, seq=since, epoch=state.epoch, recovered=False))
         for conn in list(feed.subscribers):
             buffer = conn.buffers.get(feed.name)
             if buffer is not None:
@@ -99,3 +107,7 @@ async def resync(fanout: FanOut) -> None:
             elif feed.name in conn.channels:
                 conn.channels[feed.name] = state.epoch
                 conn.enqueue(notice)
+        for seq, frame in frames:
+            if seq > (feed.last_seq or 0):
+                feed.last_seq = seq
+                fanout.fan_out(feed, seq, frame)

@@ -22,9 +22,11 @@ from litestar.exceptions import (
 )
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import DomainError, ValidationFailed
 from domain.validation import misfit_code, named_field
+from persistence.db import is_database_unavailable
 from persistence.pagination import InvalidPageRequest
 from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound, json_pointer
 
@@ -223,6 +225,8 @@ def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError)
 
 
 def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    if is_database_unavailable(exc):
+        return handle_database_unavailable(request, exc)
     # A data exception (SQLSTATE class 22: a value too long for its column, out of range) means
     # the caller sent a value the domain should have bounded: a 422, not a 500, logged to be fixed.
     # asyncpg's are not translated to DataError by SQLAlchemy, hence the SQLSTATE check.
@@ -244,6 +248,18 @@ def handle_redis_unavailable(request: Request[Any, Any, Any], exc: Exception) ->
                           headers={"Retry-After": "5"})
 
 
+def handle_database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # PostgreSQL is down or restarting: a temporary outage, not a bug. One line, no traceback; the
+    # request's transaction never committed (no partial write), and the pool reconnects by itself.
+    if not is_database_unavailable(exc):
+        return handle_unexpected(request, exc)
+    log.warning("database unavailable on %s %s (request %s): %s: %s", request.method, request.url.path,
+                request_id(request.scope), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    return error_response(request, 503, "service_unavailable", "Service unavailable",
+                          "The database is temporarily unavailable; try again shortly.",
+                          headers={"Retry-After": "5"})
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path,
                   request_id(request.scope), exc_info=exc)
@@ -260,5 +276,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DBAPIError: handle_database_error,
     redis.exceptions.ConnectionError: handle_redis_unavailable,
     redis.exceptions.TimeoutError: handle_redis_unavailable,
+    ConnectionError: handle_database_unavailable,  # e.g. asyncpg's ConnectionRefusedError on connect
+    TimeoutError: handle_database_unavailable,  # a connect timeout (the engine bounds it)
+    PoolTimeout: handle_database_unavailable,  # every pooled connection busy for pool_timeout
     Exception: handle_unexpected,
 }

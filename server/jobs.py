@@ -9,6 +9,10 @@
   (``domain/commerce/provider_event_worker.py``) with the handlers of
   ``domain/commerce/provider_event_handlers.py``, woken as each is stored or every few seconds.
   Every web process runs it, and ``hubwire worker`` too; each event is applied once.
+- ``realtime_outbox_relay``: publishes, in order, the live events whose publish failed after
+  commit while the broker was away (``realtime/outbox.py``), as soon as the broker answers again;
+  woken by the broker's reconnect, otherwise it looks every 5 s for rows another instance left.
+  Every web process runs it; one relays at a time (row locks on PostgreSQL).
 
 Each is a Litestar lifespan that builds the job from the process's ``Services``, keeps it in
 ``app.state`` under its name, starts it and stops it. ``create_app`` (server/app.py) places them
@@ -19,6 +23,8 @@ numbered and kept in history, and stops first.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,6 +87,20 @@ async def provider_event_worker(app: Litestar) -> AsyncIterator[None]:
         await worker.stop()
 
 
+@asynccontextmanager
+async def realtime_outbox_relay(app: Litestar) -> AsyncIterator[None]:
+    svc = services_of(app.state)
+    task = asyncio.create_task(svc.outbox.run(svc.relay_publish, svc.broker.ping), name="hubwire-outbox-relay")
+    app.state.realtime_outbox_relay = task
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 BEFORE_GATEWAY: list[Any] = [email_worker]
 # After the gateway: what the provider-event handlers publish (order.paid, ...) is numbered and kept.
-AFTER_GATEWAY: list[Any] = [community_scheduler, provider_event_worker]
+# The relay too: what it publishes is numbered and kept like any event.
+AFTER_GATEWAY: list[Any] = [realtime_outbox_relay, community_scheduler, provider_event_worker]

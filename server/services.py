@@ -19,6 +19,7 @@ from domain.identity.sessions import AuthConfig
 from domain.identity.tokens import TokenService
 from persistence.db import UnitOfWork, create_engine, session_factory
 from realtime.broker import Broker, InProcessBroker, RedisBroker
+from realtime.outbox import Outbox
 from server.integrations.stripe import StripeProvider, provider_for
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings
@@ -40,12 +41,31 @@ class Services:
     # Set by the realtime lifespan: numbers each event per channel and keeps its history before
     # fanning it out, so a client that reconnects can resume even if nobody was subscribed.
     realtime_publish: Any = None
+    # Events whose publish failed after commit (the broker away) wait here, in order, for the
+    # relay job (server/jobs.py); realtime/outbox.py.
+    outbox: Outbox = field(init=False)
+    _publisher: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # On SQLite (one instance) nobody else leaves rows: no periodic look at an idle table.
+        self.outbox = Outbox(self.sessions, interval=None if self.settings.is_sqlite else 5.0)
 
     def uow(self) -> UnitOfWork:
         # Access invalidations are applied to this instance's cache before they are published,
-        # so nothing here answers from stale facts once the change has committed.
+        # so nothing here answers from stale facts once the change has committed; a publish that
+        # fails goes to the outbox (no database write while the broker answers).
         publish = self.realtime_publish or self.broker.publish
-        return UnitOfWork(self.sessions, publisher=self.access_cache.publisher(publish))
+        if self._publisher is None or self._publisher[0] != publish:
+            self._publisher = (publish, self.access_cache.publisher(self.outbox.guard(publish)))
+        return UnitOfWork(self.sessions, publisher=self._publisher[1])
+
+    async def relay_publish(self, channel: str, payload: bytes) -> None:
+        """How the outbox's relay publishes a kept event: numbered and stored like any other, and
+        not twice if a relay that died mid-batch left it in the table."""
+        if self.realtime_publish is not None:
+            await self.realtime_publish(channel, payload, dedup=True)
+        else:
+            await self.broker.publish(channel, payload)
 
     def ctx(self, uow: UnitOfWork) -> Ctx:
         """The use cases' collaborators around ``uow`` (domain/context.py)."""
@@ -59,8 +79,16 @@ class Services:
             yield self.ctx(uow)
 
     async def start_access_cache(self) -> None:
-        """Listen for changes made on other instances (call once the broker has started)."""
+        """Listen for changes made on other instances (call once the broker has started). After a
+        broker outage every cached fact is dropped: invalidations sent meanwhile were missed. (This
+        reconnect callback is registered before the gateway's, which re-checks sockets with fresh
+        facts.)"""
         await self.broker.subscribe(INVALIDATE_CHANNEL, self.access_cache.on_message)
+        self.broker.on_reconnect(self._forget_access_facts)
+        self.broker.on_reconnect(self.outbox.on_reconnect)
+
+    async def _forget_access_facts(self) -> None:
+        self.access_cache.clear()
 
     async def stop_access_cache(self) -> None:
         await self.broker.unsubscribe(INVALIDATE_CHANNEL, self.access_cache.on_message)

@@ -43,7 +43,7 @@ from domain.clock import Clock
 from domain.commerce.matching import order_for_event
 from domain.commerce.provider_events import WAKE_CHANNEL, Handler, Ignored, NotYetKnown, parse_event
 from domain.context import Ctx, Limiter
-from persistence.db import UnitOfWork
+from persistence.db import UnitOfWork, is_database_unavailable
 from persistence.models import PaymentWebhookEvent
 
 log = logging.getLogger("hubwire.commerce")
@@ -225,8 +225,12 @@ class ProviderEventWorker:
                     report = await self.run_once()
                     if report.claimed < self.batch_size:
                         break
-            except Exception:
-                log.exception("provider event worker pass failed; retrying in %.0f s", self.poll_interval)
+            except Exception as exc:
+                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
+                    log.warning("provider event worker: database unavailable (%s); retrying in %.0f s",
+                                type(exc).__name__, self.poll_interval)
+                else:
+                    log.exception("provider event worker pass failed; retrying in %.0f s", self.poll_interval)
             if self._stopping:
                 break
             try:

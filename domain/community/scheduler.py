@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from domain.community.discussions import announce
 from domain.context import Ctx
+from persistence.db import is_database_unavailable
 from persistence.models import Discussion, Space
 
 log = logging.getLogger("hubwire.community")
@@ -73,8 +74,11 @@ class PublishLoop:
                     pass  # a backlog: keep going without waiting
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("publishing scheduled discussions failed")
+            except Exception as exc:
+                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
+                    log.warning("publishing scheduled discussions: database unavailable (%s)", type(exc).__name__)
+                else:
+                    log.exception("publishing scheduled discussions failed")
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

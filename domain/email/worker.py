@@ -34,6 +34,7 @@ from domain.email.transport import (
     TransientSendError,
     Transport,
 )
+from persistence.db import is_database_unavailable
 from persistence.models import EmailOutbox
 
 log = logging.getLogger("hubwire.email")
@@ -186,8 +187,12 @@ class EmailWorker:
                     report = await self.run_once()
                     if report.claimed < self.batch_size:
                         break
-            except Exception:
-                log.exception("email worker pass failed; retrying in %.0f s", self.poll_interval)
+            except Exception as exc:
+                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
+                    log.warning("email worker: database unavailable (%s); retrying in %.0f s",
+                                type(exc).__name__, self.poll_interval)
+                else:
+                    log.exception("email worker pass failed; retrying in %.0f s", self.poll_interval)
             if self._stopping:
                 break
             try:

@@ -103,14 +103,43 @@ async def login(
 ) -> IssuedTokens:
     """Check the password and open a session. The same error whether the email exists or not."""
     s = ctx.uow.session
-    normalized = email.strip().lower()
-    user = await s.scalar(sa.select(User).where(User.email == normalized))
+    user = await s.scalar(sa.select(User).where(User.email == normalize_email_loosely(email)))
     ok = await auth.passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         raise Unauthenticated("The email or password is incorrect.", code="invalid_credentials")
     if auth.passwords.needs_rehash(user.password_hash):
         user.password_hash = await auth.passwords.hash(password)
     return await _open_session(ctx.uow, auth, user, ctx.now(), ip=ip, user_agent=user_agent)
+
+
+# How far back a sign-in makes a device "known" (see ``is_known_device``).
+KNOWN_DEVICE_WINDOW = timedelta(days=90)
+
+
+async def is_known_device(ctx: Ctx, *, email: str, ip: str | None, user_agent: str | None) -> bool:
+    """Whether the user with ``email`` signed in (or registered) from this very IP address with
+    this very user agent within ``KNOWN_DEVICE_WINDOW``: every login stores both on its session.
+
+    The login route lets such a device through the per-email lock-out with the right password, so
+    that a stranger's failed attempts cannot lock a creator out of their own team. A stranger
+    would need the password *and* the creator's address and user agent; the per-IP limit still
+    bounds how fast anyone may guess from one address."""
+    if not ip or not user_agent:
+        return False
+    found = await ctx.uow.session.scalar(
+        sa.select(AuthSession.id)
+        .join(User, User.id == AuthSession.user_id)
+        .where(User.email == normalize_email_loosely(email), AuthSession.ip == ip[:64],
+               AuthSession.user_agent == user_agent[:300],
+               AuthSession.created_at >= ctx.now() - KNOWN_DEVICE_WINDOW)
+        .limit(1)
+    )
+    return found is not None
+
+
+def normalize_email_loosely(email: str) -> str:
+    """The email as ``login`` looks it up (trimmed, lower case), without validating it."""
+    return email.strip().lower()
 
 
 async def refresh(ctx: Ctx, *, refresh_token: str, auth: AuthConfig) -> IssuedTokens:

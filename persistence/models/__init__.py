@@ -51,6 +51,7 @@ from persistence.models.hubs import (
     PolicyAcceptance,
 )
 from persistence.models.identity import AuthSession, MagicLinkToken, RefreshToken, User
+from persistence.models.realtime import RealtimeOutbox
 from persistence.models.teams import ApiKey, Team, TeamMember
 
 __all__ = [
@@ -103,6 +104,8 @@ __all__ = [
     "SpaceMember",
     # email
     "EmailOutbox",
+    # realtime
+    "RealtimeOutbox",
     # catalog
     "Coupon",
     "CouponProduct",

@@ -23,9 +23,11 @@ import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 
 from domain.clock import FrozenClock
+from domain.context import Ctx
 from domain.identity import sessions
 from persistence.db import UnitOfWork, create_engine, session_factory
 from server.app import create_app
+from server.services import build_services
 from server.settings import Settings, SettingsError
 from tests.support.api import PASSWORD, assert_error, bearer, register, unique_email
 
@@ -41,6 +43,13 @@ async def register_raw(client: Any, email: str, password: str = PASSWORD, **extr
 
 async def login(client: Any, email: str, password: str = PASSWORD) -> Any:
     return await client.post(f"{AUTH}/login", json={"email": email, "password": password})
+
+
+STRANGER = {"User-Agent": "stranger-device/1.0"}  # not the device the account signed in from
+
+
+async def login_from(client: Any, headers: dict[str, str], email: str, password: str = PASSWORD) -> Any:
+    return await client.post(f"{AUTH}/login", json={"email": email, "password": password}, headers=headers)
 
 
 async def login_ok(client: Any, email: str, password: str = PASSWORD) -> dict[str, Any]:
@@ -302,9 +311,10 @@ async def test_login_rate_limit_per_email_then_per_ip(tmp_path, database_url, re
 
         # Three failures for the victim's email (attempts 1-3 from this IP) ...
         for _ in range(3):
-            assert_401(await login(c, victim, "wrong password!!"), "invalid_credentials")
-        # ... lock it: even the right password is refused now (attempt 4).
-        locked = await login(c, victim, PASSWORD)
+            assert_401(await login_from(c, STRANGER, victim, "wrong password!!"), "invalid_credentials")
+        # ... lock it: even the right password is refused now (attempt 4), from any device that
+        # has not signed in to this account before.
+        locked = await login_from(c, STRANGER, victim, PASSWORD)
         assert_error(locked, 429, "rate_limited")
         retry_after = int(locked.headers["retry-after"])
         assert 1 <= retry_after <= 900
@@ -327,8 +337,8 @@ async def test_login_rate_limit_counts_email_case_insensitively(tmp_path, databa
         for variant in (email, email.upper(), f" {email.capitalize()} "):
             assert_401(await login(c, variant, "wrong password!!"), "invalid_credentials")
         # Changing the letter case does not get around the lock.
-        assert_error(await login(c, email.upper(), PASSWORD), 429, "rate_limited")
-        assert_error(await login(c, email, PASSWORD), 429, "rate_limited")
+        assert_error(await login_from(c, STRANGER, email.upper(), PASSWORD), 429, "rate_limited")
+        assert_error(await login_from(c, STRANGER, email, PASSWORD), 429, "rate_limited")
 
 
 async def test_successful_login_resets_email_failures(tmp_path, database_url, redis_prefix, clock):
@@ -353,7 +363,7 @@ async def test_rate_limit_does_not_leak_between_emails(tmp_path, database_url, r
             assert (await register_raw(c, email)).status_code == 201
         for _ in range(2):
             assert_401(await login(c, a, "wrong password!!"), "invalid_credentials")
-        assert_error(await login(c, a, PASSWORD), 429, "rate_limited")
+        assert_error(await login_from(c, STRANGER, a, PASSWORD), 429, "rate_limited")
         # b has had no failures: a wrong password is a plain 401, the right one logs in.
         assert_401(await login(c, b, "wrong password!!"), "invalid_credentials")
         await login_ok(c, b)
@@ -362,6 +372,58 @@ async def test_rate_limit_does_not_leak_between_emails(tmp_path, database_url, r
         for _ in range(2):
             assert_401(await login(c, ghost, PASSWORD), "invalid_credentials")
         assert_error(await login(c, ghost, PASSWORD), 429, "rate_limited")
+
+
+async def test_a_stranger_cannot_lock_the_owner_out_of_their_account(tmp_path, database_url, redis_prefix, clock):
+    """Issue 13: failed logins lock an email for everyone but a device that has signed in to it
+    before (same address and user agent), which gets in with the right password."""
+    owner_device = {"User-Agent": "creator-laptop/2.0"}
+    async with limited_client(tmp_path, database_url, redis_prefix, clock,
+                              HUBWIRE_LOGIN_LIMIT_PER_EMAIL="3", HUBWIRE_LOGIN_LIMIT_PER_IP="100") as c:
+        email = unique_email("creator")
+        r = await c.post(f"{AUTH}/register", json={"email": email, "password": PASSWORD}, headers=owner_device)
+        assert r.status_code == 201, r.text
+        # The attacker fails until the email is locked ...
+        for _ in range(3):
+            assert_401(await login_from(c, STRANGER, email, "guess-guess-guess"), "invalid_credentials")
+        # ... and stays locked out, even with the right password.
+        assert_error(await login_from(c, STRANGER, email, PASSWORD), 429, "rate_limited")
+        # The owner, from the device they signed in with: a wrong password is refused like any
+        # attempt under the lock (no oracle), the right one gets in.
+        assert_error(await login_from(c, owner_device, email, "typo-typo-typo"), 429, "rate_limited")
+        ok = await login_from(c, owner_device, email, PASSWORD)
+        assert ok.status_code == 200, ok.text
+        assert (await me(c, ok.json()["access_token"])).status_code == 200
+        # The owner getting in does not lift the lock for the attacker.
+        assert_error(await login_from(c, STRANGER, email, PASSWORD), 429, "rate_limited")
+        # A device is known to the accounts it signed in to only.
+        other = unique_email("other")
+        assert (await c.post(f"{AUTH}/register", json={"email": other, "password": PASSWORD},
+                             headers=STRANGER)).status_code == 201
+        assert_error(await login_from(c, STRANGER, email, PASSWORD), 429, "rate_limited")
+
+
+async def test_known_device_needs_the_same_address_and_user_agent(settings, clock):
+    engine = create_engine(settings.database_url)
+    try:
+        svc = build_services(settings, clock)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            ctx = Ctx(uow, clock, svc.access_cache, svc.limiter)
+            email = unique_email("device")
+            await sessions.register_user(ctx, email=email, password=PASSWORD, ip="203.0.113.7",
+                                         user_agent="Browser/1", auth=svc.auth)
+            assert await sessions.is_known_device(ctx, email=f" {email.upper()} ", ip="203.0.113.7",
+                                                  user_agent="Browser/1")
+            assert not await sessions.is_known_device(ctx, email=email, ip="198.51.100.9", user_agent="Browser/1")
+            assert not await sessions.is_known_device(ctx, email=email, ip="203.0.113.7", user_agent="Browser/2")
+            assert not await sessions.is_known_device(ctx, email=email, ip="203.0.113.7", user_agent=None)
+            assert not await sessions.is_known_device(ctx, email=unique_email("nobody"), ip="203.0.113.7",
+                                                      user_agent="Browser/1")
+            clock.advance(days=91)
+            assert not await sessions.is_known_device(ctx, email=email, ip="203.0.113.7", user_agent="Browser/1")
+        await svc.engine.dispose()
+    finally:
+        await engine.dispose()
 
 
 # ---- access tokens ------------------------------------------------------------------------------

@@ -192,7 +192,9 @@ async def test_member_banned_reaches_the_member_and_the_team_then_closes_with_44
     world.moderate(contact_id, "ban")
     codes = await asyncio.gather(on_a.closed(3.0), on_b.closed(3.0))
     assert codes == [4403, 4403]
-    assert loop.time() - started < 1.5  # the HTTP round trip included
+    took = loop.time() - started
+    print(f"\nLATENCY ban -> 4403 on both instances (HTTP round trip included): {took * 1000:.1f} ms", flush=True)
+    assert took < 5.0  # generous: a loaded CI machine is not a benchmark (bench/ measures latency)
     ev = next(f for f in on_a.frames if f["type"] == "event")
     assert ev["event"] == "member.banned" and ev["channel"] == f"contact:{contact_id}"
     assert ev["data"] == {"hub_id": world.hub_id, "contact_id": contact_id, "status": "banned", "reason": "test",

@@ -202,6 +202,18 @@ class Client:
     async def event(self, name: str, timeout: float = 5.0) -> dict[str, Any]:
         return await self.until(lambda f: f["type"] == "event" and f["event"] == name, timeout)
 
+    async def read_for(self, seconds: float) -> list[dict[str, Any]]:
+        """Read every frame that arrives within ``seconds`` (kept in ``frames`` too): to assert
+        that something did NOT arrive, read for the interval first, then look."""
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                got.append(await self.next(left))
+            except (asyncio.TimeoutError, TimeoutError):
+                break
+        return got
+
     async def closed(self, timeout: float = 5.0) -> int:
         """Read until the server closes; the close code."""
         deadline = time.monotonic() + timeout

@@ -66,17 +66,26 @@ class AuthController(Controller):
         # stranger hammering someone's address locks it for the window but the owner's earlier
         # successful logins are not what trips it.
         await _limit(svc, f"login:ip:{ip}", s.login_limit_per_ip)
+        user_agent = request.headers.get("user-agent")
         verdict = await svc.limiter.peek(email_key, s.login_limit_per_email, s.login_limit_window_seconds)
+        locked = None
         if not verdict.allowed:
-            raise RateLimited("Too many failed logins for this email; try again later.",
-                              retry_after=verdict.retry_after)
+            locked = RateLimited("Too many failed logins for this email; try again later.",
+                                 retry_after=verdict.retry_after)
+            # Whoever failed (perhaps a stranger), the owner's own device, one that signed in
+            # before from this address, still gets in with the right password; no one else does.
+            if not await sessions.is_known_device(ctx, email=data.email, ip=ip, user_agent=user_agent):
+                raise locked
         try:
             issued = await sessions.login(ctx, email=data.email, password=data.password, ip=ip,
-                                          user_agent=request.headers.get("user-agent"), auth=svc.auth)
+                                          user_agent=user_agent, auth=svc.auth)
         except Unauthenticated:
             await svc.limiter.hit(email_key, s.login_limit_per_email, s.login_limit_window_seconds)
+            if locked is not None:
+                raise locked from None  # still locked: the same answer as any other attempt now
             raise
-        await svc.limiter.reset(email_key)
+        if locked is None:  # a lock stays for everyone else until its window ends
+            await svc.limiter.reset(email_key)
         return tokens_out(issued)
 
     @post("/refresh", status_code=200,

@@ -46,10 +46,12 @@ from server.api.realtime.transports import (
     gateway_of,
     open_socket,
     refuse,
+    refuse_unavailable,
     run_socket,
     socket_connection,
 )
 from server.deps import Context, Member, TeamCtx, TeamHub, services_of
+from server.errors import is_database_unavailable
 from server.jsonapi import jsonapi
 from server.paths import HUB_PATH, TEAM_HUB_PATH, TEAM_PATH
 
@@ -95,6 +97,11 @@ async def hub_socket(socket: WebSocket, hub_id: FromPath[str]) -> None:
     except DomainError as exc:
         await refuse(socket, CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
         return
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        await refuse_unavailable(socket, exc)
+        return
     conn = socket_connection(socket, "member")
     conn.hub_id, conn.contact_id, conn.team_id = member.hub_id, member.contact_id, member.team_id
     await run_socket(socket, gateway, conn)
@@ -118,6 +125,11 @@ async def team_socket(socket: WebSocket, team_id: FromPath[str]) -> None:
             team = await resolve_team(ctx, principal, _uuid(team_id), DASHBOARD_SCOPE)
     except DomainError as exc:
         await refuse(socket, CLOSE_FOR.get(exc.kind, p.CLOSE_UNAUTHENTICATED), exc.code, str(exc))
+        return
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        await refuse_unavailable(socket, exc)
         return
     conn = socket_connection(socket, "staff")
     conn.team_id = team.team_id

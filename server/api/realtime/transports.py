@@ -83,6 +83,14 @@ async def refuse(socket: WebSocket, code: int, error_code: str, message: str) ->
         pass
 
 
+async def refuse_unavailable(socket: WebSocket, exc: Exception) -> None:
+    """The database could not check the socket's token (it is down or restarting): ``error
+    service_unavailable`` and close 1013, "try again later" (docs/realtime.md); one log line."""
+    log.warning("socket refused, database unavailable: %s: %s", type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "")
+    await refuse(socket, p.CLOSE_TRY_AGAIN, "service_unavailable", "Try again shortly.")
+
+
 def socket_connection(socket: WebSocket, kind: str) -> Connection:
     """The gateway's ``Connection`` for an accepted, authenticated socket."""
     # The server's own send (kept by server.errors.edge), not the socket's wrapped one: frames on
