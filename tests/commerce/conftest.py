@@ -94,3 +94,11 @@ async def sessions(provider_events_db: Any) -> Any:
 @pytest.fixture
 def frozen() -> FrozenClock:
     return FrozenClock()
+
+
+@pytest.fixture
+async def shop(client: Any) -> Any:
+    """A fresh staff user's team with a hub (tests/support/catalog.py), in the shared test app."""
+    from tests.support.catalog import open_shop
+
+    return await open_shop(client)
