@@ -265,3 +265,12 @@ async def mark_manual_order_paid(ctx: Ctx, hub: Hub, order_id: uuid.UUID | None,
     await mark_order_paid(ctx, order, actor=actor)
     return order
 
+
+
+async def get_member_order(ctx: Ctx, *, hub_id: uuid.UUID, contact_id: uuid.UUID,
+                           order_id: uuid.UUID | None) -> Order:
+    """One of the member's own orders in this hub, or 404."""
+    order = await ctx.uow.session.get(Order, order_id) if order_id else None
+    if order is None or order.hub_id != hub_id or order.contact_id != contact_id:
+        raise NotFound("Order not found.")
+    return order

@@ -58,3 +58,16 @@ def tag_ids_of(client: Any, app: Any, team_id: str, contact_id: str) -> set[str]
     rows = db_rows(client, app, sa.select(ContactTag.tag_id).join(TeamContact, TeamContact.id == ContactTag.team_contact_id)
                    .where(TeamContact.team_id == uuid.UUID(team_id), TeamContact.contact_id == uuid.UUID(contact_id)))
     return {str(t) for t in rows}
+
+
+def order_events(feed: Any, expected: int) -> list[dict[str, Any]]:
+    """The ``order.*`` events on a Listener's channel, read until ``expected`` of them came (an
+    event may come a moment late: at start-up, the realtime outbox relays the first events), then
+    once more, so an unexpected extra one shows too."""
+    events: list[dict[str, Any]] = []
+    for _ in range(50):
+        events += [e for e in feed.drain() if e["event"].startswith("order.")]
+        if len(events) >= expected:
+            break
+    events += [e for e in feed.drain() if e["event"].startswith("order.")]
+    return events
