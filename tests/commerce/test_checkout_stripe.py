@@ -150,3 +150,23 @@ async def test_manual_refund_is_recorded_at_once(client: Any, app: Any, shop: An
     other = await open_shop(client)
     assert_error(await client.post(f"{other.hub.url}/payments/{payment['id']}/refund",
                                    json=doc("refunds", {"reason": "x"}), headers=other.wh), 404, "not_found")
+
+
+async def test_owners_choose_the_payment_provider(client: Any, app: Any, shop: Any) -> None:
+    url = f"/api/v1/teams/{shop.staff.team_id}"
+    got = (await client.get(url, headers=shop.staff.headers)).json()["data"]["attributes"]
+    assert got["payment_provider"] == "manual"
+    r = await client.patch(url, json=doc("teams", {"payment_provider": "paypal"}, shop.staff.team_id), headers=shop.wh)
+    assert_error(r, 422, "invalid_payment_provider", "/data/attributes/payment_provider")
+    r = await client.patch(url, json=doc("teams", {"payment_provider": "stripe"}, shop.staff.team_id), headers=shop.wh)
+    assert r.status_code == 200 and r.json()["data"]["attributes"]["payment_provider"] == "stripe"
+    # this test app has no Stripe key: a paid checkout is refused, and nothing is kept
+    _, price = await shop.on_sale(client, amount=500)
+    buyer = await shop.buyer(client)
+    r = await client.post(f"{shop.h}/checkout", json=doc("checkouts", {"price_id": price["id"]}), headers=buyer.headers)
+    assert_error(r, 503, "payment_provider_not_configured")
+    assert orders_of(client, app, shop.staff.team_id) == []
+    # a free price still completes
+    _, free = await shop.on_sale(client, amount=0)
+    r = await client.post(f"{shop.h}/checkout", json=doc("checkouts", {"price_id": free["id"]}), headers=buyer.headers)
+    assert r.status_code == 201 and r.json()["data"]["attributes"]["status"] == "paid"
