@@ -249,3 +249,17 @@ async def test_only_manual_orders_are_marked_paid_by_staff(client: Any, app: Any
     assert_error(await client.post(f"{shop.hub.url}/orders/{order_id}/mark-paid", headers=shop.wh), 409,
                  "order_not_manual")
     assert db_rows(client, app, sa.select(Order.status).where(Order.id == uuid.UUID(order_id))) == ["pending"]
+
+
+async def test_guest_checkouts_per_email_are_limited(client: Any, app: Any, shop: Any) -> None:
+    _, price = await shop.on_sale(client, amount=100)
+    email = f"busy-{uuid.uuid4().hex[:8]}@example.test"
+    for _ in range(10):
+        assert (await buy(client, shop, price["id"], email=email)).status_code == 201
+    before = orders_count(client, app, shop.staff.team_id)
+    r = await buy(client, shop, price["id"], email=email.upper())
+    assert_error(r, 429, "rate_limited")
+    assert int(r.headers["retry-after"]) > 0
+    assert orders_count(client, app, shop.staff.team_id) == before
+    # another email is not held back
+    assert (await buy(client, shop, price["id"], email=f"other-{email}")).status_code == 201
