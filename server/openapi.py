@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.enums import RequestEncodingType
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
@@ -24,6 +25,15 @@ from litestar.openapi.spec import (
 from litestar.params import BodyKwarg, KwargDefinition
 
 from server.jsonapi import JSONAPI
+
+
+def existing_or_created(document: type, *, primary: int = 201) -> dict[int, ResponseSpec]:
+    """``responses=`` of a route that answers 201 when it creates and 200 when the thing existed
+    (or the other way round: ``primary`` is the route's declared status code): the other status is
+    declared too, with the same document, so the OpenAPI document lists both."""
+    other = 200 if primary == 201 else 201
+    what = "Existed already: the existing one" if other == 200 else "Created"
+    return {other: ResponseSpec(data_container=document, description=what)}
 
 
 def component(name: str) -> KwargDefinition:
