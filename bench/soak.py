@@ -51,6 +51,28 @@ def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_kinds(pid: int) -> dict[str, int]:
+    """The process's open files by kind: TCP sockets by the peer's port (5432 PostgreSQL, 6379
+    Redis; the server's own port: clients), listening sockets, and the rest."""
+    peers: dict[str, str] = {}
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            local, remote, state, inode = f[1], f[2], f[3], f[9]
+            peers[inode] = "listening" if state == "0A" else f"tcp:{int(remote.split(':')[1], 16)}" \
+                if int(remote.split(":")[1], 16) in (5432, 6379) else f"tcp:local {int(local.split(':')[1], 16)}"
+    out: dict[str, int] = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        kind = peers.get(target[8:-1], "socket (other)") if target.startswith("socket:[") else \
+            target.split(":")[0] if ":" in target else "file"
+        out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def threads(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):
@@ -98,6 +120,7 @@ async def main(args: Any) -> None:
         fr.wait_http(f"http://127.0.0.1:{port}", "/health", proc, lf)
         world = fr.World(f"http://127.0.0.1:{port}")
         idle = snapshot(proc.pid, stats)
+        idle_kinds = fd_kinds(proc.pid)
         fr.log(f"server pid {proc.pid}, idle: {idle}")
 
         cfg = {"urls": [f"ws://127.0.0.1:{port}/api/v1/hub/{world.hub_id}/ws"], "n": args.sockets,
@@ -151,6 +174,7 @@ async def main(args: Any) -> None:
         for name, s in (("idle (no sockets)", idle), ("start (sockets open)", start), ("end of traffic", end),
                         ("sockets closed", closed)):
             print(f"{name:22} {s['rss_mb']:8.1f} {s['tasks']:7d} {s['fds']:7d} {s['threads']:8d}")
+        print(f"open files idle: {idle_kinds}; after close: {fd_kinds(proc.pid)}")
         print(f"end/start RSS {end['rss_mb'] / start['rss_mb']:.3f}x; tasks end-start {end['tasks'] - start['tasks']:+d}, "
               f"fds end-start {end['fds'] - start['fds']:+d}; after close vs idle: tasks "
               f"{closed['tasks'] - idle['tasks']:+d}, fds {closed['fds'] - idle['fds']:+d}")
