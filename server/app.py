@@ -23,6 +23,7 @@ from server import jobs
 from server.api.access import routes as access
 from server.api.catalog import routes as catalog
 from server.api.community import routes as community
+from server.api.content import routes as content
 from server.api.crm import routes as crm
 from server.api.hubs import routes as hubs
 from server.api.identity import routes as identity
@@ -46,7 +47,7 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *webhooks.ROUTES, *web.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *content.ROUTES, *catalog.ROUTES, *webhooks.ROUTES, *web.ROUTES,
 ]
 
 

@@ -29,7 +29,7 @@ from persistence.models.community import (
     Space,
     SpaceMember,
 )
-from persistence.models.content import ContentNode
+from persistence.models.content import ContentNode, ContentProgress
 from persistence.models.crm import (
     Contact,
     ContactAttribute,
@@ -90,6 +90,7 @@ __all__ = [
     "Entitlement",
     # content
     "ContentNode",
+    "ContentProgress",
     # community
     "Comment",
     "Conversation",

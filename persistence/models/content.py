@@ -1,5 +1,5 @@
-"""Content: the tree of a hub's courses, modules and lessons, which access rules and comments
-point at."""
+"""Content: the tree of a hub's courses, modules and lessons (which access rules and comments point
+at), and each member's progress through it."""
 
 from __future__ import annotations
 
@@ -13,16 +13,38 @@ from persistence.models.base import Base, id_column
 
 
 class ContentNode(Base):
-    """A node of a hub's content tree (course, module, lesson, ...); the content issue extends it."""
+    """A node of a hub's content tree (course, module, lesson, ...). ``body`` is sanitized HTML
+    (domain/content/sanitize.py); ``slug`` is unique among the hub's live nodes (checked by the
+    domain); ``status`` is ``draft`` or ``published``; ``deleted_at`` marks a soft delete."""
 
     __tablename__ = "content_nodes"
-    __table_args__ = (sa.Index("ix_content_nodes_hub_parent", "hub_id", "parent_id"),)
+    __table_args__ = (sa.Index("ix_content_nodes_hub_parent", "hub_id", "parent_id"),
+                      sa.Index("ix_content_nodes_hub_slug", "hub_id", "slug"))
     id: Mapped[uuid.UUID] = id_column()
     hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("content_nodes.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(sa.String(300))
+    slug: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     node_type: Mapped[str] = mapped_column(sa.String(30), default="lesson")
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(20), default="draft", server_default="draft")
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+
+
+class ContentProgress(Base):
+    """A member's completion of one node: one row per (node, contact); ``completed_at`` None when
+    they marked it incomplete again. ``updated_at`` tells where they left off."""
+
+    __tablename__ = "content_progress"
+    __table_args__ = (sa.UniqueConstraint("node_id", "contact_id", name="uq_content_progress_node_contact"),
+                      sa.Index("ix_content_progress_hub_contact", "hub_id", "contact_id"))
+    id: Mapped[uuid.UUID] = id_column()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    node_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("content_nodes.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

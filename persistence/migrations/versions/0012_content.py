@@ -1,0 +1,56 @@
+"""content: slug, body and status of content nodes; members' progress through them
+
+Revision ID: 0012
+Revises: 0008
+Create Date: 2026-12-06 23:45:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import persistence.types
+
+revision = '0012'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('content_nodes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('slug', sa.String(length=200), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('body', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('status', sa.String(length=20), server_default='draft', nullable=False))
+        batch_op.create_index('ix_content_nodes_hub_slug', ['hub_id', 'slug'], unique=False)
+
+    op.create_table('content_progress',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('hub_id', sa.Uuid(), nullable=False),
+    sa.Column('node_id', sa.Uuid(), nullable=False),
+    sa.Column('contact_id', sa.Uuid(), nullable=False),
+    sa.Column('completed_at', persistence.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_content_progress_contact_id_contacts'),
+                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['hub_id'], ['hubs.id'], name=op.f('fk_content_progress_hub_id_hubs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['node_id'], ['content_nodes.id'], name=op.f('fk_content_progress_node_id_content_nodes'),
+                            ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_progress')),
+    sa.UniqueConstraint('node_id', 'contact_id', name='uq_content_progress_node_contact')
+    )
+    with op.batch_alter_table('content_progress', schema=None) as batch_op:
+        batch_op.create_index('ix_content_progress_hub_contact', ['hub_id', 'contact_id'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('content_progress', schema=None) as batch_op:
+        batch_op.drop_index('ix_content_progress_hub_contact')
+    op.drop_table('content_progress')
+    with op.batch_alter_table('content_nodes', schema=None) as batch_op:
+        batch_op.drop_index('ix_content_nodes_hub_slug')
+        batch_op.drop_column('status')
+        batch_op.drop_column('body')
+        batch_op.drop_column('slug')
