@@ -55,22 +55,22 @@ class MemberTree:
 
 
 class Decider:
-    """Decisions for one member on many nodes of one hub from facts loaded once."""
+    """Decisions for one member (a contact in a hub) on many nodes of the hub from facts loaded once."""
 
-    def __init__(self, ctx: Ctx, member: MemberPrincipal) -> None:
-        self.ctx, self.member = ctx, member
-        self.subject = Subject.member(member.contact_id)
+    def __init__(self, ctx: Ctx, hub_id: uuid.UUID, contact_id: uuid.UUID) -> None:
+        self.ctx, self.hub_id, self.contact_id = ctx, hub_id, contact_id
+        self.subject = Subject.member(contact_id)
         self.now = ctx.now()
 
     async def load(self) -> Decider:
         uow, cache = self.ctx.uow, self.ctx.access
-        self.hub = await cache.hub(uow, self.member.hub_id)
-        self.contact = await cache.contact(uow, self.hub, self.member.contact_id)
+        self.hub = await cache.hub(uow, self.hub_id)
+        self.contact = await cache.contact(uow, self.hub, self.contact_id)
         return self
 
     async def decide(self, node_id: uuid.UUID) -> Decision:
         target = await load_target_facts(self.ctx.uow, self.hub.facts, "content_node", node_id,
-                                         self.member.contact_id, node_parents=self.hub.node_parents)
+                                         self.contact_id, node_parents=self.hub.node_parents)
         return decide(self.subject, "view", AccessFacts(self.hub.facts, self.contact, target), self.now)
 
 
@@ -100,9 +100,15 @@ async def progress_of(ctx: Ctx, hub_id: uuid.UUID, contact_id: uuid.UUID) -> dic
 
 async def member_tree(ctx: Ctx, member: MemberPrincipal) -> MemberTree:
     """The tree as ``member`` sees it now (see the module docstring)."""
-    decider = await Decider(ctx, member).load()
-    shown = visible(await live_nodes(ctx.uow, member.hub_id))
-    done = await progress_of(ctx, member.hub_id, member.contact_id)
+    return await contact_tree(ctx, member.hub_id, member.contact_id)
+
+
+async def contact_tree(ctx: Ctx, hub_id: uuid.UUID, contact_id: uuid.UUID) -> MemberTree:
+    """The tree as the contact sees it in the hub now, with their progress (also for staff: a
+    contact's progress)."""
+    decider = await Decider(ctx, hub_id, contact_id).load()
+    shown = visible(await live_nodes(ctx.uow, hub_id))
+    done = await progress_of(ctx, hub_id, contact_id)
     return await build(decider, shown, done)
 
 
@@ -140,7 +146,7 @@ async def member_node(ctx: Ctx, member: MemberPrincipal, node_id: uuid.UUID | No
     for entry in tree.nodes:
         if entry.node.id == node_id:
             if entry.locked:
-                decision = await (await Decider(ctx, member).load()).decide(entry.node.id)
+                decision = await (await Decider(ctx, member.hub_id, member.contact_id).load()).decide(entry.node.id)
                 refuse_unless_allowed(decision)
             return entry
     raise NotFound("No content of this hub has this id.")

@@ -215,6 +215,34 @@ class ReactionChanged(msgspec.Struct, kw_only=True):
     count: int
 
 
+# ---- content (domain/content/progress.py) ------------------------------------------------------
+
+
+class ContentCompleted(msgspec.Struct, kw_only=True):
+    """``content.completed`` on ``team:{id}``: a member completed a node (each time it becomes complete)."""
+
+    hub_id: str
+    contact_id: str
+    node_id: str
+    node_type: str
+    title: str
+    course_id: str | None
+    course_percent: int
+    completed_at: datetime
+
+
+class CourseCompleted(msgspec.Struct, kw_only=True):
+    """``course.completed`` on ``team:{id}``: a member completed every lesson of a course (each time
+    the last one is completed); ``tag_id`` is the ``completed:<slug>`` tag they were given."""
+
+    hub_id: str
+    contact_id: str
+    course_id: str
+    title: str
+    tag_id: str | None
+    completed_at: datetime
+
+
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "discussion.created": DiscussionPublished,
     "discussion.updated": DiscussionPublished,
@@ -239,6 +267,8 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "conversation.read": ConversationRead,
     "member.reported": MemberReported,
     "moderation.action": ModerationActionTaken,
+    "content.completed": ContentCompleted,
+    "course.completed": CourseCompleted,
 }
 
 _encoder = msgspec.json.Encoder()

@@ -16,7 +16,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from domain.content import nodes, tree
+from domain.content import nodes, progress, tree
 from domain.errors import DomainError
 from persistence.ids import parse_id
 from server.api.content.schemas import (
@@ -25,12 +25,15 @@ from server.api.content.schemas import (
     ContentNodesListDocument,
     ContentNodesOrderDocument,
     ContentNodesUpdateDocument,
+    ContentProgressCreateDocument,
+    ContentProgressDocument,
     ContentReorderDocument,
     MemberContentDocument,
     MemberTreeDocument,
     member_node_resource,
     member_tree_document,
     node_resource,
+    progress_resource,
 )
 from server.deps import Context, Member, TeamCtx, TeamHub
 from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, present
@@ -128,5 +131,26 @@ class MemberContentController(Controller):
         return jsonapi(MemberContentDocument(data=member_node_resource(
             await tree.member_node(ctx, member, parse_id(node_id)))))
 
+    @post("/{node_id:str}/progress", opt={"access": "view"}, status_code=200,
+          summary="Mark a content node complete (completed: true) or not; idempotent")
+    async def progress(self, node_id: FromPath[str], data: JSONBody[ContentProgressCreateDocument], member: Member,
+                       ctx: Context) -> Response[ContentProgressDocument]:
+        view = await progress.set_progress(ctx, member, parse_id(node_id), data.data.attributes.completed)
+        return jsonapi(ContentProgressDocument(data=progress_resource(view)))
 
-ROUTES: list[Any] = [ContentNodesController, MemberContentController]
+
+class ContentProgressController(Controller):
+    """``T/hubs/{hub_id}/content-progress/{contact_id}``: a member's progress, as staff see it."""
+
+    path = TEAM_HUB_PATH + "/content-progress"
+    tags = ["content"]
+
+    @get("/{contact_id:str}", opt=READ,
+         summary="A member's progress: the tree as they see it (locked, completed, percent), without bodies")
+    async def contact_progress(self, contact_id: FromPath[str], team: TeamCtx, hub: TeamHub,
+                               ctx: Context) -> Response[MemberTreeDocument]:
+        cid = await progress.check_member(ctx, hub.id, parse_id(contact_id))
+        return jsonapi(member_tree_document(await tree.contact_tree(ctx, hub.id, cid), with_body=False))
+
+
+ROUTES: list[Any] = [ContentNodesController, MemberContentController, ContentProgressController]

@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from domain.content.progress import ProgressView
 from domain.content.tree import MemberNode, MemberTree
 from persistence.models import ContentNode
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData
@@ -167,11 +168,51 @@ def member_node_resource(e: MemberNode, *, with_body: bool = True) -> MemberCont
         self_link=f"/api/v1/hub/{n.hub_id}/content/{n.id}")
 
 
-def member_tree_document(tree: MemberTree) -> MemberTreeDocument:
+def member_tree_document(tree: MemberTree, *, with_body: bool = True) -> MemberTreeDocument:
     roots = [e for e in tree.nodes if e.depth == 0]
     lessons = sum(e.lessons for e in roots)
     done = sum(e.lessons_completed for e in roots)
     return MemberTreeDocument(
-        data=[member_node_resource(e) for e in tree.nodes],
+        data=[member_node_resource(e, with_body=with_body) for e in tree.nodes],
         meta=MemberTreeMeta(continue_id=str(tree.continue_id) if tree.continue_id else None, lessons=lessons,
                             lessons_completed=done, percent=(100 * done) // lessons if lessons else 0))
+
+
+# ---- progress --------------------------------------------------------------------------------------
+
+
+class ProgressAttributes(msgspec.Struct, kw_only=True):
+    node_id: str
+    completed: bool
+    completed_at: datetime | None
+    course_id: str | None
+    course_percent: int
+
+
+class ProgressWrite(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    completed: bool = True
+
+
+class ContentProgressResource(Resource):
+    type: Literal["content_progress"]
+    attributes: ProgressAttributes
+
+
+class ContentProgressDocument(Document):
+    data: ContentProgressResource
+
+
+class ContentProgressCreateData(CreateData):
+    type: Literal["content_progress"]
+    attributes: ProgressWrite
+
+
+class ContentProgressCreateDocument(Inbound):
+    data: ContentProgressCreateData
+
+
+def progress_resource(p: ProgressView) -> ContentProgressResource:
+    return ContentProgressResource.of(p.node_id, ProgressAttributes(
+        node_id=str(p.node_id), completed=p.completed, completed_at=p.completed_at,
+        course_id=str(p.course_id) if p.course_id else None, course_percent=p.course_percent),
+        self_link=f"/api/v1/hub/{p.hub_id}/content/{p.node_id}/progress")
