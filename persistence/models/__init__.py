@@ -29,7 +29,7 @@ from persistence.models.community import (
     Space,
     SpaceMember,
 )
-from persistence.models.content import ContentNode, ContentProgress
+from persistence.models.content import ContentNode, ContentProgress, Page
 from persistence.models.crm import (
     Contact,
     ContactAttribute,
@@ -91,6 +91,7 @@ __all__ = [
     # content
     "ContentNode",
     "ContentProgress",
+    "Page",
     # community
     "Comment",
     "Conversation",

@@ -48,3 +48,31 @@ class ContentProgress(Base):
     completed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Page(Base):
+    """A hub's page: a draft (``title``, ``body``, numbered by ``draft_version``, which every write
+    bumps) and the version last published (``published_*``). ``privacy``: ``public`` (no token
+    needed), ``members`` or ``private``. Pages nest (``parent_id``, ``position`` among siblings); one
+    live page per hub may be its home page (``is_home``, kept unique by the domain)."""
+
+    __tablename__ = "pages"
+    __table_args__ = (sa.Index("ix_pages_hub_parent", "hub_id", "parent_id"),
+                      sa.Index("ix_pages_hub_slug", "hub_id", "slug"))
+    id: Mapped[uuid.UUID] = id_column()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("pages.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)
+    slug: Mapped[str] = mapped_column(sa.String(200))
+    privacy: Mapped[str] = mapped_column(sa.String(20), default="members")
+    is_home: Mapped[bool] = mapped_column(default=False)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    draft_version: Mapped[int] = mapped_column(default=1)
+    published_title: Mapped[str | None] = mapped_column(sa.String(300))
+    published_body: Mapped[str | None] = mapped_column(sa.Text)
+    published_version: Mapped[int | None]
+    published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]

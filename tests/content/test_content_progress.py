@@ -16,7 +16,8 @@ A = "/data/attributes/"
 
 async def complete(client: Any, studio: Studio, learner: Learner, node_id: str, completed: Any = True) -> Any:
     return await client.post(f"{studio.h}/content/{node_id}/progress",
-                             json=doc("content_progress", {"completed": completed}), headers=studio.wh | learner.headers)
+                             json=doc("content_progress", {"completed": completed}),
+                             headers=studio.wh | learner.headers)
 
 
 async def test_progress_percent_continue_and_events(client: Any, app: Any, studio: Studio) -> None:

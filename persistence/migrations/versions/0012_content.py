@@ -1,4 +1,4 @@
-"""content: slug, body and status of content nodes; members' progress through them
+"""content: slug, body and status of content nodes; members' progress through them; pages
 
 Revision ID: 0012
 Revises: 0008
@@ -44,8 +44,38 @@ def upgrade() -> None:
     with op.batch_alter_table('content_progress', schema=None) as batch_op:
         batch_op.create_index('ix_content_progress_hub_contact', ['hub_id', 'contact_id'], unique=False)
 
+    op.create_table('pages',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('hub_id', sa.Uuid(), nullable=False),
+    sa.Column('parent_id', sa.Uuid(), nullable=True),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('slug', sa.String(length=200), nullable=False),
+    sa.Column('privacy', sa.String(length=20), nullable=False),
+    sa.Column('is_home', sa.Boolean(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('body', sa.Text(), nullable=True),
+    sa.Column('draft_version', sa.Integer(), nullable=False),
+    sa.Column('published_title', sa.String(length=300), nullable=True),
+    sa.Column('published_body', sa.Text(), nullable=True),
+    sa.Column('published_version', sa.Integer(), nullable=True),
+    sa.Column('published_at', persistence.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', persistence.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['hub_id'], ['hubs.id'], name=op.f('fk_pages_hub_id_hubs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['parent_id'], ['pages.id'], name=op.f('fk_pages_parent_id_pages'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pages'))
+    )
+    with op.batch_alter_table('pages', schema=None) as batch_op:
+        batch_op.create_index('ix_pages_hub_parent', ['hub_id', 'parent_id'], unique=False)
+        batch_op.create_index('ix_pages_hub_slug', ['hub_id', 'slug'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('pages', schema=None) as batch_op:
+        batch_op.drop_index('ix_pages_hub_slug')
+        batch_op.drop_index('ix_pages_hub_parent')
+    op.drop_table('pages')
     with op.batch_alter_table('content_progress', schema=None) as batch_op:
         batch_op.drop_index('ix_content_progress_hub_contact')
     op.drop_table('content_progress')
