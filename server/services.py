@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.access.cache import FactsCache
 from domain.access.invalidation import INVALIDATE_CHANNEL
 from domain.clock import Clock, SystemClock
+from domain.content.media import DEFAULT_MAX_BYTES
 from domain.context import Ctx
 from domain.identity.passwords import Passwords
 from domain.identity.sessions import AuthConfig
@@ -20,6 +21,7 @@ from domain.identity.tokens import TokenService
 from persistence.db import UnitOfWork, create_engine, session_factory
 from realtime.broker import Broker, InProcessBroker, RedisBroker
 from realtime.outbox import Outbox
+from server.integrations.media_store import LocalMediaStore
 from server.integrations.stripe import StripeProvider, provider_for
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings
@@ -44,9 +46,13 @@ class Services:
     # Events whose publish failed after commit (the broker away) wait here, in order, for the
     # relay job (server/jobs.py); realtime/outbox.py.
     outbox: Outbox = field(init=False)
+    # Uploaded files (domain/content/media.py): local disk under the data directory.
+    media: LocalMediaStore = field(init=False)
+    media_max_bytes: int = DEFAULT_MAX_BYTES
     _publisher: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.media = LocalMediaStore(self.settings.data_dir / "media")
         # On SQLite (one instance) nobody else leaves rows: no periodic look at an idle table.
         self.outbox = Outbox(self.sessions, interval=None if self.settings.is_sqlite else 5.0)
 

@@ -255,7 +255,8 @@ async def tag_contact_by_name(uow: UnitOfWork, now: datetime, team_id: uuid.UUID
         return None
     name = name[:MAX_NAME]
     for _ in range(3):
-        tag_id = await s.scalar(sa.select(Tag.id).where(Tag.team_id == team_id, sa.func.lower(Tag.name) == name.lower()))
+        tag_id = await s.scalar(sa.select(Tag.id).where(Tag.team_id == team_id,
+                                                         sa.func.lower(Tag.name) == name.lower()))
         if tag_id is not None:
             break
         try:

@@ -29,7 +29,7 @@ from persistence.models.community import (
     Space,
     SpaceMember,
 )
-from persistence.models.content import ContentNode, ContentProgress, Page
+from persistence.models.content import ContentNode, ContentProgress, MediaFile, MediaFolder, Page
 from persistence.models.crm import (
     Contact,
     ContactAttribute,
@@ -91,6 +91,8 @@ __all__ = [
     # content
     "ContentNode",
     "ContentProgress",
+    "MediaFile",
+    "MediaFolder",
     "Page",
     # community
     "Comment",

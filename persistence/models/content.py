@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from persistence.models.base import Base, id_column
+from persistence.types import JSONType
 
 
 class ContentNode(Base):
@@ -73,6 +75,42 @@ class Page(Base):
     published_body: Mapped[str | None] = mapped_column(sa.Text)
     published_version: Mapped[int | None]
     published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class MediaFolder(Base):
+    """A team's folder of files; folders nest (``parent_id``)."""
+
+    __tablename__ = "media_folders"
+    __table_args__ = (sa.Index("ix_media_folders_team_parent", "team_id", "parent_id"),)
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("media_folders.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class MediaFile(Base):
+    """An uploaded file of a team: its bytes are in the media store under ``storage_key`` (never
+    derived from the name); ``content_type`` was read from the bytes; ``hub_id`` is the hub whose
+    members may be given it (through the access evaluator, target ``media``)."""
+
+    __tablename__ = "media_files"
+    __table_args__ = (sa.Index("ix_media_files_team_folder", "team_id", "folder_id"),)
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    hub_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("hubs.id", ondelete="SET NULL"), index=True)
+    folder_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("media_folders.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    checksum_sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(200))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]

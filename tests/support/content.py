@@ -71,6 +71,14 @@ class Studio:
         assert r.status_code == 201, r.text
         return dict(r.json()["data"])
 
+    async def rule_on(self, target_type: str, target_id: str, *conditions: tuple[str, dict[str, Any]],
+                      client: Any) -> dict[str, Any]:
+        body = doc("access_rules", {"target_type": target_type, "target_id": target_id, "conditions": [
+            {"condition_type": t, "condition_data": d} for t, d in conditions]})
+        r = await client.post(f"{self.hub.url}/access-rules", json=body, headers=self.wh)
+        assert r.status_code == 201, r.text
+        return dict(r.json()["data"])
+
     async def entitle(self, client: Any, learner: Learner, kind: str, target_id: str) -> dict[str, Any]:
         body = doc("entitlements", {"contact_id": learner.contact_id, "kind": kind, "target_id": target_id})
         r = await client.post(f"{self.hub.url}/entitlements", json=body, headers=self.wh)

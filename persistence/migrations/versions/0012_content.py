@@ -1,4 +1,4 @@
-"""content: slug, body and status of content nodes; members' progress through them; pages
+"""content: slug, body and status of content nodes; members' progress through them; pages; media folders and files
 
 Revision ID: 0012
 Revises: 0008
@@ -70,8 +70,55 @@ def upgrade() -> None:
         batch_op.create_index('ix_pages_hub_parent', ['hub_id', 'parent_id'], unique=False)
         batch_op.create_index('ix_pages_hub_slug', ['hub_id', 'slug'], unique=False)
 
+    op.create_table('media_folders',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('team_id', sa.Uuid(), nullable=False),
+    sa.Column('parent_id', sa.Uuid(), nullable=True),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('created_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', persistence.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['parent_id'], ['media_folders.id'], name=op.f('fk_media_folders_parent_id_media_folders'),
+                            ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_media_folders_team_id_teams'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_media_folders'))
+    )
+    with op.batch_alter_table('media_folders', schema=None) as batch_op:
+        batch_op.create_index('ix_media_folders_team_parent', ['team_id', 'parent_id'], unique=False)
+
+    op.create_table('media_files',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('team_id', sa.Uuid(), nullable=False),
+    sa.Column('hub_id', sa.Uuid(), nullable=True),
+    sa.Column('folder_id', sa.Uuid(), nullable=True),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('checksum_sha256', sa.String(length=64), nullable=False),
+    sa.Column('storage_key', sa.String(length=200), nullable=False),
+    sa.Column('metadata', persistence.types.JSONType, nullable=False),
+    sa.Column('created_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', persistence.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', persistence.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['folder_id'], ['media_folders.id'], name=op.f('fk_media_files_folder_id_media_folders'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['hub_id'], ['hubs.id'], name=op.f('fk_media_files_hub_id_hubs'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_media_files_team_id_teams'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_media_files'))
+    )
+    with op.batch_alter_table('media_files', schema=None) as batch_op:
+        batch_op.create_index('ix_media_files_team_folder', ['team_id', 'folder_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_media_files_hub_id'), ['hub_id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('media_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_media_files_hub_id'))
+        batch_op.drop_index('ix_media_files_team_folder')
+    op.drop_table('media_files')
+    with op.batch_alter_table('media_folders', schema=None) as batch_op:
+        batch_op.drop_index('ix_media_folders_team_parent')
+    op.drop_table('media_folders')
     with op.batch_alter_table('pages', schema=None) as batch_op:
         batch_op.drop_index('ix_pages_hub_slug')
         batch_op.drop_index('ix_pages_hub_parent')

@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.content import nodes, progress, tree
 from domain.errors import DomainError
 from persistence.ids import parse_id
+from server.api.content import media as media_routes
 from server.api.content import pages as page_routes
 from server.api.content.schemas import (
     ContentNodesCreateDocument,
@@ -154,4 +155,5 @@ class ContentProgressController(Controller):
         return jsonapi(member_tree_document(await tree.contact_tree(ctx, hub.id, cid), with_body=False))
 
 
-ROUTES: list[Any] = [ContentNodesController, MemberContentController, ContentProgressController, *page_routes.ROUTES]
+ROUTES: list[Any] = [ContentNodesController, MemberContentController, ContentProgressController, *page_routes.ROUTES,
+                     *media_routes.ROUTES]
