@@ -160,6 +160,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             if services.stripe is not None:
                 await services.stripe.aclose()
+            if hasattr(services.media, "aclose"):
+                await services.media.aclose()
             await services.stop_access_cache()
             await services.broker.stop()
             await services.engine.dispose()
