@@ -13,23 +13,23 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from domain.access.evaluator import Decision, decide
-from domain.access.facts import AccessFacts, Subject
+from domain.access.facts import AccessFacts, Subject, Target, TargetFacts
 from domain.access.loader import load_target_facts
 from domain.access.service import refuse_unless_allowed
-from domain.content.nodes import live_nodes
 from domain.context import Ctx
 from domain.errors import NotFound
 from domain.identity.members import MemberPrincipal
 from persistence.models import ContentNode, ContentProgress
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberNode:
-    node: ContentNode
+    node: Any  # a row with ContentNode's member-visible fields (tree_rows)
     depth: int
     locked: bool
     lock_reason: str | None
@@ -68,18 +68,23 @@ class Decider:
         self.contact = await cache.contact(uow, self.hub, self.contact_id)
         return self
 
+    def decide_at(self, path: tuple[Target, ...]) -> Decision:
+        """The decision on the last node of ``path`` (the hub, then the node's ancestors, then it)."""
+        return decide(self.subject, "view", AccessFacts(self.hub.facts, self.contact, TargetFacts(path[-1], path=path)),
+                      self.now)
+
     async def decide(self, node_id: uuid.UUID) -> Decision:
         target = await load_target_facts(self.ctx.uow, self.hub.facts, "content_node", node_id,
                                          self.contact_id, node_parents=self.hub.node_parents)
         return decide(self.subject, "view", AccessFacts(self.hub.facts, self.contact, target), self.now)
 
 
-def visible(nodes: list[ContentNode]) -> list[tuple[ContentNode, int]]:
+def visible(nodes: list[Any]) -> list[tuple[Any, int]]:
     """The published nodes whose ancestors are all published, depth first (with their depth)."""
-    kids: dict[uuid.UUID | None, list[ContentNode]] = {}
+    kids: dict[uuid.UUID | None, list[Any]] = {}
     for n in nodes:  # already in position order
         kids.setdefault(n.parent_id, []).append(n)
-    out: list[tuple[ContentNode, int]] = []
+    out: list[tuple[Any, int]] = []
     stack = [(n, 0) for n in reversed(kids.get(None, []))]
     while stack:
         n, depth = stack.pop()
@@ -103,17 +108,35 @@ async def member_tree(ctx: Ctx, member: MemberPrincipal) -> MemberTree:
     return await contact_tree(ctx, member.hub_id, member.contact_id)
 
 
+_TREE_COLUMNS = (ContentNode.id, ContentNode.hub_id, ContentNode.parent_id, ContentNode.title, ContentNode.slug,
+                 ContentNode.node_type, ContentNode.body, ContentNode.status, ContentNode.position)
+
+
+async def tree_rows(ctx: Ctx, hub_id: uuid.UUID) -> list[Any]:
+    """Every live node of the hub as a plain row (the fields a member sees; no ORM object: a tree
+    of hundreds of nodes is read many times), in (parent, position) order."""
+    return list((await ctx.uow.session.execute(
+        sa.select(*_TREE_COLUMNS).where(ContentNode.hub_id == hub_id, ContentNode.deleted_at.is_(None))
+        .order_by(ContentNode.position, ContentNode.id))).all())
+
+
 async def contact_tree(ctx: Ctx, hub_id: uuid.UUID, contact_id: uuid.UUID) -> MemberTree:
     """The tree as the contact sees it in the hub now, with their progress (also for staff: a
     contact's progress)."""
     decider = await Decider(ctx, hub_id, contact_id).load()
-    shown = visible(await live_nodes(ctx.uow, hub_id))
+    shown = visible(await tree_rows(ctx, hub_id))
     done = await progress_of(ctx, hub_id, contact_id)
     return await build(decider, shown, done)
 
 
-async def build(decider: Decider, shown: list[tuple[ContentNode, int]], done: dict[uuid.UUID, datetime]) -> MemberTree:
-    decisions = {n.id: await decider.decide(n.id) for n, _ in shown}
+async def build(decider: Decider, shown: list[tuple[Any, int]], done: dict[uuid.UUID, datetime]) -> MemberTree:
+    # paths built down the tree (depth first: a parent before its children), each Target made once
+    root = (Target("hub", decider.hub_id),)
+    paths: dict[uuid.UUID, tuple[Target, ...]] = {}
+    decisions: dict[uuid.UUID, Decision] = {}
+    for n, _ in shown:
+        path = paths[n.id] = (*paths.get(n.parent_id, root), Target("content_node", n.id))
+        decisions[n.id] = decider.decide_at(path)
     shown = [(n, d) for n, d in shown if not decisions[n.id].hidden]
     ids = {n.id for n, _ in shown}
     has_kids = {n.parent_id for n, _ in shown if n.parent_id in ids}
