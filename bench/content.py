@@ -101,7 +101,8 @@ def main() -> None:
         (tmp / "static_app.py").write_text(STATIC_APP)
         static = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(tmp),
                                    "--port", str(static_port), "--log-level", "warning", "static_app:app"],
-                                  env={**os.environ, "PYTHONPATH": str(tmp), "BENCH_STATIC_DIR": str(static_dir)}, stdout=subprocess.DEVNULL,
+                                  env={**os.environ, "PYTHONPATH": str(tmp), "BENCH_STATIC_DIR": str(static_dir)},
+                                  stdout=subprocess.DEVNULL,
                                   stderr=subprocess.STDOUT)
         sys.argv = sys.argv[:1]
         try:
