@@ -42,13 +42,17 @@ MAX_TITLE = 300
 MAX_SLUG = 200
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+ANY_VERSION = -1  # ``If-Match: *``: the caller knowingly writes over whatever draft is there
 
 
 def parse_if_match(value: str | None) -> int | None:
-    """The draft version an ``If-Match`` header names (``3``, ``"3"`` or ``W/"3"``), None when
-    absent; 409 ``stale_draft`` for a value that names no version (it cannot match the draft)."""
+    """The draft version an ``If-Match`` header names (``3``, ``"3"`` or ``W/"3"``; ``*``:
+    :data:`ANY_VERSION`), None when absent; 409 ``stale_draft`` for a value that names no version
+    (it cannot match the draft)."""
     if value is None or value.strip() == "":
         return None
+    if value.strip() == "*":
+        return ANY_VERSION
     m = _ETAG.match(value.strip())
     if m is None:
         raise Conflict("If-Match names a draft_version (a number).", code="stale_draft")
@@ -203,7 +207,7 @@ async def place_page(ctx: Ctx, hub: Hub, page: Page, fields: Mapping[str, Any], 
 async def publish_page(ctx: Ctx, hub: Hub, page: Page, if_match: int | None) -> Page:
     """Copy the draft to the published version (409 ``stale_draft`` when ``If-Match`` names
     another draft)."""
-    if if_match is not None and if_match != page.draft_version:
+    if if_match not in (None, ANY_VERSION, page.draft_version):
         raise _stale(page)
     now = ctx.now()
     page.published_title, page.published_body = page.title, page.body
@@ -218,7 +222,7 @@ async def delete_page(ctx: Ctx, hub: Hub, page: Page, if_match: int | None) -> N
     """Soft delete the page and the pages under it (``If-Match`` optional)."""
     uow = ctx.uow
     await lock_tree(uow, hub.id)
-    if if_match is not None and if_match != page.draft_version:
+    if if_match not in (None, ANY_VERSION, page.draft_version):
         raise _stale(page)
     now = ctx.now()
     todo = [page]
@@ -239,9 +243,11 @@ async def _claim(ctx: Ctx, page: Page, if_match: int | None) -> None:
     if if_match is None:
         raise PreconditionRequired("Send If-Match: <draft_version> with writes to a page.",
                                    meta={"draft_version": page.draft_version})
-    result = await ctx.uow.session.execute(
-        sa.update(Page).where(Page.id == page.id, Page.draft_version == if_match)
-        .values(draft_version=if_match + 1).execution_options(synchronize_session=False))
+    stmt = sa.update(Page).where(Page.id == page.id)
+    if if_match != ANY_VERSION:
+        stmt = stmt.where(Page.draft_version == if_match)
+    result = await ctx.uow.session.execute(stmt.values(draft_version=Page.draft_version + 1)
+                                           .execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await ctx.uow.session.refresh(page)
         raise _stale(page)

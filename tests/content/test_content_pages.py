@@ -45,17 +45,19 @@ async def test_drafts_versions_and_publishing(client: Any, studio: Studio) -> No
     err = assert_error(await edit(client, studio, pid, 1, title="Lost update"), 409, "stale_draft")
     assert err["meta"]["draft_version"] == 2
     assert_error(await edit(client, studio, pid, "garbage", title="x"), 409, "stale_draft")
+    r = await edit(client, studio, pid, "*", title="About")  # knowingly over whatever is there
+    assert r.json()["data"]["attributes"]["draft_version"] == 3
     r = await client.get(f"{studio.hub.url}/pages/{pid}", headers=studio.staff.headers)
-    assert (r.json()["data"]["attributes"]["title"], r.headers["etag"]) == ("About", '"2"')
+    assert (r.json()["data"]["attributes"]["title"], r.headers["etag"]) == ("About", '"3"')
 
     assert_error(await publish(client, studio, pid, 1), 409, "stale_draft")
-    r = await publish(client, studio, pid, '"2"')
+    r = await publish(client, studio, pid, '"3"')
     assert r.status_code == 200, r.text
     a = r.json()["data"]["attributes"]
-    assert (a["published_version"], a["published_title"], a["published_body"]) == (2, "About", "<p>Hello</p>")
-    r = await edit(client, studio, pid, 'W/"2"', body="<p>Work in progress</p>")
+    assert (a["published_version"], a["published_title"], a["published_body"]) == (3, "About", "<p>Hello</p>")
+    r = await edit(client, studio, pid, 'W/"3"', body="<p>Work in progress</p>")
     a = r.json()["data"]["attributes"]
-    assert (a["draft_version"], a["body"], a["published_body"]) == (3, "<p>Work in progress</p>", "<p>Hello</p>")
+    assert (a["draft_version"], a["body"], a["published_body"]) == (4, "<p>Work in progress</p>", "<p>Hello</p>")
 
     learner = await studio.learner(client)
     r = await client.get(f"{studio.h}/pages/about-us", headers=learner.headers)
