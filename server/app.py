@@ -24,6 +24,7 @@ from server.api.access import routes as access
 from server.api.catalog import routes as catalog
 from server.api.commerce import routes as commerce
 from server.api.community import routes as community
+from server.api.content import routes as content
 from server.api.crm import routes as crm
 from server.api.hubs import routes as hubs
 from server.api.identity import routes as identity
@@ -47,7 +48,8 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *commerce.ROUTES, *webhooks.ROUTES, *web.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *content.ROUTES, *catalog.ROUTES, *commerce.ROUTES, *webhooks.ROUTES,
+    *web.ROUTES,
 ]
 
 
@@ -166,6 +168,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             if services.stripe is not None:
                 await services.stripe.aclose()
+            if hasattr(services.media, "aclose"):
+                await services.media.aclose()
             await services.stop_access_cache()
             await services.broker.stop()
             await services.engine.dispose()

@@ -42,6 +42,9 @@ STATUS_BY_KIND = {
     "validation": 422,
     "unsupported_media_type": 415,
     "rate_limited": 429,
+    "payload_too_large": 413,
+    "range_not_satisfiable": 416,
+    "precondition_required": 428,  # a write that must say which version it changes (If-Match)
     "payment_required": 402,  # a payment provider declined the payment
     "unavailable": 503,  # a service we depend on (the payment provider) cannot answer now; see Retry-After
 }

@@ -121,6 +121,16 @@ class Settings:
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
+    # Media (server/integrations/): local disk under data_dir/media unless a bucket is named, then
+    # an S3-compatible store at the endpoint (None: AWS), with these credentials (None: the AWS
+    # default chain).
+    media_max_bytes: int = 100 * 1024 * 1024
+    media_s3_bucket: str | None = None
+    media_s3_endpoint_url: str | None = None
+    media_s3_region: str | None = None
+    media_s3_access_key_id: str | None = field(default=None, repr=False)
+    media_s3_secret_access_key: str | None = field(default=None, repr=False)
+    media_s3_prefix: str = ""
     log_level: str = "INFO"
     auto_migrate: bool = True
     access_token_ttl_seconds: int = 900
@@ -186,6 +196,13 @@ class Settings:
             stripe_webhook_secret=_prefixed(env, "HUBWIRE_STRIPE_WEBHOOK_SECRET", ("whsec_",),
                                             "a Stripe webhook signing secret"),
             stripe_api_base=_service_url(env, "HUBWIRE_STRIPE_API_BASE"),
+            media_max_bytes=_int(env, "HUBWIRE_MEDIA_MAX_BYTES", 100 * 1024 * 1024),
+            media_s3_bucket=env.get("HUBWIRE_MEDIA_S3_BUCKET") or None,
+            media_s3_endpoint_url=_service_url(env, "HUBWIRE_MEDIA_S3_ENDPOINT_URL"),
+            media_s3_region=env.get("HUBWIRE_MEDIA_S3_REGION") or None,
+            media_s3_access_key_id=env.get("HUBWIRE_MEDIA_S3_ACCESS_KEY_ID") or None,
+            media_s3_secret_access_key=env.get("HUBWIRE_MEDIA_S3_SECRET_ACCESS_KEY") or None,
+            media_s3_prefix=env.get("HUBWIRE_MEDIA_S3_PREFIX") or "",
             log_level=log_level,
             auto_migrate=_bool(env, "HUBWIRE_AUTO_MIGRATE", True),
             access_token_ttl_seconds=_int(env, "HUBWIRE_ACCESS_TOKEN_TTL", 900),

@@ -29,7 +29,7 @@ from persistence.models.community import (
     Space,
     SpaceMember,
 )
-from persistence.models.content import ContentNode
+from persistence.models.content import ContentNode, ContentProgress, MediaFile, MediaFolder, Page
 from persistence.models.crm import (
     Contact,
     ContactAttribute,
@@ -90,6 +90,10 @@ __all__ = [
     "Entitlement",
     # content
     "ContentNode",
+    "ContentProgress",
+    "MediaFile",
+    "MediaFolder",
+    "Page",
     # community
     "Comment",
     "Conversation",
