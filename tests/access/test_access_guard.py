@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from server.app import HUB_PATH, check_member_routes
-from server.deps import DEPENDENCIES, MEMBER_ACCESS, Member
+from server.deps import DEPENDENCIES, GUEST_ACCESS, MEMBER_ACCESS, Member
 from tests.support.access_world import check, make_world, set_policy
 from tests.support.api import assert_error, doc, w
 from tests.support.hubs import act
@@ -39,13 +39,18 @@ def test_every_member_route_takes_member_and_declares_access(app):
     paths = {(m, p) for m, p, _ in routes}
     assert {("GET", HUB_PATH + "/me"), ("POST", HUB_PATH + "/me/accept-policies"),
             ("GET", HUB_PATH + "/access/check")} <= paths, paths
-    missing = [(m, p, h.handler_name) for m, p, h in routes
-               if "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS]
+    # a guest may also buy (an email instead of a token): that route alone takes optional_member
+    guests = {p for _, p, h in routes if h.opt.get("access") == GUEST_ACCESS}
+    assert guests == {HUB_PATH + "/checkout"}
+    assert all("optional_member" in h.parsed_fn_signature.parameters for _, p, h in routes if p in guests)
+    missing = [(m, p, h.handler_name) for m, p, h in routes if p not in guests and (
+        "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS)]
     assert not missing, f"member routes that skip the access evaluator: {missing}"
     # "self" stops after the membership check: only where a member the hub locks out must still
-    # get through (their own profile and policies, and the catalog of what unlocks the hub)
+    # get through (their own profile, policies and orders, and the catalog of what unlocks the hub)
     assert {p for _, p, h in routes if h.opt["access"] == "self"} == {
-        HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog"}
+        HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog", HUB_PATH + "/me/orders",
+        HUB_PATH + "/me/orders/{order_id:str}"}
 
 
 def test_the_app_refuses_a_member_route_that_could_skip_the_check():
@@ -61,8 +66,12 @@ def test_the_app_refuses_a_member_route_that_could_skip_the_check():
     async def odd_access(member: Member) -> None:
         return None
 
+    @post(HUB_PATH + "/guest-without-optional-member", opt={"access": "guest"})
+    async def guest_member(member: Member) -> None:
+        return None
+
     for handler, message in ((no_access, "declares no access"), (no_member, "does not take `member`"),
-                             (odd_access, "declares no access")):
+                             (odd_access, "declares no access"), (guest_member, "does not take `optional_member`")):
         with pytest.raises(RuntimeError, match=re.escape(message)):
             check_member_routes(Litestar(route_handlers=[handler], dependencies=DEPENDENCIES))
 

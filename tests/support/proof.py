@@ -78,6 +78,7 @@ PATH_PARAMS: dict[str, str] = {
     "deliverable_id": "deliverable",
     "event_id": "provider_event",
     "order_id": "order",
+    "payment_id": "payment",
     "slug": "hub_slug",  # the web app's pages (/hubs/{slug})
     "name": "static_file",  # /static/{name}
     "path": "schema_file",  # /schema/{path}
@@ -196,8 +197,15 @@ async def seed(http: httpx.AsyncClient, database_url: str, label: str, webhook_s
     ids["coupon"] = (await api.call("POST", f"{T}/coupons", staff, _doc(
         "coupons", code=f"SAVE{uuid.uuid4().hex[:6].upper()}", percent_off=10)))["data"]["id"]
 
-    # An order (straight into the database: the checkout routes are another context's) and a
-    # provider event about it, delivered through the signed webhook.
+    # A manual order bought by the member through checkout and marked paid by staff: its payment.
+    bought = await api.call("POST", f"{H}/checkout", member_h, _doc("checkouts", price_id=ids["price"]))
+    manual_order = bought["data"]["attributes"]["order_id"]
+    await api.call("POST", f"{TH}/orders/{manual_order}/mark-paid", staff)
+    ids["payment"] = (await api.call("GET", f"{TH}/payments?filter%5Border_id%5D={manual_order}", staff))[
+        "data"][0]["id"]
+
+    # An order straight into the database (a Stripe one, so that a provider event can name it) and
+    # a provider event about it, delivered through the signed webhook.
     rows, order = order_rows(team_id=uuid.UUID(team_id), hub_id=uuid.UUID(hub_id))
     engine = create_engine(database_url)
     try:
