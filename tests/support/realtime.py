@@ -47,7 +47,11 @@ def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, *, 
         env["HUBWIRE_REDIS_URL"] = REDIS_URL
     env.update(extra)  # may point an instance at another Redis (HUBWIRE_REDIS_URL) or tune limits
     srv = ServerProcess(env, port or free_port(), tmp / f"{name}.log")
-    srv.wait_ready()
+    try:
+        srv.wait_ready()
+    except BaseException:
+        srv.stop()  # a server that never answered must not outlive the test (it may hold the database)
+        raise
     return srv
 
 
