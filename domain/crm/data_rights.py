@@ -6,8 +6,8 @@ every team that knows them) is anonymized only once no other team holds a record
 
 Erasure, row by row:
 
-- CRM: the team contact's names, phone, notes and source are cleared, its tags and attribute values
-  deleted, and the record soft-deleted (it leaves every list; a restore brings back nothing).
+- CRM: the team contact is deleted with its tags and attribute values (not soft-deleted: even the
+  deleted-contacts list no longer shows it).
 - Memberships: ``left``, with the profile replaced by ``{"display_name": "Deleted member"}``,
   onboarding and notification preferences emptied; policy acceptances, space memberships,
   entitlements, access overrides and unused sign-in links deleted. Access is re-evaluated at once:
@@ -35,7 +35,6 @@ import sqlalchemy as sa
 from domain.access.invalidation import facts_changed
 from domain.context import Ctx
 from domain.crm.contacts import find_team_contact
-from domain.errors import NotFound
 from domain.identity.principals import ApiKeyPrincipal, StaffPrincipal
 from domain.teams.service import TeamContext
 from persistence.models import (
@@ -193,8 +192,6 @@ async def erase_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID 
     s = uow.session
     now = ctx.now()
     tc = await find_team_contact(uow, team, team_contact_id, include_deleted=True)
-    if tc.source == _ERASED_SOURCE:
-        raise NotFound("Contact not found.")
     contact = await s.get(Contact, tc.contact_id)
     assert contact is not None
     cid = contact.id
@@ -208,10 +205,8 @@ async def erase_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID 
     # CRM
     await run("contact_tags", sa.delete(ContactTag).where(ContactTag.team_contact_id == tc.id))
     await run("attribute_values", sa.delete(ContactAttributeValue).where(ContactAttributeValue.team_contact_id == tc.id))
-    tc.first_name = tc.last_name = tc.phone = tc.notes = None
-    tc.source = _ERASED_SOURCE
-    tc.deleted_at = tc.deleted_at or now
-    tc.updated_at = now
+    team_contact_row_id = tc.id
+    await s.delete(tc)
     counts["team_contact"] = 1
 
     email = contact.email
@@ -250,8 +245,7 @@ async def erase_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID 
 
     # the global contact: anonymized once no other team holds a record of them
     others = await s.scalar(sa.select(sa.func.count()).select_from(TeamContact).where(
-        TeamContact.contact_id == cid, TeamContact.team_id != team.team_id,
-        sa.or_(TeamContact.source.is_(None), TeamContact.source != _ERASED_SOURCE)))
+        TeamContact.contact_id == cid, TeamContact.team_id != team.team_id))
     if not others:
         contact.email = _erased_email(cid)
         contact.first_name = contact.last_name = None
@@ -260,15 +254,12 @@ async def erase_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID 
     else:
         counts["contact_anonymized"] = 0
 
-    erasure = DataErasure(team_id=team.team_id, contact_id=cid, team_contact_id=tc.id,
+    erasure = DataErasure(team_id=team.team_id, contact_id=cid, team_contact_id=team_contact_row_id,
                           erased_by=_actor(team), summary=counts, erased_at=now)
     s.add(erasure)
     await s.flush()
     facts_changed(uow, team_id=team.team_id, contact_id=cid)  # sockets and cached access, after commit
     return erasure
-
-
-_ERASED_SOURCE = "erased"
 
 
 def _erased_email(contact_id: uuid.UUID) -> str:

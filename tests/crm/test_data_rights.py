@@ -146,6 +146,7 @@ async def test_erasure_leaves_nothing_personal_and_the_posts_as_deleted_member(c
     # the CRM no longer shows them; a second erasure or an export finds nothing
     assert_error(await client.get(f"{T(staff.team_id)}/contacts/{t['tc']}", headers=staff.headers), 404, "not_found")
     assert await list_all(client, staff.headers, staff.team_id, f"filter[email]={t['email']}") == []
+    assert await list_all(client, staff.headers, staff.team_id, f"filter[email]={t['email']}&filter[deleted]=true") == []
     assert_error(await client.post(f"{T(staff.team_id)}/contacts/{t['tc']}/erase", headers=staff.headers),
                  404, "not_found")
     assert_error(await client.get(f"{T(staff.team_id)}/contacts/{t['tc']}/export", headers=staff.headers),
