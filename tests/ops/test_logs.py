@@ -91,3 +91,17 @@ def test_a_bad_log_format_is_refused(tmp_path: Path) -> None:
         Settings.from_env({"HUBWIRE_DATA_DIR": str(tmp_path), "HUBWIRE_LOG_FORMAT": "xml"})
 
 
+
+
+def test_the_log_scan_finds_what_it_looks_for() -> None:
+    from tests.support.logscan import find_secrets
+
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig"
+    # a bare password has no shape to redact: only the scan would catch the app logging one
+    assert find_secrets(LogFormatter(log_format="json").format(
+        logging.LogRecord("anything", logging.INFO, __file__, 1, "login with %s", (PASSWORD,), None)))
+    for leaked in (f"Authorization: Bearer {token}", "key hw_sk_abcdefghijklmnop",
+                   "GET /hubs/x/login?token=hw_ml_abcdefghijklmnop", '{"password": "hunter2"}'):
+        assert find_secrets(leaked), leaked
+        record = logging.LogRecord("anything", logging.INFO, __file__, 1, "%s", (leaked,), None)
+        assert not find_secrets(LogFormatter(log_format="json").format(record)), leaked  # redacted when written
