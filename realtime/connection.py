@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime import protocol as p
+from realtime.stats import STATS
 
 
 @dataclass(eq=False, slots=True)
@@ -73,10 +74,13 @@ class Connection:
             return
         n = len(self.queue)
         if n >= self.max_queue + self.allowance:
+            STATS.frames_dropped += n + 1
+            STATS.slow_consumer_closes += 1
             self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
             self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
             return
         if ephemeral and n >= self.max_queue // 2 + self.allowance:
+            STATS.frames_dropped += 1
             return  # presence and typing go first when the queue is half full
         self.queue.append(text)
         self._wake()
@@ -147,6 +151,8 @@ class Connection:
         if self.stalled or self.writer is None or self.writer.done():
             return
         self.stalled = True
+        STATS.slow_consumer_closes += 1
+        STATS.frames_dropped += len(self.queue)
         self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
         self.queue.clear()
         self.writer.cancel()

@@ -25,6 +25,7 @@ from realtime import protocol as p
 from realtime.broker import Broker, is_outage
 from realtime.connection import Connection
 from realtime.history import History, dedup_key, frame_parts
+from realtime.stats import STATS
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -164,6 +165,7 @@ class FanOut:
         """Event ``seq`` (its frame, encoded once) to every subscriber of ``feed``: sent or queued,
         or kept in the buffer of a subscriber still replaying history."""
         text = frame.decode()  # once per event; the same str goes to every subscriber
+        STATS.deliveries += len(feed.subscribers)
         # Iterating the set itself is safe: enqueue/close/buffer.append are synchronous and never
         # add or remove subscribers (close only sets flags and resolves futures, whose callbacks
         # run later); every mutation of feed.subscribers is in acquire/release.

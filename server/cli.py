@@ -74,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
+    from server.logs import uvicorn_log_config
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker keeps its metrics in files here, and a scrape answered by any of them adds
+        # them all up (server/metrics.py). Emptied at each start: counts begin again at zero.
+        _fresh_metrics_dir(settings.data_dir / "metrics")
+
     print(f"Hubwire on http://{settings.host}:{settings.port}  (database: {_describe_db(settings)}, "
           f"broker: {'redis' if settings.redis_url else 'in-process'}, data dir: {settings.data_dir}, "
           f"links: {settings.public_url})", flush=True)
@@ -84,6 +91,10 @@ def _serve(settings: Settings, workers: int) -> int:
         port=settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # uvicorn's lines in the app's format; its access log is replaced by the app's request
+        # lines (server/logs.py)
+        log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+        access_log=False,
         proxy_headers=False,  # client addresses come from HUBWIRE_TRUSTED_PROXIES, see server/net.py
         timeout_graceful_shutdown=10,
         # Each event is encoded once and the same bytes go to every socket; per-message deflate
@@ -92,6 +103,14 @@ def _serve(settings: Settings, workers: int) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+def _fresh_metrics_dir(path: Any) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def _describe_db(settings: Settings) -> str:

@@ -147,6 +147,16 @@ class Settings:
     # the realtime lifespan; and how often scheduled discussions are looked for, in seconds.
     realtime: dict[str, str] = field(default_factory=dict)
     community_scheduler_interval: float = 1.0
+    # Operations (docs/deploy.md#running-in-production): the token /metrics asks for (unset: 404),
+    # the log format (auto: human-readable on a terminal, JSON lines otherwise), request body
+    # limits by route kind, and the REST API's rate limits per API key / token and per IP.
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "auto"
+    max_json_body_bytes: int = 1_000_000
+    max_upload_body_bytes: int = 25_000_000
+    rate_limit_per_key: int = 1200
+    rate_limit_per_ip: int = 2400
+    rate_limit_window_seconds: int = 60
 
     @property
     def is_sqlite(self) -> bool:
@@ -174,6 +184,12 @@ class Settings:
         if log_level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise SettingsError("HUBWIRE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         proxies = tuple(p.strip() for p in (env.get("HUBWIRE_TRUSTED_PROXIES") or "").split(",") if p.strip())
+        log_format = (env.get("HUBWIRE_LOG_FORMAT") or "auto").strip().lower()
+        if log_format not in {"auto", "json", "text"}:
+            raise SettingsError("HUBWIRE_LOG_FORMAT must be auto, json or text")
+        metrics_token = (env.get("HUBWIRE_METRICS_TOKEN") or "").strip() or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            raise SettingsError("HUBWIRE_METRICS_TOKEN must be at least 16 characters")
         host = (env.get("HUBWIRE_HOST") or "127.0.0.1").strip()
         port = _int_between(env, "HUBWIRE_PORT", 8000, 0, 65535)
         return cls(
@@ -216,6 +232,13 @@ class Settings:
             trusted_proxies=proxies,
             realtime=_numbers(env, "HUBWIRE_RT_"),
             community_scheduler_interval=_positive_float(env, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL", 1.0),
+            metrics_token=metrics_token,
+            log_format=log_format,
+            max_json_body_bytes=_int_between(env, "HUBWIRE_MAX_JSON_BODY", 1_000_000, 1024, 1 << 30),
+            max_upload_body_bytes=_int_between(env, "HUBWIRE_MAX_UPLOAD_BODY", 25_000_000, 1024, 1 << 34),
+            rate_limit_per_key=_int_between(env, "HUBWIRE_RATE_LIMIT_PER_KEY", 1200, 0, 10**9),
+            rate_limit_per_ip=_int_between(env, "HUBWIRE_RATE_LIMIT_PER_IP", 2400, 0, 10**9),
+            rate_limit_window_seconds=_int_between(env, "HUBWIRE_RATE_LIMIT_WINDOW", 60, 1, 86400),
         )
 
 

@@ -475,7 +475,8 @@ async def main(args: Any) -> None:
                       HUBWIRE_LOG_LEVEL="WARNING", HUBWIRE_SECRET_KEY="bench-fanout-secret-" + "z" * 40,
                       HUBWIRE_ACCESS_TOKEN_TTL="7200",
                       HUBWIRE_RT_MAX_SOCKETS="100000",  # subscribers share 20 member tokens
-                      HUBWIRE_RT_OPS_PER_SECOND="1000")
+                      HUBWIRE_RT_OPS_PER_SECOND="1000",
+                      HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0")  # the server, not its limits
         hubwire_cmd = [str(Path(sys.executable).parent / "hubwire")]
         if not Path(hubwire_cmd[0]).exists():
             hubwire_cmd = [sys.executable, "-m", "server.cli"]

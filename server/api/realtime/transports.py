@@ -25,6 +25,7 @@ from realtime import protocol as p
 from realtime.connection import Connection
 from realtime.gateway import Gateway
 from server.errors import RAW_SEND
+from server.metrics import SSE_STREAMS
 from server.uvicorn_io import aborter, direct_writer
 
 log = logging.getLogger("hubwire.realtime")
@@ -196,6 +197,7 @@ def event_stream(request: Request[Any, Any, Any], gateway: Gateway, member: Memb
     wanted = [c.strip() for c in (channels or hub_channel(member.hub_id)).split(",") if c.strip()]
 
     async def events() -> AsyncGenerator[bytes, None]:
+        SSE_STREAMS["open"] += 1  # the metrics' count of open streams (server/metrics.py)
         try:
             refused = await gateway.open(conn)
             if refused is not None:
@@ -224,6 +226,7 @@ def event_stream(request: Request[Any, Any, Any], gateway: Gateway, member: Memb
                         continue
                     yield f"event: {kind}\ndata: {text}\n\n".encode()
         finally:
+            SSE_STREAMS["open"] -= 1
             await gateway.detach(conn)
 
     return Stream(events(), media_type="text/event-stream",
