@@ -3,7 +3,8 @@
 Two things ASGI cannot express, each feature-detected on the server's own ``send`` (kept in the
 scope by ``server.errors.edge``), each falling back to plain ASGI behaviour with any other server:
 
-* ``direct_writer`` — pre-built WebSocket frames written straight to the transport.
+* ``direct_writer`` — pre-built WebSocket frames written straight to the transport (its ``many``
+  attribute writes several queued frames in one write: coalescing for a socket that was behind).
 * ``aborter`` — dropping an HTTP connection at once (an SSE stream whose client stopped reading).
 
 Pre-built frames. The fan-out sends one event to many sockets. Through ASGI, every send frames the
@@ -97,6 +98,17 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
         transport.write(_wire(text))
         return True
 
+    def write_many(texts: list[str]) -> bool:
+        """Several frames in one transport write (what queued while the socket was behind)."""
+        if (not writable.is_set() or proto.close_sent or proto.disconnected or conn.state is not open_
+                or transport.is_closing()):
+            return False
+        last_text, last_wire = _last
+        transport.write(b"".join([last_wire if text is last_text else
+                                  Frame(Opcode.TEXT, text.encode()).serialize(mask=False) for text in texts]))
+        return True
+
+    write.many = write_many  # type: ignore[attr-defined]
     return write
 
 

@@ -86,6 +86,20 @@ async def test_a_frame_is_shared_across_sockets_and_still_correct() -> None:
                 assert [await asyncio.wait_for(ws.recv(), 5) for _ in range(50)] == [f'{{"seq":{n}}}' for n in range(50)]
 
 
+async def test_several_frames_in_one_write_keep_their_order_and_framing() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        reader, writer = await _raw_client(port)
+        _, write = await asyncio.wait_for(app.accepted.get(), 5)
+        many = write.many  # type: ignore[union-attr]
+        write(TEXTS[-1])  # the last framed text is reused by the batch as is
+        assert many(TEXTS) and many([TEXTS[-1], "after"])
+        expected = [TEXTS[-1], *TEXTS, TEXTS[-1], "after"]
+        for text in expected:  # every frame whole, in order, unmasked text frames
+            assert await asyncio.wait_for(_read_frame(reader), 10) == (0x81, text.encode())
+        writer.close()
+
+
 async def test_no_shortcut_when_permessage_deflate_is_negotiated() -> None:
     app = Probe()
     async with serving(app, deflate=True) as port:
@@ -139,6 +153,7 @@ async def test_steps_aside_while_the_transport_is_paused_and_after_close() -> No
             assert written < 10_000, "the transport never paused"
             await asyncio.sleep(0)
         assert written > 0
+        assert not write.many(["refused", "too"])  # type: ignore[attr-defined]  (paused: never waits)
         # the client catches up: every frame arrives whole and in order, and writing resumes
         for _ in range(written):
             b0, payload = await asyncio.wait_for(_read_frame(reader), 10)

@@ -109,10 +109,17 @@ def socket_connection(socket: WebSocket, kind: str) -> Connection:
         _write_path_logged = True
         log.info("realtime: event frames are %s", "built once and written directly to each socket's transport"
                  if write is not None else "sent through the ASGI send")
-    return Connection(kind=kind, send=send, close_transport=close, write=write)
+    return Connection(kind=kind, send=send, close_transport=close, write=write,
+                      write_many=getattr(write, "many", None))
 
 
 _write_path_logged = False
+
+# gateway.open's refusals other than too_many_sockets: the close code and the error frame's message
+_REFUSALS = {
+    "server_restarting": (p.CLOSE_SERVER_RESTART, "The server is restarting."),
+    "overloaded": (p.CLOSE_TRY_AGAIN, "This server is overloaded; try again shortly (another one)."),
+}
 
 
 async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
@@ -123,9 +130,8 @@ async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> N
     try:
         refused = await gateway.open(conn)
         if refused is not None:  # draining, or the member's limit (their sockets on every instance)
-            code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
-            await refuse(socket, code, refused, "Too many sockets for this member."
-                         if code == p.CLOSE_RATE_LIMITED else "The server is restarting.")
+            code, message = _REFUSALS.get(refused, (p.CLOSE_RATE_LIMITED, "Too many sockets for this member."))
+            await refuse(socket, code, refused, message)
             return
         serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
         # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
