@@ -6,7 +6,7 @@ monitor measures, every ``period``, the **lag**: the larger of the event loop's 
 fires late) and how long the broker's reader has had input waiting without catching up
 (``RedisBroker.behind``). Then, in this order (docs/realtime.md, "Overload"):
 
-1. lag ≥ ``shed_signals_after``: typing and presence frames are no longer delivered by this
+1. lag ≥ ``shed_signals_after`` on two observations in a row: typing and presence frames are no longer delivered by this
    instance (they carry no seq and are not replayed; clients expire typing, presence comes back
    with the next join/leave or query) — until the lag is back under half that;
 2. lag ≥ ``shed_sockets_after`` on two observations in a row: the slowest sockets (the longest
@@ -54,6 +54,7 @@ class Overload:
         self.shedding_sockets = False  # stage 2: new sockets are refused
         self.sockets_shed = 0  # closed with 4008 for overload since start
         self.signals_shed_episodes = 0
+        self._late = 0  # consecutive observations at or over shed_signals_after
         self._over = 0  # consecutive observations at or over shed_sockets_after
         self._last_shed = -1e9
 
@@ -72,7 +73,8 @@ class Overload:
         """One observation: the lag is the larger of ``loop_lag`` and the broker's; shed in order."""
         cfg = self.config
         lag = self.lag = max(loop_lag, self._behind(now))
-        if lag >= cfg.shed_signals_after:
+        self._late = self._late + 1 if lag >= cfg.shed_signals_after else 0
+        if self._late >= 2:  # one late timer is no overload (a pause of the whole machine, a GC)
             if not self.fanout.shed_signals:
                 self.signals_shed_episodes += 1
                 log.warning("realtime overload: %.2fs behind; typing and presence are shed", lag)
