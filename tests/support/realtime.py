@@ -32,7 +32,7 @@ RT_ENV = {
 
 
 def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, *, port: int | None = None,
-                 **extra: str) -> ServerProcess:
+                 args: tuple[str, ...] = (), **extra: str) -> ServerProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
     env.update(
         HUBWIRE_DATA_DIR=str(tmp / "data"),
@@ -46,8 +46,8 @@ def start_server(tmp: Path, database_url: str, redis_prefix: str, name: str, *, 
     if REDIS_URL:
         env["HUBWIRE_REDIS_URL"] = REDIS_URL
     env.update(extra)  # may point an instance at another Redis (HUBWIRE_REDIS_URL) or tune limits
-    srv = ServerProcess(env, port or free_port(), tmp / f"{name}.log")
-    srv.wait_ready()
+    srv = ServerProcess(env, port or free_port(), tmp / f"{name}.log", args)
+    srv.wait_ready(60.0)  # a loaded machine: migrations and imports may take a while
     return srv
 
 
