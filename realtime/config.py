@@ -28,6 +28,7 @@ class GatewayConfig:
     shed_sockets_after: float = 1.0  # lag (s): the slowest sockets are closed with 4008
     shed_fraction: float = 0.1  # share of the sockets closed per second while still that far behind
     coalesce_bytes: int = 64 * 1024  # queued frames written to one socket in one write, up to this
+    socket_send_buffer: int = 64 * 1024  # the kernel's send buffer per WebSocket (0: the OS's autotuning)
 
 
 # HUBWIRE_RT_* settings (read by Settings when the app is created; tests shorten them).
@@ -44,6 +45,7 @@ ENV_CONFIG = {
     "HUBWIRE_RT_SHED_SIGNALS_AFTER": ("shed_signals_after", float),
     "HUBWIRE_RT_SHED_SOCKETS_AFTER": ("shed_sockets_after", float),
     "HUBWIRE_RT_SHED_FRACTION": ("shed_fraction", float),
+    "HUBWIRE_RT_SOCKET_SNDBUF": ("socket_send_buffer", int),
 }
 
 

@@ -112,6 +112,25 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
     return write
 
 
+def bound_send_buffer(send: Any, size: int) -> bool:
+    """Cap the kernel's send buffer of an accepted WebSocket's TCP socket at ``size`` bytes (Linux
+    doubles it for bookkeeping), instead of letting it grow with autotuning to megabytes: what a
+    client has not read then backs up into the gateway's bounded queue (4008 when full) within a
+    bounded time, not in the kernel. True when set (uvicorn's protocols; False elsewhere)."""
+    import socket
+
+    proto = getattr(send, "__self__", None)
+    transport = getattr(proto, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or size <= 0:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    except OSError:
+        return False
+    return True
+
+
 def aborter(send: Any) -> Callable[[], None] | None:
     """For the server's own ASGI ``send`` of an HTTP request: a function dropping the connection at
     once. None unless ``send`` is uvicorn's (httptools or h11) request cycle with a transport."""
@@ -123,4 +142,4 @@ def aborter(send: Any) -> Callable[[], None] | None:
     return abort if callable(abort) else None
 
 
-__all__ = ["aborter", "direct_writer"]
+__all__ = ["aborter", "bound_send_buffer", "direct_writer"]

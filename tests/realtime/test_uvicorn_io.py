@@ -18,7 +18,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from server.errors import RAW_SEND, edge
-from server.uvicorn_io import aborter, direct_writer
+from server.uvicorn_io import aborter, bound_send_buffer, direct_writer
 
 
 class Probe:
@@ -98,6 +98,26 @@ async def test_several_frames_in_one_write_keep_their_order_and_framing() -> Non
         for text in expected:  # every frame whole, in order, unmasked text frames
             assert await asyncio.wait_for(_read_frame(reader), 10) == (0x81, text.encode())
         writer.close()
+
+
+async def test_the_kernel_send_buffer_is_capped_and_the_transport_pauses_sooner() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        reader, writer = await _raw_client(port)
+        raw, write = await asyncio.wait_for(app.accepted.get(), 5)
+        assert bound_send_buffer(raw, 16384)
+        sock = raw.__self__.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 16384  # Linux doubles it
+        chunk = "z" * 4096
+        written = 0
+        while write(chunk):  # the client reads nothing: with the cap the transport pauses after
+            written += 1      # about the kernel buffer + uvicorn's high-water mark, not megabytes
+            assert written < 1000, "the transport never paused"
+            await asyncio.sleep(0)
+        for _ in range(written):  # and every frame still arrives whole, in order
+            assert await asyncio.wait_for(_read_frame(reader), 10) == (0x81, chunk.encode())
+        writer.close()
+    assert not bound_send_buffer(object(), 16384)  # another server: nothing to cap
 
 
 async def test_no_shortcut_when_permessage_deflate_is_negotiated() -> None:

@@ -25,7 +25,7 @@ from realtime import protocol as p
 from realtime.connection import Connection
 from realtime.gateway import Gateway
 from server.errors import RAW_SEND
-from server.uvicorn_io import aborter, direct_writer
+from server.uvicorn_io import aborter, bound_send_buffer, direct_writer
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -91,8 +91,9 @@ async def refuse_unavailable(socket: WebSocket, exc: Exception) -> None:
     await refuse(socket, p.CLOSE_TRY_AGAIN, "service_unavailable", "Try again shortly.")
 
 
-def socket_connection(socket: WebSocket, kind: str) -> Connection:
-    """The gateway's ``Connection`` for an accepted, authenticated socket."""
+def socket_connection(socket: WebSocket, kind: str, send_buffer: int = 0) -> Connection:
+    """The gateway's ``Connection`` for an accepted, authenticated socket; ``send_buffer``: cap
+    the kernel's send buffer of its TCP socket (bytes; 0 leaves it to the OS)."""
     # The server's own send (kept by server.errors.edge), not the socket's wrapped one: frames on
     # an accepted socket need none of the wrappers, and this is called per frame per subscriber.
     asgi_send = socket.scope.get(RAW_SEND) or socket.send  # type: ignore[attr-defined]
@@ -104,6 +105,8 @@ def socket_connection(socket: WebSocket, kind: str) -> Connection:
         await socket.close(code, reason)
 
     write = direct_writer(asgi_send)
+    if send_buffer:
+        bound_send_buffer(asgi_send, send_buffer)
     global _write_path_logged
     if not _write_path_logged:  # once per process: which path the fan-out takes here
         _write_path_logged = True
