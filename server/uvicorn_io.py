@@ -112,6 +112,20 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
     return write
 
 
+def release_handshake(send: Any) -> bool:
+    """Drop what uvicorn keeps of an accepted WebSocket's handshake for the socket's life — the
+    request and the response with their parsed headers (a few KB per idle socket) — once it can no
+    longer use them (after the accept: it reads them only to answer the upgrade). True when done."""
+    proto = getattr(send, "__self__", None)
+    if WebSocketsSansIOProtocol is None or not isinstance(proto, WebSocketsSansIOProtocol):
+        return False
+    if not getattr(proto, "handshake_complete", False) or not hasattr(proto, "request"):
+        return False
+    proto.request = None
+    proto.response = None
+    return True
+
+
 def bound_send_buffer(send: Any, size: int) -> bool:
     """Cap the kernel's send buffer of an accepted WebSocket's TCP socket at ``size`` bytes (Linux
     doubles it for bookkeeping), instead of letting it grow with autotuning to megabytes: what a
@@ -142,4 +156,4 @@ def aborter(send: Any) -> Callable[[], None] | None:
     return abort if callable(abort) else None
 
 
-__all__ = ["aborter", "bound_send_buffer", "direct_writer"]
+__all__ = ["aborter", "bound_send_buffer", "direct_writer", "release_handshake"]

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
 
-from run import PAGE, LoadClient, World, _raise_nofile, log  # noqa: E402
+from run import PAGE, LoadClient, World, _raise_nofile  # noqa: E402
 
 
 def rss() -> int:

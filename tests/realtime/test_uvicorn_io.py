@@ -18,7 +18,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from server.errors import RAW_SEND, edge
-from server.uvicorn_io import aborter, bound_send_buffer, direct_writer
+from server.uvicorn_io import aborter, bound_send_buffer, direct_writer, release_handshake
 
 
 class Probe:
@@ -118,6 +118,22 @@ async def test_the_kernel_send_buffer_is_capped_and_the_transport_pauses_sooner(
             assert await asyncio.wait_for(_read_frame(reader), 10) == (0x81, chunk.encode())
         writer.close()
     assert not bound_send_buffer(object(), 16384)  # another server: nothing to cap
+
+
+async def test_the_handshake_is_released_and_the_socket_still_works() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            raw, write = await asyncio.wait_for(app.accepted.get(), 5)
+            assert raw.__self__.request is not None
+            assert release_handshake(raw)
+            assert raw.__self__.request is None and raw.__self__.response is None
+            assert write("still framed") and await asyncio.wait_for(ws.recv(), 5) == "still framed"
+            await raw({"type": "websocket.send", "text": "through ASGI"})
+            assert await asyncio.wait_for(ws.recv(), 5) == "through ASGI"
+            await ws.send("from the client")  # and the socket still reads
+            await raw({"type": "websocket.close", "code": 1000})
+    assert not release_handshake(object())
 
 
 async def test_no_shortcut_when_permessage_deflate_is_negotiated() -> None:

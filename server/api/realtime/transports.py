@@ -18,6 +18,8 @@ from typing import Any
 import msgspec
 from litestar import Request, WebSocket
 from litestar.response import Stream
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 
 from domain.events.channels import hub_channel
 from domain.identity.members import MemberPrincipal
@@ -25,7 +27,7 @@ from realtime import protocol as p
 from realtime.connection import Connection
 from realtime.gateway import Gateway
 from server.errors import RAW_SEND
-from server.uvicorn_io import aborter, bound_send_buffer, direct_writer
+from server.uvicorn_io import aborter, bound_send_buffer, direct_writer, release_handshake
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -107,6 +109,11 @@ def socket_connection(socket: WebSocket, kind: str, send_buffer: int = 0) -> Con
     write = direct_writer(asgi_send)
     if send_buffer:
         bound_send_buffer(asgi_send, send_buffer)
+    # Authenticated: the handshake's headers are not read again (uvicorn's copies, the scope's list
+    # and Litestar's parsed Headers) — a few KB per idle socket (bench/README.md, memory).
+    release_handshake(asgi_send)
+    socket.scope["headers"] = []
+    ScopeState.from_scope(socket.scope).headers = Empty
     global _write_path_logged
     if not _write_path_logged:  # once per process: which path the fan-out takes here
         _write_path_logged = True
