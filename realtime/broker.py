@@ -29,6 +29,8 @@ def is_outage(exc: BaseException) -> bool:
 
 Handler = Callable[[str, bytes], Awaitable[None]]
 
+_YIELD_EVERY = 0.005  # seconds a reader that is behind may hold the event loop at a time
+
 
 class InProcessBroker:
     """Delivers to handlers in this process only."""
@@ -86,6 +88,7 @@ class RedisBroker:
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._reconnected = False
         self._behind_since: float | None = None  # input was waiting after each message since then
+        self._yielded = 0.0  # when the reader last let the event loop run while behind
 
     def behind(self, now: float) -> float:
         """How long the reader has found more input already waiting after every message it handled
@@ -187,8 +190,15 @@ class RedisBroker:
                     # More already read from Redis and waiting (asyncio's stream buffer; a private
                     # attribute, so 0 when absent): the reader is behind since the first such time.
                     if getattr(getattr(pubsub.connection, "_reader", None), "_buffer", None):
+                        now = time.monotonic()
                         if self._behind_since is None:
-                            self._behind_since = time.monotonic()
+                            self._behind_since = now
+                        # Reading buffered input never yields: without this, a backlog would hold
+                        # the event loop for as long as it lasts (sockets' writes, the overload
+                        # monitor and every other task waiting). Yield every few milliseconds.
+                        if now - self._yielded >= _YIELD_EVERY:
+                            await asyncio.sleep(0)
+                            self._yielded = time.monotonic()
                     else:
                         self._behind_since = None
             except asyncio.CancelledError:

@@ -243,3 +243,53 @@ async def test_the_broker_knows_when_its_reader_is_behind(kind: str, redis_prefi
         assert seen[-1] == 0.0  # one message after a pause: nothing was waiting
     finally:
         await broker.stop()
+
+
+@pytest.mark.parametrize("kind", ["redis"] if REDIS_URL else ["inprocess"])
+async def test_a_reader_that_is_behind_still_lets_the_event_loop_run(kind: str, redis_prefix: str) -> None:
+    """Reading input that is already buffered never yields by itself: a backlog would hold the
+    event loop (every socket's writes, the overload monitor) until it is drained."""
+    broker: Any = RedisBroker(REDIS_URL, redis_prefix) if kind == "redis" else InProcessBroker()  # type: ignore[arg-type]
+    await broker.start()
+    ticks = 0
+    runs: list[int] = []  # messages handled in a row while the other task could not run
+    last_tick = -1
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    async def busy_handler(channel: str, payload: bytes) -> None:
+        nonlocal last_tick
+        time.sleep(0.001)  # CPU-bound work per message, no await (like a large fan-out)
+        if ticks == last_tick:
+            runs[-1] += 1
+        else:
+            runs.append(1)
+            last_tick = ticks
+
+    _, pre, suf = frame_parts(_event("team:y", 0))  # type: ignore[misc]
+    task = asyncio.create_task(ticker())
+    try:
+        await broker.subscribe("team:y", busy_handler)
+        if kind == "inprocess":  # publishing delivers in the publisher's own task: nothing to hold
+            await _until(lambda: ticks > 0)
+            for _ in range(50):
+                await broker.publish("team:y", pre + b"1" + suf)
+                await asyncio.sleep(0)
+            assert max(runs) == 1
+            return
+        await _until(lambda: broker._pubsub is not None
+                     and (redis_prefix + "ch:team:y").encode() in broker._pubsub.channels)
+        pipe = broker.client.pipeline()
+        for _ in range(600):
+            pipe.publish(redis_prefix + "ch:team:y", pre + b"1" + suf)
+        await pipe.execute()
+        await _until(lambda: sum(runs) == 600, timeout=60)
+        print(f"longest run of messages without the loop turning: {max(runs)} of 600")
+        assert max(runs) < 100  # every ~5 ms the loop turns (without the yield: whole 64 KB reads)
+    finally:
+        task.cancel()
+        await broker.stop()
