@@ -101,10 +101,13 @@ class Overload:
         """Close a ``shed_fraction`` (at least one) of the open sockets, the longest backlog first,
         with 4008: what they had queued is dropped, they resume with ``since`` elsewhere."""
         open_ = [c for c in self._connections() if c.closing is None]
-        if not open_:
+        # Only sockets that are behind: closing one that keeps up saves nothing (and a burst of
+        # new connections, which makes the loop late too, is answered by refusing new sockets).
+        behind = [c for c in open_ if c.backlog() > 0]
+        if not behind:
             return []
         count = max(1, int(len(open_) * self.config.shed_fraction))
-        victims = heapq.nlargest(count, open_, key=Connection.backlog)
+        victims = heapq.nlargest(count, behind, key=Connection.backlog)
         for conn in victims:
             conn.queue.clear()
             conn.close(p.CLOSE_SLOW_CONSUMER, "overloaded")
