@@ -74,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
+    if workers < 1:
+        print("hubwire: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.redis_url:
+        # Each worker is a process of its own: without Redis each would keep its own sockets'
+        # events, presence and rate limits, and a member would see only what their worker saw.
+        print("hubwire: --workers above 1 needs HUBWIRE_REDIS_URL: the workers share live events, presence "
+              "and rate limits through Redis (docs/deploy.md)", file=sys.stderr)
+        return 2
     from server.logs import uvicorn_log_config
 
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

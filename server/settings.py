@@ -97,6 +97,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _redis_shards(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in (env.get("HUBWIRE_REDIS_SHARDS") or "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"HUBWIRE_REDIS_SHARDS must list redis:// URLs, not {url!r}")
+    if urls and not env.get("HUBWIRE_REDIS_URL"):
+        raise SettingsError("HUBWIRE_REDIS_SHARDS needs HUBWIRE_REDIS_URL (presence and limits stay there)")
+    return urls
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -146,6 +156,9 @@ class Settings:
     # HUBWIRE_RT_* gateway limits (docs/realtime.md), checked to be numbers here and applied by
     # the realtime lifespan; and how often scheduled discussions are looked for, in seconds.
     realtime: dict[str, str] = field(default_factory=dict)
+    # HUBWIRE_REDIS_SHARDS: Redis nodes the realtime channels are spread over (realtime/shards.py);
+    # empty = every channel on HUBWIRE_REDIS_URL (or in-process without Redis)
+    redis_shards: tuple[str, ...] = ()
     community_scheduler_interval: float = 1.0
     # Operations (docs/deploy.md#running-in-production): the token /metrics asks for (unset: 404),
     # the log format (auto: human-readable on a terminal, JSON lines otherwise), request body
@@ -197,6 +210,7 @@ class Settings:
             database_url=database_url,
             redis_url=env.get("HUBWIRE_REDIS_URL") or None,
             redis_prefix=env.get("HUBWIRE_REDIS_PREFIX") or "hubwire:",
+            redis_shards=_redis_shards(env),
             secret_key=secret_key,
             public_url=(env.get("HUBWIRE_PUBLIC_URL") or local_url(host, port)).rstrip("/"),
             host=host,
