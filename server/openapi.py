@@ -9,17 +9,22 @@ give, all with one ``ErrorDocument`` schema.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from litestar.enums import RequestEncodingType
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
+    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
+    Operation,
+    Parameter,
     Reference,
+    RequestBody,
     Schema,
 )
 from litestar.params import BodyKwarg, KwargDefinition
@@ -51,6 +56,58 @@ def json_body(name: str) -> BodyKwarg:
     """``data: Annotated[T, json_body("x")]``: what ``JSONBody[T]`` says, with T's schema named ``x``
     (see ``component``)."""
     return BodyKwarg(media_type=RequestEncodingType.JSON, schema_component_key=name)
+
+
+# ---- operations whose shape Litestar cannot infer (``operation_class=`` of a route) ---------------
+
+
+@dataclass
+class DocumentedOperation(Operation):
+    """An operation with error statuses of its own beyond the common ones (``fix_openapi`` keeps
+    them: it drops Litestar's 4xx and lists ``_ERRORS`` plus these)."""
+
+    extra_errors: ClassVar[dict[str, str]] = {}
+
+
+@dataclass
+class IfMatchOperation(DocumentedOperation):
+    """A write guarded by ``If-Match: <draft_version>`` (a page): the header is required (428
+    ``if_match_required`` without it; read by the handler, so its own error shape)."""
+
+    extra_errors: ClassVar[dict[str, str]] = {"428": "If-Match missing: send the draft_version you edited"}
+
+    def __post_init__(self) -> None:
+        self.parameters = [*(self.parameters or []), Parameter(
+            name="If-Match", param_in="header", required=True, schema=Schema(type=OpenAPIType.STRING),
+            description="The draft_version this write is based on (`3`, `\"3\"` or `*`); 409 stale_draft when "
+                        "someone saved first")]
+
+
+@dataclass
+class UploadOperation(DocumentedOperation):
+    """A file upload: ``multipart/form-data`` with the part ``file`` (read as a stream by the handler)."""
+
+    extra_errors: ClassVar[dict[str, str]] = {"413": "The file is over the size limit (nothing stored)"}
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={"multipart/form-data": OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.OBJECT, required=["file"], properties={
+                "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY),
+                "folder_id": Schema(type=OpenAPIType.STRING), "hub_id": Schema(type=OpenAPIType.STRING)}))})
+
+
+@dataclass
+class DownloadOperation(DocumentedOperation):
+    """A file's bytes: any content type (the file's own), whole (200) or one range (206)."""
+
+    extra_errors: ClassVar[dict[str, str]] = {"416": "The Range cannot be satisfied"}
+
+    def __post_init__(self) -> None:
+        binary = {"*/*": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))}
+        self.responses = {**(self.responses or {}),
+                          "200": OpenAPIResponse(description="The file's bytes", content=binary),
+                          "206": OpenAPIResponse(description="One range of the file's bytes (Content-Range)",
+                                                 content=binary)}
 
 
 _STR = Schema(type=OpenAPIType.STRING)
@@ -120,7 +177,8 @@ def fix_openapi(schema: OpenAPI) -> OpenAPI:
                 if code.startswith("4"):
                     del responses[code]  # Litestar's own validation shape: never sent
             if path not in _OPEN:
-                for code, description in _ERRORS.items():
+                extra = op.extra_errors if isinstance(op, DocumentedOperation) else {}
+                for code, description in {**_ERRORS, **extra}.items():
                     responses[code] = OpenAPIResponse(
                         description=description,
                         content={JSONAPI: OpenAPIMediaType(schema=_ERROR_REF)},

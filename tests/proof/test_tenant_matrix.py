@@ -32,6 +32,10 @@ PUBLIC_HUB_DATA = {"/api/v1/public/hubs"}  # lists the hubs that chose to be pub
 # Member routes a guest may call without a token (opt access "guest"): buying. A hub is public by id
 # (/api/v1/public/hubs?filter[id]=), so there only the hub may be known; every other id must not leak.
 GUEST_ROUTES = {("POST", "/api/v1/hub/{hub_id:str}/checkout")}
+# A hub's public pages (docs/api.md "Pages"): served to anyone, token or not, so a caller's
+# credentials play no part (no 401 for nobody or a dead key). The seeded page is for members only:
+# everyone gets the same 404 as for a page nobody has, which the twin request checks.
+PUBLIC_TENANT_ROUTES = {"/api/v1/public/hubs/{hub_id:str}/home", "/api/v1/public/hubs/{hub_id:str}/pages/{page:str}"}
 
 IDENTITIES = ("other_team_staff", "other_team_key", "other_hub_member", "banned_member", "revoked_key",
               "expired_key", "nobody")
@@ -152,7 +156,10 @@ async def test_no_identity_reaches_another_tenant(app: Any, tenants: Any) -> Non
         if status in BODY_REFUSED:
             counts["body refused"] = counts.get("body refused", 0) + 1
             return  # the probe's body is refused before the caller is looked at, for any tenant alike
-        if who in ("nobody", "revoked_key", "expired_key") and status != 401:
+        if path in PUBLIC_TENANT_ROUTES:
+            if status != 404:
+                failures.append(f"{where}: expected 404 (a page for members only)")
+        elif who in ("nobody", "revoked_key", "expired_key") and status != 401:
             failures.append(f"{where}: expected 401")
         elif who in ("other_team_staff", "other_team_key") and path.startswith("/api/v1/teams/") and status != 404:
             failures.append(f"{where}: expected 404 (another team's ids are not found)")

@@ -79,6 +79,11 @@ PATH_PARAMS: dict[str, str] = {
     "event_id": "provider_event",
     "order_id": "order",
     "payment_id": "payment",
+    "node_id": "content_node",
+    "page_id": "page",
+    "page": "page",  # H/pages/{page} and the public pages: a page by id or slug
+    "folder_id": "folder",
+    "file_id": "file",
     "slug": "hub_slug",  # the web app's pages (/hubs/{slug})
     "name": "static_file",  # /static/{name}
     "path": "schema_file",  # /schema/{path}
@@ -196,6 +201,24 @@ async def seed(http: httpx.AsyncClient, database_url: str, label: str, webhook_s
         "hub_product_displays", product_id=ids["product"])))["data"]["id"]
     ids["coupon"] = (await api.call("POST", f"{T}/coupons", staff, _doc(
         "coupons", code=f"SAVE{uuid.uuid4().hex[:6].upper()}", percent_off=10)))["data"]["id"]
+
+    # Content: a published lesson the member may read, a page published for members (not public:
+    # the public page routes answer 404 for it, as for a page nobody has), a folder and a file in it
+    # given to the hub.
+    ids["content_node"] = (await api.call("POST", f"{TH}/content", staff, _doc(
+        "content_nodes", title="Lesson one", node_type="lesson", status="published",
+        body="<p>Welcome</p>")))["data"]["id"]
+    page = (await api.call("POST", f"{TH}/pages", staff, _doc("pages", title="About", body="<p>Us</p>",
+                                                               privacy="members")))["data"]
+    ids["page"] = page["id"]
+    r = await http.post(f"{TH}/pages/{page['id']}/publish",
+                        headers={**staff, "If-Match": f'"{page["attributes"]["draft_version"]}"'})
+    assert r.status_code == 200, r.text
+    ids["folder"] = (await api.call("POST", f"{T}/folders", staff, _doc("folders", name="Handouts")))["data"]["id"]
+    r = await http.post(f"{T}/files", headers=staff, data={"folder_id": ids["folder"], "hub_id": hub_id},
+                        files={"file": ("notes.txt", b"lesson notes\n", "text/plain")})
+    assert r.status_code == 201, r.text
+    ids["file"] = r.json()["data"]["id"]
 
     # A manual order bought by the member through checkout and marked paid by staff: its payment.
     bought = await api.call("POST", f"{H}/checkout", member_h, _doc("checkouts", price_id=ids["price"]))

@@ -41,6 +41,7 @@ from server.api.content.media_schemas import (
 )
 from server.deps import Context, Member, TeamCtx
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, parse_query, present
+from server.openapi import DownloadOperation, UploadOperation
 from server.paths import HUB_PATH, TEAM_PATH
 
 READ, WRITE = {"scope": "media:read"}, {"scope": "media:write"}
@@ -191,7 +192,7 @@ class FilesController(Controller):
         page = await media.list_files(ctx, team, q.page, folder=q.filters.get("folder_id"))
         return jsonapi(FilesListDocument.page(request, [file_resource(f) for f in page.items], page))
 
-    @post("/", opt=WRITE, request_max_body_size=None,
+    @post("/", opt=WRITE, request_max_body_size=None, operation_class=UploadOperation,
           summary="Upload a file: multipart/form-data, part `file` (+ folder_id, hub_id); streamed, type from the "
                   "bytes, 413 past the limit")
     async def upload(self, request: Request[Any, Any, Any], team: TeamCtx, ctx: Context) -> Response[FilesDocument]:
@@ -222,7 +223,7 @@ class FilesController(Controller):
     async def delete_file(self, file_id: FromPath[str], team: TeamCtx, ctx: Context) -> None:
         await media.delete_file(ctx, await media.find_file(ctx.uow, team.team_id, parse_id(file_id)))
 
-    @get("/{file_id:str}/download", opt=READ,
+    @get("/{file_id:str}/download", opt=READ, operation_class=DownloadOperation,
          summary="The file's bytes (Range: one range; 206, 416), Content-Type and Content-Disposition")
     async def download(self, request: Request[Any, Any, Any], file_id: FromPath[str], team: TeamCtx,
                        ctx: Context) -> Response[Any]:
@@ -279,7 +280,7 @@ async def member_file_link(request: Request[Any, Any, Any], file_id: FromPath[st
                    headers={"Cache-Control": "no-store"})
 
 
-@get("/api/v1/media/{file_id:str}", tags=["media"], security=[],
+@get("/api/v1/media/{file_id:str}", tags=["media"], security=[], operation_class=DownloadOperation,
      summary="A file's bytes through a member's signed link, no token (Range); 403 when expired or not for this file")
 async def signed_download(request: Request[Any, Any, Any], file_id: FromPath[str], ctx: Context) -> Response[Any]:
     q = parse_query(request, frozenset({"contact", "expires", "signature"}))

@@ -34,6 +34,7 @@ from server.api.content.pages_schemas import (
 )
 from server.deps import Context, Member, TeamCtx, TeamHub
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
+from server.openapi import IfMatchOperation
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 READ, WRITE = {"scope": "content:read"}, {"scope": "content:write"}
@@ -80,7 +81,7 @@ class PagesController(Controller):
         page = await pages.find_page(ctx.uow, hub.id, parse_id(page_id))
         return _draft(PagesDocument(data=page_resource(page, team.team_id)))
 
-    @patch("/{page_id:str}", opt=WRITE,
+    @patch("/{page_id:str}", opt=WRITE, operation_class=IfMatchOperation,
            summary="Change a page's draft and settings: If-Match: <draft_version> (428 without, 409 stale_draft)")
     async def update_page(self, request: Request[Any, Any, Any], page_id: FromPath[str],
                           data: JSONBody[PagesUpdateDocument], team: TeamCtx, hub: TeamHub,
@@ -97,7 +98,7 @@ class PagesController(Controller):
         page = await pages.find_page(ctx.uow, hub.id, parse_id(page_id))
         await pages.delete_page(ctx, hub, page, _if_match(request))
 
-    @put("/{page_id:str}/tree", opt=WRITE,
+    @put("/{page_id:str}/tree", opt=WRITE, operation_class=IfMatchOperation,
          summary="Place a page under parent_id at position (If-Match: <draft_version>; 422 cycle)")
     async def place_page(self, request: Request[Any, Any, Any], page_id: FromPath[str],
                          data: JSONBody[PagesTreeDocument], team: TeamCtx, hub: TeamHub,
