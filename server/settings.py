@@ -121,6 +121,9 @@ class Settings:
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
+    # How long a ``past_due`` subscription keeps its access after the renewal failed
+    # (HUBWIRE_PAST_DUE_GRACE_SECONDS; domain/commerce/subscriptions.py).
+    past_due_grace_seconds: int = 3 * 24 * 3600
     log_level: str = "INFO"
     auto_migrate: bool = True
     access_token_ttl_seconds: int = 900
@@ -186,6 +189,8 @@ class Settings:
             stripe_webhook_secret=_prefixed(env, "HUBWIRE_STRIPE_WEBHOOK_SECRET", ("whsec_",),
                                             "a Stripe webhook signing secret"),
             stripe_api_base=_service_url(env, "HUBWIRE_STRIPE_API_BASE"),
+            past_due_grace_seconds=_int_between(env, "HUBWIRE_PAST_DUE_GRACE_SECONDS", 3 * 24 * 3600,
+                                                0, 90 * 24 * 3600),
             log_level=log_level,
             auto_migrate=_bool(env, "HUBWIRE_AUTO_MIGRATE", True),
             access_token_ttl_seconds=_int(env, "HUBWIRE_ACCESS_TOKEN_TTL", 900),
