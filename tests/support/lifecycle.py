@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +70,16 @@ class Published:
 
     def clear(self) -> None:
         self.messages.clear()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, as ``orders.BillingActor`` says it."""
+
+    actor_type: str = "staff"
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -144,6 +156,17 @@ async def subscribed(sessions: Any, clock: Clock, b: Bought, *, status: str = "a
                                 source="subscription", source_id=str(sub.id))
         await uow.commit()
     return sub
+
+
+def contexts(sessions: Any, clock: Clock, published: Published | None = None) -> Any:
+    """``Services.context`` for a job: a unit of work (committed at the end) and its ``Ctx``."""
+
+    @asynccontextmanager
+    async def context() -> AsyncIterator[Ctx]:
+        async with UnitOfWork(sessions, publisher=published) as uow:
+            yield ctx_of(uow, clock)
+
+    return context
 
 
 def ctx_of(uow: UnitOfWork, clock: Clock) -> Ctx:
