@@ -22,6 +22,7 @@ from persistence import migrate
 from server import jobs
 from server.api.access import routes as access
 from server.api.catalog import routes as catalog
+from server.api.commerce import subscriptions as commerce_subscriptions
 from server.api.community import routes as community
 from server.api.crm import routes as crm
 from server.api.hubs import routes as hubs
@@ -46,7 +47,8 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *webhooks.ROUTES, *web.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *commerce_subscriptions.ROUTES, *webhooks.ROUTES,
+    *web.ROUTES,
 ]
 
 

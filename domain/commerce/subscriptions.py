@@ -377,15 +377,18 @@ async def end_local_at_period_end(ctx: Ctx, sub: Subscription) -> bool:
 
 
 @dataclass(frozen=True)
-class _SystemActor:
+class ActingAs:
+    """An :class:`Actor` (staff with ``user_id``, an API key, a member with ``contact_id``, the
+    provider, the system)."""
+
     actor_type: str = "system"
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
 
 
-SYSTEM: Actor = _SystemActor()
-PROVIDER: Actor = _SystemActor("provider")
+SYSTEM: Actor = ActingAs()
+PROVIDER: Actor = ActingAs("provider")
 
 
 # ---- reading ---------------------------------------------------------------------------------------------
