@@ -22,6 +22,7 @@ from persistence import migrate
 from server import jobs
 from server.api.access import routes as access
 from server.api.catalog import routes as catalog
+from server.api.commerce import routes as commerce
 from server.api.commerce import subscriptions as commerce_subscriptions
 from server.api.community import routes as community
 from server.api.crm import routes as crm
@@ -32,7 +33,7 @@ from server.api.ops import routes as ops
 from server.api.realtime import routes as realtime
 from server.api.teams import routes as teams
 from server.api.webhooks import routes as webhooks
-from server.deps import DEPENDENCIES, MEMBER_ACCESS
+from server.deps import DEPENDENCIES, GUEST_ACCESS, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
 from server.openapi import fix_openapi
@@ -47,8 +48,8 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *commerce_subscriptions.ROUTES, *webhooks.ROUTES,
-    *web.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *catalog.ROUTES, *commerce.ROUTES, *commerce_subscriptions.ROUTES,
+    *webhooks.ROUTES, *web.ROUTES,
 ]
 
 
@@ -93,8 +94,14 @@ def _http_handlers_under(app: Litestar, prefix: str) -> Iterator[tuple[str, HTTP
 def check_member_routes(app: Litestar) -> None:
     """Refuse to start if a member route (``H/...``) could skip the member check: each must take
     the ``member`` dependency (a member token for this hub, then the access evaluator) and declare
-    what it checks, ``opt={"access": <action>}`` on the hub or ``opt={"access": "self"}``."""
+    what it checks, ``opt={"access": <action>}`` on the hub or ``opt={"access": "self"}``. A route
+    a guest may call too (checkout) declares ``opt={"access": "guest"}`` and takes
+    ``optional_member`` (None for a guest, else the member as ``self`` checks them)."""
     for path, handler in _http_handlers_under(app, HUB_PATH):
+        if handler.opt.get("access") == GUEST_ACCESS:
+            if "optional_member" not in handler.parsed_fn_signature.parameters:
+                raise RuntimeError(f"guest route {path} ({handler.handler_name}) does not take `optional_member`")
+            continue
         if "member" not in handler.parsed_fn_signature.parameters:
             raise RuntimeError(f"member route {path} ({handler.handler_name}) does not take `member`")
         if handler.opt.get("access") not in MEMBER_ACCESS:

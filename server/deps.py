@@ -121,6 +121,23 @@ async def provide_member(request: Request[Any, Any, Any], state: State,
 
 
 MEMBER_ACCESS = frozenset({"self", *ACTIONS})
+# A member route a guest may call too: it takes ``optional_member`` instead of ``member``.
+GUEST_ACCESS = "guest"
+
+async def provide_optional_member(request: Request[Any, Any, Any], state: State,
+                                  ctx: Context) -> MemberPrincipal | None:
+    """The member of an ``H/...`` route a guest may also call (``opt={"access": "guest"}``:
+    checkout, where a guest gives an email instead): None without a bearer token; with one, the
+    member as ``self`` checks them (a token for this hub, a membership not banned or left)."""
+    if request.route_handler.opt.get("access") != GUEST_ACCESS:
+        raise Forbidden("This route declares no access check.", code="forbidden")
+    token = bearer_token(request)
+    if token is None:
+        return None
+    if token.startswith(KEY_PREFIX):
+        raise Unauthenticated("API keys cannot act as a member.", code="member_token_required")
+    return await authenticate_member(ctx, token, _path_id(request, "hub_id"), tokens=services_of(state).auth.tokens)
+
 
 def _path_id(request: Request[Any, Any, Any], name: str) -> uuid.UUID | None:
     raw = request.path_params.get(name)
@@ -136,6 +153,7 @@ DEPENDENCIES = {
     "team": Provide(provide_team),
     "hub": Provide(provide_team_hub),
     "member": Provide(provide_member),
+    "optional_member": Provide(provide_optional_member),
 }
 
 # Handlers name what they need with these (Litestar wants injected parameters marked explicitly).
@@ -149,3 +167,4 @@ OptionalStaff = NamedDependency[Optional[StaffPrincipal]]
 TeamCtx = NamedDependency[TeamContext]
 TeamHub = NamedDependency[Hub]
 Member = NamedDependency[MemberPrincipal]
+OptionalMember = NamedDependency[Optional[MemberPrincipal]]

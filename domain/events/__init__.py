@@ -215,6 +215,27 @@ class ReactionChanged(msgspec.Struct, kw_only=True):
     count: int
 
 
+class OrderChanged(msgspec.Struct, kw_only=True):
+    """``order.created`` / ``order.paid`` / ``order.refunded`` on ``team:{id}``. ``amount`` is what
+    this event moves: 0 for a created order, what was paid, what was refunded now (so a dashboard
+    adds ``order.paid`` amounts and subtracts ``order.refunded`` ones to keep revenue current)."""
+
+    order_id: str
+    hub_id: str
+    contact_id: str
+    product_id: str
+    price_id: str
+    provider: str
+    status: str
+    payment_status: str
+    currency: str
+    amount_total: int
+    amount_refunded: int
+    amount: int
+    paid_at: datetime | None
+    created_at: datetime
+
+
 class SubscriptionChanged(msgspec.Struct, kw_only=True):
     """``subscription.updated`` (any change of status, period or cancellation) and
     ``subscription.canceled`` (it has just ended) on ``team:{id}``."""
@@ -257,6 +278,9 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "conversation.read": ConversationRead,
     "member.reported": MemberReported,
     "moderation.action": ModerationActionTaken,
+    "order.created": OrderChanged,
+    "order.paid": OrderChanged,
+    "order.refunded": OrderChanged,
     "subscription.updated": SubscriptionChanged,
     "subscription.canceled": SubscriptionChanged,
 }

@@ -1,7 +1,7 @@
 """The team dashboard's counters: what a creator watches grow (contacts, members, hubs) and what
 needs them (open reports). Read once over REST, then kept current from the ``team:{id}`` channel
 by the events that move them (``contact.signed_up``, ``member.joined``, ``member.reported``,
-``moderation.action``; docs/realtime.md). The catalog adds order and revenue counters here later.
+``moderation.action``, ``order.paid``, ``order.refunded``; docs/realtime.md).
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import sqlalchemy as sa
 
 from domain.context import Ctx
 from domain.teams.service import TeamContext
-from persistence.models import Hub, HubMembership, Report, TeamContact
+from persistence.models import Hub, HubMembership, Order, Report, TeamContact
+
+# An order counts once it was paid; a refunded one still did (its revenue is net of refunds).
+PAID_STATUSES = ("paid", "refunded")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,10 @@ class DashboardCounters:
     team_contacts: int  # team contacts not deleted
     hub_members: int  # memberships of those hubs that were not left (banned ones included)
     open_reports: int  # moderation queue entries still open, in those hubs
+    orders_paid: int  # orders paid (refunded ones included): + 1 per ``order.paid``
+    # what paid orders brought, net of refunds, per currency (minor units): + ``order.paid``'s
+    # ``amount``, - ``order.refunded``'s (a subscription's renewals are not orders: not counted here)
+    revenue: dict[str, int]
 
 
 async def dashboard_counters(ctx: Ctx, team: TeamContext) -> DashboardCounters:
@@ -36,5 +43,10 @@ async def dashboard_counters(ctx: Ctx, team: TeamContext) -> DashboardCounters:
         sa.select(sa.func.count()).select_from(Report).where(
             Report.status == "open", Report.hub_id.in_(live_hubs)).scalar_subquery(),
     ))).one()
+    money = (await ctx.uow.session.execute(
+        sa.select(Order.currency, sa.func.count(), sa.func.sum(Order.amount_total - Order.amount_refunded))
+        .where(Order.team_id == team.team_id, Order.status.in_(PAID_STATUSES)).group_by(Order.currency)
+    )).all()
     return DashboardCounters(hubs=int(row[0]), team_contacts=int(row[1]), hub_members=int(row[2]),
-                             open_reports=int(row[3]))
+                             open_reports=int(row[3]), orders_paid=sum(int(n) for _, n, _ in money),
+                             revenue={currency: int(total or 0) for currency, _, total in money})

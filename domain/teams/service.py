@@ -119,10 +119,19 @@ async def list_teams(ctx: Ctx, principal: Principal, page: PageRequest) -> Page[
     return await paginate(ctx.uow.session, stmt, Team.id, page)
 
 
+PAYMENT_PROVIDERS = ("manual", "stripe")
+
+
 async def update_team(ctx: Ctx, team: TeamContext, *, name: str | None = None,
-                      slug: str | None = None) -> Team:
-    """Rename ``team`` or change its slug (only what is given changes)."""
+                      slug: str | None = None, payment_provider: str | None = None) -> Team:
+    """Rename ``team``, change its slug, or choose how its paid checkouts are paid
+    (``payment_provider``: ``manual`` or ``stripe``); only what is given changes."""
     row = team.team
+    if payment_provider is not None:
+        if payment_provider not in PAYMENT_PROVIDERS:
+            raise ValidationFailed(f"payment_provider is one of {', '.join(PAYMENT_PROVIDERS)}.",
+                                   code="invalid_payment_provider", field="payment_provider")
+        row.payment_provider = payment_provider
     if name is not None:
         name = name.strip()
         if not name or len(name) > 200:

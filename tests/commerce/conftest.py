@@ -94,3 +94,33 @@ async def sessions(provider_events_db: Any) -> Any:
 @pytest.fixture
 def frozen() -> FrozenClock:
     return FrozenClock()
+
+
+@pytest.fixture
+async def shop(client: Any) -> Any:
+    """A fresh staff user's team with a hub (tests/support/catalog.py), in the shared test app."""
+    from tests.support.catalog import open_shop
+
+    return await open_shop(client)
+
+
+@pytest.fixture(scope="session")
+async def stripe_database_url(databases: Any) -> str:
+    return await migrated_database(databases, "stripe_checkout")
+
+
+@pytest.fixture(scope="session")
+def stripe_app(tmp_root: Path, stripe_database_url: str, redis_prefix: str, standin: StripeStandin,
+               clock: OffsetClock) -> Litestar:
+    """An app whose ``stripe`` provider talks to the stand-in (checkout, refunds), on a database of
+    its own; its provider-event worker runs as in production."""
+    settings = make_settings(tmp_root / "stripe-data", stripe_database_url, redis_prefix + "stripe:",
+                             HUBWIRE_STRIPE_SECRET_KEY=SECRET_KEY, HUBWIRE_STRIPE_API_BASE=standin.base,
+                             HUBWIRE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture(scope="session")
+async def stripe_client(stripe_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(stripe_app, base_url="http://testserver.local") as c:
+        yield c

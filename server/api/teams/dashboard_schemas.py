@@ -16,6 +16,8 @@ class DashboardCountersAttributes(msgspec.Struct, kw_only=True):
     team_contacts: int
     hub_members: int
     open_reports: int
+    orders_paid: int
+    revenue: dict[str, int]  # per currency, minor units, net of refunds
     # subscribe to `channel` with since=seq and epoch: every event after this read arrives
     channel: str
     seq: int
@@ -34,6 +36,7 @@ class DashboardCountersDocument(Document):
 def dashboard_document(team_id: Any, c: DashboardCounters, channel: str, seq: int,
                        epoch: str) -> DashboardCountersDocument:
     attrs = DashboardCountersAttributes(hubs=c.hubs, team_contacts=c.team_contacts, hub_members=c.hub_members,
-                                        open_reports=c.open_reports, channel=channel, seq=seq, epoch=epoch)
+                                        open_reports=c.open_reports, orders_paid=c.orders_paid,
+                                        revenue=c.revenue, channel=channel, seq=seq, epoch=epoch)
     return DashboardCountersDocument(data=DashboardCountersResource.of(
         team_id, attrs, self_link=f"/api/v1/teams/{team_id}/dashboard"))

@@ -61,7 +61,7 @@ class TeamController(Controller):
     async def get_team(self, team: TeamCtx) -> Response[TeamsDocument]:
         return jsonapi(TeamsDocument(data=team_resource(team.team, team.role)))
 
-    @patch("/", opt={"scope": "teams:write"}, summary="Rename a team or change its slug")
+    @patch("/", opt={"scope": "teams:write"}, summary="Rename a team, change its slug or its payment provider")
     async def update_team(self, data: JSONBody[TeamsUpdateDocument], team: TeamCtx,
                           ctx: Context) -> Response[TeamsDocument]:
         check_document_id(data.data.id, team.team_id)
@@ -70,6 +70,7 @@ class TeamController(Controller):
             ctx, team,
             name=None if a.name is msgspec.UNSET else a.name,
             slug=None if a.slug is msgspec.UNSET else a.slug,
+            payment_provider=None if a.payment_provider is msgspec.UNSET else a.payment_provider,
         )
         return jsonapi(TeamsDocument(data=team_resource(updated, team.role)))
 

@@ -21,6 +21,7 @@ class TeamAttributes(msgspec.Struct):
     role: str | None
     created_at: datetime
     updated_at: datetime
+    payment_provider: str  # how paid checkouts are paid: manual (the default) or stripe
 
 
 class TeamCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -31,6 +32,7 @@ class TeamCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class TeamUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
     slug: str | msgspec.UnsetType = msgspec.UNSET
+    payment_provider: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class TeamsResource(Resource):
@@ -65,7 +67,8 @@ class TeamsUpdateDocument(Inbound):
 
 
 def team_resource(team: Team, role: str | None) -> TeamsResource:
-    attrs = TeamAttributes(team.name, team.slug, team.is_personal, role, team.created_at, team.updated_at)
+    attrs = TeamAttributes(team.name, team.slug, team.is_personal, role, team.created_at, team.updated_at,
+                           team.payment_provider)
     return TeamsResource.of(team.id, attrs, self_link=f"/api/v1/teams/{team.id}")
 
 

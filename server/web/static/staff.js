@@ -12,7 +12,7 @@ const nav = $("#nav");
 const REFRESH_KEY = "hubwire.staff.refresh";
 const TEAM_KEY = "hubwire.staff.team";
 const FEED_MAX = 50;
-const COUNTERS = [["team_contacts", "Contacts"], ["hub_members", "Hub members"], ["hubs", "Hubs"], ["open_reports", "Open reports"]];
+const COUNTERS = [["team_contacts", "Contacts"], ["hub_members", "Hub members"], ["hubs", "Hubs"], ["open_reports", "Open reports"], ["orders_paid", "Orders paid"]];
 
 const S = {
   access: null,
@@ -201,6 +201,8 @@ function teamEvent(ev) {
     else if (ev.event === "member.joined") c.hub_members += 1;
     else if (ev.event === "member.reported" && d.report_count === 1) c.open_reports += 1;
     else if (ev.event === "moderation.action" && d.report_id) c.open_reports = Math.max(0, c.open_reports - 1);
+    else if (ev.event === "order.paid") { c.orders_paid += 1; addRevenue(c, d.currency, d.amount); }
+    else if (ev.event === "order.refunded") addRevenue(c, d.currency, -d.amount);
     renderCounters();
   }
   S.feed.unshift(ev);
@@ -208,6 +210,15 @@ function teamEvent(ev) {
   const list = $("#feed");
   if (list) { list.querySelector(".empty")?.remove(); list.prepend(feedItem(ev)); }
   if (S.view && S.view.onTeamEvent) S.view.onTeamEvent(ev);
+}
+
+function addRevenue(c, currency, amount) {
+  c.revenue = c.revenue || {};
+  c.revenue[currency] = (c.revenue[currency] || 0) + amount;
+}
+
+function money(amount, currency) {
+  return `${(amount / 100).toFixed(2)} ${currency.toUpperCase()}`;
 }
 
 function hubName(id) {
@@ -236,7 +247,10 @@ function feedItem(ev) {
     case "member.banned": case "member.soft_banned": case "member.unbanned": case "member.warned":
       what = ["⛔ ", memberEmail(d.hub_id, d.contact_id), ` ${ev.event.slice(7).replace("_", "-")} in ${hubName(d.hub_id)}`, d.reason ? `: ${d.reason}` : ""]; break;
     case "member.role_changed": what = ["🎖 ", memberEmail(d.hub_id, d.contact_id), ` is now ${d.role} in ${hubName(d.hub_id)}`]; break;
-    default: what = [ev.event.startsWith("order.") ? "💳 " : "• ", ev.event];
+    case "order.created": what = [`🛒 An order of ${money(d.amount_total, d.currency)} in ${hubName(d.hub_id)}`]; break;
+    case "order.paid": what = ["💳 ", h("strong", { text: money(d.amount, d.currency) }), ` paid in ${hubName(d.hub_id)}`]; break;
+    case "order.refunded": what = [`↩ ${money(d.amount, d.currency)} refunded in ${hubName(d.hub_id)}`]; break;
+    default: what = ["• ", ev.event];
   }
   return h("li", { class: `feed-item ${ev.event.replace(".", "-")}` }, h("span", { class: "what" }, what), " ", time(ev.at));
 }
@@ -256,8 +270,11 @@ async function dashboardView() {
 function renderCounters() {
   const box = $("#counters");
   if (!box || !S.counters) return;
+  const revenue = Object.entries(S.counters.revenue || {}).map(([cur, amount]) => money(amount, cur)).join(" · ") || "0";
   fill(box, COUNTERS.map(([key, label]) => h("div", { class: "counter", id: `counter-${key}` },
-    h("span", { class: "value", text: String(S.counters[key]) }), h("span", { class: "label", text: label }))));
+    h("span", { class: "value", text: String(S.counters[key]) }), h("span", { class: "label", text: label }))),
+  h("div", { class: "counter", id: "counter-revenue" }, h("span", { class: "value", text: revenue }),
+    h("span", { class: "label", text: "Revenue (net)" })));
 }
 
 // ---- hubs ----------------------------------------------------------------------------------------------------
