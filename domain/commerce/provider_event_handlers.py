@@ -46,8 +46,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.access.entitlements import revoke_entitlements_from_source
+from domain.commerce.audit import BillingActor
 from domain.commerce.matching import provider_charge_id, provider_payment_intent_id, provider_subscription_id
+from domain.commerce.orders import PaidWith, expire_order, mark_order_failed, mark_order_paid
 from domain.commerce.provider_events import Handler, Ignored, NotYetKnown, ProviderEvent
+from domain.commerce.refunds import apply_refund
 from domain.commerce.subscriptions import (
     DEFAULT_GRACE,
     PROVIDER,
@@ -117,15 +120,13 @@ async def _session_subscription(ctx: Ctx, order: Order, session: dict[str, Any])
 
 async def _pay_from_session(ctx: Ctx, event: ProviderEvent, order: Order, session: dict[str, Any],
                             grace: timedelta) -> None:
-    from domain.commerce.orders import BillingActor, PaidWith, mark_order_paid
-
     sub = await _session_subscription(ctx, order, session)
-    payment = None
-    intent = _str(session.get("payment_intent"))
-    if sub is None and intent is not None and _int(session.get("amount_total")) > 0:
-        payment = PaidWith(provider_payment_id=intent, provider_charge_id=None,
-                           amount=_int(session.get("amount_total")),
-                           currency=str(session.get("currency") or order.currency), paid_at=_at(ctx, event))
+    # The payment as the session knows it: its payment intent (payment mode), or its first invoice
+    # (subscription mode; invoice.paid replaces that id with the invoice's payment intent). Always
+    # given, so a trial or a free session records what was really paid (0), not the price.
+    payment = PaidWith(provider_payment_id=_str(session.get("payment_intent")) or _str(session.get("invoice")),
+                       provider_charge_id=None, amount=_int(session.get("amount_total")),
+                       currency=str(session.get("currency") or order.currency), paid_at=_at(ctx, event))
     await mark_order_paid(ctx, order, actor=BillingActor.provider(), payment=payment, subscription=sub)
     if sub is not None:
         await sync_access(ctx, sub, grace=grace)
@@ -157,8 +158,6 @@ async def handle_checkout_session_async_payment_succeeded(ctx: Ctx, event: Provi
 
 async def handle_checkout_session_async_payment_failed(ctx: Ctx, event: ProviderEvent) -> Ignored | None:
     """The delayed payment failed: the order is failed and its coupon redemption released."""
-    from domain.commerce.orders import BillingActor, mark_order_failed
-
     order = _need_order(event)
     _remember_session(order, event.object)
     if not await mark_order_failed(ctx, order, reason="The payment failed at the provider.",
@@ -169,8 +168,6 @@ async def handle_checkout_session_async_payment_failed(ctx: Ctx, event: Provider
 
 async def handle_checkout_session_expired(ctx: Ctx, event: ProviderEvent) -> Ignored | None:
     """Nobody paid in time: the pending order is expired and its coupon redemption released."""
-    from domain.commerce.orders import BillingActor, expire_order
-
     order = _need_order(event)
     if not await expire_order(ctx, order, actor=BillingActor.provider()):
         return Ignored(f"{event.type}: the order is already {order.status}")
@@ -213,11 +210,23 @@ async def _invoice_subscription(ctx: Ctx, event: ProviderEvent) -> tuple[Order, 
 
 
 async def _record_payment(ctx: Ctx, order: Order, sub: Subscription, intent: str, *, amount: int, currency: str,
-                          status: str, at: datetime) -> Payment | None:
+                          status: str, at: datetime, invoice_id: str | None = None) -> Payment | None:
     """A subscription invoice's payment, once per payment intent (a failed attempt that later
-    succeeds is updated). Answers the row when this call created or changed it."""
-    found = await ctx.uow.session.scalar(sa.select(Payment).where(
+    succeeds is updated). The first invoice's payment, stored by the session's event under the
+    invoice's id, gets its payment intent's id (what a refund names). Answers the row when this
+    call created or changed it."""
+    s = ctx.uow.session
+    found = await s.scalar(sa.select(Payment).where(
         Payment.provider == order.provider, Payment.provider_payment_id == intent).with_for_update())
+    if found is None and invoice_id is not None:
+        found = await s.scalar(sa.select(Payment).where(
+            Payment.provider == order.provider, Payment.provider_payment_id == invoice_id).with_for_update())
+        if found is not None:
+            found.provider_payment_id = intent
+            if found.subscription_id is None:
+                found.subscription_id = sub.id
+            await s.flush()
+            return None  # the same payment, now under its payment intent: nothing new to audit
     now = ctx.now()
     if found is not None:
         if found.subscription_id is None:
@@ -246,16 +255,16 @@ async def handle_invoice_paid(ctx: Ctx, event: ProviderEvent, *, grace: timedelt
         return Ignored(f"{event.type}: not a subscription's invoice")
     order, sub = found
     invoice, at = event.object, _at(ctx, event)
-    if order.status == "pending":
-        from domain.commerce.orders import BillingActor, mark_order_paid
-
-        await mark_order_paid(ctx, order, actor=BillingActor.provider(), subscription=sub)
     intent = _invoice_intent(invoice)
     amount = _int(invoice.get("amount_paid"))
-    if intent is not None and amount > 0:
-        currency = str(invoice.get("currency") or order.currency)
+    currency = str(invoice.get("currency") or order.currency)
+    if order.status == "pending":  # the session's event is late: this first invoice pays the order
+        await mark_order_paid(ctx, order, actor=BillingActor.provider(), subscription=sub, payment=PaidWith(
+            provider_payment_id=intent or _str(invoice.get("id")), provider_charge_id=None, amount=amount,
+            currency=currency, paid_at=at))
+    elif intent is not None and amount > 0:
         if await _record_payment(ctx, order, sub, intent, amount=amount, currency=currency, status="succeeded",
-                                 at=at) is not None:
+                                 at=at, invoice_id=_str(invoice.get("id"))) is not None:
             _audit(ctx, order, "payment.succeeded", "subscription", sub.id, amount=amount, currency=currency,
                    data={"invoice": invoice.get("id"), "billing_reason": invoice.get("billing_reason")})
     start, end = _invoice_period(invoice)
@@ -304,6 +313,8 @@ async def _apply_subscription(ctx: Ctx, event: ProviderEvent, kind: str, grace: 
     at = _at(ctx, event)
     if not await apply_state(ctx, sub, SubscriptionState.from_stripe(event.object), at=at, actor=PROVIDER,
                              previous=event.previous_attributes, kind=kind, grace=grace):
+        if sub.status == "canceled":
+            return Ignored(f"{event.type}: the subscription is canceled, which is final")
         held = sub.state_at.isoformat() if sub.state_at else "none"
         return Ignored(f"{event.type}: older than the state we hold (event {at.isoformat()}, held {held}, "
                        f"status {sub.status})")
@@ -375,9 +386,6 @@ async def _charge_payment(ctx: Ctx, event: ProviderEvent) -> Payment:
 async def handle_charge_refunded(ctx: Ctx, event: ProviderEvent) -> Ignored | None:
     """Each refund on the charge, applied once by its id (``refunds.apply_refund``): a full refund
     revokes the order's (or subscription's) access, a partial one does not."""
-    from domain.commerce.orders import BillingActor
-    from domain.commerce.refunds import apply_refund
-
     payment = await _charge_payment(ctx, event)
     charge = event.object
     listed = _dict(charge.get("refunds")).get("data")

@@ -10,7 +10,7 @@ asked the provider ourselves), and :func:`apply_state` keeps ``subscriptions.sta
   same second), an update applies only if it follows from what we hold: the fields it names in
   ``previous_attributes`` (``status``, ``cancel_at_period_end``) must equal ours. A ``created`` at
   the same second as a state we hold is older by construction and is skipped;
-- ``canceled`` is terminal: once applied, no other status replaces it.
+- ``canceled`` is final: once applied, no later state changes it (not even its end).
 
 **Access.** A subscription's deliverables are entitlements with source ``subscription`` and
 ``source_id`` the subscription's id (granted once, by ``orders.mark_order_paid``). After every
@@ -34,7 +34,7 @@ Events ``subscription.updated`` and ``subscription.canceled`` go to ``team:{id}`
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.access.invalidation import facts_changed
+from domain.commerce.audit import BillingActor
 from domain.commerce.providers import PaymentProvider, PaymentProviderUnavailable, ProviderSubscription
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -168,10 +169,10 @@ async def apply_state(ctx: Ctx, sub: Subscription, state: SubscriptionState, *, 
                       grace: timedelta = DEFAULT_GRACE, force: bool = False) -> bool:
     """Apply the provider's ``state`` of time ``at`` to ``sub`` (locked by the caller) unless it is
     older than what we hold; then set the access window and tell the team. True when applied."""
+    if sub.status == "canceled":
+        return False  # final: a late "active" never brings it back, a later copy never moves its end
     if not force and not is_newer(sub, at, previous, kind=kind):
         return False
-    if sub.status == "canceled" and state.status != "canceled":
-        return False  # terminal: a late "active" never brings a canceled subscription back
     before = _snapshot(sub)
     sub.status = state.status
     sub.cancel_at_period_end = state.cancel_at_period_end
@@ -183,7 +184,8 @@ async def apply_state(ctx: Ctx, sub: Subscription, state: SubscriptionState, *, 
         sub.ended_at = state.ended_at or sub.ended_at or at
     sub.trial_end = state.trial_end or sub.trial_end
     sub.state_at = at if sub.state_at is None else max(at, sub.state_at)
-    sub.updated_at = ctx.now()
+    if _snapshot(sub) != before:
+        sub.updated_at = ctx.now()
     await ctx.uow.session.flush()
     if _snapshot(sub) != before:
         _audit(ctx, sub, actor, "subscription.state_applied", {"from": before["status"], "to": sub.status,
@@ -195,7 +197,8 @@ async def apply_state(ctx: Ctx, sub: Subscription, state: SubscriptionState, *, 
 
 def _snapshot(sub: Subscription) -> dict[str, Any]:
     return {"status": sub.status, "cancel_at_period_end": sub.cancel_at_period_end,
-            "current_period_end": sub.current_period_end, "ended_at": sub.ended_at}
+            "current_period_start": sub.current_period_start, "current_period_end": sub.current_period_end,
+            "canceled_at": sub.canceled_at, "ended_at": sub.ended_at, "trial_end": sub.trial_end}
 
 
 class _Unchanged:
@@ -324,6 +327,10 @@ async def cancel_subscription(ctx: Ctx, sub: Subscription, *, at_period_end: boo
                   if at_period_end else
                   await remote.cancel_subscription_now(sub.provider_subscription_id, idempotency_key=key))
         state = SubscriptionState.from_provider(answer)
+        if not at_period_end:  # canceled now means access ends now, whatever the provider's clock says
+            now = ctx.now()
+            state = replace(state, ended_at=min(state.ended_at or now, now),
+                            canceled_at=min(state.canceled_at or now, now))
     else:
         now = ctx.now()
         state = SubscriptionState(
@@ -376,19 +383,8 @@ async def end_local_at_period_end(ctx: Ctx, sub: Subscription) -> bool:
     return await apply_state(ctx, sub, state, at=_at(ctx, sub), actor=SYSTEM, force=True)
 
 
-@dataclass(frozen=True)
-class ActingAs:
-    """An :class:`Actor` (staff with ``user_id``, an API key, a member with ``contact_id``, the
-    provider, the system)."""
-
-    actor_type: str = "system"
-    user_id: uuid.UUID | None = None
-    api_key_id: uuid.UUID | None = None
-    contact_id: uuid.UUID | None = None
-
-
-SYSTEM: Actor = ActingAs()
-PROVIDER: Actor = ActingAs("provider")
+SYSTEM: Actor = BillingActor.system()
+PROVIDER: Actor = BillingActor.provider()
 
 
 # ---- reading ---------------------------------------------------------------------------------------------

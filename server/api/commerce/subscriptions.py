@@ -21,9 +21,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from domain.commerce import subscriptions
-from domain.commerce.subscriptions import ActingAs
-from domain.identity.principals import ApiKeyPrincipal
-from domain.teams.service import TeamContext
+from domain.commerce.audit import BillingActor
 from persistence.ids import parse_id
 from persistence.models import Hub, Subscription
 from server.api.commerce.subscriptions_schemas import (
@@ -39,13 +37,6 @@ from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 def _grace(state: State) -> timedelta:
     return timedelta(seconds=services_of(state).settings.past_due_grace_seconds)
-
-
-def _staff_actor(team: TeamContext) -> ActingAs:
-    principal = team.principal
-    if isinstance(principal, ApiKeyPrincipal):
-        return ActingAs("api_key", api_key_id=principal.key_id)
-    return ActingAs("staff", user_id=team.user_id)
 
 
 def _team_link(team_id: Any, sub: Subscription) -> str:
@@ -89,7 +80,7 @@ class MemberSubscriptionsController(Controller):
         sub = await subscriptions.get_subscription(ctx, await self._hub(ctx, member), parse_id(subscription_id),
                                                    contact_id=member.contact_id)
         sub = await subscriptions.cancel_subscription(
-            ctx, sub, at_period_end=True, actor=ActingAs("member", contact_id=member.contact_id),
+            ctx, sub, at_period_end=True, actor=BillingActor.member(member.contact_id),
             provider=services_of(state).stripe, grace=_grace(state))
         return jsonapi(SubscriptionsDocument(data=subscription_resource(sub, _member_link(sub), grace=_grace(state))))
 
@@ -100,7 +91,7 @@ class MemberSubscriptionsController(Controller):
         sub = await subscriptions.get_subscription(ctx, await self._hub(ctx, member), parse_id(subscription_id),
                                                    contact_id=member.contact_id)
         sub = await subscriptions.resume_subscription(
-            ctx, sub, actor=ActingAs("member", contact_id=member.contact_id), provider=services_of(state).stripe,
+            ctx, sub, actor=BillingActor.member(member.contact_id), provider=services_of(state).stripe,
             grace=_grace(state))
         return jsonapi(SubscriptionsDocument(data=subscription_resource(sub, _member_link(sub), grace=_grace(state))))
 
@@ -136,8 +127,8 @@ class HubSubscriptionsController(Controller):
         sub = await subscriptions.get_subscription(ctx, hub, parse_id(subscription_id))
         attrs = data.data.attributes
         sub = await subscriptions.cancel_subscription(
-            ctx, sub, at_period_end=attrs.at_period_end, actor=_staff_actor(team), provider=services_of(state).stripe,
-            reason=attrs.reason, grace=_grace(state))
+            ctx, sub, at_period_end=attrs.at_period_end, actor=BillingActor.of_team(team),
+            provider=services_of(state).stripe, reason=attrs.reason, grace=_grace(state))
         return jsonapi(SubscriptionsDocument(
             data=subscription_resource(sub, _team_link(team.team_id, sub), grace=_grace(state))))
 
@@ -146,7 +137,7 @@ class HubSubscriptionsController(Controller):
     async def resume_subscription(self, subscription_id: FromPath[str], state: State, ctx: Context, team: TeamCtx,
                                   hub: TeamHub) -> Response[SubscriptionsDocument]:
         sub = await subscriptions.get_subscription(ctx, hub, parse_id(subscription_id))
-        sub = await subscriptions.resume_subscription(ctx, sub, actor=_staff_actor(team),
+        sub = await subscriptions.resume_subscription(ctx, sub, actor=BillingActor.of_team(team),
                                                       provider=services_of(state).stripe, grace=_grace(state))
         return jsonapi(SubscriptionsDocument(
             data=subscription_resource(sub, _team_link(team.team_id, sub), grace=_grace(state))))
