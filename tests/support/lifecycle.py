@@ -34,6 +34,7 @@ from persistence.models import (
     PaymentWebhookEvent,
     Price,
     Product,
+    ProductDeliverable,
     Subscription,
     Team,
     TeamContact,
@@ -119,6 +120,8 @@ async def bought(sessions: Any, *, provider: str = "stripe", like: Bought | None
                 await s.flush()
             s.add(TeamContact(id=new_id(), team_id=team.id, contact_id=contact.id, lifecycle_stage="customer",
                               created_at=now, updated_at=now))
+            s.add(ProductDeliverable(id=new_id(), team_id=team.id, product_id=product.id, type="hub_access",
+                                     target_id=hub.id, created_at=now))
         else:
             team, hub, contact, product = like.team, like.hub, like.contact, like.product
         price = Price(id=new_id(), team_id=team.id, product_id=product.id, amount=2500, currency="usd",
@@ -187,6 +190,31 @@ def stripe_subscription(b: Bought, *, status: str = "active", start: datetime, e
             "id": "si_test", "object": "subscription_item", "quantity": 1,
             "price": {"id": "price_test", "object": "price", "unit_amount": 2500, "currency": "usd"},
             "current_period_start": ts(start), "current_period_end": ts(end)}]},
+    }
+
+
+def stripe_session(b: Bought, *, mode: str = "payment", payment_status: str = "paid", amount: int = 2500,
+                   intent: str | None = None, subscription: str | None = None,
+                   invoice: str | None = None) -> dict[str, Any]:
+    """A completed Checkout Session for the order, as Stripe sends it."""
+    return {
+        "id": f"cs_{b.order.id.hex[:20]}", "object": "checkout.session", "mode": mode, "status": "complete",
+        "payment_status": payment_status, "client_reference_id": str(b.order.id), "metadata": b.metadata(),
+        "customer": "cus_test", "currency": "usd", "amount_subtotal": amount, "amount_total": amount,
+        "payment_intent": intent, "subscription": subscription, "invoice": invoice,
+    }
+
+
+def stripe_charge(b: Bought, *, intent: str, charge: str, refunds: list[tuple[str, int]],
+                  amount: int = 2500) -> dict[str, Any]:
+    """A charge with its refunds listed (newest first, as Stripe lists them)."""
+    listed = [{"id": rid, "object": "refund", "amount": ramount, "status": "succeeded", "charge": charge,
+               "created": 1_800_000_000 + i, "reason": None} for i, (rid, ramount) in enumerate(refunds)]
+    refunded = sum(a for _, a in refunds)
+    return {
+        "id": charge, "object": "charge", "amount": amount, "amount_refunded": refunded, "currency": "usd",
+        "payment_intent": intent, "refunded": refunded == amount, "metadata": b.metadata(), "status": "succeeded",
+        "refunds": {"object": "list", "data": list(reversed(listed)), "has_more": False},
     }
 
 
