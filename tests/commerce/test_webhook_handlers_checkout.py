@@ -98,7 +98,8 @@ async def test_an_unpaid_session_waits_for_the_async_payment(sessions):
     await store(sessions, clock, "checkout.session.async_payment_failed",
                 stripe_session(bad, payment_status="unpaid", intent=f"pi_{bad.provider_sub_id}"), created=later)
     assert (await drain(worker(sessions, clock)))["processed"] == 2
-    assert (await order_of(sessions, ok)).status == "paid" and await grants(sessions, ok) == [("order", str(ok.order.id))]
+    assert (await order_of(sessions, ok)).status == "paid"
+    assert await grants(sessions, ok) == [("order", str(ok.order.id))]
     assert (await order_of(sessions, bad)).status == "failed" and await grants(sessions, bad) == []
     # A failure reported again for the paid order changes nothing.
     await store(sessions, clock, "checkout.session.async_payment_failed",
