@@ -12,7 +12,7 @@ from litestar import Litestar, get
 from litestar.handlers import HTTPRouteHandler
 
 from server.app import HUB_PATH, check_member_routes
-from server.deps import DEPENDENCIES, MEMBER_ACCESS, Member
+from server.deps import DEPENDENCIES, GUEST_ACCESS, MEMBER_ACCESS, Member
 from tests.support.access_world import check, make_world, set_policy
 from tests.support.api import assert_error, doc, w
 from tests.support.hubs import act
@@ -39,13 +39,20 @@ def test_every_member_route_takes_member_and_declares_access(app):
     paths = {(m, p) for m, p, _ in routes}
     assert {("GET", HUB_PATH + "/me"), ("POST", HUB_PATH + "/me/accept-policies"),
             ("GET", HUB_PATH + "/access/check")} <= paths, paths
-    missing = [(m, p, h.handler_name) for m, p, h in routes
-               if "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS]
+    guest = {(m, p) for m, p, h in routes if h.opt.get("access") == GUEST_ACCESS}
+    # A guest may call only checkout (a buyer who is not a member yet); it takes the member when a
+    # token is sent, so a member is still checked as "self" there.
+    assert guest == {("POST", HUB_PATH + "/checkout")}, guest
+    assert all("optional_member" in h.parsed_fn_signature.parameters for m, p, h in routes if (m, p) in guest)
+    missing = [(m, p, h.handler_name) for m, p, h in routes if (m, p) not in guest and (
+               "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS)]
     assert not missing, f"member routes that skip the access evaluator: {missing}"
     # "self" stops after the membership check: only where a member the hub locks out must still
-    # get through (their own profile and policies, and the catalog of what unlocks the hub)
+    # get through (their own profile and policies, the catalog of what unlocks the hub, and their
+    # own billing: a member whose access lapsed must still see what they bought)
     assert {p for _, p, h in routes if h.opt["access"] == "self"} == {
-        HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog"}
+        HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog",
+        HUB_PATH + "/me/orders", HUB_PATH + "/me/orders/{order_id:str}"}
 
 
 def test_the_app_refuses_a_member_route_that_could_skip_the_check():
