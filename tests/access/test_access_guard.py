@@ -53,7 +53,8 @@ def test_every_member_route_takes_member_and_declares_access(app):
     assert {p for _, p, h in routes if h.opt["access"] == "self"} == {
         HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog",
         HUB_PATH + "/me/orders", HUB_PATH + "/me/orders/{order_id:str}", HUB_PATH + "/me/subscriptions",
-        HUB_PATH + "/me/subscriptions/{subscription_id:str}", HUB_PATH + "/me/subscriptions/{subscription_id:str}/cancel",
+        HUB_PATH + "/me/subscriptions/{subscription_id:str}",
+        HUB_PATH + "/me/subscriptions/{subscription_id:str}/cancel",
         HUB_PATH + "/me/subscriptions/{subscription_id:str}/resume"}
 
 
