@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from persistence.db import create_engine
+from persistence.models import Subscription
 from tests.support.api import doc, w
 from tests.support.backends import REDIS_URL
 from tests.support.catalog import Shop, open_shop
@@ -57,11 +62,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory, e2e_database_url: str, redis_
             stop_server(b)
 
 
-async def gated_shop(http: httpx.AsyncClient) -> tuple[Shop, dict[str, Any], dict[str, Any]]:
-    """A Stripe team whose hub needs hub access, a space in it, and a monthly price that grants
-    that access: (shop, space, price)."""
+async def gated_shop(http: httpx.AsyncClient, provider: str = "stripe") -> tuple[Shop, dict[str, Any], dict[str, Any]]:
+    """A team (paid through ``provider``) whose hub needs hub access, a space in it, and a monthly
+    price that grants that access: (shop, space, price)."""
     shop = await open_shop(http)
-    r = await http.patch(shop.t, json=doc("teams", {"payment_provider": "stripe"}, shop.staff.team_id),
+    r = await http.patch(shop.t, json=doc("teams", {"payment_provider": provider}, shop.staff.team_id),
                          headers=shop.wh)
     assert r.status_code == 200, r.text
     r = await http.patch(shop.hub.url, json=doc("hubs", {"allowed_redirect_origins": [ORIGIN]}, shop.hub.id),
@@ -143,3 +148,51 @@ async def test_buy_subscribe_live_refund_revokes_live(pair: Pair, standin: Strip
         assert r.json()["data"]["attributes"]["amount_refunded"] == 2500
         await member.close()
         await dashboard.close()
+
+
+async def test_a_cancel_at_period_end_takes_the_channel_away_at_that_second(pair: Pair, e2e_database_url: str):
+    """A manual subscription (staff marked its order paid) whose period ends in a few seconds: the
+    member cancels at period end, keeps the channel until then, and loses it live at that second on
+    the other instance (the lapse job); the subscription is then ``canceled``."""
+    base_a = f"http://127.0.0.1:{pair.a.port}"
+    async with httpx.AsyncClient(base_url=base_a, timeout=20) as http:
+        shop, space, price = await gated_shop(http, provider="manual")
+        buyer = await shop.buyer(http)
+        r = await http.post(f"{shop.h}/checkout", headers=w(buyer.headers), json=doc("checkouts", {
+            "price_id": price["id"]}))
+        assert r.status_code == 201, r.text
+        order_id = r.json()["data"]["attributes"]["order_id"]
+        r = await http.post(f"{shop.hub.url}/orders/{order_id}/mark-paid", headers=shop.wh)
+        assert r.status_code == 200, r.text
+        [sub] = (await http.get(f"{shop.h}/me/subscriptions", headers=buyer.headers)).json()["data"]
+        assert (sub["attributes"]["provider"], sub["attributes"]["status"]) == ("manual", "active")
+        # The period ends a few seconds from now (the database's row, moved as time would).
+        end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+        engine = create_engine(e2e_database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(sa.update(Subscription).where(Subscription.id == uuid.UUID(sub["id"]))
+                                   .values(current_period_end=end))
+        finally:
+            await engine.dispose()
+
+        token = buyer.headers["Authorization"].removeprefix("Bearer ")
+        channel = f"space:{space['id']}"
+        member = await Client.connect(pair.b, f"/api/v1/hub/{shop.hub.id}/ws", token)
+        assert (await member.subscribe(channel))["type"] == "subscribed"
+        r = await http.post(f"{shop.h}/me/subscriptions/{sub['id']}/cancel", headers=buyer.headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["attributes"]["access_ends_at"].startswith(end.strftime("%Y-%m-%dT%H:%M:%S"))
+        revoked = await member.until(lambda f: f["type"] == "error" and f.get("channel") == channel, timeout=15.0)
+        late = (datetime.now(UTC) - end).total_seconds()
+        print(f"\nspace channel revoked {late * 1000:.0f} ms after the period end")
+        assert revoked["code"] == "access_revoked" and late >= 0, (revoked, late)
+        assert (await member.subscribe(channel))["type"] == "error"
+        for _ in range(100):  # the job ends the manual subscription at its period end
+            got = (await http.get(f"{shop.h}/me/subscriptions/{sub['id']}", headers=buyer.headers)).json()["data"]
+            if got["attributes"]["status"] == "canceled":
+                break
+            await asyncio.sleep(0.1)
+        assert got["attributes"]["status"] == "canceled" and got["attributes"]["ended_at"].startswith(
+            end.strftime("%Y-%m-%dT%H:%M:%S"))
+        await member.close()
