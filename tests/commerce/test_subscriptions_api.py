@@ -25,8 +25,9 @@ from persistence.ids import new_id
 from persistence.models import BillingAuditEntry, Entitlement, Order, Price, Product, Subscription
 from server.app import create_app
 from server.jobs import provider_event_worker_for
+from server.settings import Settings, SettingsError
 from tests.support.api import Staff, assert_error, bearer, create_key, doc, register, w
-from tests.support.app import db_rows, db_write, in_app
+from tests.support.app import Listener, db_rows, db_write, in_app
 from tests.support.backends import make_settings
 from tests.support.hubs import Hub, join, mint, new_hub
 from tests.support.mailbox import migrated_database
@@ -276,3 +277,58 @@ async def test_other_members_teams_and_keys_get_nothing(billing, billing_app, st
                                     headers=w(reader)), 403, "insufficient_scope")
     for sub in (b, other):
         assert stripe_subscription(standin, sub.stripe_sub)["cancel_at_period_end"] is False
+
+
+async def test_subscription_updated_and_canceled_reach_the_team_feed(billing, billing_app, standin, seen):
+    b = await bought(billing, billing_app, standin, seen)
+    url = f"{b.staff_url}/{b.sub_id}"
+    with Listener(billing, billing_app, f"team:{b.staff.team_id}") as feed:
+        r = await billing.post(f"{url}/cancel", json=doc("subscription_cancellations", {"at_period_end": True}),
+                               headers=w(b.staff.headers))
+        assert r.status_code == 200, r.text
+        [updated] = [e for e in feed.drain() if e["event"].startswith("subscription.")]
+        assert updated["event"] == "subscription.updated" and updated["channel"] == f"team:{b.staff.team_id}"
+        assert updated["data"] == {
+            "id": b.sub_id, "hub_id": b.hub.id, "contact_id": b.contact_id, "order_id": str(b.order_id),
+            "product_id": str(b.product_id), "price_id": updated["data"]["price_id"], "provider": "stripe",
+            "status": "active", "cancel_at_period_end": True,
+            "current_period_end": r.json()["data"]["attributes"]["current_period_end"],
+            "canceled_at": r.json()["data"]["attributes"]["canceled_at"], "ended_at": None}
+        r = await billing.post(f"{url}/cancel", json=doc("subscription_cancellations", {"at_period_end": False}),
+                               headers=w(b.staff.headers))
+        assert r.status_code == 200, r.text
+        events = [e for e in feed.drain() if e["event"].startswith("subscription.")]
+        assert [e["event"] for e in events] == ["subscription.updated", "subscription.canceled"]
+        assert all(e["data"]["status"] == "canceled" and e["data"]["ended_at"] for e in events)
+        # Stripe's own events for these changes come later and change nothing: no event.
+        await deliver_new_events(billing, standin, seen, SUB_EVENTS, b.stripe_sub)
+        apply_events(billing, billing_app)
+        assert [e for e in feed.drain() if e["event"].startswith("subscription.")] == []
+
+
+async def test_bad_cancel_input_changes_nothing(billing, billing_app, standin, seen):
+    b = await bought(billing, billing_app, standin, seen)
+    url = f"{b.staff_url}/{b.sub_id}/cancel"
+    assert_error(await billing.post(url, json=doc("subscription_cancellations", {"reason": "x" * 501}),
+                                    headers=w(b.staff.headers)), 422, "invalid_reason")
+    r = await billing.post(url, json={"at_period_end": True}, headers=w(b.staff.headers))  # not JSON:API
+    assert 400 <= r.status_code < 500 and r.json()["errors"][0]["code"]
+    r = await billing.post(url, content=b"{", headers=w(b.staff.headers))
+    assert 400 <= r.status_code < 500 and r.json()["errors"][0]["code"]
+    assert (await billing.get(f"{b.staff_url}/{b.sub_id}", headers=b.staff.headers)).json()["data"][
+        "attributes"]["cancel_at_period_end"] is False
+    assert stripe_subscription(standin, b.stripe_sub)["cancel_at_period_end"] is False
+    assert db_rows(billing, billing_app, sa.select(BillingAuditEntry.id).where(
+        BillingAuditEntry.target_id == uuid.UUID(b.sub_id), BillingAuditEntry.actor_type != "provider")) == []
+
+
+@pytest.mark.parametrize("value", ["-1", "7776001", "three days"])
+def test_the_grace_setting_is_checked(tmp_path, value):
+    with pytest.raises(SettingsError):
+        Settings.from_env({"HUBWIRE_DATA_DIR": str(tmp_path), "HUBWIRE_PAST_DUE_GRACE_SECONDS": value})
+
+
+def test_the_grace_setting_is_read_with_its_default(tmp_path):
+    settings = Settings.from_env({"HUBWIRE_DATA_DIR": str(tmp_path), "HUBWIRE_PAST_DUE_GRACE_SECONDS": "3600"})
+    assert settings.past_due_grace_seconds == 3600
+    assert Settings.from_env({"HUBWIRE_DATA_DIR": str(tmp_path)}).past_due_grace_seconds == 3 * 24 * 3600
