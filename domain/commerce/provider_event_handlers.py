@@ -262,11 +262,11 @@ async def handle_invoice_paid(ctx: Ctx, event: ProviderEvent, *, grace: timedelt
         await mark_order_paid(ctx, order, actor=BillingActor.provider(), subscription=sub, payment=PaidWith(
             provider_payment_id=intent or _str(invoice.get("id")), provider_charge_id=None, amount=amount,
             currency=currency, paid_at=at))
-    elif intent is not None and amount > 0:
-        if await _record_payment(ctx, order, sub, intent, amount=amount, currency=currency, status="succeeded",
-                                 at=at, invoice_id=_str(invoice.get("id"))) is not None:
-            _audit(ctx, order, "payment.succeeded", "subscription", sub.id, amount=amount, currency=currency,
-                   data={"invoice": invoice.get("id"), "billing_reason": invoice.get("billing_reason")})
+    elif intent is not None and amount > 0 and await _record_payment(
+            ctx, order, sub, intent, amount=amount, currency=currency, status="succeeded", at=at,
+            invoice_id=_str(invoice.get("id"))) is not None:
+        _audit(ctx, order, "payment.succeeded", "subscription", sub.id, amount=amount, currency=currency,
+               data={"invoice": invoice.get("id"), "billing_reason": invoice.get("billing_reason")})
     start, end = _invoice_period(invoice)
     if sub.status in ("past_due", "unpaid", "incomplete") and (sub.state_at is None or at >= sub.state_at):
         state = SubscriptionState(
