@@ -18,6 +18,7 @@ Then, by the amount due and the team's ``payment_provider``:
 - ``stripe`` → a Stripe Checkout Session through the provider (idempotency key
   ``order-{order id}-session``), whose ``url`` the payer is sent to; the webhook completes it.
 
+A guest may check out at most ``GUEST_CHECKOUTS`` times an hour per email and hub (429).
 ``order.created`` (and ``order.paid`` for a free one) leave on ``team:{id}`` after commit. Any
 refusal, including the provider's, rolls back everything: no order, no redemption.
 """
@@ -44,13 +45,16 @@ from domain.commerce.providers import (
 )
 from domain.context import Ctx
 from domain.crm.contacts import ensure_contact, ensure_team_contact
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import NotFound, RateLimited, ValidationFailed
 from domain.identity.members import MemberPrincipal
 from domain.identity.validation import normalize_email
 from domain.members.login import MAX_REDIRECT_URL, origin_of
 from persistence.models import Contact, Coupon, CouponProduct, CouponRedemption, Hub, Order, Price, Product, Team
 
 MAX_CODE = 64
+# A guest names any email: at most this many checkouts per email and hub per hour (429 after), so
+# nobody fills a team's CRM or mailbox through someone else's address.
+GUEST_CHECKOUTS, GUEST_WINDOW = 10, 3600
 
 
 async def start_checkout(ctx: Ctx, hub_id: uuid.UUID, member: MemberPrincipal | None, fields: Mapping[str, Any], *,
@@ -136,7 +140,12 @@ async def _buyer(ctx: Ctx, hub: Hub, member: MemberPrincipal | None, email: Any)
                                field="email")
     if not isinstance(email, str):
         raise ValidationFailed("email must be an email address.", code="invalid_email", field="email")
-    contact = await ensure_contact(ctx.uow, ctx.now(), normalize_email(email))
+    email = normalize_email(email)
+    verdict = await ctx.limiter.hit(f"checkout:guest:{hub.id}:{email}", GUEST_CHECKOUTS, GUEST_WINDOW)
+    if not verdict.allowed:
+        raise RateLimited(f"At most {GUEST_CHECKOUTS} guest checkouts per email per hour; try again later.",
+                          retry_after=verdict.retry_after, meta={"limit": GUEST_CHECKOUTS, "window": GUEST_WINDOW})
+    contact = await ensure_contact(ctx.uow, ctx.now(), email)
     await ensure_team_contact(ctx.uow, ctx.now(), hub.team_id, contact, source="checkout")
     return contact.id, contact.email
 

@@ -66,8 +66,9 @@ async def mark_order_paid(ctx: Ctx, order: Order, *, actor: BillingActor, paymen
     """Record the order as paid and deliver it. False (and nothing changed) when it is already
     ``paid`` or ``refunded``.
 
-    ``payment`` is the provider's; without one, an order with something to pay (a manual order
-    staff marks paid) gets a ``manual`` payment of its total, and a free one none. Deliverables are
+    ``payment`` is the provider's; without one, a manual order with something to pay (staff
+    marking it paid) gets a ``manual`` payment of its total, and any other order none
+    (``payment_status`` ``no_payment_required``: free, or a trial). Deliverables are
     granted with source ``subscription`` when ``subscription`` is given, or when the price is
     recurring and Hubwire bills it itself (manual or free: a local subscription is created for one
     period); otherwise with source ``order``."""
@@ -78,7 +79,8 @@ async def mark_order_paid(ctx: Ctx, order: Order, *, actor: BillingActor, paymen
     paid_at = payment.paid_at if payment is not None else now
     row = await _store_payment(ctx, order, payment, subscription)
     order.status, order.paid_at, order.updated_at = "paid", paid_at, now
-    order.payment_status = "paid" if order.amount_total > 0 else "no_payment_required"
+    # Stripe's words: nothing was charged now (a free order, a trial) is ``no_payment_required``.
+    order.payment_status = "paid" if row is not None else "no_payment_required"
     if payment is not None and payment.provider_payment_id and order.provider_payment_intent_id is None:
         order.provider_payment_intent_id = payment.provider_payment_id
     if subscription is None and order.provider in LOCAL_PROVIDERS:
@@ -97,7 +99,7 @@ async def mark_order_paid(ctx: Ctx, order: Order, *, actor: BillingActor, paymen
         target_id=order.id, amount=row.amount if row is not None else order.amount_total, currency=order.currency,
         data={"provider": order.provider, "payment_id": str(row.id) if row else None,
               "subscription_id": str(subscription.id) if subscription else None})
-    emit_order_event(ctx, order, "order.paid", amount=row.amount if row is not None else 0)
+    emit_order_event(ctx, order, "order.paid", amount=order.amount_total if row is not None else 0)
     return True
 
 
@@ -144,7 +146,9 @@ async def _store_payment(ctx: Ctx, order: Order, paid: PaidWith | None,
                          subscription: Subscription | None) -> Payment | None:
     s, now = ctx.uow.session, ctx.now()
     if paid is None:
-        if order.amount_total <= 0:
+        # Staff marking a manual order paid: its total arrived outside Hubwire. Any other provider
+        # reports its payment; none (a trial, a free order) means nothing was charged.
+        if order.amount_total <= 0 or order.provider != "manual":
             return None
         paid = PaidWith(None, None, order.amount_total, order.currency, now)
     elif paid.provider_payment_id is not None:

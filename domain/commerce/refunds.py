@@ -9,8 +9,9 @@ when Stripe says it ``succeeded`` (at once, or later through ``charge.refunded``
 :func:`apply_refund` is where a refund's money is counted, whoever reports it (staff's own call,
 the ``charge.refunded`` handler): once per provider refund id. It adds to ``amount_refunded`` on
 the payment and the order. A FULL refund of the payment sets the order ``refunded`` and revokes
-the entitlements its purchase granted (source the order, and the subscription it started); a
-partial one takes nothing away. ``order.refunded`` leaves on ``team:{id}`` after commit with the
+the entitlements its purchase granted (source the order, and the subscription it started; for a
+renewal's payment, the subscription); a partial one takes nothing away. Only the order's own
+payment moves the order's ``amount_refunded`` and status, and announces ``order.refunded``. ``order.refunded`` leaves on ``team:{id}`` after commit with the
 amount refunded now. Every step writes a billing audit row with who did it.
 """
 
@@ -73,6 +74,9 @@ async def refund_payment(ctx: Ctx, hub: Hub, payment_id: uuid.UUID | None, *, re
     if provider is None:
         raise Conflict("Stripe is not configured on this server, so its payments cannot be refunded here.",
                        code="payment_provider_not_configured")
+    if not (payment.provider_payment_id or payment.provider_charge_id):
+        raise Conflict("Stripe never named this payment; refund it in the Stripe dashboard.",
+                       code="payment_not_refundable")
     made = await provider.refund(RefundRequest(
         refund_id=refund.id, order_id=payment.order_id, payment_id=payment.id, amount=amount, reason=reason,
         payment_intent_id=payment.provider_payment_id, charge_id=payment.provider_charge_id))
@@ -119,35 +123,46 @@ async def apply_refund(ctx: Ctx, payment: Payment, *, provider_refund_id: str, a
 
 
 async def _count(ctx: Ctx, payment: Payment, refund: Refund, actor: BillingActor) -> None:
-    """Add a succeeded refund's money to the payment and the order; a full refund revokes."""
+    """Add a succeeded refund's money to the payment, and to the order when it is the order's own
+    payment (not a later renewal of its subscription); a full refund revokes what it paid for."""
     now = ctx.now()
     applied = min(refund.amount, payment.amount - payment.amount_refunded)
     payment.amount_refunded += applied
     payment.updated_at = now
     order = await lock_order(ctx, await ctx.uow.session.get(Order, payment.order_id))  # type: ignore[arg-type]
-    order.amount_refunded = min(order.amount_total, order.amount_refunded + applied)
-    order.updated_at = now
+    own = await _first_payment_id(ctx, order) == payment.id
+    if own:
+        order.amount_refunded = min(order.amount_total, order.amount_refunded + applied)
+        order.updated_at = now
     full = payment.amount_refunded >= payment.amount
     if full:
-        if order.amount_refunded >= order.amount_total:
+        if own and order.amount_refunded >= order.amount_total:
             order.status = "refunded"
-        for source, source_id in await _sources(ctx, payment, order):
+        for source, source_id in await _sources(ctx, payment, order, own=own):
             await revoke_entitlements_from_source(ctx, source=source, source_id=source_id, reason="refunded",
                                                   team_id=order.team_id)
     await ctx.uow.session.flush()
     await record_billing_action(ctx, actor, team_id=payment.team_id, hub_id=payment.hub_id, action="refund.succeeded",
                                 target_type="refund", target_id=refund.id, amount=applied, currency=payment.currency,
                                 reason=refund.reason, data={"payment_id": str(payment.id), "order_id": str(order.id),
-                                                            "full": full})
-    emit_order_event(ctx, order, "order.refunded", amount=applied)
+                                                            "full": full, "renewal": not own})
+    if own:
+        emit_order_event(ctx, order, "order.refunded", amount=applied)
 
 
-async def _sources(ctx: Ctx, payment: Payment, order: Order) -> list[tuple[str, str]]:
-    """What the refunded payment bought: the order, and the subscription it started or renewed."""
-    sources = [("order", str(order.id))]
+async def _first_payment_id(ctx: Ctx, order: Order) -> uuid.UUID | None:
+    return await ctx.uow.session.scalar(sa.select(Payment.id).where(Payment.order_id == order.id)
+                                        .order_by(Payment.id).limit(1))
+
+
+async def _sources(ctx: Ctx, payment: Payment, order: Order, *, own: bool) -> list[tuple[str, str]]:
+    """What the refunded payment paid for: the order and the subscription it started (its own
+    payment), or the subscription it renewed (a renewal's)."""
     sub_ids = {payment.subscription_id} if payment.subscription_id else set()
+    if not own:
+        return [("subscription", str(s)) for s in sorted(sub_ids)]
     sub_ids |= set(await ctx.uow.session.scalars(sa.select(Subscription.id).where(Subscription.order_id == order.id)))
-    return sources + [("subscription", str(s)) for s in sorted(sub_ids)]
+    return [("order", str(order.id))] + [("subscription", str(s)) for s in sorted(sub_ids)]
 
 
 async def _lock_payment(ctx: Ctx, payment_id: uuid.UUID) -> Payment:

@@ -26,7 +26,8 @@ class DashboardCounters:
     open_reports: int  # moderation queue entries still open, in those hubs
     orders_paid: int  # orders paid (refunded ones included): + 1 per ``order.paid``
     # what paid orders brought, net of refunds, per currency (minor units): + ``order.paid``'s
-    # ``amount``, - ``order.refunded``'s (a subscription's renewals are not orders: not counted here)
+    # ``amount``, - ``order.refunded``'s (free and trial orders bring 0; a subscription's renewals
+    # are not orders: not counted here); a currency netting 0 is left out
     revenue: dict[str, int]
 
 
@@ -44,9 +45,10 @@ async def dashboard_counters(ctx: Ctx, team: TeamContext) -> DashboardCounters:
             Report.status == "open", Report.hub_id.in_(live_hubs)).scalar_subquery(),
     ))).one()
     money = (await ctx.uow.session.execute(
-        sa.select(Order.currency, sa.func.count(), sa.func.sum(Order.amount_total - Order.amount_refunded))
+        sa.select(Order.currency, sa.func.count(), sa.func.sum(sa.case(
+            (Order.payment_status == "paid", Order.amount_total - Order.amount_refunded), else_=0)))
         .where(Order.team_id == team.team_id, Order.status.in_(PAID_STATUSES)).group_by(Order.currency)
     )).all()
     return DashboardCounters(hubs=int(row[0]), team_contacts=int(row[1]), hub_members=int(row[2]),
                              open_reports=int(row[3]), orders_paid=sum(int(n) for _, n, _ in money),
-                             revenue={currency: int(total or 0) for currency, _, total in money})
+                             revenue={currency: int(total) for currency, _, total in money if total})

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from litestar import Litestar, get
+from litestar import Litestar, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from server.app import HUB_PATH, check_member_routes
@@ -39,17 +39,16 @@ def test_every_member_route_takes_member_and_declares_access(app):
     paths = {(m, p) for m, p, _ in routes}
     assert {("GET", HUB_PATH + "/me"), ("POST", HUB_PATH + "/me/accept-policies"),
             ("GET", HUB_PATH + "/access/check")} <= paths, paths
-    guest = {(m, p) for m, p, h in routes if h.opt.get("access") == GUEST_ACCESS}
-    # A guest may call only checkout (a buyer who is not a member yet); it takes the member when a
-    # token is sent, so a member is still checked as "self" there.
-    assert guest == {("POST", HUB_PATH + "/checkout")}, guest
-    assert all("optional_member" in h.parsed_fn_signature.parameters for m, p, h in routes if (m, p) in guest)
-    missing = [(m, p, h.handler_name) for m, p, h in routes if (m, p) not in guest and (
-               "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS)]
+    # a guest may also buy (an email instead of a token): that route alone takes optional_member
+    guests = {p for _, p, h in routes if h.opt.get("access") == GUEST_ACCESS}
+    assert guests == {HUB_PATH + "/checkout"}
+    assert all("optional_member" in h.parsed_fn_signature.parameters for _, p, h in routes if p in guests)
+    missing = [(m, p, h.handler_name) for m, p, h in routes if p not in guests and (
+        "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS)]
     assert not missing, f"member routes that skip the access evaluator: {missing}"
     # "self" stops after the membership check: only where a member the hub locks out must still
-    # get through (their own profile and policies, the catalog of what unlocks the hub, and their
-    # own billing: a member whose access lapsed must still see what they bought)
+    # get through (their own profile, policies, orders and subscriptions — a member whose access
+    # lapsed must still see and fix their billing — and the catalog of what unlocks the hub)
     assert {p for _, p, h in routes if h.opt["access"] == "self"} == {
         HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog",
         HUB_PATH + "/me/orders", HUB_PATH + "/me/orders/{order_id:str}", HUB_PATH + "/me/subscriptions",
@@ -71,8 +70,12 @@ def test_the_app_refuses_a_member_route_that_could_skip_the_check():
     async def odd_access(member: Member) -> None:
         return None
 
+    @post(HUB_PATH + "/guest-without-optional-member", opt={"access": "guest"})
+    async def guest_member(member: Member) -> None:
+        return None
+
     for handler, message in ((no_access, "declares no access"), (no_member, "does not take `member`"),
-                             (odd_access, "declares no access")):
+                             (odd_access, "declares no access"), (guest_member, "does not take `optional_member`")):
         with pytest.raises(RuntimeError, match=re.escape(message)):
             check_member_routes(Litestar(route_handlers=[handler], dependencies=DEPENDENCIES))
 

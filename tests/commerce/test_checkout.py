@@ -218,3 +218,48 @@ async def test_a_price_archived_after_display_is_not_sold(client: Any, app: Any,
     db_write(client, app, sa.update(Price).where(Price.id == uuid.UUID(price["id"])).values(active=False))
     buyer = await shop.buyer(client)
     assert_error(await buy(client, shop, price["id"], buyer.headers), 422, "price_not_available")
+
+
+async def test_two_staff_marking_one_order_paid_at_once_pay_it_once(client: Any, app: Any, shop: Any) -> None:
+    product, price = await shop.on_sale(client, amount=1500)
+    await shop.deliverable(client, product["id"], "hub_access", shop.hub.id)
+    buyer = await shop.buyer(client)
+    order_id = (await buy(client, shop, price["id"], buyer.headers)).json()["data"]["id"]
+    url = f"{shop.hub.url}/orders/{order_id}/mark-paid"
+    responses = race(client, app, row_lock(Order, order_id), ("POST", url, shop.wh, b""), ("POST", url, shop.wh, b""))
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    assert len(audit_of(client, app, order_id)) == 1
+    assert len(entitlements_of(client, app, buyer.contact_id)) == 1
+    payments = (await client.get(f"{shop.hub.url}/payments", params={"filter[order_id]": order_id},
+                                 headers=shop.staff.headers)).json()["data"]
+    assert len(payments) == 1
+    # absurd refund amounts are refused at the edge or by the rules, and change nothing
+    refund_url = f"{shop.hub.url}/payments/{payments[0]['id']}/refund"
+    for amount in (10**30, "100", 1.5, 0, 1501):
+        r = await client.post(refund_url, json=doc("refunds", {"reason": "x", "amount": amount}), headers=shop.wh)
+        assert r.status_code == 422, (amount, r.text)
+    assert db_rows(client, app, sa.select(Order.amount_refunded).where(Order.id == uuid.UUID(order_id))) == [0]
+
+
+async def test_only_manual_orders_are_marked_paid_by_staff(client: Any, app: Any, shop: Any) -> None:
+    _, price = await shop.on_sale(client, amount=1500)
+    buyer = await shop.buyer(client)
+    order_id = (await buy(client, shop, price["id"], buyer.headers)).json()["data"]["id"]
+    db_write(client, app, sa.update(Order).where(Order.id == uuid.UUID(order_id)).values(provider="stripe"))
+    assert_error(await client.post(f"{shop.hub.url}/orders/{order_id}/mark-paid", headers=shop.wh), 409,
+                 "order_not_manual")
+    assert db_rows(client, app, sa.select(Order.status).where(Order.id == uuid.UUID(order_id))) == ["pending"]
+
+
+async def test_guest_checkouts_per_email_are_limited(client: Any, app: Any, shop: Any) -> None:
+    _, price = await shop.on_sale(client, amount=100)
+    email = f"busy-{uuid.uuid4().hex[:8]}@example.test"
+    for _ in range(10):
+        assert (await buy(client, shop, price["id"], email=email)).status_code == 201
+    before = orders_count(client, app, shop.staff.team_id)
+    r = await buy(client, shop, price["id"], email=email.upper())
+    assert_error(r, 429, "rate_limited")
+    assert int(r.headers["retry-after"]) > 0
+    assert orders_count(client, app, shop.staff.team_id) == before
+    # another email is not held back
+    assert (await buy(client, shop, price["id"], email=f"other-{email}")).status_code == 201

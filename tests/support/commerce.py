@@ -3,6 +3,7 @@ unit of work that commits), and read back what it wrote."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -65,9 +66,11 @@ def order_events(feed: Any, expected: int) -> list[dict[str, Any]]:
     event may come a moment late: at start-up, the realtime outbox relays the first events), then
     once more, so an unexpected extra one shows too."""
     events: list[dict[str, Any]] = []
-    for _ in range(50):
+    deadline = time.monotonic() + 15
+    while True:
         events += [e for e in feed.drain() if e["event"].startswith("order.")]
-        if len(events) >= expected:
+        if len(events) >= expected or time.monotonic() > deadline:
             break
+        time.sleep(0.02)
     events += [e for e in feed.drain() if e["event"].startswith("order.")]
     return events

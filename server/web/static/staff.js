@@ -270,7 +270,7 @@ async function dashboardView() {
 function renderCounters() {
   const box = $("#counters");
   if (!box || !S.counters) return;
-  const revenue = Object.entries(S.counters.revenue || {}).map(([cur, amount]) => money(amount, cur)).join(" · ") || "0";
+  const revenue = Object.entries(S.counters.revenue || {}).filter(([, amount]) => amount).map(([cur, amount]) => money(amount, cur)).join(" · ") || "0";
   fill(box, COUNTERS.map(([key, label]) => h("div", { class: "counter", id: `counter-${key}` },
     h("span", { class: "value", text: String(S.counters[key]) }), h("span", { class: "label", text: label }))),
   h("div", { class: "counter", id: "counter-revenue" }, h("span", { class: "value", text: revenue }),
