@@ -188,8 +188,9 @@ async def apply_state(ctx: Ctx, sub: Subscription, state: SubscriptionState, *, 
         sub.updated_at = ctx.now()
     await ctx.uow.session.flush()
     if _snapshot(sub) != before:
-        _audit(ctx, sub, actor, "subscription.state_applied", {"from": before["status"], "to": sub.status,
-                                                               "cancel_at_period_end": sub.cancel_at_period_end})
+        if actor.actor_type in ("provider", "system"):  # staff and members have their own action audited
+            _audit(ctx, sub, actor, "subscription.state_applied", {
+                "from": before["status"], "to": sub.status, "cancel_at_period_end": sub.cancel_at_period_end})
         announce(ctx, sub, canceled=before["status"] != "canceled" and sub.status == "canceled")
     await sync_access(ctx, sub, grace=grace)
     return True
