@@ -48,7 +48,7 @@ import sqlalchemy as sa
 from domain.access.entitlements import revoke_entitlements_from_source
 from domain.commerce.audit import BillingActor
 from domain.commerce.matching import provider_charge_id, provider_payment_intent_id, provider_subscription_id
-from domain.commerce.orders import PaidWith, expire_order, mark_order_failed, mark_order_paid
+from domain.commerce.orders import PaidWith, expire_order, lock_order, mark_order_failed, mark_order_paid
 from domain.commerce.provider_events import Handler, Ignored, NotYetKnown, ProviderEvent
 from domain.commerce.refunds import apply_refund
 from domain.commerce.subscriptions import (
@@ -448,17 +448,33 @@ async def handle_charge_dispute_closed(ctx: Ctx, event: ProviderEvent) -> Ignore
     return None
 
 
+def _order_first(handler: Any) -> Any:
+    """Lock the event's order before the handler runs: the order, then its subscription, then
+    payments and entitlements, in that order everywhere, so two instances applying two events of
+    one purchase at once (checkout.session.completed and invoice.paid, as Stripe sends them in the
+    same second) wait for each other instead of deadlocking. Charge events keep the refunds'
+    order (payment, then order) and are not wrapped."""
+
+    @functools.wraps(handler)
+    async def locked(ctx: Ctx, event: ProviderEvent, **kw: Any) -> Ignored | None:
+        if event.order is not None:
+            event.order = await lock_order(ctx, event.order)
+        return await handler(ctx, event, **kw)  # type: ignore[no-any-return]
+
+    return locked
+
+
 HANDLERS: dict[str, Handler] = {
-    "checkout.session.completed": handle_checkout_session_completed,
-    "checkout.session.async_payment_succeeded": handle_checkout_session_async_payment_succeeded,
-    "checkout.session.async_payment_failed": handle_checkout_session_async_payment_failed,
-    "checkout.session.expired": handle_checkout_session_expired,
-    "invoice.paid": handle_invoice_paid,
-    "invoice.payment_failed": handle_invoice_payment_failed,
-    "customer.subscription.created": handle_customer_subscription_created,
-    "customer.subscription.updated": handle_customer_subscription_updated,
-    "customer.subscription.deleted": handle_customer_subscription_deleted,
-    "customer.subscription.trial_will_end": handle_customer_subscription_trial_will_end,
+    "checkout.session.completed": _order_first(handle_checkout_session_completed),
+    "checkout.session.async_payment_succeeded": _order_first(handle_checkout_session_async_payment_succeeded),
+    "checkout.session.async_payment_failed": _order_first(handle_checkout_session_async_payment_failed),
+    "checkout.session.expired": _order_first(handle_checkout_session_expired),
+    "invoice.paid": _order_first(handle_invoice_paid),
+    "invoice.payment_failed": _order_first(handle_invoice_payment_failed),
+    "customer.subscription.created": _order_first(handle_customer_subscription_created),
+    "customer.subscription.updated": _order_first(handle_customer_subscription_updated),
+    "customer.subscription.deleted": _order_first(handle_customer_subscription_deleted),
+    "customer.subscription.trial_will_end": _order_first(handle_customer_subscription_trial_will_end),
     "charge.refunded": handle_charge_refunded,
     "charge.dispute.created": handle_charge_dispute_created,
     "charge.dispute.closed": handle_charge_dispute_closed,
