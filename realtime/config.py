@@ -36,6 +36,7 @@ ENV_CONFIG = {
     "HUBWIRE_RT_TYPING_MAX_SUBSCRIBERS": ("typing_max_subscribers", int),
     "HUBWIRE_RT_SEND_TIMEOUT": ("send_timeout", float),
     "HUBWIRE_RT_CLOSE_TIMEOUT": ("close_timeout", float),
+    "HUBWIRE_RT_MAX_REPLAY": ("max_replay", int),
 }
 
 

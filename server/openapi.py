@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.enums import RequestEncodingType
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
@@ -24,6 +25,15 @@ from litestar.openapi.spec import (
 from litestar.params import BodyKwarg, KwargDefinition
 
 from server.jsonapi import JSONAPI
+
+
+def existing_or_created(document: type, *, primary: int = 201) -> dict[int, ResponseSpec]:
+    """``responses=`` of a route that answers 201 when it creates and 200 when the thing existed
+    (or the other way round: ``primary`` is the route's declared status code): the other status is
+    declared too, with the same document, so the OpenAPI document lists both."""
+    other = 200 if primary == 201 else 201
+    what = "Existed already: the existing one" if other == 200 else "Created"
+    return {other: ResponseSpec(data_container=document, description=what)}
 
 
 def component(name: str) -> KwargDefinition:
@@ -118,4 +128,39 @@ def fix_openapi(schema: OpenAPI) -> OpenAPI:
             else:
                 op.security = []
             op.responses = responses
+    _close_request_objects(schema)
     return schema
+
+
+def _close_request_objects(schema: OpenAPI) -> None:
+    """Every object a request body holds, with its properties listed, refuses other properties
+    (``additionalProperties: false``): the inbound structs forbid unknown fields (a 422
+    ``unknown_field``), and the document says so. Free-form objects (no properties) stay open."""
+    components = schema.components.schemas if schema.components and schema.components.schemas else {}
+    seen: set[int] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Reference):
+            node = components.get(node.ref.rsplit("/", 1)[-1])
+        if not isinstance(node, Schema) or id(node) in seen:
+            return
+        seen.add(id(node))
+        if node.properties:
+            if node.additional_properties is None:
+                node.additional_properties = False
+            for child in node.properties.values():
+                walk(child)
+        for group in (node.one_of, node.any_of, node.all_of):
+            for child in group or ():
+                walk(child)
+        if isinstance(node.items, (Schema, Reference)):
+            walk(node.items)
+
+    for item in (schema.paths or {}).values():
+        for method in ("put", "post", "patch"):
+            op = getattr(item, method, None)
+            body = getattr(op, "request_body", None)
+            if body is None or isinstance(body, Reference):
+                continue
+            for media in (body.content or {}).values():
+                walk(media.schema)

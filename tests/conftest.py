@@ -15,6 +15,7 @@ a conftest.py of its own for the fixtures it shares.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,18 @@ def backend_name() -> str:
 
 def pytest_report_header(config: Any) -> str:
     return f"hubwire backends: {backend_name()}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Under CI (``CI`` set, as .ci/run does) a skipped test is a failed one: the suite promises
+    that nothing is skipped, and a skip that only shows in the summary would go unnoticed."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, which must run everything: {reason}"
 
 
 @pytest.fixture(scope="session")

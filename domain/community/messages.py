@@ -15,6 +15,7 @@ hub's moderators and admins from the rate limit.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,8 @@ from persistence.models import (
     Message,
 )
 from persistence.pagination import Page, PageRequest, paginate
+
+log = logging.getLogger(__name__)
 
 MAX_OTHERS = 19
 MAX_BODY = 10_000
@@ -128,6 +131,7 @@ async def open_conversation(ctx: Ctx, member: MemberPrincipal,
     except sa.exc.IntegrityError:
         if direct_key is None:
             raise
+        log.debug("conversation open lost the race: a concurrent open of the pair committed first")
         found = await _by_direct_key(uow, member.hub_id, direct_key)
         assert found is not None
         return (await conversation_views(uow, member.contact_id, [found]))[0], False

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.context import Ctx
+from domain.crm.contact_tags import tag_ids_of
 from domain.crm.lifecycle import LIFECYCLE_STAGES
 from domain.crm.segments import segment_clause
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -251,12 +252,5 @@ async def _records(uow: UnitOfWork, tcs: Sequence[TeamContact]) -> list[TeamCont
     emails = dict((await s.execute(
         sa.select(Contact.id, Contact.email).where(Contact.id.in_({tc.contact_id for tc in tcs}))
     )).all())
-    tags: dict[uuid.UUID, list[uuid.UUID]] = {tc.id: [] for tc in tcs}
-    rows = await s.execute(
-        sa.select(ContactTag.team_contact_id, ContactTag.tag_id)
-        .where(ContactTag.team_contact_id.in_(list(tags)))
-        .order_by(ContactTag.created_at, ContactTag.tag_id)
-    )
-    for tc_id, tag_id in rows:
-        tags[tc_id].append(tag_id)
+    tags = await tag_ids_of(uow, [tc.id for tc in tcs])
     return [TeamContactRecord(tc, emails[tc.contact_id], tags[tc.id]) for tc in tcs]

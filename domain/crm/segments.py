@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from domain.context import Ctx
+from domain.crm.contact_tags import tag_ids_of
 from domain.crm.segment_conditions import InvalidSegment, SegmentConditions, canonical, parse_conditions
 from domain.crm.segment_sql import compile_conditions, compile_saved_trees
 from domain.errors import NotFound, ValidationFailed
@@ -150,6 +151,7 @@ class SegmentMember:
 
     team_contact: TeamContact
     contact: Contact
+    tag_ids: list[uuid.UUID]
 
     @property
     def id(self) -> uuid.UUID:
@@ -169,8 +171,9 @@ async def _members_page(uow: UnitOfWork, clause: sa.ColumnElement[bool], page: P
     ids = {tc.contact_id for tc in tc_page.items}
     contacts = {c.id: c for c in (await uow.session.scalars(sa.select(Contact).where(Contact.id.in_(ids)))).all()} \
         if ids else {}
-    return Page([SegmentMember(tc, contacts[tc.contact_id]) for tc in tc_page.items], tc_page.has_more,
-                tc_page.next_cursor)
+    tags = await tag_ids_of(uow, [tc.id for tc in tc_page.items])
+    return Page([SegmentMember(tc, contacts[tc.contact_id], tags[tc.id]) for tc in tc_page.items],
+                tc_page.has_more, tc_page.next_cursor)
 
 
 async def _count_matches(uow: UnitOfWork, clause: sa.ColumnElement[bool]) -> int:

@@ -21,6 +21,7 @@ database ever holding a usable one.
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ from domain.identity.validation import check_password, normalize_email
 from domain.teams import service as teams
 from persistence.db import UnitOfWork
 from persistence.models import AuthSession, RefreshToken, User
+
+log = logging.getLogger(__name__)
 
 REFRESH_PREFIX = "hw_rt_"
 _SUCCESSOR_PURPOSE = "hubwire.refresh-token.successor"
@@ -175,6 +178,7 @@ async def refresh(ctx: Ctx, *, refresh_token: str, auth: AuthConfig) -> IssuedTo
         # Another request rotated it first. Its transaction has committed by now (PostgreSQL held
         # this UPDATE on the row lock until then; SQLite serializes whole write transactions), so
         # read both rows again and judge this attempt as the reuse it now is.
+        log.debug("refresh lost the rotation race: a concurrent refresh consumed the token first")
         await s.refresh(token)
         await s.refresh(session)
         if session.revoked_at is not None:

@@ -5,7 +5,6 @@ non-participants and other hubs, the per-member rate limit, and channel authoriz
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from domain.community.messages import can_read_conversation
 from persistence.models import Conversation, ConversationParticipant, Message
 from tests.support.community import (
     Listener,
+    LogLines,
     Member,
     act,
     add_member,
@@ -24,6 +24,7 @@ from tests.support.community import (
     events_of,
     in_app,
     new_hub,
+    race,
     set_me,
     w,
     world,
@@ -76,16 +77,36 @@ async def test_one_to_one_conversation_is_never_duplicated(client, app):
 
 
 async def test_concurrent_opens_make_one_conversation(client, app):
+    # Eight opens of the same pair at once. On PostgreSQL the holder inserts that pair's
+    # conversation without committing: every request finds no conversation, inserts its own and
+    # waits on the unique direct_key behind the holder. The holder rolls back, one insert wins, and
+    # the seven others take the duplicate-key branch (domain/community/messages.py), which answers
+    # the winner's conversation: its log line is counted. On SQLite write transactions queue whole,
+    # so each later open finds the first one's conversation before inserting.
     wd = await world(client, 2)
     a, b = wd.members
-    results = await asyncio.gather(*[open_conv(client, x, y) for x, y in [(a, b), (b, a)] * 4])
+    key = ":".join(sorted([a.contact_id, b.contact_id]))
+    hold = sa.insert(Conversation).values(id=uuid.uuid4(), hub_id=uuid.UUID(wd.hub.id), direct_key=key,
+                                          created_by_contact_id=uuid.UUID(a.contact_id), created_at=now_of(client, app))
+    body = {x.contact_id: doc("conversations", {"participant_ids": [y.contact_id]}) for x, y in [(a, b), (b, a)]}
+    with LogLines("domain.community.messages") as log:
+        results = race(client, app, hold, *[("POST", x.url("/conversations"), x.wh, body[x.contact_id])
+                                            for x in [a, b] * 4])
     assert sorted(r.status_code for r in results) == [200] * 7 + [201], [r.text for r in results]
     assert len({r.json()["data"]["id"] for r in results}) == 1
+    lost = log.count("conversation open lost the race")
+    postgres = app.state.services.engine.dialect.name == "postgresql"
+    print(f"\nduplicate-key branch ran {lost} times of 8 opens ({'PostgreSQL' if postgres else 'SQLite'})")
+    assert lost == (7 if postgres else 0)
     rows = db_rows(client, app, sa.select(Conversation).where(Conversation.hub_id == uuid.UUID(wd.hub.id)))
     assert len(rows) == 1
     parts = db_rows(client, app, sa.select(ConversationParticipant)
                     .where(ConversationParticipant.conversation_id == rows[0].id))
     assert len(parts) == 2
+
+
+def now_of(client: Any, app: Any) -> Any:
+    return app.state.services.clock.now()
 
 
 async def test_group_conversations_are_distinct(client):

@@ -25,11 +25,15 @@ from litestar.testing import AsyncTestClient
 from domain.clock import FrozenClock
 from domain.context import Ctx
 from domain.identity import sessions
+from domain.identity.tokens import sha256_hex
 from persistence.db import UnitOfWork, create_engine, session_factory
+from persistence.models import RefreshToken
 from server.app import create_app
 from server.services import build_services
 from server.settings import Settings, SettingsError
 from tests.support.api import PASSWORD, assert_error, bearer, register, unique_email
+from tests.support.app import db_rows
+from tests.support.community import LogLines, race, row_lock
 
 AUTH = "/api/v1/auth"
 
@@ -678,12 +682,30 @@ async def test_reuse_within_grace_returns_the_same_successor(client):
         assert_401(await me(client, token), "token_revoked")
 
 
-async def test_concurrent_refreshes_with_one_token_all_succeed_with_one_successor(client):
+def refresh_race(client: Any, app: Any, refresh_token: str, racers: int) -> list[Any]:
+    """``racers`` refreshes with one token at once (tests/support's race()): on PostgreSQL the
+    token's row is held until every request has read it as unused and waits to consume it."""
+    row = db_rows(client, app, sa.select(RefreshToken.id).where(RefreshToken.token_hash == sha256_hex(refresh_token)))
+    return race(client, app, row_lock(RefreshToken, str(row[0])),
+                *[("POST", f"{AUTH}/refresh", {}, {"refresh_token": refresh_token})] * racers)
+
+
+LOST_ROTATION = "refresh lost the rotation race"  # sessions.refresh's contested branch, logged at DEBUG
+
+
+async def test_concurrent_refreshes_with_one_token_all_succeed_with_one_successor(client, app):
     # Tabs racing with the same refresh token: one rotates it, the others get that same
     # successor within the grace window. Nobody is logged out and the user carries on.
+    # On PostgreSQL every racer has read the token as unused before any consumes it, so all but
+    # one lose inside the database (the branch whose log line is counted); on SQLite the write
+    # transactions queue whole, so the later ones see it used and take the grace answer directly.
+    postgres = app.state.services.engine.dialect.name == "postgresql"
     for racers in (2, 2, 5):
         staff = await register(client, "race")
-        results = await asyncio.gather(*(refresh(client, staff.tokens["refresh_token"]) for _ in range(racers)))
+        with LogLines("domain.identity.sessions") as log:
+            results = refresh_race(client, app, staff.tokens["refresh_token"], racers)
+        print(f"\n{racers} racing refreshes: the contested branch ran {log.count(LOST_ROTATION)} times")
+        assert log.count(LOST_ROTATION) == (racers - 1 if postgres else 0)
         assert [r.status_code for r in results] == [200] * racers, [r.text for r in results]
         bodies = [r.json() for r in results]
         assert len({b["refresh_token"] for b in bodies}) == 1, "a rotation forked the family"
@@ -873,10 +895,14 @@ async def test_grace_window_can_be_turned_off(tmp_path, database_url, redis_pref
         assert_401(await refresh(c, r1.json()["refresh_token"]), "session_revoked")
         assert_401(await me(c, r1.json()["access_token"]), "token_revoked")
 
-        # ... and of two racing refreshes exactly one wins; the other is reuse.
+        # ... and of two racing refreshes exactly one wins; the other is reuse (on PostgreSQL found
+        # inside the database: the contested branch, counted from its log line).
+        postgres = c.app.state.services.engine.dialect.name == "postgresql"
         for _ in range(3):
             staff = await register(c, "nograce-race")
-            results = await asyncio.gather(*(refresh(c, staff.tokens["refresh_token"]) for _ in range(2)))
+            with LogLines("domain.identity.sessions") as log:
+                results = refresh_race(c, c.app, staff.tokens["refresh_token"], 2)
+            assert log.count(LOST_ROTATION) == (1 if postgres else 0)
             winners = [r for r in results if r.status_code == 200]
             losers = [r for r in results if r.status_code != 200]
             assert len(winners) == 1, [r.text for r in results]

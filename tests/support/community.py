@@ -6,6 +6,7 @@ broker listener and database helpers (re-exported from tests/support/app.py and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ __all__ = [
     "doc",
     "in_app",
     "new_hub",
+    "LogLines",
     "race",
     "register",
     "row_lock",
@@ -140,6 +142,33 @@ Request = tuple[str, str, dict[str, str], Any]  # method, url, headers, JSON bod
 def row_lock(model: Any, row_id: str) -> Any:
     """``SELECT ... FOR UPDATE`` of one row of ``model`` by id (what :func:`race` can hold)."""
     return sa.select(model.id).where(model.id == uuid.UUID(row_id)).with_for_update()
+
+
+class LogLines(logging.Handler):
+    """The messages one logger emits (at DEBUG and up) while in a ``with`` block: how a race test
+    sees that the contested branch ran. A handler on the logger itself, not on the root (which
+    the app's logging config replaces when an app starts)."""
+
+    def __init__(self, logger: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.logger = logging.getLogger(logger)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def count(self, prefix: str) -> int:
+        return sum(line.startswith(prefix) for line in self.lines)
+
+    def __enter__(self) -> LogLines:
+        self._level = self.logger.level
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self._level)
 
 
 def race(client: Any, app: Any, hold: Any, *requests: Request, in_turn: bool = False) -> list[Any]:

@@ -51,6 +51,7 @@ from server.api.access.schemas import (
 )
 from server.deps import Context, Member, TeamCtx, TeamHub, refuse_unless_allowed
 from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, parse_query, present
+from server.openapi import existing_or_created
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 CHECK_PARAMETERS = frozenset({"target_type", "target_id", "action"})
@@ -74,7 +75,7 @@ class EntitlementsController(Controller):
         return jsonapi(EntitlementsListDocument.page(
             request, [entitlement_resource(hub, e, now) for e in page.items], page))
 
-    @post("/", opt={"scope": "access:write"},
+    @post("/", opt={"scope": "access:write"}, responses=existing_or_created(EntitlementsDocument),
           summary="Grant an entitlement as staff (201 when new, 200 with the same active grant otherwise)")
     async def grant(self, data: JSONBody[EntitlementsCreateDocument], team: TeamCtx, hub: TeamHub,
                     ctx: Context) -> Response[EntitlementsDocument]:

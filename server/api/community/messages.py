@@ -29,6 +29,7 @@ from server.api.community.messages_schemas import (
 )
 from server.deps import Context, Member
 from server.jsonapi import jsonapi, parse_list_query
+from server.openapi import existing_or_created
 from server.paths import HUB_PATH
 
 
@@ -45,7 +46,7 @@ class ConversationsController(Controller):
         page = await messages.list_conversations(ctx, member, q.page)
         return jsonapi(ConversationsListDocument.page(request, [conversation_resource(v) for v in page.items], page))
 
-    @post("/", opt={"access": "message"},
+    @post("/", opt={"access": "message"}, responses=existing_or_created(ConversationsDocument),
           summary="Open a conversation (201); a one-to-one conversation that exists is returned (200)")
     async def open_conversation(self, data: JSONBody[ConversationsCreateDocument], member: Member,
                                 ctx: Context) -> Response[ConversationsDocument]:

@@ -26,6 +26,7 @@ from server.api.community.moderation_schemas import (
 )
 from server.deps import Context, Member, TeamCtx, TeamHub
 from server.jsonapi import jsonapi, parse_list_query
+from server.openapi import existing_or_created
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 
@@ -33,7 +34,7 @@ class ReportsController(Controller):
     path = HUB_PATH + "/reports"
     tags = ["community: moderation"]
 
-    @post("/", opt={"access": "view"},
+    @post("/", opt={"access": "view"}, responses=existing_or_created(ReportsDocument),
           summary="Report a discussion, comment, message or member (201; 200 when I reported it already)")
     async def create_report(self, data: JSONBody[ReportsCreateDocument], member: Member,
                             ctx: Context) -> Response[ReportsDocument]:

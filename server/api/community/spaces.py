@@ -31,6 +31,7 @@ from server.api.community.spaces_schemas import (
 )
 from server.deps import Context, Member, TeamCtx, TeamHub
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
+from server.openapi import existing_or_created
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 
@@ -85,6 +86,7 @@ class TeamSpacesController(Controller):
         return jsonapi(SpaceMembersListDocument.page(request, [space_member_resource(m) for m in page.items], page))
 
     @post("/{space_id:str}/members", opt={"scope": "community:write"},
+          responses=existing_or_created(SpaceMembersDocument),
           summary="Add a hub member to the space (201 when new, 200 when already in)")
     async def add_member(self, space_id: FromPath[str], data: JSONBody[SpaceMembersCreateDocument],
                          team: TeamCtx, hub: TeamHub, ctx: Context) -> Response[SpaceMembersDocument]:

@@ -63,6 +63,7 @@ from server.api.crm.segments_schemas import (
 )
 from server.deps import Context, TeamCtx
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
+from server.openapi import existing_or_created
 from server.paths import TEAM_PATH
 
 
@@ -82,6 +83,7 @@ class ContactsController(Controller):
             request, [team_contact_resource(team.team_id, r) for r in page.items], page))
 
     @post("/", opt={"scope": "contacts:write"}, status_code=200,
+          responses=existing_or_created(TeamContactsDocument, primary=200),
           summary="Create or update a team contact by email (201 when created, 200 when it existed)")
     async def upsert_contact(self, data: JSONBody[TeamContactsCreateDocument], team: TeamCtx,
                              ctx: Context) -> Response[TeamContactsDocument]:
@@ -165,6 +167,7 @@ class ContactTagsController(Controller):
     tags = ["crm"]
 
     @post("/", opt={"scope": "contacts:write"}, status_code=200,
+          responses=existing_or_created(OneContactTagDocument, primary=200),
           summary="Tag a contact (idempotent: 201 when newly tagged, 200 when it already was)")
     async def assign_tag(self, team_contact_id: FromPath[str], data: JSONBody[ContactTagsCreateDocument],
                          team: TeamCtx, ctx: Context) -> Response[OneContactTagDocument]:
@@ -325,7 +328,7 @@ class SegmentsController(Controller):
     @get("/{segment_id:str}/members", opt={"scope": "segments:read"},
          summary="Page through the team contacts the segment matches (page[size], page[after])")
     async def list_members(self, request: Request[Any, Any, Any], segment_id: FromPath[str], team: TeamCtx,
-                           ctx: Context) -> Response[TeamContactsListDocument]:  # the CRM's type: segments_schemas.py
+                           ctx: Context) -> Response[SegmentMembersListDocument]:
         q = parse_list_query(request)
         page = await segments.segment_members(ctx, team, parse_id(segment_id), q.page)
         return jsonapi(SegmentMembersListDocument.page(

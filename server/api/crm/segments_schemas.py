@@ -16,7 +16,7 @@ from domain.crm.segment_conditions import SegmentConditions
 from domain.crm.segments import SegmentMember
 from persistence.models import Segment
 from persistence.pagination import Page
-from server.api.crm.schemas import TeamContactsResource
+from server.api.crm.schemas import TeamContactAttributes, TeamContactsResource
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData
 
 ConditionsInput = Annotated[Any, msgspec.Meta(
@@ -83,36 +83,23 @@ def segment_resource(team_id: Any, s: Segment) -> SegmentsResource:
 
 # ---- members of a segment ----------------------------------------------------------------------------
 #
-# A segment's members are ``team_contacts`` resources with fewer attributes than the CRM's
-# (SegmentMemberAttributes). The OpenAPI document has always described them with the CRM's
-# TeamContactsResource and TeamContactsListDocument (the two generated types shared those names and
-# the CRM's won); the route annotations and SearchResultDocument keep that until the API changes on
-# purpose. The bodies are built from the classes below: what the server sends.
-
-
-class SegmentMemberAttributes(msgspec.Struct):
-    contact_id: str
-    email: str
-    first_name: str | None
-    last_name: str | None
-    lifecycle_stage: str
-    created_at: datetime
-
-
-class SegmentMemberResource(Resource):
-    type: Literal["team_contacts"]
-    attributes: SegmentMemberAttributes
+# A segment's members are the CRM's ``team_contacts`` resources, every attribute its schema requires;
+# the names are the ones the CRM shows (the team contact's, else the contact's).
 
 
 class SegmentMembersListDocument(ListDocument):
-    data: list[SegmentMemberResource]
+    data: list[TeamContactsResource]
 
 
-def member_resource(team_id: Any, m: SegmentMember) -> SegmentMemberResource:
+def member_resource(team_id: Any, m: SegmentMember) -> TeamContactsResource:
     tc = m.team_contact
-    attrs = SegmentMemberAttributes(str(tc.contact_id), m.contact.email, m.first_name, m.last_name,
-                                    tc.lifecycle_stage, tc.created_at)
-    return SegmentMemberResource.of(tc.id, attrs, self_link=f"/api/v1/teams/{team_id}/contacts/{tc.id}")
+    attrs = TeamContactAttributes(
+        email=m.contact.email, contact_id=str(tc.contact_id), first_name=m.first_name, last_name=m.last_name,
+        phone=tc.phone, notes=tc.notes, lifecycle_stage=tc.lifecycle_stage, source=tc.source,
+        tag_ids=[str(t) for t in m.tag_ids], created_at=tc.created_at, updated_at=tc.updated_at,
+        deleted_at=tc.deleted_at,
+    )
+    return TeamContactsResource.of(tc.id, attrs, self_link=f"/api/v1/teams/{team_id}/contacts/{tc.id}")
 
 
 class SearchAttributes(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -135,7 +122,7 @@ class SearchMeta(msgspec.Struct):
 
 
 class SearchResultDocument(msgspec.Struct):
-    data: list[TeamContactsResource]  # SegmentMemberResource items: see above
+    data: list[TeamContactsResource]
     meta: SearchMeta
 
 

@@ -55,6 +55,7 @@ from server.api.hubs.schemas import (
 )
 from server.deps import Context, TeamCtx, TeamHub, services_of
 from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
+from server.openapi import existing_or_created
 from server.paths import TEAM_HUB_PATH, TEAM_PATH
 
 
@@ -154,7 +155,7 @@ class HubMembershipsController(Controller):
         return jsonapi(HubMembershipsListDocument.page(request, [membership_resource(hub, v) for v in page.items],
                                                        page))
 
-    @post("/memberships", opt={"scope": "memberships:write"},
+    @post("/memberships", opt={"scope": "memberships:write"}, responses=existing_or_created(HubMembershipsDocument),
           summary="Add a contact to the hub (201 when new, 200 with the existing membership otherwise)")
     async def add_membership(self, data: JSONBody[HubMembershipsCreateDocument], team: TeamCtx,
                              hub: TeamHub, ctx: Context) -> Response[HubMembershipsDocument]:

@@ -38,6 +38,7 @@ from server.api.members.schemas import (
 from server.deps import Context, Member, services_of
 from server.jsonapi import check_document_id, jsonapi
 from server.net import client_ip
+from server.openapi import existing_or_created
 from server.paths import HUB_PATH
 from server.services import Services
 
@@ -94,7 +95,8 @@ class MeController(Controller):
                                             notification_preferences=given(a.notification_preferences))
         return jsonapi(me_document(view, member.hub_id))
 
-    @post("/accept-policies", opt={"access": "self"}, summary="Accept the current version of one of the hub's policies")
+    @post("/accept-policies", opt={"access": "self"}, responses=existing_or_created(PolicyAcceptancesDocument),
+          summary="Accept the current version of one of the hub's policies (201; 200 when accepted already)")
     async def accept_policies(self, data: JSONBody[PolicyAcceptancesCreateDocument], member: Member,
                               ctx: Context) -> Response[PolicyAcceptancesDocument]:
         a = data.data.attributes
