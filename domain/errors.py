@@ -89,3 +89,11 @@ class RateLimited(DomainError):
     def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         self.retry_after = max(1, int(retry_after))
+
+
+class PreconditionRequired(DomainError):
+    """A write that must name the version it changes (``If-Match``) did not."""
+
+    kind = "precondition_required"
+    code = "if_match_required"
+    title = "Precondition required"

@@ -20,6 +20,8 @@ from domain.identity.tokens import TokenService
 from persistence.db import UnitOfWork, create_engine, session_factory
 from realtime.broker import Broker, InProcessBroker, RedisBroker
 from realtime.outbox import Outbox
+from server.integrations.media_store import LocalMediaStore
+from realtime.shards import ShardedBroker
 from server.integrations.stripe import StripeProvider, provider_for
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings
@@ -44,9 +46,15 @@ class Services:
     # Events whose publish failed after commit (the broker away) wait here, in order, for the
     # relay job (server/jobs.py); realtime/outbox.py.
     outbox: Outbox = field(init=False)
+    # Uploaded files (domain/content/media.py): local disk under the data directory, or an
+    # S3-compatible store when HUBWIRE_MEDIA_S3_BUCKET is set.
+    media: Any = field(init=False)
+    media_max_bytes: int = field(init=False)
     _publisher: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.media = media_store(self.settings)
+        self.media_max_bytes = self.settings.media_max_bytes
         # On SQLite (one instance) nobody else leaves rows: no periodic look at an idle table.
         self.outbox = Outbox(self.sessions, interval=None if self.settings.is_sqlite else 5.0)
 
@@ -108,7 +116,11 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
     broker: Broker
     limiter: RateLimiter
-    if settings.redis_url:
+    if settings.redis_url and settings.redis_shards:  # channels over several nodes (realtime/shards.py)
+        sharded = ShardedBroker(list(settings.redis_shards), prefix=settings.redis_prefix, main_url=settings.redis_url)
+        broker, redis = sharded, sharded.client
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix + "rl:")
+    elif settings.redis_url:
         redis_broker = RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
         broker, redis = redis_broker, redis_broker.client
         limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix + "rl:")
@@ -116,3 +128,15 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
         broker, redis, limiter = InProcessBroker(), None, MemoryRateLimiter()
     return Services(settings, clock, engine, session_factory(engine), auth, broker, limiter, redis,
                     stripe=provider_for(settings))
+
+
+def media_store(settings: Settings) -> Any:
+    """The media store the settings name: S3-compatible when a bucket is set (needs the ``s3``
+    extra: aiobotocore), else local disk."""
+    if settings.media_s3_bucket:
+        from server.integrations.s3_store import S3MediaStore  # noqa: PLC0415 (the optional ``s3`` extra)
+
+        return S3MediaStore(settings.media_s3_bucket, endpoint_url=settings.media_s3_endpoint_url,
+                            region=settings.media_s3_region, access_key_id=settings.media_s3_access_key_id,
+                            secret_access_key=settings.media_s3_secret_access_key, prefix=settings.media_s3_prefix)
+    return LocalMediaStore(settings.data_dir / "media")

@@ -22,7 +22,9 @@ Order of precedence, each step with its own reason code:
     rule on a private space grants entry; when one fails its reason is given, as in step 13). A
     private space's own rules are grants only: step 13 does not apply them to its members
 12. a space restricted to a segment              -> ``not_in_segment`` unless the member is in it
-13. rules on the hub, each ancestor and the target, all must pass; in a rule the first failing
+13. rules on the hub, each ancestor and the target, all must pass — except that among content
+    nodes only the deepest one with rules counts (a rule on a course covers its lessons unless a
+    lesson has its own, which replaces it); in a rule the first failing
     condition names the reason: ``missing_entitlement``, ``missing_tag``, ``not_in_segment``,
     ``insufficient_role``, ``drip_locked`` (with ``unlock_at``), ``policy_not_accepted``; a condition
     of an unknown type or with malformed data fails closed: ``unknown_condition``
@@ -233,9 +235,11 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
     if rules_by_key:
         own = target.target.key if private else None
         versions = hub.policy_versions
+        inherited = (_shadowed_content_rules(target.path_keys, rules_by_key)
+                     if target.target.type == "content_node" else _NO_KEYS)
         for key in target.path_keys:
             rules = rules_by_key.get(key)
-            if rules is None or key == own:
+            if rules is None or key == own or key in inherited:
                 continue
             if t is None:
                 for rule in rules:
@@ -253,6 +257,16 @@ def decide(subject: Subject, action: str, facts: AccessFacts, now: datetime, *, 
 
 
 _MODERATOR_RANK = HUB_ROLE_RANK["moderator"]
+_NO_KEYS: frozenset[tuple[str, object]] = frozenset()
+
+
+def _shadowed_content_rules(path_keys: tuple[tuple[str, object], ...],
+                            rules_by_key: dict[tuple[str, object], Any]) -> frozenset[tuple[str, object]]:
+    """The content nodes on the path whose rules do not apply: a rule on a course covers its
+    modules and lessons unless one of them has rules of its own, which then replace what it would
+    inherit (the deepest content node with rules decides; rules on the hub always apply)."""
+    nodes = [k for k in path_keys if k[0] == "content_node" and k in rules_by_key]
+    return frozenset(nodes[:-1]) if len(nodes) > 1 else _NO_KEYS
 # Decisions without a trace or an unlock time are values: one shared instance each.
 _DECISIONS: dict[tuple[bool, str, bool], Decision] = {}
 

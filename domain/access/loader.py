@@ -57,6 +57,8 @@ from persistence.models import (
     Hub,
     HubMembership,
     HubPolicy,
+    MediaFile,
+    Page,
     PolicyAcceptance,
     Space,
     SpaceMember,
@@ -269,8 +271,9 @@ async def load_target_facts(uow: UnitOfWork, hub: HubFacts, target_type: str, ta
                             contact_id: uuid.UUID | None, *, node_parents: NodeParents | None = None) -> TargetFacts:
     """Where the target sits in ``hub``: its path from the hub down (the target last), whether a
     space is secret and whether the contact belongs to it. An unknown target, another hub's, a
-    deleted one (or under a deleted content node), or a type with no table yet (page, section,
-    media) does not exist. 0 queries for the hub or a content node given ``node_parents``, else 1."""
+    deleted one (or under a deleted content node), or a type with no table yet (section) does not
+    exist; a file (``media``) belongs to the hub it was given. A private page is secret. 0 queries
+    for the hub or a content node given ``node_parents``, else 1."""
     target = Target(target_type, target_id)
     hub_target = Target("hub", hub.hub_id)
     missing = TargetFacts(target, exists=False)
@@ -282,6 +285,17 @@ async def load_target_facts(uow: UnitOfWork, hub: HubFacts, target_type: str, ta
         if chain is None:
             return missing
         return TargetFacts(target, path=(hub_target, *(Target("content_node", n) for n in chain)))
+    if target_type == "page":
+        privacy = await uow.session.scalar(sa.select(Page.privacy).where(
+            Page.id == target_id, Page.hub_id == hub.hub_id, Page.deleted_at.is_(None)))
+        if privacy is None:
+            return missing
+        # a private page is secret: only an access override naming it (or the hub) lets a member in
+        return TargetFacts(target, path=(hub_target, target), secret=privacy == "private")
+    if target_type == "media":
+        found = await uow.session.scalar(sa.select(MediaFile.id).where(
+            MediaFile.id == target_id, MediaFile.hub_id == hub.hub_id, MediaFile.deleted_at.is_(None)))
+        return TargetFacts(target, path=(hub_target, target)) if found is not None else missing
     if target_type == "space":
         in_space: Any = (sa.exists().where(SpaceMember.space_id == Space.id, SpaceMember.contact_id == contact_id)
                          if contact_id is not None else sa.false())

@@ -23,12 +23,13 @@ from domain.context import Ctx
 from domain.errors import NotFound, ValidationFailed
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
-from persistence.models import AccessRule, ContentNode, Hub, Segment, Space, Tag
+from persistence.models import AccessRule, ContentNode, Hub, MediaFile, Segment, Space, Tag
+from persistence.models import Page as PageModel
 from persistence.pagination import Page, PageRequest, paginate
 
 LOGIC_OPERATORS = ("any", "all")
-# Page, section and media targets arrive with the pages and media features (no tables yet).
-SUPPORTED_TARGET_TYPES = ("hub", "space", "content_node")
+# Section targets have no table yet.
+SUPPORTED_TARGET_TYPES = ("hub", "space", "content_node", "page", "media")
 POLICY_TYPES = ("tos", "privacy_policy")
 MAX_CONDITIONS = 20
 MAX_DRIP_DAYS = 3650
@@ -51,13 +52,13 @@ CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 async def check_target(uow: UnitOfWork, hub: Hub, target_type: Any, target_id: Any) -> tuple[str, uuid.UUID]:
     """(type, id) of a target that exists in ``hub``, else 422 pointing at the attribute at fault:
-    ``invalid_target_type``, ``unsupported_target_type`` (page, section, media: not yet stored) or
+    ``invalid_target_type``, ``unsupported_target_type`` (section: not yet stored) or
     ``unknown_target`` (not this hub's id, another hub's or a deleted space or content node)."""
     if target_type not in TARGET_TYPES:
         raise ValidationFailed(f"target_type must be one of {', '.join(TARGET_TYPES)}.",
                                code="invalid_target_type", field="target_type")
     if target_type not in SUPPORTED_TARGET_TYPES:
-        raise ValidationFailed(f"Targets of type {target_type} arrive with pages and media; for now a target is "
+        raise ValidationFailed(f"Targets of type {target_type} are not stored yet; a target is "
                                f"one of {', '.join(SUPPORTED_TARGET_TYPES)}.",
                                code="unsupported_target_type", field="target_type")
     tid = parse_id(target_id) if isinstance(target_id, str) else None
@@ -66,7 +67,8 @@ async def check_target(uow: UnitOfWork, hub: Hub, target_type: Any, target_id: A
         if target_type == "hub":
             found = tid == hub.id
         else:
-            model: Any = Space if target_type == "space" else ContentNode
+            model: Any = {"space": Space, "content_node": ContentNode, "page": PageModel,
+                          "media": MediaFile}[target_type]
             found = await uow.session.scalar(
                 sa.select(model.id).where(model.id == tid, model.hub_id == hub.id, model.deleted_at.is_(None))
             ) is not None

@@ -241,3 +241,34 @@ def _check_color(color: str | None) -> str | None:
 
 def _blank(value: str | None) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else value
+
+
+async def tag_contact_by_name(uow: UnitOfWork, now: datetime, team_id: uuid.UUID, contact_id: uuid.UUID,
+                              name: str) -> uuid.UUID | None:
+    """Give the contact's team record the team's tag ``name`` (matched ignoring case; created when
+    missing), for other contexts that label contacts automatically (a completed course). Idempotent;
+    None when the contact has no record in the team."""
+    s = uow.session
+    tc = await s.scalar(sa.select(TeamContact).where(TeamContact.team_id == team_id,
+                                                     TeamContact.contact_id == contact_id))
+    if tc is None:
+        return None
+    name = name[:MAX_NAME]
+    for _ in range(3):
+        tag_id = await s.scalar(sa.select(Tag.id).where(Tag.team_id == team_id,
+                                                         sa.func.lower(Tag.name) == name.lower()))
+        if tag_id is not None:
+            break
+        try:
+            async with s.begin_nested():
+                tag = Tag(team_id=team_id, name=name, created_at=now, updated_at=now)
+                s.add(tag)
+                await s.flush()
+                tag_id = tag.id
+                break
+        except sa.exc.IntegrityError:
+            continue  # created meanwhile: read it again
+    if tag_id is None:
+        return None
+    await _assign(uow, now, tc, [tag_id])
+    return tag_id

@@ -234,6 +234,32 @@ class OrderChanged(msgspec.Struct, kw_only=True):
     amount: int
     paid_at: datetime | None
     created_at: datetime
+# ---- content (domain/content/progress.py) ------------------------------------------------------
+
+
+class ContentCompleted(msgspec.Struct, kw_only=True):
+    """``content.completed`` on ``team:{id}``: a member completed a node (each time it becomes complete)."""
+
+    hub_id: str
+    contact_id: str
+    node_id: str
+    node_type: str
+    title: str
+    course_id: str | None
+    course_percent: int
+    completed_at: datetime
+
+
+class CourseCompleted(msgspec.Struct, kw_only=True):
+    """``course.completed`` on ``team:{id}``: a member completed every lesson of a course (each time
+    the last one is completed); ``tag_id`` is the ``completed:<slug>`` tag they were given."""
+
+    hub_id: str
+    contact_id: str
+    course_id: str
+    title: str
+    tag_id: str | None
+    completed_at: datetime
 
 
 class SubscriptionChanged(msgspec.Struct, kw_only=True):
@@ -281,6 +307,8 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "order.created": OrderChanged,
     "order.paid": OrderChanged,
     "order.refunded": OrderChanged,
+    "content.completed": ContentCompleted,
+    "course.completed": CourseCompleted,
     "subscription.updated": SubscriptionChanged,
     "subscription.canceled": SubscriptionChanged,
 }

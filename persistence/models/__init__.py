@@ -29,13 +29,14 @@ from persistence.models.community import (
     Space,
     SpaceMember,
 )
-from persistence.models.content import ContentNode
+from persistence.models.content import ContentNode, ContentProgress, MediaFile, MediaFolder, Page
 from persistence.models.crm import (
     Contact,
     ContactAttribute,
     ContactAttributeOption,
     ContactAttributeValue,
     ContactTag,
+    DataErasure,
     Segment,
     Tag,
     TeamContact,
@@ -76,6 +77,7 @@ __all__ = [
     "Segment",
     "Tag",
     "TeamContact",
+    "DataErasure",
     # hubs
     "Hub",
     "HubEmailSender",
@@ -90,6 +92,10 @@ __all__ = [
     "Entitlement",
     # content
     "ContentNode",
+    "ContentProgress",
+    "MediaFile",
+    "MediaFolder",
+    "Page",
     # community
     "Comment",
     "Conversation",

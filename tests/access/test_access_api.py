@@ -382,8 +382,9 @@ C0 = ATTR + "conditions/0"
 
 @pytest.mark.parametrize(("attrs", "code", "pointer"), [
     ({"target_type": "course"}, "invalid_target_type", ATTR + "target_type"),
-    ({"target_type": "page"}, "unsupported_target_type", ATTR + "target_type"),
-    ({"target_type": "media"}, "unsupported_target_type", ATTR + "target_type"),
+    ({"target_type": "section"}, "unsupported_target_type", ATTR + "target_type"),
+    ({"target_type": "page", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),
+    ({"target_type": "media", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),
     ({"target_id": "{other_hub}"}, "unknown_target", ATTR + "target_id"),
     ({"target_type": "space", "target_id": "{other_space}"}, "unknown_target", ATTR + "target_id"),
     ({"target_type": "content_node", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),

@@ -713,6 +713,11 @@ async def patchables(client: Any) -> dict[str, Patchable]:
     price_id = await post(f"{t}/products/{product_id}/prices", "prices", {"amount": 100, "currency": "usd"})
     display_id = await post(f"{hub}/products", "hub_product_displays", {"product_id": product_id})
     coupon_id = await post(f"{t}/coupons", "coupons", {"code": "PATCH", "percent_off": 10})
+    node_id = await post(f"{hub}/content", "content_nodes", {"title": "Patch lesson"})
+    page_id = await post(f"{hub}/pages", "pages", {"title": "Patch page"})
+    folder_id = await post(f"{t}/folders", "folders", {"name": "Patch folder"})
+    file_id = await created_id(await client.post(f"{t}/files", files={"file": ("patch.txt", b"patch me")},
+                                                 headers=staff.headers))
 
     cases = [
         Patchable(t, "teams", staff.team_id, sh, lambda x: {"name": f"Team {x}"}),
@@ -745,13 +750,19 @@ async def patchables(client: Any) -> dict[str, Patchable]:
                   lambda x: {"position": int(x, 16) % 1_000_000},
                   shows=lambda x: f'"position": {int(x, 16) % 1_000_000},'),
         Patchable(f"{t}/coupons/{coupon_id}", "coupons", coupon_id, sh, lambda x: {"name": f"Coupon {x}"}),
+        Patchable(f"{hub}/content/{node_id}", "content_nodes", node_id, sh, lambda x: {"title": f"Lesson {x}"}),
+        Patchable(f"{hub}/pages/{page_id}", "pages", page_id, {**sh, "If-Match": "*"},
+                  lambda x: {"title": f"Page {x}"}),
+        Patchable(f"{t}/folders/{folder_id}", "folders", folder_id, sh, lambda x: {"name": f"Folder {x}"}),
+        Patchable(f"{t}/files/{file_id}", "files", file_id, sh, lambda x: {"filename": f"file-{x}.txt"}),
     ]
     # keyed by the route's path format: ids in the URL replaced by their parameter names
     names = {staff.team_id: "team_id", hub_id: "hub_id", team_contact_id: "team_contact_id",
              tag_id: "tag_id", attribute_id: "attribute_id", segment_id: "segment_id", contact_id: "contact_id",
              rule_id: "rule_id", override_id: "override_id", space_id: "space_id", discussion_id: "discussion_id",
              comment_id: "comment_id", product_id: "product_id", price_id: "price_id", display_id: "display_id",
-             coupon_id: "coupon_id"}
+             coupon_id: "coupon_id", node_id: "node_id", page_id: "page_id", folder_id: "folder_id",
+             file_id: "file_id"}
     return {"/".join("{" + names[p] + "}" if p in names else p for p in case.url.split("/")): case
             for case in cases}
 
@@ -777,6 +788,10 @@ PATCH_ROUTES = sorted([
     "/api/v1/teams/{team_id}/products/{product_id}/prices/{price_id}",
     "/api/v1/teams/{team_id}/hubs/{hub_id}/products/{display_id}",
     "/api/v1/teams/{team_id}/coupons/{coupon_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/content/{node_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/pages/{page_id}",
+    "/api/v1/teams/{team_id}/folders/{folder_id}",
+    "/api/v1/teams/{team_id}/files/{file_id}",
 ])
 
 

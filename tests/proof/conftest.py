@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support.payments import WEBHOOK_SECRET
-from tests.support.proof import Tenant, seed
+from tests.support.proof import MAX_REPLAY, MAX_SUBSCRIPTIONS, Tenant, seed
 from tests.support.realtime import start_server, stop_server
 from tests.support.servers import ServerProcess
 
@@ -19,9 +19,13 @@ from tests.support.servers import ServerProcess
 def proof_server(tmp_path_factory: pytest.TempPathFactory, database_url: str,
                  redis_prefix: str) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("proof")
+    # One server for every proof test: a second process on the embedded default's SQLite file at the
+    # same time would wait on its write lock. The WebSocket limits are the ones test_ws_fuzz.py probes
+    # (the HTTP tests open no socket).
     srv = start_server(tmp, database_url, redis_prefix + "proof:", "proof",
-                       HUBWIRE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, HUBWIRE_RT_MAX_SOCKETS="50",
-                       HUBWIRE_LOGIN_LIMIT_PER_IP="100000")
+                       HUBWIRE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, HUBWIRE_LOGIN_LIMIT_PER_IP="100000",
+                       HUBWIRE_RT_MAX_SOCKETS="100", HUBWIRE_RT_MAX_SUBSCRIPTIONS=str(MAX_SUBSCRIPTIONS),
+                       HUBWIRE_RT_MAX_REPLAY=str(MAX_REPLAY))
     try:
         yield srv
     finally:

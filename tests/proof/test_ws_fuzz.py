@@ -8,29 +8,20 @@ limits no other test reached: too_many_subscriptions, and the replay cap on resu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from tests.support.realtime import JSONAPI, Client, World, make_world, start_server, stop_server
+from tests.support.proof import MAX_REPLAY, MAX_SUBSCRIPTIONS
+from tests.support.realtime import JSONAPI, Client, World, make_world
 from tests.support.servers import ServerProcess
-
-MAX_SUBSCRIPTIONS = 3
-MAX_REPLAY = 5
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_prefix: str) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path_factory.mktemp("wsfuzz"), database_url, redis_prefix + "wsfuzz:", "wsfuzz",
-                       HUBWIRE_RT_MAX_SOCKETS="100", HUBWIRE_RT_MAX_SUBSCRIPTIONS=str(MAX_SUBSCRIPTIONS),
-                       HUBWIRE_RT_MAX_REPLAY=str(MAX_REPLAY))
-    try:
-        yield srv
-    finally:
-        stop_server(srv)
+def server(proof_server: ServerProcess) -> ServerProcess:
+    return proof_server
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +127,9 @@ async def test_too_many_subscriptions(server: ServerProcess, world: World) -> No
     contact_id, token = world.add_member()
     spaces = [space(world) for _ in range(2)]
     c = await Client.connect(server, hub_ws(world), token)
-    for ch in (f"hub:{world.hub_id}", f"contact:{contact_id}", f"space:{spaces[0]}"):  # the test limit is 3
+    channels = (f"hub:{world.hub_id}", f"contact:{contact_id}", f"space:{spaces[0]}")
+    assert len(channels) == MAX_SUBSCRIPTIONS
+    for ch in channels:
         assert (await c.subscribe(ch))["type"] == "subscribed", c.frames
     refused = await c.subscribe(f"space:{spaces[1]}")
     assert refused["type"] == "error" and refused["code"] == "too_many_subscriptions", refused

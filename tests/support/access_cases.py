@@ -357,8 +357,16 @@ case("a rule on the lesson does not block its module", allow(), hub_facts=hub(ru
 case("a rule on a space does not block content", allow(), hub_facts=hub(rules=[rule(SPACE, has_tag())]))
 case("hub rule passes, lesson rule fails: the lesson's reason", deny("not_in_segment"),
      hub_facts=hub(rules=[rule(HUB, has_tag()), rule(LESSON_A1, in_segment())]), contact=member(tags=[TAG_VIP]))
-case("two failing rules on the path: the one nearest the hub names the reason", deny("missing_tag"),
+case("two failing rules on the path: the hub's names the reason", deny("missing_tag"),
+     hub_facts=hub(rules=[rule(MODULE_A, in_segment()), rule(HUB, has_tag())]))
+case("rules on a course and its module: the module's own rule replaces the course's", deny("not_in_segment"),
      hub_facts=hub(rules=[rule(MODULE_A, in_segment()), rule(COURSE, has_tag())]))
+case("a lesson with its own rule is not covered by the course's", allow(), target_facts=target(LESSON_A1),
+     hub_facts=hub(rules=[rule(COURSE, has_tag()), rule(LESSON_A1, role_at_least("member"))]))
+case("a lesson without its own rule is covered by the course's", deny("missing_tag"), target_facts=target(LESSON_B1),
+     hub_facts=hub(rules=[rule(COURSE, has_tag()), rule(LESSON_A1, role_at_least("member"))]))
+case("the hub's rules still apply under a lesson's own rule", deny("missing_tag"), target_facts=target(LESSON_A1),
+     hub_facts=hub(rules=[rule(HUB, has_tag()), rule(COURSE, in_segment()), rule(LESSON_A1, role_at_least("member"))]))
 case("two rules on one node: both must pass", deny("not_in_segment"),
      hub_facts=hub(rules=[rule(COURSE, has_tag()), rule(COURSE, in_segment())]), contact=member(tags=[TAG_VIP]))
 case("every rule on the path passes", allow(),

@@ -26,6 +26,9 @@ from tests.support.api import PASSWORD, unique_email
 from tests.support.payments import order_rows, signed_headers, stripe_event
 
 JSONAPI = {"Content-Type": "application/vnd.api+json"}
+# The proof server's WebSocket limits (tests/proof/conftest.py), which test_ws_fuzz.py reaches.
+MAX_SUBSCRIPTIONS = 3  # HUBWIRE_RT_MAX_SUBSCRIPTIONS
+MAX_REPLAY = 5  # HUBWIRE_RT_MAX_REPLAY
 
 
 def bearer(token: str) -> dict[str, str]:
