@@ -24,6 +24,7 @@ from server import logs as request_logs
 from server.api.access import routes as access
 from server.api.catalog import routes as catalog
 from server.api.commerce import routes as commerce
+from server.api.commerce import subscriptions as commerce_subscriptions
 from server.api.community import routes as community
 from server.api.content import routes as content
 from server.api.crm import routes as crm
@@ -50,8 +51,8 @@ log = logging.getLogger("hubwire")
 
 ROUTE_HANDLERS: list[Any] = [
     *ops.ROUTES, *identity.ROUTES, *teams.ROUTES, *crm.ROUTES, *hubs.ROUTES, *members.ROUTES, *access.ROUTES,
-    *realtime.ROUTES, *community.ROUTES, *content.ROUTES, *catalog.ROUTES, *commerce.ROUTES, *webhooks.ROUTES,
-    *web.ROUTES,
+    *realtime.ROUTES, *community.ROUTES, *content.ROUTES, *catalog.ROUTES, *commerce.ROUTES,
+    *commerce_subscriptions.ROUTES, *webhooks.ROUTES, *web.ROUTES,
 ]
 
 

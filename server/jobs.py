@@ -9,6 +9,11 @@
   (``domain/commerce/provider_event_worker.py``) with the handlers of
   ``domain/commerce/provider_event_handlers.py``, woken as each is stored or every few seconds.
   Every web process runs it, and ``hubwire worker`` too; each event is applied once.
+- ``lapse_watcher``: at the second an entitlement's ``ends_at`` passes (a subscription canceled at
+  period end, a past-due grace period over), invalidates that contact's access facts on every
+  instance so live sockets re-check and lose channels with ``access_revoked``; ends ``manual`` /
+  ``free`` subscriptions at their period end (``domain/commerce/lifecycle.py``). Every web process
+  runs it, every second.
 - ``realtime_outbox_relay``: publishes, in order, the live events whose publish failed after
   commit while the broker was away (``realtime/outbox.py``), as soon as the broker answers again;
   woken by the broker's reconnect, otherwise it looks every 5 s for rows another instance left.
@@ -27,11 +32,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from litestar import Litestar
 
-from domain.commerce.provider_event_handlers import HANDLERS
+from domain.commerce.lifecycle import LapseWatcher
+from domain.commerce.provider_event_handlers import handlers
 from domain.commerce.provider_event_worker import ProviderEventWorker
 from domain.community.scheduler import PublishLoop
 from domain.email.worker import EmailWorker
@@ -50,8 +57,13 @@ def community_scheduler_for(services: Services) -> PublishLoop:
 
 
 def provider_event_worker_for(services: Services) -> ProviderEventWorker:
-    return ProviderEventWorker(services.uow, services.clock, services.access_cache, services.limiter, HANDLERS,
-                               broker=services.broker)
+    grace = timedelta(seconds=services.settings.past_due_grace_seconds)
+    return ProviderEventWorker(services.uow, services.clock, services.access_cache, services.limiter,
+                               handlers(grace), broker=services.broker)
+
+
+def lapse_watcher_for(services: Services) -> LapseWatcher:
+    return LapseWatcher(services.context, services.clock)
 
 
 @asynccontextmanager
@@ -88,6 +100,17 @@ async def provider_event_worker(app: Litestar) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def lapse_watcher(app: Litestar) -> AsyncIterator[None]:
+    watcher = lapse_watcher_for(services_of(app.state))
+    app.state.lapse_watcher = watcher
+    watcher.start()
+    try:
+        yield
+    finally:
+        await watcher.stop()
+
+
+@asynccontextmanager
 async def realtime_outbox_relay(app: Litestar) -> AsyncIterator[None]:
     svc = services_of(app.state)
     task = asyncio.create_task(svc.outbox.run(svc.relay_publish, svc.broker.ping), name="hubwire-outbox-relay")
@@ -103,4 +126,4 @@ async def realtime_outbox_relay(app: Litestar) -> AsyncIterator[None]:
 BEFORE_GATEWAY: list[Any] = [email_worker]
 # After the gateway: what the provider-event handlers publish (order.paid, ...) is numbered and kept.
 # The relay too: what it publishes is numbered and kept like any event.
-AFTER_GATEWAY: list[Any] = [realtime_outbox_relay, community_scheduler, provider_event_worker]
+AFTER_GATEWAY: list[Any] = [realtime_outbox_relay, community_scheduler, provider_event_worker, lapse_watcher]

@@ -131,6 +131,9 @@ class Settings:
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
+    # How long a ``past_due`` subscription keeps its access after the renewal failed
+    # (HUBWIRE_PAST_DUE_GRACE_SECONDS; domain/commerce/subscriptions.py).
+    past_due_grace_seconds: int = 3 * 24 * 3600
     # Media (server/integrations/): local disk under data_dir/media unless a bucket is named, then
     # an S3-compatible store at the endpoint (None: AWS), with these credentials (None: the AWS
     # default chain).
@@ -226,6 +229,8 @@ class Settings:
             stripe_webhook_secret=_prefixed(env, "HUBWIRE_STRIPE_WEBHOOK_SECRET", ("whsec_",),
                                             "a Stripe webhook signing secret"),
             stripe_api_base=_service_url(env, "HUBWIRE_STRIPE_API_BASE"),
+            past_due_grace_seconds=_int_between(env, "HUBWIRE_PAST_DUE_GRACE_SECONDS", 3 * 24 * 3600,
+                                                0, 90 * 24 * 3600),
             media_max_bytes=_int(env, "HUBWIRE_MEDIA_MAX_BYTES", 100 * 1024 * 1024),
             media_s3_bucket=env.get("HUBWIRE_MEDIA_S3_BUCKET") or None,
             media_s3_endpoint_url=_service_url(env, "HUBWIRE_MEDIA_S3_ENDPOINT_URL"),

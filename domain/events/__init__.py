@@ -262,6 +262,24 @@ class CourseCompleted(msgspec.Struct, kw_only=True):
     completed_at: datetime
 
 
+class SubscriptionChanged(msgspec.Struct, kw_only=True):
+    """``subscription.updated`` (any change of status, period or cancellation) and
+    ``subscription.canceled`` (it has just ended) on ``team:{id}``."""
+
+    id: str
+    hub_id: str
+    contact_id: str
+    order_id: str
+    product_id: str
+    price_id: str
+    provider: str
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+    canceled_at: datetime | None
+    ended_at: datetime | None
+
+
 EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "discussion.created": DiscussionPublished,
     "discussion.updated": DiscussionPublished,
@@ -291,6 +309,8 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "order.refunded": OrderChanged,
     "content.completed": ContentCompleted,
     "course.completed": CourseCompleted,
+    "subscription.updated": SubscriptionChanged,
+    "subscription.canceled": SubscriptionChanged,
 }
 
 _encoder = msgspec.json.Encoder()

@@ -47,10 +47,14 @@ def test_every_member_route_takes_member_and_declares_access(app):
         "member" not in h.parsed_fn_signature.parameters or h.opt.get("access") not in MEMBER_ACCESS)]
     assert not missing, f"member routes that skip the access evaluator: {missing}"
     # "self" stops after the membership check: only where a member the hub locks out must still
-    # get through (their own profile, policies and orders, and the catalog of what unlocks the hub)
+    # get through (their own profile, policies, orders and subscriptions — a member whose access
+    # lapsed must still see and fix their billing — and the catalog of what unlocks the hub)
     assert {p for _, p, h in routes if h.opt["access"] == "self"} == {
-        HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog", HUB_PATH + "/me/orders",
-        HUB_PATH + "/me/orders/{order_id:str}"}
+        HUB_PATH + "/me", HUB_PATH + "/me/accept-policies", HUB_PATH + "/catalog",
+        HUB_PATH + "/me/orders", HUB_PATH + "/me/orders/{order_id:str}", HUB_PATH + "/me/subscriptions",
+        HUB_PATH + "/me/subscriptions/{subscription_id:str}",
+        HUB_PATH + "/me/subscriptions/{subscription_id:str}/cancel",
+        HUB_PATH + "/me/subscriptions/{subscription_id:str}/resume"}
 
 
 def test_the_app_refuses_a_member_route_that_could_skip_the_check():

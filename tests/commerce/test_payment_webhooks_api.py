@@ -8,10 +8,13 @@ import json
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
+
 from persistence.ids import new_id
+from persistence.models import BillingAuditEntry
 from server.jobs import provider_event_worker_for
 from tests.support.api import add_staff, assert_error, create_key, register
-from tests.support.app import db_write, in_app
+from tests.support.app import db_rows, db_write, in_app
 from tests.support.hubs import Hub, new_hub
 from tests.support.payments import order_rows, signed_headers, stripe_event
 
@@ -69,8 +72,8 @@ async def test_staff_see_the_events_of_their_hubs_orders(webhook_client, webhook
     assert first["type"] == "payment_webhook_events"
     a = first["attributes"]
     assert (a["provider"], a["type"], a["status"], a["attempts"]) == ("stripe", "checkout.session.completed",
-                                                                      "ignored", 1)
-    assert "stub" in a["last_error"] and a["processed_at"] and a["received_at"]
+                                                                      "processed", 1)
+    assert a["last_error"] is None and a["processed_at"] and a["received_at"]
     assert a["payload"]["id"] == ids["completed"] and a["payload"]["data"]["object"]["object"] == "checkout.session"
     assert first["links"]["self"] == f"{hub.url}/payment-webhooks/{first['id']}"
     one = await webhook_client.get(first["links"]["self"], headers=staff.headers)
@@ -82,9 +85,9 @@ async def test_filters_by_type_and_status(webhook_client, webhook_app):
     url = f"{hub.url}/payment-webhooks"
     r = await webhook_client.get(url, params={"filter[type]": "invoice.paid"}, headers=staff.headers)
     assert [e["attributes"]["event_id"] for e in r.json()["data"]] == [ids["invoice"]]
-    r = await webhook_client.get(url, params={"filter[status]": "processed"}, headers=staff.headers)
+    r = await webhook_client.get(url, params={"filter[status]": "ignored"}, headers=staff.headers)
     assert r.json()["data"] == []
-    r = await webhook_client.get(url, params={"filter[status]": "ignored", "page[size]": "1"}, headers=staff.headers)
+    r = await webhook_client.get(url, params={"filter[status]": "processed", "page[size]": "1"}, headers=staff.headers)
     assert len(r.json()["data"]) == 1 and r.json()["meta"]["has_more"] is True
     assert_error(await webhook_client.get(url, params={"filter[status]": "done"}, headers=staff.headers),
                  422, "invalid_filter")
@@ -101,9 +104,14 @@ async def test_a_replay_puts_the_event_back_and_it_is_applied_again(webhook_clie
     assert r.status_code == 200, r.text
     a = r.json()["data"]["attributes"]
     assert (a["status"], a["attempts"], a["last_error"]) == ("pending", 0, None)
-    assert apply_events(webhook_client, webhook_app)["ignored"] == 1
+    audit_before = len(db_rows(webhook_client, webhook_app, sa.select(BillingAuditEntry.id).where(
+        BillingAuditEntry.hub_id == uuid.UUID(hub.id))))
+    assert apply_events(webhook_client, webhook_app)["processed"] == 1
     again = (await webhook_client.get(url, headers=staff.headers)).json()["data"]["attributes"]
-    assert (again["status"], again["attempts"]) == ("ignored", 1)
+    assert (again["status"], again["attempts"]) == ("processed", 1)
+    # Applied again with no second effect: only the replay itself is audited.
+    assert len(db_rows(webhook_client, webhook_app, sa.select(BillingAuditEntry.id).where(
+        BillingAuditEntry.hub_id == uuid.UUID(hub.id)))) == audit_before
 
 
 async def test_other_hubs_teams_and_unmatched_events_stay_hidden(webhook_client, webhook_app):

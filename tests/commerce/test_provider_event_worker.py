@@ -267,16 +267,23 @@ def test_the_dispatch_table_names_every_event_checkout_will_handle():
     }
 
 
-async def test_the_stubs_ignore_the_event_once_matched_to_its_order(sessions, frozen):
+async def test_the_real_handler_gets_the_event_matched_to_its_order(sessions, frozen):
     rows, order = order_rows()
     await add(sessions, *rows)
+    # Completed but unpaid (a delayed payment method): the handler stores the session's ids and waits.
     event_id = await store(sessions, frozen, "checkout.session.completed", {
-        "id": "cs_test_stub", "object": "checkout.session", "client_reference_id": str(order.id),
+        "id": "cs_test_unpaid", "object": "checkout.session", "client_reference_id": str(order.id),
+        "mode": "payment", "payment_status": "unpaid", "payment_intent": "pi_test_unpaid",
         "metadata": {"hubwire_order_id": str(order.id)}})
-    assert (await worker(sessions, frozen, HANDLERS).run_once()).ignored == 1
+    assert (await worker(sessions, frozen, HANDLERS).run_once()).processed == 1
     r = await row(sessions, event_id)
-    assert r.status == "ignored" and "stub" in (r.last_error or "")
+    assert r.status == "processed" and r.last_error is None
     assert (r.team_id, r.hub_id) == (order.team_id, order.hub_id)
+    async with sessions() as s:
+        stored = await s.get(type(order), order.id)
+        assert stored is not None
+        assert (stored.status, stored.provider_session_id, stored.provider_payment_intent_id) == (
+            "pending", "cs_test_unpaid", "pi_test_unpaid")
 
 
 # ---- replay, and waking up ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The webhook path end to end, with nothing faked but Stripe: two `hubwire serve` instances on one
 database, the stand-in delivering signed events over HTTP as Stripe would. A paid checkout's events
-are stored and then applied by the instances' workers (the stubs mark them ``ignored``, matched to
-the order's hub). The same event delivered several times, at the same moment, to both instances
+are stored and then applied by the instances' workers: the order is paid once, its events matched
+to the order's hub. The same event delivered several times, at the same moment, to both instances
 leaves one row and is applied once."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from domain.commerce.providers import CheckoutRequest
 from persistence.db import create_engine, session_factory
-from persistence.models import PaymentWebhookEvent
+from persistence.models import BillingAuditEntry, Order, Payment, PaymentWebhookEvent
 from server.integrations.stripe import StripeProvider
 from tests.support.payments import SECRET_KEY, WEBHOOK_SECRET, StripeStandin, order_rows
 from tests.support.realtime import start_server, stop_server
@@ -111,9 +111,14 @@ async def test_a_paid_checkouts_events_are_stored_and_applied(instances, db, sta
     assert [d["status"] for d in delivered] == [200] * 4
     applied = await settled(db, [e["id"] for e in events])
     completed = applied[events[-1]["id"]]
-    assert completed.status == "ignored" and "stub" in completed.last_error
+    assert completed.status == "processed" and completed.last_error is None
     assert (completed.team_id, completed.hub_id) == (order.team_id, order.hub_id)
     assert completed.attempts == 1
+    async with session_factory(db)() as s:
+        paid = await s.get(Order, order.id)
+        payments = (await s.scalars(sa.select(Payment).where(Payment.order_id == order.id))).all()
+    assert paid is not None and paid.status == "paid" and paid.provider_payment_intent_id
+    assert [(p.amount, p.provider_payment_id) for p in payments] == [(5000, paid.provider_payment_intent_id)]
     assert applied[events[0]["id"]].last_error == "customer.created: Hubwire does not act on this event"
 
 
@@ -127,12 +132,17 @@ async def test_one_event_delivered_at_once_to_both_instances_is_stored_and_appli
                              concurrent=True)
     assert [c["status"] for c in copies] == [200] * 6, copies
     row = (await settled(db, [completed["id"]]))[completed["id"]]
-    assert row.status == "ignored" and row.attempts == 1 and row.hub_id == order.hub_id
+    assert row.status == "processed" and row.attempts == 1 and row.hub_id == order.hub_id
+    async with session_factory(db)() as s:
+        payments = (await s.scalars(sa.select(Payment).where(Payment.order_id == order.id))).all()
+        audit = (await s.scalars(sa.select(BillingAuditEntry).where(BillingAuditEntry.target_id == order.id,
+                                                                   BillingAuditEntry.action == "order.paid"))).all()
+    assert len(payments) == 1 and len(audit) == 1  # six copies, two instances: paid once
     again = standin.deliver(completed["id"], urls=[instances.b.base + HOOK])  # Stripe trying once more, later
     assert [c["status"] for c in again] == [200]
     time.sleep(0.3)
     [still] = await rows(db, completed["id"])
-    assert (still.status, still.attempts, still.processed_at) == ("ignored", 1, row.processed_at)
+    assert (still.status, still.attempts, still.processed_at) == ("processed", 1, row.processed_at)
     standin.release()  # the rest of the payment's events, in order
     await settled(db, [e["id"] for e in events])
     standin.no_webhooks()

@@ -84,6 +84,7 @@ PATH_PARAMS: dict[str, str] = {
     "page": "page",  # H/pages/{page} and the public pages: a page by id or slug
     "folder_id": "folder",
     "file_id": "file",
+    "subscription_id": "subscription",
     "slug": "hub_slug",  # the web app's pages (/hubs/{slug})
     "name": "static_file",  # /static/{name}
     "path": "schema_file",  # /schema/{path}
@@ -226,6 +227,12 @@ async def seed(http: httpx.AsyncClient, database_url: str, label: str, webhook_s
     await api.call("POST", f"{TH}/orders/{manual_order}/mark-paid", staff)
     ids["payment"] = (await api.call("GET", f"{TH}/payments?filter%5Border_id%5D={manual_order}", staff))[
         "data"][0]["id"]
+    # A monthly price of the same product, bought and marked paid the same way: a manual subscription.
+    monthly = (await api.call("POST", f"{T}/products/{ids['product']}/prices", staff, _doc(
+        "prices", amount=900, currency="usd", type="recurring", interval="month", interval_count=1)))["data"]["id"]
+    subscribed = await api.call("POST", f"{H}/checkout", member_h, _doc("checkouts", price_id=monthly))
+    await api.call("POST", f"{TH}/orders/{subscribed['data']['attributes']['order_id']}/mark-paid", staff)
+    ids["subscription"] = (await api.call("GET", f"{H}/me/subscriptions", member_h))["data"][0]["id"]
 
     # An order straight into the database (a Stripe one, so that a provider event can name it) and
     # a provider event about it, delivered through the signed webhook.

@@ -1,0 +1,1 @@
+"""Commerce routes: checkout, orders, payments, refunds (routes.py) and subscriptions (subscriptions.py)."""

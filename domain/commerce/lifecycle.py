@@ -1,0 +1,124 @@
+"""The lapse job: access that ends with time ends on every live socket at that second.
+
+An entitlement's ``ends_at`` (a subscription's period end after a cancel at period end, the end of a
+past-due grace period, a staff grant's window) is applied by the access evaluator at the time it
+decides, so a new request or subscribe is refused from that second on without anyone doing anything.
+A socket that already holds a channel, though, is only re-checked when the facts change. This job
+makes that happen: every ``interval`` seconds (1 by default), and sooner when an end is due sooner,
+:meth:`LapseWatcher.run_once` finds the entitlements whose ``ends_at`` passed since its last pass
+and calls ``facts_changed`` for each (hub, contact). After commit every instance drops those facts
+and its realtime gateway re-checks the contact's sockets, which lose the channels they may no
+longer hold with ``access_revoked``.
+
+It also ends ``manual`` and ``free`` subscriptions set to cancel at period end once that period is
+over (``subscriptions.end_local_at_period_end``: ``canceled``, ``subscription.canceled``); Stripe's
+own come with ``customer.subscription.deleted``.
+
+Every instance runs it; a repeated invalidation is harmless and a subscription is ended once (the
+row is locked and its status checked). Its time comes from the injected clock; the first pass looks
+back ``lookback`` (10 minutes), so ends that passed while no instance ran still re-check sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from domain.access.invalidation import facts_changed
+from domain.clock import Clock
+from domain.commerce.subscriptions import LOCAL_PROVIDERS, end_local_at_period_end
+from domain.context import Ctx
+from persistence.db import is_database_unavailable
+from persistence.models import Entitlement, Subscription
+
+log = logging.getLogger("hubwire.commerce")
+
+
+@dataclass
+class LapseReport:
+    lapsed: int = 0  # (hub, contact) pairs whose access window ended since the last pass
+    ended: int = 0  # local subscriptions ended at their period end
+
+
+class LapseWatcher:
+    def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], clock: Clock, *,
+                 interval: float = 1.0, lookback: timedelta = timedelta(minutes=10)) -> None:
+        self._contexts = contexts
+        self.clock = clock
+        self.interval = interval
+        self.lookback = lookback
+        self.since: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> LapseReport:
+        """One pass at the clock's ``now``: invalidate what lapsed in (since, now], end the local
+        subscriptions whose period is over."""
+        now = self.clock.now()
+        since = self.since or now - self.lookback
+        report = LapseReport()
+        async with self._contexts() as ctx:
+            s = ctx.uow.session
+            pairs = (await s.execute(
+                sa.select(Entitlement.hub_id, Entitlement.contact_id).distinct()
+                .where(Entitlement.ends_at > since, Entitlement.ends_at <= now, Entitlement.revoked_at.is_(None))
+            )).all()
+            for hub_id, contact_id in sorted(pairs):
+                facts_changed(ctx.uow, hub_id=hub_id, contact_id=contact_id)
+            report.lapsed = len(pairs)
+            stmt = (sa.select(Subscription).where(
+                Subscription.provider.in_(LOCAL_PROVIDERS), Subscription.status != "canceled",
+                Subscription.cancel_at_period_end.is_(True), Subscription.current_period_end <= now)
+                .order_by(Subscription.id).limit(200))
+            if s.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            for sub in (await s.scalars(stmt)).all():
+                if await end_local_at_period_end(ctx, sub):
+                    report.ended += 1
+        self.since = now
+        if report.lapsed or report.ended:
+            log.info("lapse job: %d access window(s) ended, %d subscription(s) ended", report.lapsed, report.ended)
+        return report
+
+    async def next_due(self) -> datetime | None:
+        """The next ``ends_at`` still to come (when to look again)."""
+        now = self.clock.now()
+        async with self._contexts() as ctx:
+            return await ctx.uow.session.scalar(
+                sa.select(sa.func.min(Entitlement.ends_at)).where(Entitlement.ends_at > now,
+                                                                 Entitlement.revoked_at.is_(None)))
+
+    async def _run(self) -> None:
+        while True:
+            wait = self.interval
+            try:
+                await self.run_once()
+                due = await self.next_due()
+                if due is not None:
+                    wait = max(0.01, min(wait, (due - self.clock.now()).total_seconds()))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    log.warning("lapse job: database unavailable (%s)", type(exc).__name__)
+                else:
+                    log.exception("lapse job pass failed")
+            await asyncio.sleep(wait)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="hubwire-lapse-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

@@ -1,0 +1,163 @@
+"""The lapse job (domain/commerce/lifecycle.py) with an injected clock: access windows that end make
+every instance re-check at that second and not before; manual subscriptions set to cancel end at
+their period end with ``subscription.canceled``. And cancel / resume of a manual subscription
+(domain/commerce/subscriptions.py): access kept to the period end, the audit trail says who."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from domain.commerce.lifecycle import LapseWatcher
+from domain.commerce.subscriptions import SubscriptionCanceled, cancel_subscription, resume_subscription
+from domain.errors import Conflict
+from persistence.db import UnitOfWork
+from persistence.models import BillingAuditEntry, Subscription
+from tests.support.lifecycle import (
+    Actor,
+    Published,
+    bought,
+    contexts,
+    ctx_of,
+    entitlements_of,
+    frozen_at,
+    holds_access,
+    second,
+    subscribed,
+    subscription_of,
+)
+
+
+async def _cancel(sessions, clock, sub, published=None, **kw):
+    async with UnitOfWork(sessions, publisher=published) as uow:
+        fresh = await uow.session.get(Subscription, sub.id)
+        return await cancel_subscription(ctx_of(uow, clock), fresh, **kw)
+
+
+async def _resume(sessions, clock, sub, published=None, **kw):
+    async with UnitOfWork(sessions, publisher=published) as uow:
+        fresh = await uow.session.get(Subscription, sub.id)
+        return await resume_subscription(ctx_of(uow, clock), fresh, **kw)
+
+
+def rechecked(published, b):
+    """How many access invalidations named the bought contact in its hub."""
+    return sum((i.get("hub_id"), i.get("contact_id")) == (str(b.hub.id), str(b.contact.id))
+               for i in published.invalidations())
+
+
+async def _audit(sessions, sub):
+    async with sessions() as s:
+        return list((await s.execute(sa.select(BillingAuditEntry.action, BillingAuditEntry.actor_type,
+                                                BillingAuditEntry.actor_contact_id)
+                                      .where(BillingAuditEntry.target_id == sub.id)
+                                      .order_by(BillingAuditEntry.created_at, BillingAuditEntry.id))).all())
+
+
+async def test_the_job_re_checks_at_the_period_end_second_and_ends_a_manual_subscription(sessions):
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(days=20)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    member = Actor("member", contact_id=b.contact.id)
+    published = Published()
+    await _cancel(sessions, clock, sub, published, at_period_end=True, actor=member)
+    sub = await subscription_of(sessions, b)
+    assert sub.status == "active" and sub.cancel_at_period_end and sub.canceled_at == clock.now()
+    [e] = await entitlements_of(sessions, sub)
+    assert e.ends_at == end
+    assert [x["data"]["cancel_at_period_end"] for x in published.events("subscription.updated")] == [True]
+    assert ("subscription.cancel_scheduled", "member", b.contact.id) in await _audit(sessions, sub)
+
+    # (Other tests share the database: what this contact sees is what counts.)
+    published.clear()
+    job = LapseWatcher(contexts(sessions, clock, published), clock)
+    await job.run_once()
+    assert not rechecked(published, b)
+    assert await job.next_due() <= end
+
+    clock.set(end - timedelta(seconds=1))
+    await job.run_once()
+    assert not rechecked(published, b) and published.events() == []
+    assert await holds_access(sessions, b, clock.now())
+
+    clock.set(end)  # that second
+    report = await job.run_once()
+    assert report.lapsed >= 1 and report.ended >= 1
+    assert not await holds_access(sessions, b, clock.now())
+    assert rechecked(published, b) == 1
+    sub = await subscription_of(sessions, b)
+    assert sub.status == "canceled" and sub.ended_at == end
+    assert [x["data"]["id"] for x in published.events("subscription.canceled")] == [str(sub.id)]
+
+    published.clear()
+    clock.advance(seconds=1)
+    report = await job.run_once()  # once only
+    assert (report.lapsed, report.ended) == (0, 0) and published.messages == []
+
+
+async def test_a_grace_period_end_is_re_checked_by_a_job_on_another_instance(sessions):
+    """Two instances run the job with their own watermark; each re-checks at the second; a
+    subscription is never ended twice."""
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(hours=1)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    one, two = Published(), Published()
+    jobs = [LapseWatcher(contexts(sessions, clock, one), clock), LapseWatcher(contexts(sessions, clock, two), clock)]
+    for job in jobs:
+        await job.run_once()
+    clock.set(end + timedelta(milliseconds=300))
+    reports = [await job.run_once() for job in jobs]
+    assert (rechecked(one, b), rechecked(two, b)) == (1, 1)
+    assert sum(r.ended for r in reports) >= 1
+    canceled = [x["data"]["id"] for x in one.events("subscription.canceled") + two.events("subscription.canceled")]
+    assert canceled.count(str(sub.id)) == 1
+
+
+async def test_cancel_now_ends_access_at_once_and_resume_undoes_a_scheduled_cancel(sessions):
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(days=10)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    staff = Actor("staff")
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=staff)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=staff)  # again: nothing more
+    published = Published()
+    await _resume(sessions, clock, sub, published, actor=Actor("member", contact_id=b.contact.id))
+    sub = await subscription_of(sessions, b)
+    assert not sub.cancel_at_period_end and sub.canceled_at is None and sub.status == "active"
+    [e] = await entitlements_of(sessions, sub)
+    assert e.ends_at is None
+    assert [x["data"]["cancel_at_period_end"] for x in published.events("subscription.updated")] == [False]
+    await _resume(sessions, clock, sub, actor=staff)  # not scheduled: nothing to undo, nothing changes
+
+    published.clear()
+    clock.advance(hours=1)
+    await _cancel(sessions, clock, sub, published, at_period_end=False, actor=staff, reason="chargeback risk")
+    sub = await subscription_of(sessions, b)
+    assert sub.status == "canceled" and sub.ended_at == clock.now()
+    assert not await holds_access(sessions, b, clock.now())
+    assert [x["event"] for x in published.events()] == ["subscription.updated", "subscription.canceled"]
+    with pytest.raises(SubscriptionCanceled):
+        await _cancel(sessions, clock, sub, at_period_end=True, actor=staff)
+    with pytest.raises(SubscriptionCanceled):
+        await _resume(sessions, clock, sub, actor=staff)
+    actions = [a for a, _, _ in await _audit(sessions, sub)]
+    assert actions.count("subscription.cancel_scheduled") == 1
+    assert actions.count("subscription.resumed") == 1 and actions.count("subscription.canceled") == 1
+
+
+async def test_resume_after_the_period_is_over_is_refused(sessions):
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(days=1)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    clock.set(end)
+    with pytest.raises(Conflict) as refused:
+        await _resume(sessions, clock, sub, actor=Actor("staff"))
+    assert refused.value.code == "subscription_period_over"
