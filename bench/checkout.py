@@ -165,6 +165,10 @@ async def main(url: str | None, n: int, concurrency: int, events: int) -> None:
 
             async def store() -> None:
                 async with services.context() as ctx:
+                    # As if each had gone to a Stripe Checkout Session: a Stripe event names only
+                    # orders of its own provider (domain/commerce/matching.py).
+                    await ctx.uow.session.execute(sa.update(Order).where(
+                        Order.id.in_([uuid.UUID(o) for o in order_ids])).values(provider="stripe"))
                     for oid in order_ids:
                         session = {"id": f"cs_bench_{uuid.uuid4().hex}", "object": "checkout.session",
                                    "mode": "payment", "status": "complete", "payment_status": "paid",
