@@ -52,7 +52,7 @@ def start(tmp: Path, name: str, database_url: str, redis_url: str | None) -> Ser
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
     env.update(HUBWIRE_DATA_DIR=str(tmp / "data"), HUBWIRE_DATABASE_URL=database_url, HUBWIRE_LOG_LEVEL="WARNING",
                HUBWIRE_PASSWORD_HASHING="fast", HUBWIRE_SECRET_KEY="bench-web-" + "z" * 40,
-               HUBWIRE_REDIS_PREFIX=PREFIX)
+               HUBWIRE_REDIS_PREFIX=PREFIX, HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0")
     if redis_url:
         env["HUBWIRE_REDIS_URL"] = redis_url
     srv = ServerProcess(env, free_port(), tmp / f"{name}.log")

@@ -121,6 +121,9 @@ class ChannelAccess:
                 if st == "banned":
                     c.close(p.CLOSE_FORBIDDEN, "banned", p.error("banned", "You are banned from this hub."),
                             p.encode(p.Closing(code=p.CLOSE_FORBIDDEN, reason="banned")))
+                elif st == "erased":  # their data was erased: the socket goes, and their presence with it
+                    c.close(p.CLOSE_FORBIDDEN, "erased", p.error("erased", "This membership no longer exists."),
+                            p.encode(p.Closing(code=p.CLOSE_FORBIDDEN, reason="erased")))
                 elif st is None or st == "left":
                     c.revoked = True
                     await gateway.revoke(c, list(c.channels) + list(c.buffers), "access_revoked",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import types
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,8 @@ def is_outage(exc: BaseException) -> bool:
         is_database_unavailable(exc)
 
 Handler = Callable[[str, bytes], Awaitable[None]]
+
+_YIELD_EVERY = 0.005  # seconds a reader that is behind may hold the event loop at a time
 
 
 class InProcessBroker:
@@ -64,6 +67,10 @@ class InProcessBroker:
     async def ping(self) -> bool:
         return True
 
+    def behind(self, now: float) -> float:
+        """Publishing delivers in place: nothing ever waits here."""
+        return 0.0
+
 
 class RedisBroker:
     """Redis pub/sub. The reader task reconnects and resubscribes when Redis goes away."""
@@ -80,6 +87,15 @@ class RedisBroker:
         self._task: asyncio.Task[None] | None = None
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._reconnected = False
+        self._behind_since: float | None = None  # input was waiting after each message since then
+        self._yielded = 0.0  # when the reader last let the event loop run while behind
+
+    def behind(self, now: float) -> float:
+        """How long the reader has found more input already waiting after every message it handled
+        (seconds; 0 once it caught up): the overload monitor's measure of the backlog in front of
+        it (realtime/overload.py)."""
+        since = self._behind_since
+        return 0.0 if since is None else now - since
 
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Call ``callback`` (in the reader, before any further message is handled) each time the
@@ -159,6 +175,8 @@ class RedisBroker:
                         await self._after_reconnect()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is None or message.get("type") != "message":
+                        if message is None:
+                            self._behind_since = None
                         continue
                     if self._reconnected:  # came back while waiting: catch up before this message
                         self._reconnected = False
@@ -169,12 +187,27 @@ class RedisBroker:
                             await handler(channel, message["data"])
                         except Exception:
                             log.exception("broker handler failed on %s", channel)
+                    # More already read from Redis and waiting (asyncio's stream buffer; a private
+                    # attribute, so 0 when absent): the reader is behind since the first such time.
+                    if getattr(getattr(pubsub.connection, "_reader", None), "_buffer", None):
+                        now = time.monotonic()
+                        if self._behind_since is None:
+                            self._behind_since = now
+                        # Reading buffered input never yields: without this, a backlog would hold
+                        # the event loop for as long as it lasts (sockets' writes, the overload
+                        # monitor and every other task waiting). Yield every few milliseconds.
+                        if now - self._yielded >= _YIELD_EVERY:
+                            await asyncio.sleep(0)
+                            self._yielded = time.monotonic()
+                    else:
+                        self._behind_since = None
             except asyncio.CancelledError:
                 await _close_quietly(pubsub)
                 raise
             except Exception as exc:
                 log.warning("redis pub/sub connection lost (%s); reconnecting in %.1fs", exc, backoff)
             self._pubsub = None
+            self._behind_since = None
             await _close_quietly(pubsub)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)

@@ -23,6 +23,12 @@ class GatewayConfig:
     max_replay: int = 500  # missed events a resume may send at once, beyond the send queue
     send_timeout: float = 10.0  # a send blocked this long (the peer stopped reading): close 4008
     close_timeout: float = 5.0  # how long a closing socket may take to get its last frames out
+    # overload (realtime/overload.py): how far behind the instance may fall before it sheds
+    shed_signals_after: float = 0.25  # lag (s): typing and presence frames are no longer delivered
+    shed_sockets_after: float = 1.0  # lag (s): the slowest sockets are closed with 4008
+    shed_fraction: float = 0.1  # share of the sockets closed per second while still that far behind
+    coalesce_bytes: int = 64 * 1024  # queued frames written to one socket in one write, up to this
+    socket_send_buffer: int = 64 * 1024  # the kernel's send buffer per WebSocket (0: the OS's autotuning)
 
 
 # HUBWIRE_RT_* settings (read by Settings when the app is created; tests shorten them).
@@ -37,6 +43,10 @@ ENV_CONFIG = {
     "HUBWIRE_RT_SEND_TIMEOUT": ("send_timeout", float),
     "HUBWIRE_RT_CLOSE_TIMEOUT": ("close_timeout", float),
     "HUBWIRE_RT_MAX_REPLAY": ("max_replay", int),
+    "HUBWIRE_RT_SHED_SIGNALS_AFTER": ("shed_signals_after", float),
+    "HUBWIRE_RT_SHED_SOCKETS_AFTER": ("shed_sockets_after", float),
+    "HUBWIRE_RT_SHED_FRACTION": ("shed_fraction", float),
+    "HUBWIRE_RT_SOCKET_SNDBUF": ("socket_send_buffer", int),
 }
 
 

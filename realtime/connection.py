@@ -5,8 +5,10 @@ the transport's send coroutine in place, which completes at once while the trans
 no queue, no task switch per subscriber. Only a socket that is behind (its transport paused
 writing, or frames already waiting) goes through its bounded queue, drained by its writer task. A
 full queue, or a send blocked for ``send_timeout`` (the gateway's watchdog calls ``stall``),
-disconnects the socket with 4008 — a slow consumer never grows memory. bench/README.md says what
-each of these choices bought; ``enqueue`` and ``_send_now`` are on the per-delivery path.
+disconnects the socket with 4008 — a slow consumer never grows memory. When the writer finds
+several frames queued and the transport writable, it writes them in one transport write
+(``write_many``: coalescing, order and framing kept). bench/README.md says what each of these
+choices bought; ``enqueue`` and ``_send_now`` are on the per-delivery path.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime import protocol as p
+from realtime.stats import STATS
 
 
 @dataclass(eq=False, slots=True)
@@ -33,6 +36,9 @@ class Connection:
     # optional: write a frame now if that cannot wait (True), else False and ``send`` is used —
     # the transport's shortcut (server/uvicorn_io.py writes one pre-built frame to every socket)
     write: Callable[[str], bool] | None = None
+    # optional: write several frames in one transport write if that cannot wait (True), else False
+    # — the writer's coalescing of what queued up while the socket was behind (server/uvicorn_io.py)
+    write_many: Callable[[list[str]], bool] | None = None
     hub_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
     team_id: uuid.UUID | None = None
@@ -41,6 +47,7 @@ class Connection:
     buffers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     queue: deque[str] = field(default_factory=deque)
     max_queue: int = 256
+    coalesce_bytes: int = 64 * 1024  # at most this much text in one coalesced write
     allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
     closing: tuple[int, str] | None = None
     revoked: bool = False
@@ -73,10 +80,13 @@ class Connection:
             return
         n = len(self.queue)
         if n >= self.max_queue + self.allowance:
+            STATS.frames_dropped += n + 1
+            STATS.slow_consumer_closes += 1
             self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
             self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
             return
         if ephemeral and n >= self.max_queue // 2 + self.allowance:
+            STATS.frames_dropped += 1
             return  # presence and typing go first when the queue is half full
         self.queue.append(text)
         self._wake()
@@ -147,6 +157,8 @@ class Connection:
         if self.stalled or self.writer is None or self.writer.done():
             return
         self.stalled = True
+        STATS.slow_consumer_closes += 1
+        STATS.frames_dropped += len(self.queue)
         self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
         self.queue.clear()
         self.writer.cancel()
@@ -172,8 +184,18 @@ class Connection:
                         self.sent += 1
                         if self.allowance:
                             self.allowance -= 1
-                    while self.queue:
-                        await self.send(self.queue.popleft())
+                    queue = self.queue
+                    while queue:
+                        if len(queue) > 1 and self.write_many is not None:
+                            batch = self._batch()
+                            if self.write_many(batch):  # one write, frames in queue order
+                                for _ in batch:
+                                    queue.popleft()
+                                self.sent += len(batch)
+                                self.allowance = max(0, self.allowance - len(batch))
+                                await asyncio.sleep(0)  # let the loop flush it and others run
+                                continue
+                        await self.send(queue.popleft())  # waits while the transport is paused
                         self.sent += 1
                         if self.allowance:
                             self.allowance -= 1
@@ -197,6 +219,22 @@ class Connection:
             if self._inflight is not None:  # cancelled before finishing a handed-over send
                 self._inflight[0].close()
                 self._inflight = None
+
+    def _batch(self) -> list[str]:
+        """The frames at the head of the queue, up to ``coalesce_bytes`` of text (at least one)."""
+        batch: list[str] = []
+        size = 0
+        for text in self.queue:
+            size += len(text)
+            if batch and size > self.coalesce_bytes:
+                break
+            batch.append(text)
+        return batch
+
+    def backlog(self) -> int:
+        """How far behind this socket is, in frames: queued, plus one for a send that had to wait
+        (the transport paused) — what the overload shedding ranks sockets by."""
+        return len(self.queue) + (1 if self._inflight is not None or self.busy else 0)
 
     def count_op(self, now: float) -> int:
         """Count one client frame in the current one-second window; the count so far."""

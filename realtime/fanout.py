@@ -25,6 +25,7 @@ from realtime import protocol as p
 from realtime.broker import Broker, is_outage
 from realtime.connection import Connection
 from realtime.history import History, dedup_key, frame_parts
+from realtime.stats import STATS
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -64,6 +65,7 @@ class FanOut:
         self._stamp_dedup = stamp_dedup  # several instances may stamp the same raw event
         self._on_ban = on_ban
         self.feeds: dict[str, Feed] = {}
+        self.shed_signals = False  # overloaded: typing and presence are not delivered (realtime/overload.py)
 
     async def acquire(self, name: str, *, conn: Connection | None = None, watcher: bool = False) -> None:
         """Add ``conn`` (or a watcher) to the feed of channel ``name``, subscribing to the broker
@@ -128,6 +130,8 @@ class FanOut:
         """What the broker brought on ``feed``: an ephemeral frame goes to every subscriber as is;
         an event is stamped if it came raw, checked against the feed's seq, and fanned out."""
         if payload.startswith(p.EPHEMERAL_PREFIXES):
+            if self.shed_signals:
+                return
             text = payload.decode()
             # enqueue/close never touch feed.subscribers (nor run callbacks synchronously): no copy
             for conn in feed.subscribers:
@@ -164,6 +168,7 @@ class FanOut:
         """Event ``seq`` (its frame, encoded once) to every subscriber of ``feed``: sent or queued,
         or kept in the buffer of a subscriber still replaying history."""
         text = frame.decode()  # once per event; the same str goes to every subscriber
+        STATS.deliveries += len(feed.subscribers)
         # Iterating the set itself is safe: enqueue/close/buffer.append are synchronous and never
         # add or remove subscribers (close only sets flags and resolves futures, whose callbacks
         # run later); every mutation of feed.subscribers is in acquire/release.
@@ -175,7 +180,11 @@ class FanOut:
         for conn in feed.subscribers:
             buffer = conn.buffers.get(name)
             if buffer is not None:
-                buffer.append((seq, text))
+                if len(buffer) >= conn.max_queue:  # bounded like the send queue: resume later
+                    buffer.clear()
+                    conn.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
+                else:
+                    buffer.append((seq, text))
             else:
                 conn.enqueue(text)
 

@@ -14,6 +14,7 @@ not reconnect, and subscribe/unsubscribe can race with delivery. The parts, one 
 * ``realtime.signals`` — presence and typing;
 * ``realtime.access`` — who may subscribe to what (the access evaluator), and the re-check after a
   ban or an access change;
+* ``realtime.overload`` — the lag monitor and the shedding order when the instance falls behind;
 * this module — ``Gateway``, which admits sockets (limits, presence, the ban watch), serves their
   frames, and runs the heartbeat, the send watchdog, live revocation and the drain.
 
@@ -43,6 +44,7 @@ from realtime.config import GatewayConfig
 from realtime.connection import Connection
 from realtime.fanout import FanOut, Feed
 from realtime.history import History
+from realtime.overload import Overload
 from realtime.presence import Presence
 from realtime.signals import Signals
 
@@ -86,6 +88,9 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
+        self.overload = Overload(self.config, self.fanout, lambda: self.connections,
+                                 getattr(broker, "behind", lambda now: 0.0))
+        self._overload_task: asyncio.Task[None] | None = None
         self.draining = False
 
     @property
@@ -100,13 +105,14 @@ class Gateway:
         await self.broker.subscribe(INVALIDATE_CHANNEL, self._on_invalidate)
         self.broker.on_reconnect(self.resync)
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="hubwire-realtime-heartbeat")
+        self._overload_task = asyncio.create_task(self.overload.run(), name="hubwire-realtime-overload")
         if self.config.send_timeout > 0:
             self._watchdog_task = asyncio.create_task(self._watchdog(), name="hubwire-realtime-watchdog")
 
     async def stop(self) -> None:
         """Drain, then stop the background tasks and drop every broker subscription."""
         await self.drain()
-        for task in (self._heartbeat, self._watchdog_task):
+        for task in (self._heartbeat, self._watchdog_task, self._overload_task):
             if task is not None:
                 task.cancel()
         await self.broker.unsubscribe(INVALIDATE_CHANNEL, self._on_invalidate)
@@ -147,10 +153,14 @@ class Gateway:
         return refused
 
     def admit(self, conn: Connection) -> str | None:
-        """Register ``conn``; the refusal code when it may not connect."""
+        """Register ``conn``; the refusal code when it may not connect (``server_restarting``,
+        ``overloaded``, ``too_many_sockets``)."""
         if self.draining:
             return "server_restarting"
+        if self.overload.shedding_sockets:  # shedding its slowest sockets: do not take new ones
+            return "overloaded"
         conn.max_queue = self.config.send_queue
+        conn.coalesce_bytes = self.config.coalesce_bytes
         if conn.kind == "member":
             assert conn.hub_id is not None and conn.contact_id is not None
             mine = self._per_member.setdefault((conn.hub_id, conn.contact_id), set())

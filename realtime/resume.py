@@ -17,6 +17,7 @@ from realtime import protocol as p
 from realtime.broker import is_outage
 from realtime.connection import Connection
 from realtime.fanout import FanOut
+from realtime.stats import STATS
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -54,6 +55,10 @@ async def join(fanout: FanOut, conn: Connection, name: str, since: int | None, e
         if len(replay) + conn.allowance > max_replay:
             recovered, replay = False, []
         conn.allowance += len(replay)
+        if recovered:
+            STATS.resumes_recovered += 1
+        else:
+            STATS.resumes_not_recovered += 1
     conn.enqueue(p.encode(p.Subscribed(channel=name, seq=state.seq, epoch=state.epoch, recovered=recovered)))
     for seq, frame in replay:
         conn.enqueue(frame.decode())

@@ -19,6 +19,7 @@ from realtime.connection import Connection
 from realtime.gateway import Gateway
 from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
 from realtime.presence import InProcessPresence, RedisPresence
+from realtime.shards import ShardedBroker, ShardedHistory
 
 
 def build_gateway(broker: Broker, redis: Any | None, redis_prefix: str, access: ChannelAccess,
@@ -26,9 +27,13 @@ def build_gateway(broker: Broker, redis: Any | None, redis_prefix: str, access: 
     """The gateway and the publisher that numbers and stores every event before the broker fans
     it out: history and presence in Redis when there is one (any number of instances), else in
     this process."""
-    if redis is not None:
-        history: Any = RedisHistory(redis, redis_prefix)
+    if isinstance(broker, ShardedBroker):  # each channel's seq/history on its own node
+        history: Any = ShardedHistory(broker, redis_prefix)
         presence: Any = RedisPresence(redis, redis_prefix)
+        publisher = RealtimePublisher(broker, history, pubsub_prefix=redis_prefix + "ch:")
+    elif redis is not None:
+        history = RedisHistory(redis, redis_prefix)
+        presence = RedisPresence(redis, redis_prefix)
         # RedisBroker's channel naming (prefix + "ch:" + channel): the stamp script publishes itself.
         publisher = RealtimePublisher(broker, history, pubsub_prefix=redis_prefix + "ch:")
     else:

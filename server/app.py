@@ -19,7 +19,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from domain.clock import Clock
 from domain.errors import DomainError
 from persistence import migrate
-from server import jobs
+from server import jobs, metrics
+from server import logs as request_logs
 from server.api.access import routes as access
 from server.api.catalog import routes as catalog
 from server.api.commerce import routes as commerce
@@ -36,6 +37,7 @@ from server.api.webhooks import routes as webhooks
 from server.deps import DEPENDENCIES, GUEST_ACCESS, MEMBER_ACCESS
 from server.errors import EXCEPTION_HANDLERS, edge
 from server.jsonapi import ACCEPTED_BODY_TYPES, validate_body
+from server.limits import apply_body_limits, rate_limits
 from server.openapi import fix_openapi
 from server.paths import HUB_PATH, TEAM_PATH, WEBHOOKS_PATH
 from server.services import Services, build_services
@@ -182,7 +184,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Started in this order, stopped in reverse: the services, the email worker, the realtime
         # gateway, then the community scheduler, so what it publishes is numbered and kept in
         # history (server/jobs.py).
-        lifespan=[lifespan, *jobs.BEFORE_GATEWAY, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY],
+        lifespan=[lifespan, *jobs.BEFORE_GATEWAY, *realtime.LIFESPANS, *jobs.AFTER_GATEWAY,
+                  metrics.metrics_lifespan],
         state=State({"services": services, "assets": load_assets()}),
         template_config=web.TEMPLATES,
         openapi_config=OpenAPIConfig(
@@ -199,13 +202,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         cors_config=CORSConfig(allow_origins=[], allow_headers=["Authorization", "Content-Type", "X-Request-ID"]),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
-            formatters={"standard": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            # JSON lines or human-readable ones, secrets redacted (server/logs.py)
+            formatters={"standard": request_logs.formatter_config(settings.log_format)},
             log_exceptions="never",  # server.errors logs unexpected ones once, with the request id
         ),
+        request_max_body_size=settings.max_json_body_bytes,  # uploads: server/limits.py
         debug=False,
     )
-    # X-Request-ID on HTTP responses, and the raw send for WebSocket frames (server/errors.py)
-    app.asgi_handler = edge(app.asgi_handler)
+    # X-Request-ID on HTTP responses, the raw send for WebSocket frames (server/errors.py), one
+    # log line and the metrics per request; inside it, the REST API's rate limits (server/limits.py)
+    app.asgi_handler = edge(rate_limits(app.asgi_handler, settings, services.limiter),
+                            observers=(observe_response,))
+    apply_body_limits(app, settings)
     check_team_routes(app)
     check_member_routes(app)
     check_webhook_routes(app)
@@ -213,6 +221,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     redact_tokens_in_access_log()
     fix_openapi(app.openapi_schema)  # generated once, here; /schema serves this object
     return app
+
+
+def observe_response(scope: Any, status: int, seconds: float) -> None:
+    """Once per request (server/errors.py ``edge``): its log line and its metrics."""
+    request_logs.log_request(scope, status, seconds)
+    metrics.observe_request(scope.get("method", "WS"), request_logs.route_of(scope), status, seconds)
 
 
 def services_of_app(app: Litestar) -> Services:

@@ -74,6 +74,22 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
+    if workers < 1:
+        print("hubwire: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not settings.redis_url:
+        # Each worker is a process of its own: without Redis each would keep its own sockets'
+        # events, presence and rate limits, and a member would see only what their worker saw.
+        print("hubwire: --workers above 1 needs HUBWIRE_REDIS_URL: the workers share live events, presence "
+              "and rate limits through Redis (docs/deploy.md)", file=sys.stderr)
+        return 2
+    from server.logs import uvicorn_log_config
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker keeps its metrics in files here, and a scrape answered by any of them adds
+        # them all up (server/metrics.py). Emptied at each start: counts begin again at zero.
+        _fresh_metrics_dir(settings.data_dir / "metrics")
+
     print(f"Hubwire on http://{settings.host}:{settings.port}  (database: {_describe_db(settings)}, "
           f"broker: {'redis' if settings.redis_url else 'in-process'}, data dir: {settings.data_dir}, "
           f"links: {settings.public_url})", flush=True)
@@ -84,6 +100,10 @@ def _serve(settings: Settings, workers: int) -> int:
         port=settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # uvicorn's lines in the app's format; its access log is replaced by the app's request
+        # lines (server/logs.py)
+        log_config=uvicorn_log_config(settings.log_format, settings.log_level),
+        access_log=False,
         proxy_headers=False,  # client addresses come from HUBWIRE_TRUSTED_PROXIES, see server/net.py
         timeout_graceful_shutdown=10,
         # Each event is encoded once and the same bytes go to every socket; per-message deflate
@@ -92,6 +112,14 @@ def _serve(settings: Settings, workers: int) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+def _fresh_metrics_dir(path: Any) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def _describe_db(settings: Settings) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -69,7 +71,10 @@ def request_id(scope: Scope) -> str:
 RAW_SEND = "hubwire.raw_send"  # scope key: the server's own send (see edge)
 
 
-def edge(app: ASGIApp) -> ASGIApp:
+ResponseObserver = Callable[[Scope, int, float], None]
+
+
+def edge(app: ASGIApp, observers: tuple[ResponseObserver, ...] = ()) -> ASGIApp:
     """The outermost layer of the ASGI stack, around Litestar's exception handling, CORS and router.
 
     HTTP: every response carries X-Request-ID — what a ``before_send`` hook would do, except that
@@ -79,23 +84,47 @@ def edge(app: ASGIApp) -> ASGIApp:
     transport sends frames with it (server/api/realtime/transports.py) rather than through the three
     wrappers Litestar puts around it (the socket's state check, the exception middleware's
     response-started flag, before_send), which do nothing for a frame on an accepted socket.
-    HTTP keeps it there too: an SSE stream may drop its connection (server/uvicorn_io.py)."""
+    HTTP keeps it there too: an SSE stream may drop its connection (server/uvicorn_io.py).
+    ``observers`` (the request log line, the HTTP metrics) are told once per request, after its
+    response (a WebSocket: when it closes, status 101), with its status and duration."""
+
+    def observe(scope: Scope, status: int, started: float) -> None:
+        took = time.perf_counter() - started
+        for observer in observers:
+            try:
+                observer(scope, status, took)
+            except Exception:  # an observer never fails a request
+                log.exception("response observer failed")
 
     async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         if scope["type"] == "http":
             scope[RAW_SEND] = send  # type: ignore[typeddict-unknown-key]  (SSE may abort its connection)
+            status = [500]
 
             async def send_with_request_id(message: Message) -> None:
                 if message["type"] == "http.response.start":
+                    status[0] = message["status"]
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", request_id(scope).encode()))
                     message["headers"] = headers
                 await send(message)
 
-            await app(scope, receive, send_with_request_id)
+            try:
+                await app(scope, receive, send_with_request_id)
+            finally:
+                if observers:
+                    observe(scope, status[0], started)
             return
         if scope["type"] == "websocket":
             scope[RAW_SEND] = send  # type: ignore[typeddict-unknown-key]
+            request_id(scope)
+            try:
+                await app(scope, receive, send)
+            finally:
+                if observers:
+                    observe(scope, 101, started)
+            return
         await app(scope, receive, send)
 
     return handle

@@ -11,6 +11,7 @@ from typing import Any
 class Verdict:
     allowed: bool
     retry_after: int  # seconds until the window resets
+    count: int = 0  # events counted in the window so far (``hit``)
 
 
 class MemoryRateLimiter:
@@ -27,7 +28,7 @@ class MemoryRateLimiter:
         self._windows[key] = (start, count)
         if len(self._windows) > 100_000:  # bound memory: drop expired windows
             self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window}
-        return Verdict(count <= limit, max(1, int(start + window - now + 0.999)))
+        return Verdict(count <= limit, max(1, int(start + window - now + 0.999)), count)
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         now = self._clock()
@@ -52,7 +53,7 @@ class RedisRateLimiter:
             pipe.expire(k, window, nx=True)
             pipe.ttl(k)
             count, _, ttl = await pipe.execute()
-        return Verdict(int(count) <= limit, max(1, int(ttl)))
+        return Verdict(int(count) <= limit, max(1, int(ttl)), int(count))
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         k = self._prefix + key

@@ -21,6 +21,7 @@ from persistence.db import UnitOfWork, create_engine, session_factory
 from realtime.broker import Broker, InProcessBroker, RedisBroker
 from realtime.outbox import Outbox
 from server.integrations.media_store import LocalMediaStore
+from realtime.shards import ShardedBroker
 from server.integrations.stripe import StripeProvider, provider_for
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings
@@ -115,7 +116,11 @@ def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     )
     broker: Broker
     limiter: RateLimiter
-    if settings.redis_url:
+    if settings.redis_url and settings.redis_shards:  # channels over several nodes (realtime/shards.py)
+        sharded = ShardedBroker(list(settings.redis_shards), prefix=settings.redis_prefix, main_url=settings.redis_url)
+        broker, redis = sharded, sharded.client
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix + "rl:")
+    elif settings.redis_url:
         redis_broker = RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
         broker, redis = redis_broker, redis_broker.client
         limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix + "rl:")

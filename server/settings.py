@@ -97,6 +97,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _redis_shards(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in (env.get("HUBWIRE_REDIS_SHARDS") or "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"HUBWIRE_REDIS_SHARDS must list redis:// URLs, not {url!r}")
+    if urls and not env.get("HUBWIRE_REDIS_URL"):
+        raise SettingsError("HUBWIRE_REDIS_SHARDS needs HUBWIRE_REDIS_URL (presence and limits stay there)")
+    return urls
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -146,7 +156,20 @@ class Settings:
     # HUBWIRE_RT_* gateway limits (docs/realtime.md), checked to be numbers here and applied by
     # the realtime lifespan; and how often scheduled discussions are looked for, in seconds.
     realtime: dict[str, str] = field(default_factory=dict)
+    # HUBWIRE_REDIS_SHARDS: Redis nodes the realtime channels are spread over (realtime/shards.py);
+    # empty = every channel on HUBWIRE_REDIS_URL (or in-process without Redis)
+    redis_shards: tuple[str, ...] = ()
     community_scheduler_interval: float = 1.0
+    # Operations (docs/deploy.md#running-in-production): the token /metrics asks for (unset: 404),
+    # the log format (auto: human-readable on a terminal, JSON lines otherwise), request body
+    # limits by route kind, and the REST API's rate limits per API key / token and per IP.
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "auto"
+    max_json_body_bytes: int = 1_000_000
+    max_upload_body_bytes: int = 25_000_000
+    rate_limit_per_key: int = 1200
+    rate_limit_per_ip: int = 2400
+    rate_limit_window_seconds: int = 60
 
     @property
     def is_sqlite(self) -> bool:
@@ -174,6 +197,12 @@ class Settings:
         if log_level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
             raise SettingsError("HUBWIRE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         proxies = tuple(p.strip() for p in (env.get("HUBWIRE_TRUSTED_PROXIES") or "").split(",") if p.strip())
+        log_format = (env.get("HUBWIRE_LOG_FORMAT") or "auto").strip().lower()
+        if log_format not in {"auto", "json", "text"}:
+            raise SettingsError("HUBWIRE_LOG_FORMAT must be auto, json or text")
+        metrics_token = (env.get("HUBWIRE_METRICS_TOKEN") or "").strip() or None
+        if metrics_token is not None and len(metrics_token) < 16:
+            raise SettingsError("HUBWIRE_METRICS_TOKEN must be at least 16 characters")
         host = (env.get("HUBWIRE_HOST") or "127.0.0.1").strip()
         port = _int_between(env, "HUBWIRE_PORT", 8000, 0, 65535)
         return cls(
@@ -181,6 +210,7 @@ class Settings:
             database_url=database_url,
             redis_url=env.get("HUBWIRE_REDIS_URL") or None,
             redis_prefix=env.get("HUBWIRE_REDIS_PREFIX") or "hubwire:",
+            redis_shards=_redis_shards(env),
             secret_key=secret_key,
             public_url=(env.get("HUBWIRE_PUBLIC_URL") or local_url(host, port)).rstrip("/"),
             host=host,
@@ -216,6 +246,13 @@ class Settings:
             trusted_proxies=proxies,
             realtime=_numbers(env, "HUBWIRE_RT_"),
             community_scheduler_interval=_positive_float(env, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL", 1.0),
+            metrics_token=metrics_token,
+            log_format=log_format,
+            max_json_body_bytes=_int_between(env, "HUBWIRE_MAX_JSON_BODY", 1_000_000, 1024, 1 << 30),
+            max_upload_body_bytes=_int_between(env, "HUBWIRE_MAX_UPLOAD_BODY", 25_000_000, 1024, 1 << 34),
+            rate_limit_per_key=_int_between(env, "HUBWIRE_RATE_LIMIT_PER_KEY", 1200, 0, 10**9),
+            rate_limit_per_ip=_int_between(env, "HUBWIRE_RATE_LIMIT_PER_IP", 2400, 0, 10**9),
+            rate_limit_window_seconds=_int_between(env, "HUBWIRE_RATE_LIMIT_WINDOW", 60, 1, 86400),
         )
 
 

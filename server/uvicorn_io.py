@@ -3,7 +3,8 @@
 Two things ASGI cannot express, each feature-detected on the server's own ``send`` (kept in the
 scope by ``server.errors.edge``), each falling back to plain ASGI behaviour with any other server:
 
-* ``direct_writer`` — pre-built WebSocket frames written straight to the transport.
+* ``direct_writer`` — pre-built WebSocket frames written straight to the transport (its ``many``
+  attribute writes several queued frames in one write: coalescing for a socket that was behind).
 * ``aborter`` — dropping an HTTP connection at once (an SSE stream whose client stopped reading).
 
 Pre-built frames. The fan-out sends one event to many sockets. Through ASGI, every send frames the
@@ -97,7 +98,51 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
         transport.write(_wire(text))
         return True
 
+    def write_many(texts: list[str]) -> bool:
+        """Several frames in one transport write (what queued while the socket was behind)."""
+        if (not writable.is_set() or proto.close_sent or proto.disconnected or conn.state is not open_
+                or transport.is_closing()):
+            return False
+        last_text, last_wire = _last
+        transport.write(b"".join([last_wire if text is last_text else
+                                  Frame(Opcode.TEXT, text.encode()).serialize(mask=False) for text in texts]))
+        return True
+
+    write.many = write_many  # type: ignore[attr-defined]
     return write
+
+
+def release_handshake(send: Any) -> bool:
+    """Drop what uvicorn keeps of an accepted WebSocket's handshake for the socket's life — the
+    request and the response with their parsed headers (a few KB per idle socket) — once it can no
+    longer use them (after the accept: it reads them only to answer the upgrade). True when done."""
+    proto = getattr(send, "__self__", None)
+    if WebSocketsSansIOProtocol is None or not isinstance(proto, WebSocketsSansIOProtocol):
+        return False
+    if not getattr(proto, "handshake_complete", False) or not hasattr(proto, "request"):
+        return False
+    proto.request = None
+    proto.response = None
+    return True
+
+
+def bound_send_buffer(send: Any, size: int) -> bool:
+    """Cap the kernel's send buffer of an accepted WebSocket's TCP socket at ``size`` bytes (Linux
+    doubles it for bookkeeping), instead of letting it grow with autotuning to megabytes: what a
+    client has not read then backs up into the gateway's bounded queue (4008 when full) within a
+    bounded time, not in the kernel. True when set (uvicorn's protocols; False elsewhere)."""
+    import socket
+
+    proto = getattr(send, "__self__", None)
+    transport = getattr(proto, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or size <= 0:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    except OSError:
+        return False
+    return True
 
 
 def aborter(send: Any) -> Callable[[], None] | None:
@@ -111,4 +156,4 @@ def aborter(send: Any) -> Callable[[], None] | None:
     return abort if callable(abort) else None
 
 
-__all__ = ["aborter", "direct_writer"]
+__all__ = ["aborter", "bound_send_buffer", "direct_writer", "release_handshake"]

@@ -35,6 +35,7 @@ from persistence.db import create_engine
 from server.app import create_app
 from server.settings import Settings
 from tests.support.backends import PG_ADMIN_URL, REDIS_URL, RUN_ID, Database, make_settings
+from tests.support.logscan import collect, lines_scanned, scan
 
 
 def backend_name() -> str:
@@ -60,6 +61,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hubwire")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every log line of the run, and every server process's log, searched for the secrets the
+    tests used (tests/support/logscan.py): a hit fails the run at its end."""
+    base = tmp_path_factory.getbasetemp()
+    path = base / "suite-records.log"
+    yield from collect(path)
+    files = [path, *(p for p in base.rglob("*.log") if p != path)]
+    found = scan(files)
+    print(f"\nlog scan: {lines_scanned(files)} lines in {len(files)} files, "
+          f"{sum(len(v) for v in found.values())} secrets")
+    assert not found, f"secrets in the logs: {found}"
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,12 @@ const MARK = Buffer.from('sent=');
 let lat = new Float64Array(1 << 20);
 let nLat = 0;
 let recvTimes = new Float64Array(1 << 20);
+let owner = new Int32Array(1 << 20); // which socket received it (p99 of the sockets kept)
 let closedAbnormal = 0;
 const closeCodes = {};
 const sockets = [];
 
-function record(buf) {
+function record(buf, idx) {
   const i = buf.indexOf(MARK);
   if (i < 0) return;
   const sent = parseFloat(buf.toString('latin1', i + 5, i + 25)) * 1000;
@@ -30,15 +31,20 @@ function record(buf) {
   if (nLat === lat.length) {
     const a = new Float64Array(lat.length * 2); a.set(lat); lat = a;
     const b = new Float64Array(recvTimes.length * 2); b.set(recvTimes); recvTimes = b;
+    const o = new Int32Array(owner.length * 2); o.set(owner); owner = o;
   }
   lat[nLat] = t - sent;
   recvTimes[nLat] = t;
+  owner[nLat] = idx;
   nLat++;
 }
 
+let nextIdx = 0;
 function open(url, protocols) {
+  const idx = nextIdx++;
   return new Promise((resolve) => {
     const ws = new WebSocket(url, protocols, { perMessageDeflate: !!cfg.deflate, handshakeTimeout: 30000 });
+    ws._idx = idx;
     let ready = false;
     const done = (ok) => { if (!ready) { ready = true; resolve(ok ? ws : null); } };
     ws.on('open', () => { if (cfg.subscribe) ws.send(JSON.stringify(cfg.subscribe)); });
@@ -49,7 +55,7 @@ function open(url, protocols) {
         else if (s.includes('"error"')) { console.error('refused: ' + s); done(false); }
         return;
       }
-      record(data);
+      record(data, idx);
     });
     ws.on('close', (code) => {
       closeCodes[code] = (closeCodes[code] || 0) + 1;
@@ -82,8 +88,12 @@ function report(t0, t1) {
   const l = lat.slice(0, nLat).sort();
   let inWindow = 0;
   for (let i = 0; i < nLat; i++) if (recvTimes[i] >= t0 && recvTimes[i] <= t1) inWindow++;
+  const kept = new Set(sockets.filter((s) => s.readyState === WebSocket.OPEN).map((s) => s._idx));
+  const k = [];
+  for (let i = 0; i < nLat; i++) if (kept.has(owner[i])) k.push(lat[i]);
+  k.sort((x, y) => x - y);
   return {
-    deliveries: nLat, in_window: inWindow,
+    deliveries: nLat, in_window: inWindow, p99_kept: quantile(k, 0.99),
     p50: quantile(l, 0.5), p99: quantile(l, 0.99), max: nLat ? l[nLat - 1] : null,
     open: sockets.filter((s) => s.readyState === WebSocket.OPEN).length,
     closed_abnormal: closedAbnormal, close_codes: closeCodes,

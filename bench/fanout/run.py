@@ -342,14 +342,16 @@ async def one_run(system: System, client: LoadClient, rate: float, duration: flo
             "per_s": rep["in_window"] / window, "p50": rep["p50"], "p99": rep["p99"], "max": rep["max"],
             "cpu_us": (cpu1 - cpu0) / max(1, rep["in_window"]) * 1e6, "cpu_s": cpu1 - cpu0,
             "server_cores": (cpu1 - cpu0) / window, "client_cores": (ccpu1 - ccpu0) / window,
-            "open": rep["open"], "closes": rep["close_codes"]}
+            "open": rep["open"], "closes": rep["close_codes"], "p99_kept": rep.get("p99_kept"),
+            "shed": int(rep["close_codes"].get("4008", 0)), "rss": rss_bytes(system.pids)}
 
 
 def med(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs if r[key] is not None))
 
 
-async def scenario(systems: list[System], subs: int, rate: float, args: Any, logdir: Path) -> dict[str, Any]:
+async def scenario(systems: list[System], subs: int, rate: float, args: Any, logdir: Path,
+                   fresh: bool = False) -> dict[str, Any]:
     clients = {}
     for s in systems:
         clients[s.name] = await LoadClient.start(s.client_cfg(subs, args.deflate), logdir / f"client-{s.name}.log")
@@ -364,6 +366,12 @@ async def scenario(systems: list[System], subs: int, rate: float, args: Any, log
             log(f"  {s.name:8} idle with {subs} subscribers: {idle:.3f} cores")
         for run in range(args.runs):  # interleaved, so both see the same background noise
             for s in systems:
+                if fresh and run > 0:  # sockets shed in the last run stay closed: start over
+                    await clients[s.name].quit()
+                    await asyncio.sleep(1.0)
+                    clients[s.name] = await LoadClient.start(s.client_cfg(subs, args.deflate),
+                                                             logdir / f"client-{s.name}.log")
+                    await asyncio.sleep(2.0)
                 r = await one_run(s, clients[s.name], rate, args.duration, args.grace)
                 out[s.name].append(r)
                 log(f"  {s.name:8} {subs}x{rate:g} run {run + 1}: {r['per_s']:.0f} deliveries/s "
@@ -475,7 +483,8 @@ async def main(args: Any) -> None:
                       HUBWIRE_LOG_LEVEL="WARNING", HUBWIRE_SECRET_KEY="bench-fanout-secret-" + "z" * 40,
                       HUBWIRE_ACCESS_TOKEN_TTL="7200",
                       HUBWIRE_RT_MAX_SOCKETS="100000",  # subscribers share 20 member tokens
-                      HUBWIRE_RT_OPS_PER_SECOND="1000")
+                      HUBWIRE_RT_OPS_PER_SECOND="1000",
+                      HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0")  # the server, not its limits
         hubwire_cmd = [str(Path(sys.executable).parent / "hubwire")]
         if not Path(hubwire_cmd[0]).exists():
             hubwire_cmd = [sys.executable, "-m", "server.cli"]
@@ -494,6 +503,18 @@ async def main(args: Any) -> None:
             wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
             bl_procs.append(proc)
 
+        ch_channel = prefix + "channels"
+        ch_ports, ch_procs = [], []
+        if args.channels:
+            ch_env = dict(env, BENCH_REDIS_URL=args.redis_url, BENCH_CHANNEL=ch_channel)
+            ch_ports = [free_port(), free_port()]
+            for i, port in enumerate(ch_ports):
+                lf = logdir / f"channels-{i}.log"
+                proc = spawn([sys.executable, str(HERE / "baseline_app.py"), "--channels", "--port", str(port)],
+                             ch_env, lf, cwd=HERE)
+                wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
+                ch_procs.append(proc)
+
         bases = [f"http://127.0.0.1:{p}" for p in hw_ports]
         world = World(bases[0])
         log(f"hub {world.hub_id}: {N_MEMBERS} members, a moderator, space {world.space_id}")
@@ -506,6 +527,9 @@ async def main(args: Any) -> None:
                           None, None, baseline_publisher(redis, bl_channel, world.hub_id))
 
         systems = [hubwire, baseline]
+        if args.channels:
+            systems.append(System("channels", [p.pid for p in ch_procs], [f"ws://127.0.0.1:{p}/ws" for p in ch_ports],
+                                  None, None, baseline_publisher(redis, ch_channel, world.hub_id)))
         log(f"servers: hubwire pids {hubwire.pids}, baseline pids {baseline.pids}; client: node ws, "
             f"permessage-deflate {'offered' if args.deflate else 'off'}")
 
@@ -517,6 +541,10 @@ async def main(args: Any) -> None:
         for subs, rate in args.scenarios:
             log(f"scenario {subs} subscribers x {rate:g} msg/s ...")
             results["scenarios"][(subs, rate)] = await scenario(systems, subs, rate, args, logdir)
+        for subs, rate in args.overload:
+            log(f"overload {subs} subscribers x {rate:g} msg/s ...")
+            results.setdefault("overload", {})[(subs, rate)] = await scenario(systems, subs, rate, args, logdir,
+                                                                               fresh=True)
         if not args.skip_rest:
             log(f"REST row: {args.rest_subs} subscribers x {args.rest_rate:g} posts/s ...")
             results["rest"] = await rest_row(world, hubwire, bases, args.rest_subs, args.rest_rate, args, logdir)
@@ -552,10 +580,12 @@ def print_table(results: dict[str, Any], args: Any) -> None:
         if "idle_cores" in out:
             idle_notes.append(f"{subs} subscribers: Hubwire {out['idle_cores']['hubwire']:.3f}, "
                               f"baseline {out['idle_cores']['baseline']:.3f}")
-        for name, runs in (("Hubwire", hw), ("baseline", bl)):
+        for name, runs in (("Hubwire", hw), ("baseline", bl), ("ChannelsPlugin", out.get("channels"))):
+            if not runs:
+                continue
             d, c = med(runs, "per_s"), med(runs, "cpu_us")
-            rd = d / med(bl, "per_s") if name == "Hubwire" else 1.0
-            rc = c / med(bl, "cpu_us") if name == "Hubwire" else 1.0
+            rd = d / med(bl, "per_s")
+            rc = c / med(bl, "cpu_us")
             lost = sum(r["expected"] - r["deliveries"] for r in runs)
             note = f" (lost {lost})" if lost else ""
             print(f"| {subs} × {rate:g} msg/s (expected {subs * rate:,.0f}/s) | {name} | {d:,.0f}{note} | {rd:.2f} | "
@@ -565,6 +595,25 @@ def print_table(results: dict[str, Any], args: Any) -> None:
         print()
         print("Server CPU with the subscribers connected and nothing published (cores, included in the CPU "
               "per delivery above): " + "; ".join(idle_notes))
+    for (subs, rate), out in results.get("overload", {}).items():
+        print()
+        print(f"Overload: {subs} subscribers × {rate:g} msg/s offered ({subs * rate:,.0f} deliveries/s), median of "
+              f"{n} run(s); p99 over the sockets still open at the end; shed = sockets closed 4008 (not reopened "
+              f"by the client); RSS of the two server processes at the end")
+        print()
+        print("| system | deliveries/s | × baseline | × ChannelsPlugin | p99 ms (all) | p99 ms (kept sockets) "
+              "| sockets shed | open at end | RSS MB |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        bl, ch = out["baseline"], out.get("channels")
+        for name, runs in (("Hubwire", out["hubwire"]), ("baseline", bl), ("ChannelsPlugin", ch)):
+            if not runs:
+                continue
+            d = med(runs, "per_s")
+            vs_ch = f"{d / med(ch, 'per_s'):.2f}" if ch else "–"
+            kept = [r["p99_kept"] for r in runs if r["p99_kept"] is not None]
+            print(f"| {name} | {d:,.0f} | {d / med(bl, 'per_s'):.2f} | {vs_ch} | {med(runs, 'p99'):.0f} | "
+                  f"{statistics.median(kept) if kept else float('nan'):.0f} | {med(runs, 'shed'):.0f} | "
+                  f"{med(runs, 'open'):.0f} | {med(runs, 'rss') / 2**20:.0f} |")
     rest = results.get("rest")
     if rest:
         print()
@@ -603,6 +652,11 @@ def parse_args() -> Any:
     ap.add_argument("--deflate", action="store_true",
                     help="offer permessage-deflate as browsers do (uvicorn accepts it: every frame is then "
                          "compressed once per socket); off by default, to measure the gateway itself")
+    ap.add_argument("--overload", default="",
+                    help="scenarios offering more than the box can deliver, e.g. 1000x200: delivered/s, p99 of "
+                         "the sockets kept, sockets shed, memory (one client per system: shed sockets stay closed)")
+    ap.add_argument("--channels", action="store_true",
+                    help="also run the Litestar ChannelsPlugin stack (baseline_app.py --channels)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-rest", action="store_true")
     ap.add_argument("--keep-logs", action="store_true")
@@ -610,6 +664,7 @@ def parse_args() -> Any:
     if args.quick:
         args.duration, args.runs, args.grace = 3.0, 1, 2.0
     args.scenarios = [(int(a), float(b)) for a, b in (s.split("x") for s in args.scenarios.split(",") if s)]
+    args.overload = [(int(a), float(b)) for a, b in (s.split("x") for s in args.overload.split(",") if s)]
     args.memory_sizes = [int(x) for x in args.memory_sizes.split(",") if x]
     return args
 

@@ -8,7 +8,9 @@ same member gets the same answer everywhere.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from domain.access.cache import FactsCache
@@ -19,6 +21,10 @@ from domain.context import Ctx
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
+
+# Told about every decision as (action, allowed, seconds it took): the edge's metrics
+# (server/metrics.py) append themselves here; the domain knows nothing of Prometheus.
+DECISION_OBSERVERS: list[Callable[[str, bool, float], None]] = []
 
 
 async def check(ctx: Ctx, subject: Subject, action: str, target_type: str, target_id: uuid.UUID,
@@ -34,12 +40,18 @@ async def evaluate(uow: UnitOfWork, cache: FactsCache, subject: Subject, action:
     """The decision for ``subject`` doing ``action`` on the target in ``hub_id`` at ``now`` (with
     the evaluator's trace when ``explain``). NotFound when the hub does not exist. Warm: no query
     (one for a space target); cold: see ``domain.access.loader``."""
+    started = time.perf_counter()
     hub = await cache.hub(uow, hub_id)
     contact_id = subject.contact_id if subject.kind == "member" else None
     contact = await cache.contact(uow, hub, contact_id) if contact_id is not None else None
     target = await load_target_facts(uow, hub.facts, target_type, target_id, contact_id,
                                      node_parents=hub.node_parents)
-    return decide(subject, action, AccessFacts(hub.facts, contact, target), now, explain=explain)
+    decision = decide(subject, action, AccessFacts(hub.facts, contact, target), now, explain=explain)
+    if DECISION_OBSERVERS:
+        took = time.perf_counter() - started
+        for observe in DECISION_OBSERVERS:
+            observe(action, decision.allowed, took)
+    return decision
 
 
 # What a member is told for each denial reason (the reason itself is the error's stable code).

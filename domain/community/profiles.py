@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from domain.community.messages import display_name
 from domain.context import Ctx
+from domain.crm.data_rights import ERASED_NAME
 from domain.crm.segment_sql import ascii_lower
 from domain.errors import NotFound, ValidationFailed
 from domain.identity.members import MemberPrincipal
@@ -90,6 +91,12 @@ async def get_profile(ctx: Ctx, member: MemberPrincipal, contact_id: uuid.UUID |
     m = await ctx.uow.session.scalar(sa.select(HubMembership).where(
         HubMembership.contact_id == contact_id, visible_to(member.contact_id, member.hub_id, ctx.now())))
     if m is None:
+        # an erased member (domain/crm/data_rights.py): their posts stay, under this name only
+        gone = await ctx.uow.session.scalar(sa.select(HubMembership).where(
+            HubMembership.contact_id == contact_id, HubMembership.hub_id == member.hub_id,
+            HubMembership.status == "left"))
+        if gone is not None and (gone.profile or {}).get("erased"):
+            return ProfileView(contact_id, ERASED_NAME, None, None, [], "member", gone.joined_at)
         raise NotFound("Member not found.")
     return (await _views(ctx.uow, [m]))[0]
 

@@ -154,13 +154,15 @@ async def get_membership(ctx: Ctx, hub: Hub, contact_id: uuid.UUID | None) -> Me
 
 async def membership_statuses(ctx: Ctx, hub_id: uuid.UUID, contact_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The status now (``effective_status``: a lapsed ban is active) of each of ``contact_ids``
-    that has a membership of hub ``hub_id``; contacts without one are left out. One query, for
-    re-checking live sockets after a ban or an access change."""
+    that has a membership of hub ``hub_id``; contacts without one are left out; ``erased`` for a
+    member whose data was erased (domain/crm/data_rights.py). One query, for re-checking live
+    sockets after a ban or an access change."""
     now = ctx.now()
     rows = (await ctx.uow.session.execute(
         sa.select(HubMembership).where(HubMembership.hub_id == hub_id,
                                        HubMembership.contact_id.in_(contact_ids)))).scalars().all()
-    return {m.contact_id: effective_status(m, now) for m in rows}
+    return {m.contact_id: "erased" if m.status == "left" and (m.profile or {}).get("erased")
+            else effective_status(m, now) for m in rows}
 
 
 async def list_memberships(ctx: Ctx, hub: Hub, page: PageRequest, *, status: str | None = None,

@@ -36,6 +36,7 @@ from persistence.models.crm import (
     ContactAttributeOption,
     ContactAttributeValue,
     ContactTag,
+    DataErasure,
     Segment,
     Tag,
     TeamContact,
@@ -76,6 +77,7 @@ __all__ = [
     "Segment",
     "Tag",
     "TeamContact",
+    "DataErasure",
     # hubs
     "Hub",
     "HubEmailSender",

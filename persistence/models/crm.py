@@ -119,3 +119,19 @@ class Segment(Base):
     conditions: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class DataErasure(Base):
+    """The audit record of one erasure (docs/api.md#data-rights): who erased which contact's data in
+    which team, when, and how many rows of each kind were removed or anonymized. It names the
+    contact by id only (no email, no name), which is all the law lets the team keep."""
+
+    __tablename__ = "data_erasures"
+    __table_args__ = (sa.Index("ix_data_erasures_team", "team_id", "erased_at"),)
+    id: Mapped[uuid.UUID] = id_column()
+    team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid())  # no foreign key: outlives the contact
+    team_contact_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid())
+    erased_by: Mapped[str] = mapped_column(sa.String(100))  # "user:<id>" or "api_key:<id>"
+    summary: Mapped[dict[str, Any]]
+    erased_at: Mapped[datetime]

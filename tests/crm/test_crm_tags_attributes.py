@@ -12,6 +12,7 @@ from persistence.db import create_engine, session_factory
 from persistence.models import ContactAttributeValue
 from tests.support.api import assert_error, bearer, create_key, doc, register
 from tests.support.crm import T, add_contact, hdrs, list_all
+from tests.support.sql import counting
 
 pytestmark = pytest.mark.asyncio
 
@@ -125,17 +126,8 @@ async def test_contact_counts_count_live_contacts_with_one_grouped_query_per_pag
     assert await counts() == {"One": 3, "Two": 2, "Three": 0}
 
     # the number of statements for a page does not grow with the number of tags on it
-    engine = app.state.services.engine.sync_engine
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
-        # The app's background jobs (email outbox, scheduled discussions) share this engine and
-        # poll on their own schedule: leave their statements out.
-        if "email_outbox" not in statement and "discussions" not in statement:
-            statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    # (counted from the request's own task: the app's background jobs poll the same engine)
+    with counting(client, app) as statements:
         await client.get(f"{T(staff.team_id)}/tags?page[size]=1", headers=staff.headers)
         one = len(statements)
         for n in range(12):
@@ -144,8 +136,6 @@ async def test_contact_counts_count_live_contacts_with_one_grouped_query_per_pag
         r = await client.get(f"{T(staff.team_id)}/tags?page[size]=100", headers=staff.headers)
         assert len(r.json()["data"]) == 15
         many = len(statements)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert many == one, (one, many)
 
 

@@ -18,7 +18,7 @@ import uvicorn
 from websockets.asyncio.client import connect
 
 from server.errors import RAW_SEND, edge
-from server.uvicorn_io import aborter, direct_writer
+from server.uvicorn_io import aborter, bound_send_buffer, direct_writer, release_handshake
 
 
 class Probe:
@@ -86,6 +86,56 @@ async def test_a_frame_is_shared_across_sockets_and_still_correct() -> None:
                 assert [await asyncio.wait_for(ws.recv(), 5) for _ in range(50)] == [f'{{"seq":{n}}}' for n in range(50)]
 
 
+async def test_several_frames_in_one_write_keep_their_order_and_framing() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        reader, writer = await _raw_client(port)
+        _, write = await asyncio.wait_for(app.accepted.get(), 5)
+        many = write.many  # type: ignore[union-attr]
+        write(TEXTS[-1])  # the last framed text is reused by the batch as is
+        assert many(TEXTS) and many([TEXTS[-1], "after"])
+        expected = [TEXTS[-1], *TEXTS, TEXTS[-1], "after"]
+        for text in expected:  # every frame whole, in order, unmasked text frames
+            assert await asyncio.wait_for(_read_frame(reader), 10) == (0x81, text.encode())
+        writer.close()
+
+
+async def test_the_kernel_send_buffer_is_capped_and_the_transport_pauses_sooner() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        reader, writer = await _raw_client(port)
+        raw, write = await asyncio.wait_for(app.accepted.get(), 5)
+        assert bound_send_buffer(raw, 16384)
+        sock = raw.__self__.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 16384  # Linux doubles it
+        chunk = "z" * 4096
+        written = 0
+        while write(chunk):  # the client reads nothing: with the cap the transport pauses after
+            written += 1      # about the kernel buffer + uvicorn's high-water mark, not megabytes
+            assert written < 1000, "the transport never paused"
+            await asyncio.sleep(0)
+        for _ in range(written):  # and every frame still arrives whole, in order
+            assert await asyncio.wait_for(_read_frame(reader), 10) == (0x81, chunk.encode())
+        writer.close()
+    assert not bound_send_buffer(object(), 16384)  # another server: nothing to cap
+
+
+async def test_the_handshake_is_released_and_the_socket_still_works() -> None:
+    app = Probe()
+    async with serving(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            raw, write = await asyncio.wait_for(app.accepted.get(), 5)
+            assert raw.__self__.request is not None
+            assert release_handshake(raw)
+            assert raw.__self__.request is None and raw.__self__.response is None
+            assert write("still framed") and await asyncio.wait_for(ws.recv(), 5) == "still framed"
+            await raw({"type": "websocket.send", "text": "through ASGI"})
+            assert await asyncio.wait_for(ws.recv(), 5) == "through ASGI"
+            await ws.send("from the client")  # and the socket still reads
+            await raw({"type": "websocket.close", "code": 1000})
+    assert not release_handshake(object())
+
+
 async def test_no_shortcut_when_permessage_deflate_is_negotiated() -> None:
     app = Probe()
     async with serving(app, deflate=True) as port:
@@ -139,6 +189,7 @@ async def test_steps_aside_while_the_transport_is_paused_and_after_close() -> No
             assert written < 10_000, "the transport never paused"
             await asyncio.sleep(0)
         assert written > 0
+        assert not write.many(["refused", "too"])  # type: ignore[attr-defined]  (paused: never waits)
         # the client catches up: every frame arrives whole and in order, and writing resumes
         for _ in range(written):
             b0, payload = await asyncio.wait_for(_read_frame(reader), 10)

@@ -24,8 +24,17 @@ def make_settings(data_dir: Path, database_url: str, redis_prefix: str, **overri
         "HUBWIRE_SECRET_KEY": "test-secret-key-" + "x" * 40,
         "HUBWIRE_PASSWORD_HASHING": "fast",
         "HUBWIRE_LOGIN_LIMIT_PER_IP": "100000",
+        # every test client shares one address: the REST API's limits are tested on their own
+        # (tests/ops/test_limits.py)
+        "HUBWIRE_RATE_LIMIT_PER_IP": "10000000",
+        "HUBWIRE_RATE_LIMIT_PER_KEY": "10000000",
         "HUBWIRE_REDIS_PREFIX": redis_prefix,
-        "HUBWIRE_LOG_LEVEL": "WARNING",
+        # INFO: every request's log line is written, and scanned for secrets (tests/support/logscan.py)
+        "HUBWIRE_LOG_LEVEL": "INFO",
+        "HUBWIRE_LOG_FORMAT": "json",
+        # A loaded test machine makes the event loop late now and then: typing and presence frames
+        # are not shed in tests of other things (tests/realtime/test_realtime_overload.py tests it)
+        "HUBWIRE_RT_SHED_SIGNALS_AFTER": "60",
     }
     if REDIS_URL:
         env["HUBWIRE_REDIS_URL"] = REDIS_URL

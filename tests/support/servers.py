@@ -25,12 +25,12 @@ def hubwire_command() -> list[str]:
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path, *args: str) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self._log = open(log, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [*hubwire_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*hubwire_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.log_path = log

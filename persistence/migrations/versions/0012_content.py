@@ -13,7 +13,7 @@ from alembic import op
 import persistence.types
 
 revision = '0012'
-down_revision = '0008'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -16,6 +16,7 @@ from domain.crm import segments
 from domain.crm import tags as crm_tags
 from persistence.ids import parse_id
 from server.api.crm import bulk_schemas as bulk
+from server.api.crm import data_rights
 from server.api.crm.schemas import (
     CONTACT_FILTERS,
     ContactAttributeOptionsCreateDocument,
@@ -344,5 +345,5 @@ class SegmentsController(Controller):
 
 ROUTES: list[Any] = [
     ContactsController, ContactTagsController, ContactValuesController, TagsController, ContactAttributesController,
-    SegmentsController,
+    SegmentsController, *data_rights.ROUTES,
 ]

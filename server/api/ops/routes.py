@@ -1,4 +1,4 @@
-"""Operational endpoints: liveness and readiness."""
+"""Operational endpoints: liveness, readiness and the Prometheus metrics (server/metrics.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 
+from server import metrics as prom
 from server.api.ops.schemas import Health, Readiness
 from server.deps import services_of
+from server.errors import error_response
 
 
 @get("/health", tags=["operations"], security=[], summary="Process is up")
@@ -41,4 +43,20 @@ async def ready(state: State) -> Response[Readiness]:
     return Response(Readiness(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
 
 
-ROUTES: list[Any] = [health, ready]
+@get("/metrics", tags=["operations"], summary="Prometheus metrics (Bearer HUBWIRE_METRICS_TOKEN)")
+async def metrics(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    """The Prometheus text format, to ``Authorization: Bearer $HUBWIRE_METRICS_TOKEN`` only; 404
+    while no token is configured (the default: metrics are not public)."""
+    svc = services_of(state)
+    expected = svc.settings.metrics_token
+    if not expected:
+        return error_response(request, 404, "not_found", "Not found")
+    if not prom.token_matches(expected, request.headers.get("authorization")):
+        return error_response(request, 401, "unauthenticated", "Unauthenticated",
+                              "Send `Authorization: Bearer <HUBWIRE_METRICS_TOKEN>`.",
+                              headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    body, media_type = await prom.render(svc)
+    return Response(body, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+
+ROUTES: list[Any] = [health, ready, metrics]

@@ -18,6 +18,8 @@ from typing import Any
 import msgspec
 from litestar import Request, WebSocket
 from litestar.response import Stream
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 
 from domain.events.channels import hub_channel
 from domain.identity.members import MemberPrincipal
@@ -25,7 +27,8 @@ from realtime import protocol as p
 from realtime.connection import Connection
 from realtime.gateway import Gateway
 from server.errors import RAW_SEND
-from server.uvicorn_io import aborter, direct_writer
+from server.metrics import SSE_STREAMS
+from server.uvicorn_io import aborter, bound_send_buffer, direct_writer, release_handshake
 
 log = logging.getLogger("hubwire.realtime")
 
@@ -91,8 +94,9 @@ async def refuse_unavailable(socket: WebSocket, exc: Exception) -> None:
     await refuse(socket, p.CLOSE_TRY_AGAIN, "service_unavailable", "Try again shortly.")
 
 
-def socket_connection(socket: WebSocket, kind: str) -> Connection:
-    """The gateway's ``Connection`` for an accepted, authenticated socket."""
+def socket_connection(socket: WebSocket, kind: str, send_buffer: int = 0) -> Connection:
+    """The gateway's ``Connection`` for an accepted, authenticated socket; ``send_buffer``: cap
+    the kernel's send buffer of its TCP socket (bytes; 0 leaves it to the OS)."""
     # The server's own send (kept by server.errors.edge), not the socket's wrapped one: frames on
     # an accepted socket need none of the wrappers, and this is called per frame per subscriber.
     asgi_send = socket.scope.get(RAW_SEND) or socket.send  # type: ignore[attr-defined]
@@ -104,15 +108,29 @@ def socket_connection(socket: WebSocket, kind: str) -> Connection:
         await socket.close(code, reason)
 
     write = direct_writer(asgi_send)
+    if send_buffer:
+        bound_send_buffer(asgi_send, send_buffer)
+    # Authenticated: the handshake's headers are not read again (uvicorn's copies, the scope's list
+    # and Litestar's parsed Headers) — a few KB per idle socket (bench/README.md, memory).
+    release_handshake(asgi_send)
+    socket.scope["headers"] = []
+    ScopeState.from_scope(socket.scope).headers = Empty
     global _write_path_logged
     if not _write_path_logged:  # once per process: which path the fan-out takes here
         _write_path_logged = True
         log.info("realtime: event frames are %s", "built once and written directly to each socket's transport"
                  if write is not None else "sent through the ASGI send")
-    return Connection(kind=kind, send=send, close_transport=close, write=write)
+    return Connection(kind=kind, send=send, close_transport=close, write=write,
+                      write_many=getattr(write, "many", None))
 
 
 _write_path_logged = False
+
+# gateway.open's refusals other than too_many_sockets: the close code and the error frame's message
+_REFUSALS = {
+    "server_restarting": (p.CLOSE_SERVER_RESTART, "The server is restarting."),
+    "overloaded": (p.CLOSE_TRY_AGAIN, "This server is overloaded; try again shortly (another one)."),
+}
 
 
 async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
@@ -123,9 +141,8 @@ async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> N
     try:
         refused = await gateway.open(conn)
         if refused is not None:  # draining, or the member's limit (their sockets on every instance)
-            code = p.CLOSE_SERVER_RESTART if refused == "server_restarting" else p.CLOSE_RATE_LIMITED
-            await refuse(socket, code, refused, "Too many sockets for this member."
-                         if code == p.CLOSE_RATE_LIMITED else "The server is restarting.")
+            code, message = _REFUSALS.get(refused, (p.CLOSE_RATE_LIMITED, "Too many sockets for this member."))
+            await refuse(socket, code, refused, message)
             return
         serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
         # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
@@ -196,6 +213,7 @@ def event_stream(request: Request[Any, Any, Any], gateway: Gateway, member: Memb
     wanted = [c.strip() for c in (channels or hub_channel(member.hub_id)).split(",") if c.strip()]
 
     async def events() -> AsyncGenerator[bytes, None]:
+        SSE_STREAMS["open"] += 1  # the metrics' count of open streams (server/metrics.py)
         try:
             refused = await gateway.open(conn)
             if refused is not None:
@@ -224,6 +242,7 @@ def event_stream(request: Request[Any, Any, Any], gateway: Gateway, member: Memb
                         continue
                     yield f"event: {kind}\ndata: {text}\n\n".encode()
         finally:
+            SSE_STREAMS["open"] -= 1
             await gateway.detach(conn)
 
     return Stream(events(), media_type="text/event-stream",

@@ -1,0 +1,264 @@
+"""REST throughput: Hubwire's list, feed, post and access-check routes against a bare Litestar JSON
+route, in one run, with a real HTTP load generator (autocannon, from npm: bench/rest/).
+
+    .venv/bin/python bench/rest.py [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+                                   [--duration 10] [--runs 3] [--connections 20] [--contacts 10000]
+
+Starts on 127.0.0.1 and stops at the end (also on error): ``hubwire serve`` (SQLite in a temporary
+folder, or a throwaway PostgreSQL database ``hubwire_bench_<hex>`` with --database-url, dropped at
+the end) and ``bench/rest/baseline_app.py`` with the same uvicorn settings. Seeds a team with
+``--contacts`` team contacts (inserted in bulk) and an API key with ``contacts:read``; a hub with an
+open space, a member and a moderator, and 60 discussions. Each route is loaded for ``--duration``
+seconds with ``--connections`` keep-alive connections, the routes interleaved, ``--runs`` times;
+printed: requests/s (median), × the bare route's in the same run, p50/p99 latency, non-2xx. Not
+part of the test suite; tests/scale/test_rest_statements.py asserts the SQL statements per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from persistence.models.crm import Contact, TeamContact
+
+JSONAPI = {"Content-Type": "application/vnd.api+json"}
+PROCS: list[subprocess.Popen[bytes]] = []
+
+
+def log(*a: Any) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(cmd: list[str], env: dict[str, str], logfile: Path, **kw: Any) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, stdout=logfile.open("wb"), stderr=subprocess.STDOUT, **kw)
+    PROCS.append(proc)
+    return proc
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], logfile: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited:\n{logfile.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up:\n{logfile.read_text()[-3000:]}")
+
+
+def doc(kind: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    return {"data": {"type": kind, "attributes": attrs}}
+
+
+class World:
+    """A team with contacts and an API key; a hub with an open space, a member, a moderator and
+    discussions."""
+
+    def __init__(self, base: str) -> None:
+        http = httpx.Client(base_url=base, timeout=30.0)
+        r = http.post("/api/v1/auth/register", json={"email": f"bench-{uuid.uuid4().hex[:10]}@example.test",
+                                                      "password": "bench-password-" + secrets.token_hex(8)})
+        assert r.status_code == 201, r.text
+        staff = {"Authorization": f"Bearer {r.json()['access_token']}", **JSONAPI}
+        self.team_id = http.get("/api/v1/teams", headers=staff).json()["data"][0]["id"]
+        t = f"/api/v1/teams/{self.team_id}"
+        r = http.post(f"{t}/api-keys", headers=staff, json={"name": "bench", "scopes": ["contacts:read"]})
+        assert r.status_code == 201, r.text
+        self.key = r.json()["secret"]
+        r = http.post(f"{t}/hubs", headers=staff, json=doc("hubs", {"name": "Bench hub"}))
+        assert r.status_code == 201, r.text
+        self.hub_id = r.json()["data"]["id"]
+        th = f"{t}/hubs/{self.hub_id}"
+        r = http.post(f"{th}/spaces", headers=staff, json=doc("spaces", {"name": "Lounge"}))
+        assert r.status_code == 201, r.text
+        self.space_id = r.json()["data"]["id"]
+        self.member = self._member(http, th, staff, "member")
+        self.moderator = self._member(http, th, staff, "moderator")
+        h = f"/api/v1/hub/{self.hub_id}"
+        for i in range(60):
+            r = http.post(f"{h}/spaces/{self.space_id}/discussions", headers=self.auth(self.moderator),
+                          json=doc("discussions", {"title": f"Topic {i}", "body": "Hello " * 20}))
+            assert r.status_code == 201, r.text
+        http.close()
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", **JSONAPI}
+
+    def _member(self, http: httpx.Client, th: str, staff: dict[str, str], role: str) -> str:
+        r = http.post(f"{th}/memberships", headers=staff,
+                      json=doc("hub_memberships", {"email": f"m-{uuid.uuid4().hex[:12]}@example.test", "role": role}))
+        assert r.status_code == 201, r.text
+        contact_id = r.json()["data"]["attributes"]["contact_id"]
+        r = http.post(f"{th}/member-tokens", headers=staff, json=doc("member_tokens", {"contact_id": contact_id}))
+        assert r.status_code == 201, r.text
+        return str(r.json()["data"]["attributes"]["access_token"])
+
+
+async def seed_contacts(db_url: str, team_id: str, n: int) -> None:
+    engine = create_async_engine(db_url)
+    now = datetime.now(UTC)
+    run = uuid.uuid4().hex[:8]
+    try:
+        for start in range(0, n, 1000):
+            contacts = [{"id": uuid.uuid4(), "email": f"c{i}-{run}@example.test", "first_name": f"First{i}",
+                         "last_name": "Bench", "created_at": now, "updated_at": now}
+                        for i in range(start, min(n, start + 1000))]
+            async with engine.begin() as conn:
+                await conn.execute(sa.insert(Contact), contacts)
+                await conn.execute(sa.insert(TeamContact), [
+                    {"id": uuid.uuid4(), "team_id": uuid.UUID(team_id), "contact_id": c["id"], "first_name": c["first_name"],
+                     "last_name": "Bench", "lifecycle_stage": "lead", "source": "bench", "created_at": now,
+                     "updated_at": now, "deleted_at": None} for c in contacts])
+    finally:
+        await engine.dispose()
+
+
+def autocannon(url: str, args: Any, *, method: str = "GET", headers: dict[str, str] | None = None,
+               body: str | None = None) -> dict[str, Any]:
+    cmd = [str(HERE / "rest" / "node_modules" / ".bin" / "autocannon"), "--json", "-c", str(args.connections),
+           "-d", str(args.duration), "-m", method]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}={v}"]
+    if body is not None:
+        cmd += ["-b", body]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=args.duration + 120, check=True)
+    rep = json.loads(out.stdout)
+    return {"rps": rep["requests"]["average"], "p50": rep["latency"]["p50"], "p99": rep["latency"]["p99"],
+            "non2xx": rep["non2xx"] + rep["errors"], "total": rep["requests"]["total"]}
+
+
+def main(args: Any) -> None:
+    if not (HERE / "rest" / "node_modules" / "autocannon").exists():
+        log("npm install (bench/rest) ...")
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=HERE / "rest", check=True, timeout=300)
+    tmp = Path(tempfile.mkdtemp(prefix="hubwire-rest-"))
+    db_name = None
+    try:
+        if args.database_url:
+            db_name = f"hubwire_bench_{secrets.token_hex(4)}"
+            admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
+
+            async def create() -> None:
+                async with admin.connect() as conn:
+                    await conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+                await admin.dispose()
+            asyncio.run(create())
+            db_url = args.database_url.rsplit("/", 1)[0] + "/" + db_name
+        else:
+            db_url = f"sqlite+aiosqlite:///{tmp / 'hubwire.db'}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
+        hw_env = dict(env, HUBWIRE_DATA_DIR=str(tmp / "data"), HUBWIRE_DATABASE_URL=db_url, HUBWIRE_LOG_LEVEL="WARNING",
+                      HUBWIRE_PASSWORD_HASHING="fast", HUBWIRE_SECRET_KEY="bench-rest-secret-" + "r" * 40,
+                      HUBWIRE_ACCESS_TOKEN_TTL="7200")
+        hw_port, bl_port = free_port(), free_port()
+        hubwire = [str(Path(sys.executable).parent / "hubwire")]
+        if not Path(hubwire[0]).exists():
+            hubwire = [sys.executable, "-m", "server.cli"]
+        proc = spawn([*hubwire, "serve", "--host", "127.0.0.1", "--port", str(hw_port)], hw_env, tmp / "hubwire.log",
+                     cwd=ROOT)
+        wait_http(f"http://127.0.0.1:{hw_port}/health", proc, tmp / "hubwire.log")
+        proc = spawn([sys.executable, str(HERE / "rest" / "baseline_app.py"), "--port", str(bl_port)], env,
+                     tmp / "baseline.log", cwd=HERE / "rest")
+        wait_http(f"http://127.0.0.1:{bl_port}/json", proc, tmp / "baseline.log")
+        base = f"http://127.0.0.1:{hw_port}"
+        world = World(base)
+        log(f"seeding {args.contacts} contacts ...")
+        asyncio.run(seed_contacts(db_url, world.team_id, args.contacts))
+        h = f"{base}/api/v1/hub/{world.hub_id}"
+        post_body = json.dumps(doc("discussions", {"title": "Bench post", "body": "Hello " * 20}))
+        routes: list[tuple[str, dict[str, Any]]] = [
+            ("bare Litestar JSON route (baseline)", {"url": f"http://127.0.0.1:{bl_port}/json"}),
+            ("GET T/contacts?page[size]=50 (10,000 contacts, API key)",
+             {"url": f"{base}/api/v1/teams/{world.team_id}/contacts?page[size]=50", "headers": World.auth(world.key)}),
+            ("GET H/spaces/{id}/discussions (member feed)",
+             {"url": f"{h}/spaces/{world.space_id}/discussions", "headers": World.auth(world.member)}),
+            ("POST H/spaces/{id}/discussions (moderator)",
+             {"url": f"{h}/spaces/{world.space_id}/discussions", "method": "POST", "body": post_body,
+              "headers": World.auth(world.moderator)}),
+            ("GET H/access/check (space, post)",
+             {"url": f"{h}/access/check?target_type=space&target_id={world.space_id}&action=post",
+              "headers": World.auth(world.member)}),
+        ]
+        for name, kw in routes:  # warm every route once (caches, connections) and check it answers
+            r = httpx.request(kw.get("method", "GET"), kw["url"], headers=kw.get("headers"), content=kw.get("body"))
+            assert r.status_code in (200, 201), f"{name}: {r.status_code} {r.text[:300]}"
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in routes}
+        for run in range(args.runs):
+            for name, kw in routes:
+                res = autocannon(kw["url"], args, method=kw.get("method", "GET"), headers=kw.get("headers"),
+                                 body=kw.get("body"))
+                results[name].append(res)
+                log(f"run {run + 1}: {name}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
+                    f"non-2xx {res['non2xx']}")
+        base_rps = statistics.median(r["rps"] for r in results[routes[0][0]])
+        print()
+        print(f"REST throughput: autocannon, {args.connections} connections, {args.duration:g} s per route, routes "
+              f"interleaved, median of {args.runs} run(s); one `hubwire serve` process "
+              f"({'PostgreSQL' if args.database_url else 'SQLite'}); shared machine, other work running")
+        print()
+        print("| route | requests/s | × bare route | p50 ms | p99 ms | non-2xx |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, _ in routes:
+            rs = results[name]
+            rps = statistics.median(r["rps"] for r in rs)
+            print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f} | {statistics.median(r['p50'] for r in rs):.1f} | "
+                  f"{statistics.median(r['p99'] for r in rs):.1f} | {sum(r['non2xx'] for r in rs)} |")
+    finally:
+        for p in PROCS:
+            p.terminate()
+        for p in PROCS:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if db_name:
+            async def drop() -> None:
+                admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
+                async with admin.connect() as conn:
+                    await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+                await admin.dispose()
+            asyncio.run(drop())
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--database-url", default="")
+    ap.add_argument("--duration", type=float, default=10.0)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=20)
+    ap.add_argument("--contacts", type=int, default=10_000)
+    main(ap.parse_args())
