@@ -19,6 +19,7 @@ from domain.access import service as access_service
 from domain.access.facts import Subject
 from domain.community.discussions import channel_space
 from domain.community.messages import can_read_conversation
+from domain.content.tree import is_shown
 from domain.context import Ctx
 from domain.errors import NotFound
 from domain.events.channels import Channel, parse_channel
@@ -39,12 +40,16 @@ async def member_access_target(ctx: Ctx, ch: Channel, hub_id: uuid.UUID,
     decides the subscription, or a refusal. ``space:{id}`` is the space itself; ``discussion:{id}``
     is the discussion's space (``not_found`` for a discussion the member could not see: missing,
     another hub's, deleted, someone else's draft); ``conversation:{id}`` is the hub itself, for a
-    participant of that conversation only (``not_found`` for anyone else)."""
+    participant of that conversation only (``not_found`` for anyone else); ``content:{id}`` is the
+    content node itself (``not_found`` for a node not on the member's tree: missing, another hub's,
+    deleted, a draft or under one; a locked one is refused with the evaluator's reason)."""
     if ch.kind == "space":
         return "space", ch.id
     if ch.kind == "discussion":
         space_id = await channel_space(ctx, hub_id, contact_id, ch.id)
         return NOT_FOUND if space_id is None else ("space", space_id)
+    if ch.kind == "content":
+        return ("content_node", ch.id) if await is_shown(ctx, hub_id, ch.id) else NOT_FOUND
     if ch.kind == "conversation":
         ok = await can_read_conversation(ctx, contact_id, ch.id, hub_id=hub_id)
         return ("hub", hub_id) if ok else NOT_FOUND
@@ -66,7 +71,7 @@ class ChannelAccess:
             rule = member_static_rule(ch, conn.hub_id, conn.contact_id)
             if rule is None and ch.kind == "hub":
                 return await self._evaluate(conn, "hub", ch.id)
-            if isinstance(rule, str):  # "evaluate": spaces, discussions (through their space), conversations
+            if isinstance(rule, str):  # "evaluate": spaces, discussions (through their space), content, conversations
                 return await self._evaluate(conn, ch.kind, ch.id, channel=ch)
             return rule
         # staff and API keys (dashboard:read checked when the socket was authenticated)

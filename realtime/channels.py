@@ -1,7 +1,7 @@
 """Channels as the gateway sees them: which it serves, and the subscription rules that need no database.
 
 Names are built and parsed by ``domain.events.channels`` (``hub:{id}``, ``space:{id}``,
-``discussion:{id}``, ``conversation:{id}``, ``contact:{id}``, ``team:{id}``). A refusal is
+``discussion:{id}``, ``content:{id}``, ``conversation:{id}``, ``contact:{id}``, ``team:{id}``). A refusal is
 ``forbidden``, or ``not_found`` where a "forbidden" would reveal that another hub or team exists;
 the rules that ask the database and the access evaluator are in ``realtime.access``.
 """
@@ -41,7 +41,8 @@ Authorizer = Callable[[Connection, Channel], Awaitable[Refusal | None]]
 
 def member_static_rule(ch: Channel, hub_id: uuid.UUID, contact_id: uuid.UUID) -> Refusal | None | str:
     """The channel rules for a member socket that need no database: None = allowed, a Refusal, or
-    ``"evaluate"`` when the access evaluator must answer (spaces, discussions, conversations)."""
+    ``"evaluate"`` when the access evaluator must answer (spaces, discussions, content nodes,
+    conversations)."""
     if ch.kind == "hub":
         return None if ch.id == hub_id else NOT_FOUND
     if ch.kind == "contact":

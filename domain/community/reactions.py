@@ -1,7 +1,7 @@
 """Reactions: one row per (member, target, emoji) on a discussion or a comment. ``PUT`` and
 ``DELETE`` are idempotent and announce only a real change (``reaction.added`` /
-``reaction.removed`` on ``discussion:{id}``). Documents carry ``[{emoji, count, reacted}]``,
-computed for a whole page in one grouped query."""
+``reaction.removed`` on ``discussion:{id}``, or ``content:{id}`` for a comment on a content node).
+Documents carry ``[{emoji, count, reacted}]``, computed for a whole page in one grouped query."""
 
 from __future__ import annotations
 
@@ -57,17 +57,18 @@ async def react(ctx: Ctx, member: MemberPrincipal, target_type: str, target_id: 
     if target_type == "discussion":
         seen = await visible_discussion(uow, cache, member, target_id, now)
         d = seen.discussion
-        space_id, discussion_id = seen.space.id, d.id
         if d.status != "published" or d.removed_at is not None:
             raise Conflict("This discussion takes no reactions.", code="not_reactable")
         tid = d.id
+        await require_space(uow, cache, member, "react", seen.space.id, now)
+        channel, discussion_id, node_id = discussion_channel(d.id), d.id, None
     else:
-        sc = await visible_comment(uow, cache, member, target_id, now)
-        space_id, discussion_id = sc.parent.space.id, sc.parent.discussion.id
+        sc = await visible_comment(ctx, member, target_id)
         if sc.comment.removed_at is not None:
             raise Conflict("This comment takes no reactions.", code="not_reactable")
         tid = sc.comment.id
-    await require_space(uow, cache, member, "react", space_id, now)
+        await sc.parent.require(ctx, member, "react")
+        channel, discussion_id, node_id = sc.parent.channel, sc.comment.discussion_id, sc.comment.content_node_id
     where = (Reaction.target_type == target_type, Reaction.target_id == tid, Reaction.contact_id == member.contact_id,
              Reaction.emoji == emoji)
     existing = await uow.session.scalar(sa.select(Reaction.id).where(*where))
@@ -87,8 +88,9 @@ async def react(ctx: Ctx, member: MemberPrincipal, target_type: str, target_id: 
     if changed:
         count = await uow.session.scalar(sa.select(sa.func.count()).select_from(Reaction).where(
             Reaction.target_type == target_type, Reaction.target_id == tid, Reaction.emoji == emoji)) or 0
-        emit(uow, discussion_channel(discussion_id), "reaction.added" if on else "reaction.removed",
-             ReactionChanged(hub_id=str(member.hub_id), discussion_id=str(discussion_id), target_type=target_type,
+        emit(uow, channel, "reaction.added" if on else "reaction.removed",
+             ReactionChanged(hub_id=str(member.hub_id), discussion_id=_s(discussion_id),
+                             content_node_id=_s(node_id), target_type=target_type,
                              target_id=str(tid), emoji=emoji, contact_id=str(member.contact_id), count=int(count)),
              now)
     return tid
@@ -109,3 +111,7 @@ async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
     for target_id, emoji, count, reacted, first in rows.all():
         out.setdefault(target_id, []).append((-int(count), first, ReactionCount(emoji, int(count), bool(reacted))))
     return {t: [rc for _, _, rc in sorted(items, key=lambda x: (x[0], x[1]))] for t, items in out.items()}
+
+
+def _s(value: object) -> str | None:
+    return str(value) if value is not None else None

@@ -51,6 +51,7 @@ class ModerationItem:
     deleted_at: datetime | None
     space_id: uuid.UUID | None = None
     discussion_id: uuid.UUID | None = None  # a comment's discussion
+    content_node_id: uuid.UUID | None = None  # or its content node
     conversation_id: uuid.UUID | None = None  # a message's conversation
     title: str | None = None
     status: str | None = None
@@ -69,7 +70,7 @@ def _item(row: Discussion | Comment | Message) -> ModerationItem:
     if isinstance(row, Comment):
         return ModerationItem("comment", row.id, row.hub_id, row.author_contact_id, row.body, row.created_at,
                               row.removed_at, row.deleted_at, discussion_id=row.discussion_id,
-                              removal_reason=row.removal_reason)
+                              content_node_id=row.content_node_id, removal_reason=row.removal_reason)
     return ModerationItem("message", row.id, row.hub_id, row.author_contact_id, row.body, row.created_at,
                           row.removed_at, row.deleted_at, conversation_id=row.conversation_id)
 

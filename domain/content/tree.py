@@ -173,3 +173,9 @@ async def member_node(ctx: Ctx, member: MemberPrincipal, node_id: uuid.UUID | No
                 refuse_unless_allowed(decision)
             return entry
     raise NotFound("No content of this hub has this id.")
+
+
+async def is_shown(ctx: Ctx, hub_id: uuid.UUID, node_id: uuid.UUID | None) -> bool:
+    """Whether the node is on the hub's member tree (live, published, under published ancestors),
+    locked or not: what a ``content:{id}`` subscription asks before the evaluator's ``view``."""
+    return node_id is not None and any(n.id == node_id for n, _ in visible(await tree_rows(ctx, hub_id)))

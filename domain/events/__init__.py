@@ -15,6 +15,7 @@ import msgspec
 
 from domain.events.channels import (  # noqa: F401  (the channel helpers, importable from here too)
     contact_channel,
+    content_channel,
     conversation_channel,
     discussion_channel,
     hub_channel,
@@ -182,12 +183,14 @@ class DiscussionRemoved(msgspec.Struct, kw_only=True):
     removed_by: str  # "author" or "moderator"
 
 
-class CommentPublished(msgspec.Struct, kw_only=True):
-    """``comment.created`` and ``comment.updated`` on ``discussion:{id}``."""
+class CommentPublished(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``comment.created`` and ``comment.updated`` on ``discussion:{id}`` (a comment on a
+    discussion: ``discussion_id`` set) or ``content:{id}`` (on a content node: ``content_node_id``)."""
 
     id: str
     hub_id: str
-    discussion_id: str
+    discussion_id: str | None
+    content_node_id: str | None = None  # only on a content node's comments (omitted otherwise)
     parent_id: str | None
     author_contact_id: str
     body: str
@@ -195,19 +198,23 @@ class CommentPublished(msgspec.Struct, kw_only=True):
     created_at: datetime
 
 
-class CommentRemoved(msgspec.Struct, kw_only=True):
+class CommentRemoved(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``comment.removed`` on the comment's ``discussion:{id}`` or ``content:{id}``."""
+
     id: str
     hub_id: str
-    discussion_id: str
+    discussion_id: str | None
+    content_node_id: str | None = None
     removed_by: str  # "author" or "moderator"
 
 
-class ReactionChanged(msgspec.Struct, kw_only=True):
-    """``reaction.added`` / ``reaction.removed`` on ``discussion:{id}``; ``count`` is the emoji's
-    count on the target after the change."""
+class ReactionChanged(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``reaction.added`` / ``reaction.removed`` on ``discussion:{id}`` (or, for a comment on a
+    content node, ``content:{id}``); ``count`` is the emoji's count on the target after the change."""
 
     hub_id: str
-    discussion_id: str
+    discussion_id: str | None
+    content_node_id: str | None = None
     target_type: str  # "discussion" or "comment"
     target_id: str
     emoji: str

@@ -1,7 +1,8 @@
 """Channel names: built here and read back here, nowhere else.
 
 Every live event goes to a channel named ``<kind>:<uuid>``: ``hub:{id}`` (hub-wide, presence),
-``space:{id}``, ``discussion:{id}``, ``conversation:{id}`` (direct messages), ``contact:{id}``
+``space:{id}``, ``discussion:{id}``, ``content:{id}`` (comments on a content node),
+``conversation:{id}`` (direct messages), ``contact:{id}``
 (personal notifications), ``team:{id}`` (staff dashboards). The domain names the channel of each
 event it emits with the helpers below; the realtime gateway reads the names clients send with
 ``parse_channel``, so both sides agree on one spelling (docs/realtime.md lists the channels and who
@@ -14,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = frozenset({"hub", "space", "discussion", "conversation", "contact", "team"})
+KINDS = frozenset({"hub", "space", "discussion", "content", "conversation", "contact", "team"})
 MAX_CHANNEL_LEN = 100
 
 
@@ -36,6 +37,11 @@ def space_channel(space_id: Any) -> str:
 def discussion_channel(discussion_id: Any) -> str:
     """Events of one discussion (comments, reactions) and typing."""
     return channel_name("discussion", discussion_id)
+
+
+def content_channel(node_id: Any) -> str:
+    """Events of one content node (the comments on a lesson and their reactions)."""
+    return channel_name("content", node_id)
 
 
 def conversation_channel(conversation_id: Any) -> str:

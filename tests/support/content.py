@@ -85,9 +85,9 @@ class Studio:
         assert r.status_code == 201, r.text
         return dict(r.json()["data"])
 
-    async def learner(self, client: Any) -> Learner:
+    async def learner(self, client: Any, role: str = "member") -> Learner:
         email = unique_email("learner")
-        r = await add(client, self.staff.headers, self.hub, email=email)
+        r = await add(client, self.staff.headers, self.hub, email=email, role=role)
         assert r.status_code in (200, 201), r.text
         a = r.json()["data"]["attributes"]
         t = await mint(client, self.staff.headers, self.hub, a["contact_id"])

@@ -131,7 +131,7 @@ class MemberDiscussionsController(Controller):
                             ctx: Context) -> Response[CommentsListDocument]:
         q = parse_list_query(request)
         page = await comment_service.list_comments(ctx, member, parse_id(discussion_id), q.page)
-        return jsonapi(CommentsListDocument.page(request, await _comments(ctx, member, page.items), page))
+        return jsonapi(CommentsListDocument.page(request, await comments_with_reactions(ctx, member, page.items), page))
 
     @post("/{discussion_id:str}/comments", opt={"access": "post"},
           summary="Comment (409 discussion_locked on a locked discussion)")
@@ -210,7 +210,8 @@ async def _discussions(ctx: Ctx, member: MemberPrincipal, items: list[Discussion
     return [discussion_resource(d, counts.get(d.id)) for d in items]
 
 
-async def _comments(ctx: Ctx, member: MemberPrincipal, items: list[Comment]) -> list[CommentsResource]:
+async def comments_with_reactions(ctx: Ctx, member: MemberPrincipal, items: list[Comment]) -> list[CommentsResource]:
+    """The comments' resources, each with its reactions as ``member`` sees them (one query)."""
     counts = await reaction_service.reaction_counts(ctx, member, "comment", [c.id for c in items])
     return [comment_resource(c, counts.get(c.id)) for c in items]
 
@@ -220,7 +221,7 @@ async def _discussion_document(ctx: Ctx, member: MemberPrincipal, d: Discussion)
 
 
 async def _comment_document(ctx: Ctx, member: MemberPrincipal, c: Comment) -> Response[Any]:
-    return jsonapi(CommentsDocument(data=(await _comments(ctx, member, [c]))[0]))
+    return jsonapi(CommentsDocument(data=(await comments_with_reactions(ctx, member, [c]))[0]))
 
 
 async def _moderate(ctx: Ctx, member: MemberPrincipal, discussion_id: str, action: str,

@@ -131,7 +131,8 @@ def discussion_resource(d: Discussion, reactions: list[ReactionCount] | None) ->
 
 class CommentAttributes(msgspec.Struct, kw_only=True):
     hub_id: str
-    discussion_id: str
+    discussion_id: str | None  # a comment is on a discussion or on a content node (content_node_id)
+    content_node_id: str | None
     parent_id: str | None
     author_contact_id: str
     body: str
@@ -184,7 +185,9 @@ class CommentsUpdateDocument(Inbound):
 
 def comment_resource(c: Comment, reactions: list[ReactionCount] | None) -> CommentsResource:
     attrs = CommentAttributes(
-        hub_id=str(c.hub_id), discussion_id=str(c.discussion_id), parent_id=str(c.parent_id) if c.parent_id else None,
+        hub_id=str(c.hub_id), discussion_id=str(c.discussion_id) if c.discussion_id else None,
+        content_node_id=str(c.content_node_id) if c.content_node_id else None,
+        parent_id=str(c.parent_id) if c.parent_id else None,
         author_contact_id=str(c.author_contact_id), body=c.body, edited_at=c.edited_at, removed_at=c.removed_at,
         reactions=_reactions(reactions), created_at=c.created_at, updated_at=c.updated_at)
     return CommentsResource.of(c.id, attrs, self_link=f"/api/v1/hub/{c.hub_id}/comments/{c.id}")

@@ -25,10 +25,11 @@ class ModerationItemAttributes(msgspec.Struct, kw_only=True):
     removed_at: datetime | None
     removal_reason: str | None
     deleted_at: datetime | None
-    # by item: a discussion's space, title, status, pin, lock and count; a comment's discussion;
-    # a message's conversation (null otherwise)
+    # by item: a discussion's space, title, status, pin, lock and count; a comment's discussion
+    # or content node; a message's conversation (null otherwise)
     space_id: str | None
     discussion_id: str | None
+    content_node_id: str | None
     conversation_id: str | None
     title: str | None
     status: str | None
@@ -54,7 +55,8 @@ def item_resource(team_id: Any, v: ModerationItem) -> ModerationItemsResource:
     attrs = ModerationItemAttributes(
         target_type=v.target_type, hub_id=str(v.hub_id), author_contact_id=str(v.author_contact_id), body=v.body,
         created_at=v.created_at, removed_at=v.removed_at, removal_reason=v.removal_reason, deleted_at=v.deleted_at,
-        space_id=_s(v.space_id), discussion_id=_s(v.discussion_id), conversation_id=_s(v.conversation_id),
+        space_id=_s(v.space_id), discussion_id=_s(v.discussion_id), content_node_id=_s(v.content_node_id),
+        conversation_id=_s(v.conversation_id),
         title=v.title, status=v.status, is_pinned=v.is_pinned, is_locked=v.is_locked, comment_count=v.comment_count)
     return ModerationItemsResource.of(
         v.id, attrs, self_link=f"/api/v1/teams/{team_id}/hubs/{v.hub_id}/moderation/{v.target_type}s/{v.id}")

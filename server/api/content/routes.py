@@ -4,7 +4,9 @@ Team side, scopes ``content:read`` / ``content:write``: the nodes of a hub's tre
 (``T/hubs/{hub_id}/content``), their children, reorder, soft delete and restore. Another team's
 ids, deleted nodes (except for restore and ``filter[deleted]``) and malformed ids are 404.
 Member side (``access: view``): ``H/content``, the tree as the member sees it, and
-``H/content/{id}``, one unlocked node with its body (403 with the evaluator's reason when locked).
+``H/content/{id}``, one unlocked node with its body (403 with the evaluator's reason when locked);
+``H/content/{id}/comments``, the community's comments on a node (``domain.community.comments``: the
+same ``comments`` resources, read, edited, reacted to and moderated at ``H/comments/{id}``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from domain.community import comments as comment_service
 from domain.content import nodes, progress, tree
 from domain.errors import DomainError
 from persistence.ids import parse_id
+from server.api.community.discussions import comments_with_reactions
+from server.api.community.discussions_schemas import CommentsCreateDocument, CommentsDocument, CommentsListDocument
 from server.api.content import media as media_routes
 from server.api.content import pages as page_routes
 from server.api.content.schemas import (
@@ -139,6 +144,24 @@ class MemberContentController(Controller):
                        ctx: Context) -> Response[ContentProgressDocument]:
         view = await progress.set_progress(ctx, member, parse_id(node_id), data.data.attributes.completed)
         return jsonapi(ContentProgressDocument(data=progress_resource(view)))
+
+    @get("/{node_id:str}/comments", opt={"access": "view"},
+         summary="A content node's comments, oldest first (403 with the reason when the node is locked)")
+    async def comments(self, request: Request[Any, Any, Any], node_id: FromPath[str], member: Member,
+                       ctx: Context) -> Response[CommentsListDocument]:
+        q = parse_list_query(request)
+        page = await comment_service.list_node_comments(ctx, member, parse_id(node_id), q.page)
+        return jsonapi(CommentsListDocument.page(request, await comments_with_reactions(ctx, member, page.items),
+                                                 page))
+
+    @post("/{node_id:str}/comments", opt={"access": "post"},
+          summary="Comment on a content node (parent_id: a comment of the same node; 403 when locked)")
+    async def post_comment(self, node_id: FromPath[str], data: JSONBody[CommentsCreateDocument], member: Member,
+                           ctx: Context) -> Response[CommentsDocument]:
+        a = data.data.attributes
+        c = await comment_service.post_node_comment(ctx, member, parse_id(node_id), a.body, a.parent_id)
+        resource = (await comments_with_reactions(ctx, member, [c]))[0]
+        return jsonapi(CommentsDocument(data=resource), 201, headers={"Location": resource.links.self})
 
 
 class ContentProgressController(Controller):
