@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import types
 import uuid
 from collections import deque
@@ -24,6 +25,14 @@ from typing import Any
 
 from realtime import protocol as p
 from realtime.stats import STATS
+
+
+class Born:
+    """When the frame being fanned out right now was published (``clock`` time; None: counted from
+    now). Set by ``FanOut.fan_out`` around its loop and read only when a frame has to queue, so
+    the per-delivery path carries no extra argument (the overload's ages: realtime/overload.py)."""
+
+    t: float | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -46,6 +55,10 @@ class Connection:
     channels: dict[str, str] = field(default_factory=dict)  # channel -> epoch
     buffers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     queue: deque[str] = field(default_factory=deque)
+    # when each queued frame was published (``Born``; else queued), parallel to ``queue``; created
+    # the first time the socket falls behind — its oldest unsent frame's age is what overload sheds on
+    _stamps: deque[float] | None = None
+    clock: Callable[[], float] = time.monotonic  # the gateway's (tests inject theirs)
     max_queue: int = 256
     coalesce_bytes: int = 64 * 1024  # at most this much text in one coalesced write
     allowance: int = 0  # replayed frames accepted beyond max_queue, not yet sent
@@ -57,6 +70,7 @@ class Connection:
     _waiter: asyncio.Future[None] | None = None
     # a direct send that had to wait (transport paused): the writer finishes it before the queue
     _inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
+    _inflight_at: float = 0.0  # when that send's frame was published (or handed over)
     _ops_window: float = 0.0
     _ops: int = 0
     writer: asyncio.Task[None] | None = None
@@ -82,14 +96,36 @@ class Connection:
         if n >= self.max_queue + self.allowance:
             STATS.frames_dropped += n + 1
             STATS.slow_consumer_closes += 1
-            self.queue.clear()  # the client cannot keep up: cut it off; it resumes with `since`
+            self.drop_queue()  # the client cannot keep up: cut it off; it resumes with `since`
             self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
             return
         if ephemeral and n >= self.max_queue // 2 + self.allowance:
             STATS.frames_dropped += 1
             return  # presence and typing go first when the queue is half full
         self.queue.append(text)
+        stamps = self._stamps
+        if stamps is None:
+            stamps = self._stamps = deque()
+        born = Born.t
+        stamps.append(self.clock() if born is None else born)
         self._wake()
+
+    def drop_queue(self) -> None:
+        """Forget every queued frame (the socket is being closed; it resumes with ``since``)."""
+        self.queue.clear()
+        if self._stamps is not None:
+            self._stamps.clear()
+
+    def queue_age(self, now: float) -> float:
+        """The age of this socket's oldest unsent frame (seconds since it was published, or queued
+        when that is unknown; 0.0 when nothing waits): a send handed to the writer (the transport
+        paused), else the head of the queue — the latency its client sees now."""
+        if self._inflight is not None:
+            return now - self._inflight_at
+        stamps = self._stamps
+        if stamps:
+            return now - stamps[0]
+        return 0.0
 
     def _send_now(self, text: str) -> None:
         """Drive the transport's send coroutine in place. While the transport accepts data (the
@@ -119,6 +155,8 @@ class Connection:
             self._wake()
             return
         self._inflight = (coro, blocked_on)
+        born = Born.t
+        self._inflight_at = self.clock() if born is None else born
         self._wake()
 
     def _wake(self) -> None:
@@ -146,7 +184,12 @@ class Connection:
         """Send ``frames`` (after what is queued), then close with ``code``."""
         if self.closing is not None:
             return
-        self.queue.extend(frames)
+        if frames:
+            self.queue.extend(frames)
+            stamps = self._stamps
+            if stamps is None:
+                stamps = self._stamps = deque()
+            stamps.extend([self.clock()] * len(frames))
         self.closing = (code, reason)
         self._end()
         self._wake()
@@ -160,7 +203,7 @@ class Connection:
         STATS.slow_consumer_closes += 1
         STATS.frames_dropped += len(self.queue)
         self.close(p.CLOSE_SLOW_CONSUMER, "slow consumer")
-        self.queue.clear()
+        self.drop_queue()
         self.writer.cancel()
 
     async def run_writer(self) -> None:
@@ -186,16 +229,24 @@ class Connection:
                             self.allowance -= 1
                     queue = self.queue
                     while queue:
+                        stamps = self._stamps
+                        assert stamps is not None  # queued frames are stamped (enqueue, close)
                         if len(queue) > 1 and self.write_many is not None:
                             batch = self._batch()
                             if self.write_many(batch):  # one write, frames in queue order
                                 for _ in batch:
                                     queue.popleft()
+                                    stamps.popleft()
                                 self.sent += len(batch)
                                 self.allowance = max(0, self.allowance - len(batch))
                                 await asyncio.sleep(0)  # let the loop flush it and others run
                                 continue
-                        await self.send(queue.popleft())  # waits while the transport is paused
+                        # The frame stays at the head (its age counting) until it is out; the
+                        # send waits while the transport is paused.
+                        await self.send(queue[0])
+                        if queue:  # (dropped meanwhile if the socket was closed: nothing to pop)
+                            queue.popleft()
+                            stamps.popleft()
                         self.sent += 1
                         if self.allowance:
                             self.allowance -= 1
@@ -205,7 +256,7 @@ class Connection:
                     task = asyncio.current_task()
                     if task is not None:
                         task.uncancel()
-                    self.queue.clear()
+                    self.drop_queue()
                 self.busy = False
                 if self.closing is not None:
                     await self.close_transport(*self.closing)

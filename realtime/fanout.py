@@ -16,18 +16,24 @@ A subscriber in the middle of subscribing (``realtime.resume.join``) gets its li
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from domain.events.channels import parse_channel
 from realtime import protocol as p
 from realtime.broker import Broker, is_outage
-from realtime.connection import Connection
+from realtime.connection import Born, Connection
 from realtime.history import History, dedup_key, frame_parts
 from realtime.stats import STATS
 
 log = logging.getLogger("hubwire.realtime")
+
+# An event whose ``at`` is older than this was published late on purpose (kept in the realtime
+# outbox while Redis was away, a scheduled publication): its age says nothing about this instance.
+LATE_PUBLISH = 60.0
 
 # A ban is announced on the team's and the contact's channel (domain/hubs/memberships.py): the
 # feeds of these kinds are watched for ``member.banned``.
@@ -66,6 +72,11 @@ class FanOut:
         self._on_ban = on_ban
         self.feeds: dict[str, Feed] = {}
         self.shed_signals = False  # overloaded: typing and presence are not delivered (realtime/overload.py)
+        self.clock: Callable[[], float] = time.monotonic  # the gateway's
+        # the age of the last event fanned out (seconds from its ``at`` to its fan-out) and when
+        # (``clock``): how late this instance's reader is handing events over (realtime/overload.py)
+        self.age = 0.0
+        self.age_at = -1e9
 
     async def acquire(self, name: str, *, conn: Connection | None = None, watcher: bool = False) -> None:
         """Add ``conn`` (or a watcher) to the feed of channel ``name``, subscribing to the broker
@@ -155,7 +166,7 @@ class FanOut:
             if seq > feed.last_seq + 1:  # missed while the broker reconnected: fill from history
                 try:
                     for s, f in await self.history.between(feed.name, feed.last_seq, seq - 1):
-                        self.fan_out(feed, s, f)
+                        self.fan_out(feed, s, f, catch_up=True)
                 except Exception as exc:
                     log.warning("could not fill a gap on %s (%s: %s)", feed.name,
                                 type(exc).__name__, exc, exc_info=not is_outage(exc))
@@ -164,11 +175,41 @@ class FanOut:
         if feed.watches_bans and b'"member.banned"' in frame:
             self._on_ban(frame)
 
-    def fan_out(self, feed: Feed, seq: int, frame: bytes) -> None:
+    def fan_out(self, feed: Feed, seq: int, frame: bytes, *, catch_up: bool = False) -> None:
         """Event ``seq`` (its frame, encoded once) to every subscriber of ``feed``: sent or queued,
-        or kept in the buffer of a subscriber still replaying history."""
+        or kept in the buffer of a subscriber still replaying history. ``catch_up``: read from
+        history after a gap or a reconnect — old by nature, so its age is not taken as a lag."""
         text = frame.decode()  # once per event; the same str goes to every subscriber
         STATS.deliveries += len(feed.subscribers)
+        # read by the subscribers' queues only if a frame has to wait
+        Born.t = None if catch_up else self._born(frame)
+        try:
+            self._fan_out(feed, seq, text)
+        finally:
+            Born.t = None
+
+    def reader_age(self, now: float) -> float:
+        """How late the last event was when this instance fanned it out (0.0 once that is over a
+        second ago: the reader has been idle since, so nothing is waiting in front of it)."""
+        return self.age if now - self.age_at < 1.0 else 0.0
+
+    def _born(self, frame: bytes) -> float:
+        """When ``frame`` was published, in ``clock`` time, from its ``at`` (the wall clock of the
+        instance that emitted it); now when that is unknown or a deliberately late publish."""
+        now = self.clock()
+        age = 0.0
+        start = frame.rfind(b',"at":"')
+        if start > 0:
+            try:
+                age = time.time() - datetime.fromisoformat(frame[start + 7:-2].decode()).timestamp()
+            except ValueError:
+                age = 0.0
+            if not 0.0 < age < LATE_PUBLISH:  # clocks a little apart, or published late on purpose
+                age = 0.0
+        self.age, self.age_at = age, now
+        return now - age
+
+    def _fan_out(self, feed: Feed, seq: int, text: str) -> None:
         # Iterating the set itself is safe: enqueue/close/buffer.append are synchronous and never
         # add or remove subscribers (close only sets flags and resolves futures, whose callbacks
         # run later); every mutation of feed.subscribers is in acquire/release.

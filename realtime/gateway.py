@@ -74,7 +74,8 @@ class Gateway:
     changed. ``stamp_dedup``: several instances share the broker and may stamp the same raw event."""
 
     def __init__(self, broker: Broker, history: History, presence: Presence, config: GatewayConfig | None = None,
-                 *, authorize: Authorizer, recheck: Rechecker, stamp_dedup: bool = False) -> None:
+                 *, authorize: Authorizer, recheck: Rechecker, stamp_dedup: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.broker = broker
         self.history = history
         self.presence = presence
@@ -88,8 +89,9 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
-        self.overload = Overload(self.config, self.fanout, lambda: self.connections,
-                                 getattr(broker, "behind", lambda now: 0.0))
+        self.clock = clock  # what sockets stamp queued frames with (the overload's queue ages)
+        self.fanout.clock = clock
+        self.overload = Overload(self.config, self.fanout, lambda: self.connections, clock=clock)
         self._overload_task: asyncio.Task[None] | None = None
         self.draining = False
 
@@ -157,9 +159,10 @@ class Gateway:
         ``overloaded``, ``too_many_sockets``)."""
         if self.draining:
             return "server_restarting"
-        if self.overload.shedding_sockets:  # shedding its slowest sockets: do not take new ones
+        if self.overload.shedding_sockets:  # closing sockets over the latency bound: no new ones
             return "overloaded"
         conn.max_queue = self.config.send_queue
+        conn.clock = self.clock
         conn.coalesce_bytes = self.config.coalesce_bytes
         if conn.kind == "member":
             assert conn.hub_id is not None and conn.contact_id is not None

@@ -1,26 +1,42 @@
-"""Graceful overload: how far behind this instance is, and what it sheds, in a fixed order.
+"""Graceful overload: how late this instance's frames are, and what it sheds, in a fixed order.
 
 When more is offered than the instance can deliver, latency would otherwise grow without bound
-behind the Redis reader (Redis keeps what the reader has not read yet) or in the event loop. A
-monitor measures, every ``period``, the **lag**: the larger of the event loop's lag (a timer that
-fires late) and how long the broker's reader has had input waiting without catching up
-(``RedisBroker.behind``). Then, in this order (docs/realtime.md, "Overload"):
+behind the Redis reader (Redis keeps what the reader has not read yet), in the event loop or in the
+sockets' queues. Every ``period`` a monitor measures **ages**, per frame, from each event's ``at``
+(the emitting instance's clock at publish; ``FanOut._born``) rather than "how long behind":
 
-1. lag ≥ ``shed_signals_after`` on two observations in a row: typing and presence frames are no longer delivered by this
-   instance (they carry no seq and are not replayed; clients expire typing, presence comes back
-   with the next join/leave or query) — until the lag is back under half that;
-2. lag ≥ ``shed_sockets_after`` on two observations in a row: the slowest sockets (the longest
-   backlog: queued frames, a send waiting on a paused transport) are closed with 4008, a
-   ``shed_fraction`` of this instance's sockets per second while the lag stays that high — each
-   resumes with ``since`` on another instance — and new sockets are refused (1013, try again
-   later) meanwhile, so the sockets kept stay within a bounded latency.
+* the **reader age**: how old the last event was when this instance fanned it out — time spent in
+  Redis and in the reader's buffer (``FanOut.reader_age``);
+* each socket's **age**: the age of its oldest unsent frame (``Connection.queue_age``; a send
+  waiting on a paused transport or the head of its queue), or the reader age for a socket that
+  keeps up — the latency its client sees now. Both fall as soon as a backlog drains (the earlier
+  measure, how long the reader had been continuously behind, kept growing while one drained and
+  so went on shedding after the instance had caught up).
 
-Nothing here is on the per-delivery path but one flag read for ephemeral frames
-(``FanOut.shed_signals``). Every buffer on the path is bounded on its own: the reader handles one
-message at a time (no queue in this process; Redis's ``client-output-buffer-limit pubsub`` bounds
-what waits there), the per-socket send queue (``send_queue``, 4008 when full), a subscribe's
-buffer of live frames while history is read (``send_queue`` frames, then 4008) and the transport's
-own buffer (uvicorn pauses writing past its high-water mark).
+The instance's **lag** is the larger of the event loop's lag (a timer that fires late) and the
+reader age. Then, in this order (docs/realtime.md, "Overload"):
+
+1. lag ≥ ``shed_signals_after`` on two observations in a row: typing and presence frames are no
+   longer delivered by this instance (they carry no seq and are not replayed; clients expire
+   typing, presence comes back with the next join/leave or query) — until the lag is back under
+   half that;
+2. meanwhile (the instance is overloaded), the sockets whose age is at least
+   ``shed_sockets_after`` (the latency bound) are closed with 4008, the oldest first, at most a
+   ``shed_fraction`` of this instance's sockets per second — each resumes with ``since`` on
+   another instance, and the work saved brings the others' frames earlier — and new sockets are
+   refused (1013, try again later) while any is over the bound. A socket within the bound is never
+   closed for overload, however much it has queued.
+
+Events read from history (a gap, a reconnect) and events published late on purpose (``at`` over
+``fanout.LATE_PUBLISH`` ago: the realtime outbox after an outage) carry no age: they say nothing
+about this instance's load. Nothing here is on the per-delivery path but one ``at`` parse per
+event (not per subscriber), one flag read for ephemeral frames (``FanOut.shed_signals``) and, for
+a socket already behind, one stamp per queued frame. Every buffer on the path is bounded on its
+own: the reader handles one message at a time (no queue in this process; Redis's
+``client-output-buffer-limit pubsub`` bounds what waits there), the per-socket send queue
+(``send_queue``, 4008 when full), a subscribe's buffer of live frames while history is read
+(``send_queue`` frames, then 4008) and the transport's own buffer (uvicorn pauses writing past its
+high-water mark).
 """
 
 from __future__ import annotations
@@ -40,23 +56,25 @@ log = logging.getLogger("hubwire.realtime")
 
 
 class Overload:
-    """The lag monitor and the shedding. ``connections`` gives this instance's sockets; ``behind``
-    how long the broker's reader has been behind (seconds, 0 when caught up)."""
+    """The lag monitor and the shedding. ``connections`` gives this instance's sockets; ``clock``
+    the time their frames are stamped with (``Connection.clock``, ``FanOut.clock``)."""
 
     def __init__(self, config: GatewayConfig, fanout: FanOut, connections: Callable[[], Collection[Connection]],
-                 behind: Callable[[float], float], *, period: float = 0.1) -> None:
+                 *, period: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.fanout = fanout
         self._connections = connections
-        self._behind = behind
         self.period = period
-        self.lag = 0.0  # the last measure
-        self.shedding_sockets = False  # stage 2: new sockets are refused
+        self.clock = clock
+        self.lag = 0.0  # the last measure of the instance's lag
+        self.oldest = 0.0  # the last observation's largest queue age over the open sockets
+        self.shedding_sockets = False  # sockets over the bound are being closed: new ones are refused
         self.sockets_shed = 0  # closed with 4008 for overload since start
         self.signals_shed_episodes = 0
         self._late = 0  # consecutive observations at or over shed_signals_after
-        self._over = 0  # consecutive observations at or over shed_sockets_after
-        self._last_shed = -1e9
+        self._budget = 0.0  # sockets that may still be closed (shed_fraction per second, a bucket)
+        self._last: float | None = None  # the previous observation's time
 
     async def run(self) -> None:
         """Measure the loop's lag every ``period`` and act on it (the gateway's task)."""
@@ -65,14 +83,16 @@ class Overload:
             expected = loop.time() + self.period
             await asyncio.sleep(self.period)
             try:
-                self.observe(max(0.0, loop.time() - expected), time.monotonic())
+                self.observe(max(0.0, loop.time() - expected), self.clock())
             except Exception:  # never let a bug stop the monitor
                 log.exception("overload monitor failed")
 
     def observe(self, loop_lag: float, now: float) -> None:
-        """One observation: the lag is the larger of ``loop_lag`` and the broker's; shed in order."""
+        """One observation at ``now`` (``clock`` time): the instance's lag is the larger of
+        ``loop_lag`` and the reader age; shed in order."""
         cfg = self.config
-        lag = self.lag = max(loop_lag, self._behind(now))
+        reader_age = self.fanout.reader_age(now)
+        lag = self.lag = max(loop_lag, reader_age)
         self._late = self._late + 1 if lag >= cfg.shed_signals_after else 0
         if self._late >= 2:  # one late timer is no overload (a pause of the whole machine, a GC)
             if not self.fanout.shed_signals:
@@ -82,34 +102,35 @@ class Overload:
         elif self.fanout.shed_signals and lag < cfg.shed_signals_after / 2:
             self.fanout.shed_signals = False
             log.info("realtime overload over: typing and presence delivered again")
-        if lag >= cfg.shed_sockets_after:
-            self._over += 1
-        else:
-            self._over = 0
-            self.shedding_sockets = False
-            return
-        if self._over < 2:
-            return
-        self.shedding_sockets = True
-        if now - self._last_shed >= 1.0:
-            self._last_shed = now
-            shed = self.shed_slowest()
-            if shed:
-                log.warning("realtime overload: %.2fs behind; closed %d slowest sockets (4008)", lag, len(shed))
-
-    def shed_slowest(self) -> list[Connection]:
-        """Close a ``shed_fraction`` (at least one) of the open sockets, the longest backlog first,
-        with 4008: what they had queued is dropped, they resume with ``since`` elsewhere."""
         open_ = [c for c in self._connections() if c.closing is None]
-        # Only sockets that are behind: closing one that keeps up saves nothing (and a burst of
-        # new connections, which makes the loop late too, is answered by refusing new sockets).
-        behind = [c for c in open_ if c.backlog() > 0]
-        if not behind:
+        elapsed = 1.0 if self._last is None else max(0.0, now - self._last)
+        self._last = now
+        per_second = len(open_) * cfg.shed_fraction
+        self._budget = min(max(per_second, 1.0), self._budget + per_second * elapsed)
+        # A socket that keeps up gets its frames as late as the reader hands them over; one that is
+        # behind, as late as its oldest unsent frame.
+        ages = [(max(c.queue_age(now), reader_age if c.channels else 0.0), c) for c in open_]
+        self.oldest = max((a for a, _ in ages), default=0.0)
+        over = [(a, c) for a, c in ages if a >= cfg.shed_sockets_after]
+        self.shedding_sockets = bool(over) and self.fanout.shed_signals
+        if not self.shedding_sockets:
+            return
+        shed = self.shed_oldest(over)
+        if shed:
+            log.warning("realtime overload: %.2fs behind; closed %d sockets whose frames were over "
+                        "%.1fs old (the oldest %.1fs; 4008)", lag, len(shed), cfg.shed_sockets_after, self.oldest)
+
+    def shed_oldest(self, over: list[tuple[float, Connection]]) -> list[Connection]:
+        """Close the sockets of ``over`` (queue age, socket: every one past the bound), the oldest
+        first, as many as the budget allows, with 4008: what they had queued is dropped, they
+        resume with ``since`` elsewhere."""
+        count = int(self._budget)
+        if count <= 0:
             return []
-        count = max(1, int(len(open_) * self.config.shed_fraction))
-        victims = heapq.nlargest(count, behind, key=Connection.backlog)
+        victims = [c for _, c in heapq.nlargest(count, over, key=lambda ac: ac[0])]
         for conn in victims:
-            conn.queue.clear()
+            conn.drop_queue()
             conn.close(p.CLOSE_SLOW_CONSUMER, "overloaded")
+        self._budget -= len(victims)
         self.sockets_shed += len(victims)
         return victims

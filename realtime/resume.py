@@ -92,7 +92,7 @@ async def resync(fanout: FanOut) -> None:
             for seq, frame in state.frames:
                 if seq > (feed.last_seq or 0):
                     feed.last_seq = seq
-                    fanout.fan_out(feed, seq, frame)
+                    fanout.fan_out(feed, seq, frame, catch_up=True)
             continue
         log.warning("history of %s was lost (epoch %s -> %s); subscribers are told to refetch",
                     feed.name, feed.epoch, state.epoch)
@@ -115,4 +115,4 @@ async def resync(fanout: FanOut) -> None:
         for seq, frame in frames:
             if seq > (feed.last_seq or 0):
                 feed.last_seq = seq
-                fanout.fan_out(feed, seq, frame)
+                fanout.fan_out(feed, seq, frame, catch_up=True)

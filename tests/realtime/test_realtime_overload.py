@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -74,15 +75,31 @@ class _Socket:
         return [f for w in self.writes for f in w]
 
 
-def _gateway(**cfg: Any) -> tuple[Gateway, RealtimePublisher]:
+class _Clock:
+    """The gateway's clock, moved by the test (frames are stamped with it when they queue)."""
+
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _gateway(clock: Any = time.monotonic, **cfg: Any) -> tuple[Gateway, RealtimePublisher]:
     broker, history = InProcessBroker(), InProcessHistory()
-    gw = Gateway(broker, history, InProcessPresence(), GatewayConfig(**cfg), authorize=_allow, recheck=_noop)
+    gw = Gateway(broker, history, InProcessPresence(), GatewayConfig(**cfg), authorize=_allow, recheck=_noop,
+                 clock=clock)
     return gw, RealtimePublisher(broker, history)
 
 
-def _event(channel: str, n: int) -> bytes:
-    return msgspec.json.encode({"channel": channel, "event": "announcement.created",
-                                "data": {"n": n}, "at": "2026-01-01T00:00:00Z"})
+def _event(channel: str, n: int, at: str = "2026-01-01T00:00:00Z") -> bytes:
+    return msgspec.json.encode({"channel": channel, "event": "announcement.created", "data": {"n": n}, "at": at})
+
+
+def _ago(seconds: float) -> str:
+    """An event's ``at``, ``seconds`` before now by the wall clock (how the emitting instance
+    stamps it)."""
+    return datetime.fromtimestamp(time.time() - seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _typing(channel: str) -> bytes:
@@ -132,67 +149,151 @@ async def test_a_coalesced_write_stays_under_the_byte_budget() -> None:
 
 # ---- shedding order ----------------------------------------------------------------------------------
 
-async def test_overload_sheds_typing_first_then_the_slowest_sockets_then_recovers() -> None:
-    gw, publisher = _gateway(send_queue=200, shed_fraction=0.34, shed_signals_after=0.25, shed_sockets_after=1.0)
+async def test_overload_sheds_typing_first_then_the_sockets_over_the_bound_oldest_first() -> None:
+    """Typing goes first; then only sockets whose oldest unsent frame is older than the bound are
+    closed, the oldest first, a shed_fraction per second — never one within the bound, however
+    much it has queued; once nobody is over the bound new sockets are admitted again."""
+    clock = _Clock(100.0)
+    gw, publisher = _gateway(clock, send_queue=200, shed_fraction=0.25, shed_signals_after=0.25,
+                             shed_sockets_after=1.0)
     channel = f"team:{uuid.uuid4()}"
-    fast, slow, slowest = _Socket(), _Socket(), _Socket()
+    socks = {name: _Socket() for name in ("fast", "big", "old", "older")}
     conns = {}
-    for name, s in (("fast", fast), ("slow", slow), ("slowest", slowest)):
+    for name, s in socks.items():
         conns[name] = c = s.conn()
         assert gw.admit(c) is None
         assert await gw.subscribe(c, channel)
         await _until(lambda c=c: c._waiter is not None)
-    slow.writable.clear()
-    slowest.writable.clear()
-    for n in range(3):
+
+    async def publish(n: int) -> None:
         await publisher.publish(channel, _event(channel, n))
-    for n in range(3, 8):  # only the slowest one falls further behind
-        slow.writable.set()
-        await _until(lambda: not conns["slow"].queue and conns["slow"]._waiter is not None)
-        slow.writable.clear()
-        await publisher.publish(channel, _event(channel, n))
-    assert conns["slowest"].backlog() > conns["slow"].backlog() > conns["fast"].backlog() == 0
+
+    clock.t = 99.9
+    socks["older"].writable.clear()  # stops reading first
+    await publish(0)
+    clock.t = 100.0
+    socks["old"].writable.clear()
+    await publish(1)
+    assert conns["older"].queue_age(100.5) == pytest.approx(0.6)  # its oldest frame counts
 
     ov = gw.overload
-    now = 100.0
     await publisher.publish(channel, _typing(channel))
-    assert sum(f.startswith('{"type":"typing"') for f in fast.frames) == 1  # not overloaded: delivered
-    # 1. a quarter second behind: typing (and presence) no longer delivered; events still are
-    ov.observe(0.3, now - 0.1)
+    assert sum(f.startswith('{"type":"typing"') for f in socks["fast"].frames) == 1  # not overloaded
+    # 1. a quarter second behind, twice in a row: typing (and presence) no longer delivered
+    ov.observe(0.3, 100.5)
     assert not gw.fanout.shed_signals  # one late observation is not an overload
-    ov.observe(0.3, now)
-    assert gw.fanout.shed_signals and not ov.shedding_sockets
-    await publisher.publish(channel, _typing(channel))
-    await publisher.publish(channel, _event(channel, 8))
-    assert sum(f.startswith('{"type":"typing"') for f in fast.frames) == 1
-    assert msgspec.json.decode(fast.frames[-1])["seq"] == 9
-    # 2. a second behind, once: nobody is closed for one late observation
-    ov.observe(1.5, now + 0.1)
+    ov.observe(0.3, 100.6)
+    assert gw.fanout.shed_signals and not ov.shedding_sockets  # nobody's frames a second old yet
     assert all(c.closing is None for c in conns.values())
-    # ... twice in a row: the slowest socket goes first (4008), new sockets are refused
-    ov.observe(1.5, now + 0.2)
-    assert conns["slowest"].closing == (p.CLOSE_SLOW_CONSUMER, "overloaded") and not conns["slowest"].queue
-    assert conns["slow"].closing is None and conns["fast"].closing is None
-    assert gw.admit(_Socket().conn()) == "overloaded"
-    ov.observe(1.5, now + 0.5)  # at most a shed_fraction per second
-    assert conns["slow"].closing is None
-    ov.observe(1.5, now + 1.3)  # still behind a second later: the next slowest
-    assert conns["slow"].closing == (p.CLOSE_SLOW_CONSUMER, "overloaded") and conns["fast"].closing is None
+    clock.t = 100.6
+    await publisher.publish(channel, _typing(channel))
+    await publish(2)
+    assert sum(f.startswith('{"type":"typing"') for f in socks["fast"].frames) == 1
+    assert msgspec.json.decode(socks["fast"].frames[-1])["seq"] == 3
+    # 2. two sockets over the bound, a budget of one per second: the oldest first, 4008
+    ov.observe(1.5, 101.05)
+    assert conns["older"].closing == (p.CLOSE_SLOW_CONSUMER, "overloaded") and not conns["older"].queue
+    assert conns["old"].closing is None and conns["big"].closing is None and conns["fast"].closing is None
+    assert ov.shedding_sockets and gw.admit(_Socket().conn()) == "overloaded"
+    clock.t = 101.5
+    socks["big"].writable.clear()  # stops reading last, and gets the most queued
+    for n in range(3, 13):
+        await publish(n)
+    assert conns["big"].backlog() == 10 and conns["fast"].backlog() == 0
+    ov.observe(1.5, 101.5)  # at most a shed_fraction per second
+    assert conns["old"].closing is None
+    ov.observe(1.5, 102.4)  # the budget is back: the next oldest over the bound
+    assert conns["old"].closing == (p.CLOSE_SLOW_CONSUMER, "overloaded")
+    assert conns["big"].queue_age(102.4) == pytest.approx(0.9)  # within the bound: kept
+    assert conns["big"].closing is None and ov.sockets_shed == 2
+    # 3. the big backlog drains: its age falls with it, and it is never closed
+    socks["big"].writable.set()
+    await _until(lambda: not conns["big"].queue and conns["big"]._waiter is not None)
+    assert conns["big"].queue_age(102.5) == 0.0
+    for t in (103.0, 104.0, 105.0):
+        ov.observe(1.5, t)  # the instance still late, but nobody's frames are over the bound
+        assert conns["big"].closing is None and conns["fast"].closing is None and not ov.shedding_sockets
     assert ov.sockets_shed == 2
-    ov.observe(1.5, now + 2.4)  # still behind, but the socket left keeps up: closing it saves nothing
-    assert conns["fast"].closing is None and ov.shedding_sockets and ov.sockets_shed == 2
-    # caught up: sockets admitted again; typing back once the lag is under half the threshold
-    ov.observe(0.2, now + 3.0)
-    assert not ov.shedding_sockets and gw.fanout.shed_signals
     late = _Socket().conn()
-    assert gw.admit(late) is None
-    ov.observe(0.05, now + 3.1)
+    assert gw.admit(late) is None  # nobody over the bound: sockets admitted again
+    ov.observe(0.05, 105.1)
     assert not gw.fanout.shed_signals
     await publisher.publish(channel, _typing(channel))
-    assert sum(f.startswith('{"type":"typing"') for f in fast.frames) == 2
-    seqs = [msgspec.json.decode(f)["seq"] for f in fast.frames if f.startswith('{"type":"event"')]
-    assert seqs == list(range(1, 10))  # the socket kept got every event, in order
+    assert sum(f.startswith('{"type":"typing"') for f in socks["fast"].frames) == 2
+    for name in ("fast", "big"):  # the sockets kept got every event, in order
+        seqs = [msgspec.json.decode(f)["seq"] for f in socks[name].frames if f.startswith('{"type":"event"')]
+        assert seqs == list(range(1, 14)), name
     for c in (*conns.values(), late):
+        await gw.detach(c)
+
+
+async def test_a_socket_within_the_bound_is_never_closed_for_overload() -> None:
+    """However long the instance stays overloaded and however full its queue, a socket whose
+    oldest unsent frame is younger than the bound is kept; it is closed the moment that frame's
+    age reaches the bound."""
+    clock = _Clock(0.0)
+    gw, publisher = _gateway(clock, send_queue=1000, shed_fraction=1.0, shed_signals_after=0.25,
+                             shed_sockets_after=2.0)
+    channel = f"team:{uuid.uuid4()}"
+    s = _Socket()
+    conn = s.conn()
+    assert gw.admit(conn) is None and await gw.subscribe(conn, channel)
+    await _until(lambda: conn._waiter is not None)
+    ov = gw.overload
+    n = most = 0
+    for step in range(40):  # 20 s of overload; the peer reads in bursts every 1.5 s
+        clock.t = step * 0.5
+        if step % 3 == 0:
+            s.writable.set()
+            await _until(lambda: not conn.queue and conn._inflight is None and conn._waiter is not None)
+            s.writable.clear()
+        for _ in range(20):
+            await publisher.publish(channel, _event(channel, n))
+            n += 1
+        ov.observe(5.0, clock.t)  # the instance far behind all along
+        assert conn.closing is None, f"closed at t={clock.t} with its oldest frame {conn.queue_age(clock.t)}s old"
+        assert conn.queue_age(clock.t) < 2.0
+        most = max(most, len(conn.queue))
+    assert ov.sockets_shed == 0 and most >= 50  # up to 60 frames queued at times: kept all along
+    clock.t += 2.0  # the peer stops reading: its oldest frame reaches the bound
+    ov.observe(5.0, clock.t)
+    assert conn.closing == (p.CLOSE_SLOW_CONSUMER, "overloaded") and ov.sockets_shed == 1
+    await gw.detach(conn)
+
+
+async def test_events_that_arrive_late_shed_sockets_that_keep_up_and_stop_once_they_are_fresh() -> None:
+    """When the lateness is in front of the sockets (the reader hands events over seconds after
+    their publish: Redis holds the backlog), sockets that keep up see that latency too: they are
+    over the bound, and shedding some is what saves work. Fresh events again: shedding stops.
+    Events read late on purpose (the outbox after an outage, history after a gap) are no lag."""
+    clock = _Clock(10.0)
+    gw, publisher = _gateway(clock, shed_fraction=0.25, shed_signals_after=0.25, shed_sockets_after=1.0)
+    channel = f"team:{uuid.uuid4()}"
+    socks = [_Socket() for _ in range(3)]
+    conns = [s.conn() for s in socks]
+    for c in conns:
+        assert gw.admit(c) is None and await gw.subscribe(c, channel)
+        await _until(lambda c=c: c._waiter is not None)
+    idle = _Socket().conn()  # subscribed to nothing: nothing of it is late
+    assert gw.admit(idle) is None
+    ov = gw.overload
+    await publisher.publish(channel, _event(channel, 0, at=_ago(7200)))  # an outbox event, 2 h late
+    ov.observe(0.0, 10.1)
+    ov.observe(0.0, 10.2)
+    assert ov.lag == 0.0 and not gw.fanout.shed_signals and ov.sockets_shed == 0
+    await publisher.publish(channel, _event(channel, 1, at=_ago(5.0)))  # read 5 s after its publish
+    assert all(c.queue_age(10.2) == 0.0 for c in conns)  # every socket kept up with the reader
+    ov.observe(0.0, 10.3)
+    ov.observe(0.0, 10.4)
+    assert ov.lag >= 5.0 and gw.fanout.shed_signals
+    assert ov.sockets_shed == 1 and sum(c.closing is not None for c in conns) == 1  # a quarter per second
+    assert idle.closing is None and gw.admit(_Socket().conn()) == "overloaded"
+    clock.t = 10.5
+    await publisher.publish(channel, _event(channel, 2, at=_ago(0.0)))  # caught up: fresh again
+    ov.observe(0.0, 10.6)
+    assert ov.lag < 1.0 and not ov.shedding_sockets and ov.sockets_shed == 1
+    assert sum(c.closing is not None for c in conns) == 1 and gw.admit(_Socket().conn()) is None
+    for c in (*conns, idle):
         await gw.detach(c)
 
 

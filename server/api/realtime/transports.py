@@ -135,21 +135,37 @@ _REFUSALS = {
 
 async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> None:
     """Open ``conn`` in the gateway and serve it until the peer goes away or the server closes
-    it; then release everything it held."""
-    serve: asyncio.Future[None] | None = None
-    ended = conn.ended_future()  # a bare future: no third task per socket waiting on an Event
+    it; then release everything it held. The client's frames are read in this task (uvicorn's
+    handler task: no second task per socket); a server-side close (slow consumer, ban, drain, bad
+    frame...) interrupts that read, since a stalled peer never sends the frame that would end it."""
+    task = asyncio.current_task()
+    assert task is not None
+    ended = conn.ended_future()  # a bare future: no task per socket waiting on an Event
+    reading = interrupted = False
+
+    def interrupt(_: asyncio.Future[None]) -> None:
+        nonlocal interrupted
+        if reading and not ended.cancelled():
+            interrupted = True
+            task.cancel()
+
+    ended.add_done_callback(interrupt)
     try:
         refused = await gateway.open(conn)
         if refused is not None:  # draining, or the member's limit (their sockets on every instance)
             code, message = _REFUSALS.get(refused, (p.CLOSE_RATE_LIMITED, "Too many sockets for this member."))
             await refuse(socket, code, refused, message)
             return
-        serve = asyncio.ensure_future(gateway.serve(conn, socket.receive))
-        # Until the peer goes away (serve returns) or the server decides to close (slow consumer,
-        # ban, drain, bad frame...): a stalled peer never sends the frame that would end `serve`.
-        await asyncio.wait([serve, ended], return_when=asyncio.FIRST_COMPLETED)
-        if serve.done():
-            serve.result()
+        reading = True
+        try:
+            if not conn.ended:
+                await gateway.serve(conn, socket.receive)
+        except asyncio.CancelledError:
+            if not interrupted:  # the server is going away: not ours to swallow
+                raise
+            task.uncancel()
+        finally:
+            reading = False
         if conn.closing is not None and conn.writer is not None and not conn.writer.done():
             # Release channels, presence and the member's slot now; the writer gets the last
             # frames and the close out, within close_timeout (a peer that never reads again is
@@ -160,9 +176,8 @@ async def run_socket(socket: WebSocket, gateway: Gateway, conn: Connection) -> N
         if not _is_disconnect(exc):
             log.exception("socket %s failed", conn.id)
     finally:
+        ended.remove_done_callback(interrupt)
         ended.cancel()
-        if serve is not None and not serve.done():
-            serve.cancel()
         await gateway.detach(conn)
 
 
