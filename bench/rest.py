@@ -182,13 +182,17 @@ def main(args: Any) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
         hw_env = dict(env, HUBWIRE_DATA_DIR=str(tmp / "data"), HUBWIRE_DATABASE_URL=db_url, HUBWIRE_LOG_LEVEL="WARNING",
                       HUBWIRE_PASSWORD_HASHING="fast", HUBWIRE_SECRET_KEY="bench-rest-secret-" + "r" * 40,
-                      HUBWIRE_ACCESS_TOKEN_TTL="7200")
+                      HUBWIRE_ACCESS_TOKEN_TTL="7200",
+                      # the limiter still counts every request, but never refuses one: 429s would be
+                      # measured instead of the routes
+                      HUBWIRE_RATE_LIMIT_PER_KEY=str(10**9), HUBWIRE_RATE_LIMIT_PER_IP=str(10**9))
         hw_port, bl_port = free_port(), free_port()
         hubwire = [str(Path(sys.executable).parent / "hubwire")]
         if not Path(hubwire[0]).exists():
             hubwire = [sys.executable, "-m", "server.cli"]
         proc = spawn([*hubwire, "serve", "--host", "127.0.0.1", "--port", str(hw_port)], hw_env, tmp / "hubwire.log",
                      cwd=ROOT)
+        hw_pid = proc.pid
         wait_http(f"http://127.0.0.1:{hw_port}/health", proc, tmp / "hubwire.log")
         proc = spawn([sys.executable, str(HERE / "rest" / "baseline_app.py"), "--port", str(bl_port)], env,
                      tmp / "baseline.log", cwd=HERE / "rest")
@@ -218,8 +222,17 @@ def main(args: Any) -> None:
         results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in routes}
         for run in range(args.runs):
             for name, kw in routes:
+                spy = None
+                if args.profile and run == 0 and "baseline" not in name:
+                    Path(args.profile).mkdir(parents=True, exist_ok=True)
+                    out = Path(args.profile) / (name.split(" (")[0].replace("/", "_").replace(" ", "_")[:40] + ".txt")
+                    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(hw_pid),
+                                            "--format", "raw", "--duration", str(int(args.duration)), "-o", str(out)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 res = autocannon(kw["url"], args, method=kw.get("method", "GET"), headers=kw.get("headers"),
                                  body=kw.get("body"))
+                if spy is not None:
+                    spy.wait(60)
                 results[name].append(res)
                 log(f"run {run + 1}: {name}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
                     f"non-2xx {res['non2xx']}")
@@ -261,4 +274,6 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--connections", type=int, default=20)
     ap.add_argument("--contacts", type=int, default=10_000)
+    ap.add_argument("--profile", default="", help="folder: py-spy record (raw, collapsed stacks) of the hubwire "
+                    "process during each route of run 1 (py-spy from PyPI)")
     main(ap.parse_args())

@@ -67,8 +67,8 @@ def rate_limits(app: ASGIApp, settings: Settings, limiter: RateLimiter) -> ASGIA
         tightest: tuple[str, int, int] | None = None  # (policy, remaining, reset)
         refused: int | None = None
         try:
-            for name, key, limit in checks:
-                verdict = await limiter.hit(key, limit, window)
+            verdicts = await limiter.hit_many([(key, limit, window) for _name, key, limit in checks]) if checks else []
+            for (name, _key, limit), verdict in zip(checks, verdicts, strict=True):
                 remaining = max(0, limit - verdict.count)
                 if not verdict.allowed:
                     refused = max(refused or 0, verdict.retry_after)

@@ -30,6 +30,10 @@ class MemoryRateLimiter:
             self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window}
         return Verdict(count <= limit, max(1, int(start + window - now + 0.999)), count)
 
+    async def hit_many(self, checks: list[tuple[str, int, int]]) -> list[Verdict]:
+        """``hit`` for each ``(key, limit, window)``, in order."""
+        return [await self.hit(key, limit, window) for key, limit, window in checks]
+
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         now = self._clock()
         start, count = self._windows.get(key, (now, 0))
@@ -54,6 +58,19 @@ class RedisRateLimiter:
             pipe.ttl(k)
             count, _, ttl = await pipe.execute()
         return Verdict(int(count) <= limit, max(1, int(ttl)), int(count))
+
+    async def hit_many(self, checks: list[tuple[str, int, int]]) -> list[Verdict]:
+        """``hit`` for each ``(key, limit, window)``, in one round trip (one MULTI/EXEC: a request's
+        per-key and per-IP windows are counted together)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for key, _limit, window in checks:
+                k = self._prefix + key
+                pipe.incrby(k, 1)
+                pipe.expire(k, window, nx=True)
+                pipe.ttl(k)
+            replies = await pipe.execute()
+        return [Verdict(int(replies[3 * i]) <= limit, max(1, int(replies[3 * i + 2])), int(replies[3 * i]))
+                for i, (_key, limit, _window) in enumerate(checks)]
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         k = self._prefix + key

@@ -26,7 +26,7 @@ from domain.clock import FrozenClock
 from domain.context import Ctx
 from domain.identity import sessions
 from domain.identity.tokens import sha256_hex
-from persistence.db import UnitOfWork, create_engine, session_factory
+from persistence.db import UnitOfWork, create_engine, session_factory, sqlite_transactions_waiting
 from persistence.models import RefreshToken
 from server.app import create_app
 from server.services import build_services
@@ -738,9 +738,9 @@ async def test_refresh_that_loses_the_race_inside_the_database_gets_the_same_suc
     loser_waiting = asyncio.Event()
 
     def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if winner_rotated and (engine.dialect.name == "sqlite"
-                               or statement.lstrip().upper().startswith("UPDATE REFRESH_TOKENS")):
+        if winner_rotated and statement.lstrip().upper().startswith("UPDATE REFRESH_TOKENS"):
             loser_waiting.set()
+
 
     async def lose() -> sessions.IssuedTokens:
         async with UnitOfWork(factory) as uow:
@@ -752,6 +752,13 @@ async def test_refresh_that_loses_the_race_inside_the_database_gets_the_same_suc
             won = await sessions.refresh(app.state.services.ctx(first), refresh_token=token, auth=auth)
             winner_rotated = True
             loser = asyncio.create_task(lose())
+            if engine.dialect.name == "sqlite":  # the loser's BEGIN queues behind the winner's transaction
+                async def queued() -> None:
+                    while not sqlite_transactions_waiting(engine):
+                        assert not loser.done(), loser
+                        await asyncio.sleep(0.01)
+                    loser_waiting.set()
+                await asyncio.wait_for(queued(), timeout=30)
             await asyncio.wait_for(loser_waiting.wait(), timeout=30)
         # The winner has committed; the loser can go on.
         lost = await asyncio.wait_for(loser, timeout=30)
