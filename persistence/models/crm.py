@@ -29,7 +29,12 @@ class TeamContact(Base):
     """The CRM record of a contact inside one team."""
 
     __tablename__ = "team_contacts"
-    __table_args__ = (sa.UniqueConstraint("team_id", "contact_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("team_id", "contact_id"),
+        # the CRM list pages a team's contacts in id order (keyset): without it every page sorts
+        # the whole team (17 ms → 0.3 ms for a page of 50 at 10,000 contacts, bench/rest.py)
+        sa.Index("ix_team_contacts_team_id_id", "team_id", "id"),
+    )
     id: Mapped[uuid.UUID] = id_column()
     team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
     contact_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
