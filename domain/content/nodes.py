@@ -110,7 +110,7 @@ async def create_node(ctx: Ctx, hub: Hub, fields: Mapping[str, Any]) -> ContentN
     ``status`` (default ``draft``), ``body`` (sanitized)."""
     uow = ctx.uow
     await lock_tree(uow, hub.id)
-    title = _check_title(fields.get("title"))
+    title = check_title(fields.get("title"))
     parent = await _parent(uow, hub.id, fields.get("parent_id"))
     slug = fields.get("slug")
     if slug is None:
@@ -141,7 +141,7 @@ async def update_node(ctx: Ctx, hub: Hub, node: ContentNode, changes: Mapping[st
     uow = ctx.uow
     await lock_tree(uow, hub.id)
     if "title" in changes:
-        node.title = _check_title(changes["title"])
+        node.title = check_title(changes["title"])
     if "slug" in changes:
         _check_slug(changes["slug"])
         if changes["slug"] != node.slug and await _slug_taken(uow, hub.id, changes["slug"], node.id):
@@ -295,16 +295,22 @@ async def _in_subtree(uow: UnitOfWork, hub_id: uuid.UUID, root_id: uuid.UUID, ca
     return any(n.id == candidate for n in await _subtree(uow, hub_id, root_id, live=True))
 
 
+def parent_id(raw: Any, what: str) -> uuid.UUID:
+    """A tree's ``parent_id`` (a content node's, a page's), or 422 ``invalid_parent``."""
+    pid = parse_id(raw) if isinstance(raw, str) else None
+    if pid is None:
+        raise ValidationFailed(f"parent_id is a {what} id.", code="invalid_parent", field="parent_id")
+    return pid
+
+
 async def _parent(uow: UnitOfWork, hub_id: uuid.UUID, raw: Any) -> ContentNode | None:
     if raw is None:
         return None
-    pid = parse_id(raw) if isinstance(raw, str) else None
-    if pid is None:
-        raise ValidationFailed("parent_id is a node id.", code="invalid_parent", field="parent_id")
-    return await find_node(uow, hub_id, pid, field="parent_id")
+    return await find_node(uow, hub_id, parent_id(raw, "node"), field="parent_id")
 
 
-def _check_title(value: Any) -> str:
+def check_title(value: Any) -> str:
+    """A node's or a page's title: 1 to ``MAX_TITLE`` characters once trimmed."""
     title = value.strip() if isinstance(value, str) else ""
     if not title or len(title) > MAX_TITLE:
         raise ValidationFailed(f"title is 1 to {MAX_TITLE} characters.", code="invalid_title", field="title")

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from domain.access.facts import Subject
 from domain.access.invalidation import facts_changed
 from domain.access.service import check, refuse_unless_allowed
-from domain.content.nodes import lock_tree
+from domain.content.nodes import check_title, lock_tree, parent_id
 from domain.content.sanitize import check_body
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, PreconditionRequired, ValidationFailed
@@ -38,7 +38,6 @@ from persistence.pagination import Page as ListPage
 from persistence.pagination import PageRequest, paginate
 
 PRIVACY = ("public", "members", "private")
-MAX_TITLE = 300
 MAX_SLUG = 200
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
@@ -129,7 +128,7 @@ async def create_page(ctx: Ctx, hub: Hub, fields: Mapping[str, Any]) -> Page:
     ``body``, ``privacy`` (default ``members``), ``parent_id``, ``position``, ``is_home``."""
     uow = ctx.uow
     await lock_tree(uow, hub.id)
-    title = _check_title(fields.get("title"))
+    title = check_title(fields.get("title"))
     slug = fields.get("slug")
     if slug is None:
         slug = await _free_slug(uow, hub.id, re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:180] or "page")
@@ -157,7 +156,7 @@ async def update_page(ctx: Ctx, hub: Hub, page: Page, changes: Mapping[str, Any]
     uow = ctx.uow
     await _claim(ctx, page, if_match)
     if "title" in changes:
-        page.title = _check_title(changes["title"])
+        page.title = check_title(changes["title"])
     if "body" in changes:
         page.body = check_body(changes["body"])
     if "slug" in changes:
@@ -280,17 +279,7 @@ def _number(pages: list[Page]) -> None:
 async def _parent(uow: UnitOfWork, hub_id: uuid.UUID, raw: Any) -> Page | None:
     if raw is None:
         return None
-    pid = parse_id(raw) if isinstance(raw, str) else None
-    if pid is None:
-        raise ValidationFailed("parent_id is a page id.", code="invalid_parent", field="parent_id")
-    return await find_page(uow, hub_id, pid, field="parent_id")
-
-
-def _check_title(value: Any) -> str:
-    title = value.strip() if isinstance(value, str) else ""
-    if not title or len(title) > MAX_TITLE:
-        raise ValidationFailed(f"title is 1 to {MAX_TITLE} characters.", code="invalid_title", field="title")
-    return title
+    return await find_page(uow, hub_id, parent_id(raw, "page"), field="parent_id")
 
 
 def _check_privacy(value: Any) -> str:
