@@ -15,6 +15,7 @@ a conftest.py of its own for the fixtures it shares.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -89,6 +90,22 @@ async def database_url(databases: Database) -> str:
     url = await databases.new("main")
     engine = create_engine(url)
     await migrate.upgrade(engine)  # the schema comes from the migrations, as in production
+    await engine.dispose()
+    return url
+
+
+_own_databases = itertools.count(1)
+
+
+@pytest.fixture
+async def own_database_url(databases: Database) -> str:
+    """A migrated database for one test alone. Tests whose server processes talk to a Redis of
+    their own need it: on the shared ``database_url`` the session app's realtime outbox relay
+    (realtime/outbox.py) would claim the events those servers stashed during an outage and publish
+    them to the shared Redis, where their clients never see them."""
+    url = await databases.new(f"own{next(_own_databases)}")
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
     await engine.dispose()
     return url
 

@@ -32,11 +32,11 @@ async def until(base: str, check, timeout: float = 20.0) -> dict[str, float]:  #
         await asyncio.sleep(0.2)
 
 
-async def test_realtime_outbox_and_redis_reconnects_in_the_metrics(tmp_path: Path, database_url: str,
+async def test_realtime_outbox_and_redis_reconnects_in_the_metrics(tmp_path: Path, own_database_url: str,
                                                                    redis_prefix: str) -> None:
     redis = OwnRedis(tmp_path / "redis.log")
     redis.start()
-    srv = start_server(tmp_path, database_url, redis_prefix, "outage", HUBWIRE_REDIS_URL=redis.url,
+    srv = start_server(tmp_path, own_database_url, redis_prefix, "outage", HUBWIRE_REDIS_URL=redis.url,
                        HUBWIRE_METRICS_TOKEN=TOKEN)
     try:
         world = make_world(srv.base)

@@ -79,12 +79,12 @@ class Follower:
 
 
 async def test_sigkill_and_sigterm_under_load_clients_resume_with_nothing_lost(
-        redis_of_our_own: OwnRedis, tmp_path: Path, database_url: str, redis_prefix: str) -> None:
+        redis_of_our_own: OwnRedis, tmp_path: Path, own_database_url: str, redis_prefix: str) -> None:
     env = {"HUBWIRE_REDIS_URL": redis_of_our_own.url, **ENV}
     servers: list[ServerProcess] = []
     try:
         for name in ("survivor", "killed", "drained"):
-            servers.append(start_server(tmp_path, database_url, redis_prefix, name, **env))
+            servers.append(start_server(tmp_path, own_database_url, redis_prefix, name, **env))
         survivor, killed, drained = servers
         w: World = make_world(survivor.base)
         channel = f"hub:{w.hub_id}"

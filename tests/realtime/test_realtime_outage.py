@@ -48,12 +48,12 @@ def events(c: Client) -> list[dict]:
 
 
 async def test_ban_and_events_while_redis_is_down_arrive_once_it_is_back(
-        redis_of_our_own: OwnRedis, tmp_path: Path, database_url: str, redis_prefix: str) -> None:
+        redis_of_our_own: OwnRedis, tmp_path: Path, own_database_url: str, redis_prefix: str) -> None:
     env = {"HUBWIRE_REDIS_URL": redis_of_our_own.url}
     servers: list[ServerProcess] = []
     try:
-        servers.append(start_server(tmp_path, database_url, redis_prefix, "oa", **env))
-        servers.append(start_server(tmp_path, database_url, redis_prefix, "ob", **env))
+        servers.append(start_server(tmp_path, own_database_url, redis_prefix, "oa", **env))
+        servers.append(start_server(tmp_path, own_database_url, redis_prefix, "ob", **env))
         a, b = servers
         w = make_world(a.base)
         channel = f"hub:{w.hub_id}"

@@ -199,10 +199,10 @@ async def test_instance_killed_mid_stream_resume_elsewhere(pair: Pair, tmp_path:
 
 
 @pytest.mark.parametrize("backend", [BACKEND])
-async def test_broker_loss_is_survived(backend: str, pair: Pair, tmp_path: Path, database_url: str,
+async def test_broker_loss_is_survived(backend: str, pair: Pair, tmp_path: Path, own_database_url: str,
                                        redis_prefix: str) -> None:
     if backend == "redis":
-        await _redis_restart(tmp_path, database_url, redis_prefix)
+        await _redis_restart(tmp_path, own_database_url, redis_prefix)
     else:
         await _inprocess_feed_rebuilt(pair)
 

@@ -44,14 +44,14 @@ def keys_of(node: OwnRedis, pattern: str) -> list[bytes]:
 
 
 async def test_channels_spread_over_nodes_delivered_once_in_order_resumed_and_a_node_restart_survived(
-        nodes: list[OwnRedis], tmp_path: Path, database_url: str, redis_prefix: str) -> None:
+        nodes: list[OwnRedis], tmp_path: Path, own_database_url: str, redis_prefix: str) -> None:
     main, shards = nodes[0], nodes[1:]
     env = {"HUBWIRE_REDIS_URL": main.url, "HUBWIRE_REDIS_SHARDS": ",".join(s.url for s in shards)}
     servers: list[ServerProcess] = []
     clients: list[Client] = []
     try:
-        servers.append(start_server(tmp_path, database_url, redis_prefix, "sa", **env))
-        servers.append(start_server(tmp_path, database_url, redis_prefix, "sb", **env))
+        servers.append(start_server(tmp_path, own_database_url, redis_prefix, "sa", **env))
+        servers.append(start_server(tmp_path, own_database_url, redis_prefix, "sb", **env))
         a, b = servers
         # hubs until every node holds at least one hub channel
         worlds: dict[int, World] = {}
