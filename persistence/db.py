@@ -176,6 +176,24 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError, sa.exc.TimeoutError))
 
 
+# serialization_failure, deadlock_detected: the transaction lost a race and may simply be run again
+_CONFLICT_SQLSTATES = ("40001", "40P01")
+
+
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` says the transaction was rolled back because it collided with another one —
+    a deadlock or a serialization failure on PostgreSQL, a write lock still held after the busy
+    timeout on SQLite. Not a bug and not an outage: running it again succeeds. The edge answers
+    503 with a short ``Retry-After`` (server/errors.py); background jobs retry without a traceback."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    sqlstate = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+    if sqlstate in _CONFLICT_SQLSTATES:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(orig)
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 

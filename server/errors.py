@@ -28,7 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import DomainError, ValidationFailed
 from domain.validation import misfit_code, named_field
-from persistence.db import is_database_unavailable
+from persistence.db import is_database_unavailable, is_transaction_conflict
 from persistence.pagination import InvalidPageRequest
 from server.jsonapi import ErrorDocument, ErrorObject, ErrorSource, Inbound, json_pointer
 
@@ -259,6 +259,14 @@ def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError)
 def handle_database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
     if is_database_unavailable(exc):
         return handle_database_unavailable(request, exc)
+    if is_transaction_conflict(exc):
+        # Lost a race with a concurrent transaction (deadlock, serialization failure, SQLite's
+        # lock held past the busy timeout): rolled back whole; the same request will succeed.
+        log.warning("transaction conflict on %s %s (request %s): %s", request.method, request.url.path,
+                    request_id(request.scope), str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc).__name__)
+        return error_response(request, 503, "transaction_conflict", "Service unavailable",
+                              "This collided with a concurrent change and was not applied; send it again.",
+                              headers={"Retry-After": "1"})
     # A data exception (SQLSTATE class 22: a value too long for its column, out of range) means
     # the caller sent a value the domain should have bounded: a 422, not a 500, logged to be fixed.
     # asyncpg's are not translated to DataError by SQLAlchemy, hence the SQLSTATE check.

@@ -34,7 +34,7 @@ from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.commerce.subscriptions import LOCAL_PROVIDERS, end_local_at_period_end
 from domain.context import Ctx
-from persistence.db import is_database_unavailable
+from persistence.db import is_database_unavailable, is_transaction_conflict
 from persistence.models import Entitlement, Subscription
 
 log = logging.getLogger("hubwire.commerce")
@@ -106,6 +106,8 @@ class LapseWatcher:
             except Exception as exc:
                 if is_database_unavailable(exc):
                     log.warning("lapse job: database unavailable (%s)", type(exc).__name__)
+                elif is_transaction_conflict(exc):  # lost a race with another instance: next pass
+                    log.warning("lapse job: transaction conflict (%s)", type(exc).__name__)
                 else:
                     log.exception("lapse job pass failed")
             await asyncio.sleep(wait)

@@ -43,7 +43,7 @@ from domain.clock import Clock
 from domain.commerce.matching import order_for_event
 from domain.commerce.provider_events import WAKE_CHANNEL, Handler, Ignored, NotYetKnown, parse_event
 from domain.context import Ctx, Limiter
-from persistence.db import UnitOfWork, is_database_unavailable
+from persistence.db import UnitOfWork, is_database_unavailable, is_transaction_conflict
 from persistence.models import PaymentWebhookEvent
 
 log = logging.getLogger("hubwire.commerce")
@@ -153,7 +153,11 @@ class ProviderEventWorker:
         except NotYetKnown as exc:
             error = f"not yet known: {exc}"
         except Exception as exc:  # a bug, a lost connection: roll back, keep the event, try again later
-            log.exception("provider event %s (%s): handler failed", claim.id, seen.get("type"))
+            if is_transaction_conflict(exc) or is_database_unavailable(exc):  # not a bug: no traceback
+                log.warning("provider event %s (%s): rolled back (%s), retried later", claim.id, seen.get("type"),
+                            type(getattr(exc, "orig", None) or exc).__name__)
+            else:
+                log.exception("provider event %s (%s): handler failed", claim.id, seen.get("type"))
             error = f"unexpected error: {exc!r}"
         return await self._record(claim, error, seen)
 
@@ -228,6 +232,9 @@ class ProviderEventWorker:
             except Exception as exc:
                 if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
                     log.warning("provider event worker: database unavailable (%s); retrying in %.0f s",
+                                type(exc).__name__, self.poll_interval)
+                elif is_transaction_conflict(exc):  # lost a race with another instance's pass
+                    log.warning("provider event worker: transaction conflict (%s); retrying in %.0f s",
                                 type(exc).__name__, self.poll_interval)
                 else:
                     log.exception("provider event worker pass failed; retrying in %.0f s", self.poll_interval)

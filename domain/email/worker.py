@@ -34,7 +34,7 @@ from domain.email.transport import (
     TransientSendError,
     Transport,
 )
-from persistence.db import is_database_unavailable
+from persistence.db import is_database_unavailable, is_transaction_conflict
 from persistence.models import EmailOutbox
 
 log = logging.getLogger("hubwire.email")
@@ -190,6 +190,9 @@ class EmailWorker:
             except Exception as exc:
                 if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
                     log.warning("email worker: database unavailable (%s); retrying in %.0f s",
+                                type(exc).__name__, self.poll_interval)
+                elif is_transaction_conflict(exc):  # lost a race with another instance's pass
+                    log.warning("email worker: transaction conflict (%s); retrying in %.0f s",
                                 type(exc).__name__, self.poll_interval)
                 else:
                     log.exception("email worker pass failed; retrying in %.0f s", self.poll_interval)
