@@ -27,7 +27,7 @@ from domain.commerce.audit import BillingActor, record_billing_action
 from domain.commerce.fulfilment import fulfil
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.events import OrderChanged, emit
+from domain.events import OrderChanged, PaymentChanged, emit
 from domain.events.channels import team_channel
 from persistence.ids import parse_id
 from persistence.models import Coupon, CouponRedemption, Hub, Order, Payment, Price, Subscription
@@ -205,6 +205,17 @@ def emit_order_event(ctx: Ctx, order: Order, name: str, *, amount: int) -> None:
         status=order.status, payment_status=order.payment_status, currency=order.currency,
         amount_total=order.amount_total, amount_refunded=order.amount_refunded, amount=amount,
         paid_at=order.paid_at, created_at=order.created_at), ctx.now())
+
+
+def emit_payment_event(ctx: Ctx, payment: Payment, name: str, *, amount: int) -> None:
+    """Queue ``payment.succeeded`` / ``payment.refunded`` on the team's channel: a renewal's money
+    (the order's own payment is announced by ``order.paid`` / ``order.refunded``)."""
+    emit(ctx.uow, team_channel(payment.team_id), name, PaymentChanged(
+        payment_id=str(payment.id), order_id=str(payment.order_id),
+        subscription_id=str(payment.subscription_id) if payment.subscription_id else None,
+        hub_id=str(payment.hub_id), contact_id=str(payment.contact_id), provider=payment.provider,
+        status=payment.status, currency=payment.currency, amount_total=payment.amount,
+        amount_refunded=payment.amount_refunded, amount=amount, paid_at=payment.paid_at), ctx.now())
 
 
 # ---- queries --------------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ What each event does (docs/api.md, "Subscriptions and Stripe webhooks"):
 - ``customer.subscription.created/updated/deleted``: the subscription's state, in order, and the
   access window it gives; ``…trial_will_end``: an email to the member, once.
 - ``invoice.paid``: the payment is recorded once per payment intent; the first invoice pays the order
-  if its session's event has not come yet; a ``past_due`` subscription is ``active`` again and
-  access is restored. ``invoice.payment_failed``: the failed payment is recorded (the subscription's
+  if its session's event has not come yet (a renewal's payment is announced as
+  ``payment.succeeded``); a ``past_due`` subscription is ``active`` again and access is restored. ``invoice.payment_failed``: the failed payment is recorded (the subscription's
   ``past_due`` comes with its own event, and access runs on through the grace period).
 - ``charge.refunded``: each refund on the charge is applied once (``refunds.apply_refund``: a full
   refund revokes, a partial one does not).
@@ -48,7 +48,14 @@ import sqlalchemy as sa
 from domain.access.entitlements import revoke_entitlements_from_source
 from domain.commerce.audit import BillingActor
 from domain.commerce.matching import provider_charge_id, provider_payment_intent_id, provider_subscription_id
-from domain.commerce.orders import PaidWith, expire_order, lock_order, mark_order_failed, mark_order_paid
+from domain.commerce.orders import (
+    PaidWith,
+    emit_payment_event,
+    expire_order,
+    lock_order,
+    mark_order_failed,
+    mark_order_paid,
+)
 from domain.commerce.provider_events import Handler, Ignored, NotYetKnown, ProviderEvent
 from domain.commerce.refunds import apply_refund
 from domain.commerce.subscriptions import (
@@ -262,11 +269,12 @@ async def handle_invoice_paid(ctx: Ctx, event: ProviderEvent, *, grace: timedelt
         await mark_order_paid(ctx, order, actor=BillingActor.provider(), subscription=sub, payment=PaidWith(
             provider_payment_id=intent or _str(invoice.get("id")), provider_charge_id=None, amount=amount,
             currency=currency, paid_at=at))
-    elif intent is not None and amount > 0 and await _record_payment(
+    elif intent is not None and amount > 0 and (renewal := await _record_payment(
             ctx, order, sub, intent, amount=amount, currency=currency, status="succeeded", at=at,
-            invoice_id=_str(invoice.get("id"))) is not None:
+            invoice_id=_str(invoice.get("id")))) is not None:
         _audit(ctx, order, "payment.succeeded", "subscription", sub.id, amount=amount, currency=currency,
                data={"invoice": invoice.get("id"), "billing_reason": invoice.get("billing_reason")})
+        emit_payment_event(ctx, renewal, "payment.succeeded", amount=renewal.amount)
     start, end = _invoice_period(invoice)
     if sub.status in ("past_due", "unpaid", "incomplete") and (sub.state_at is None or at >= sub.state_at):
         state = SubscriptionState(

@@ -11,7 +11,8 @@ the ``charge.refunded`` handler): once per provider refund id. It adds to ``amou
 the payment and the order. A FULL refund of the payment sets the order ``refunded`` and revokes
 the entitlements its purchase granted (source the order, and the subscription it started; for a
 renewal's payment, the subscription); a partial one takes nothing away. Only the order's own
-payment moves the order's ``amount_refunded`` and status, and announces ``order.refunded``. ``order.refunded`` leaves on ``team:{id}`` after commit with the
+payment moves the order's ``amount_refunded`` and status, and announces ``order.refunded``; a
+renewal's payment announces ``payment.refunded`` instead. ``order.refunded`` leaves on ``team:{id}`` after commit with the
 amount refunded now. Every step writes a billing audit row with who did it.
 """
 
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from domain.access.entitlements import check_reason, revoke_entitlements_from_source
 from domain.catalog.fields import check_amount
 from domain.commerce.audit import BillingActor, record_billing_action
-from domain.commerce.orders import emit_order_event, lock_order
+from domain.commerce.orders import emit_order_event, emit_payment_event, lock_order
 from domain.commerce.providers import PaymentProvider, RefundRequest
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
@@ -148,6 +149,8 @@ async def _count(ctx: Ctx, payment: Payment, refund: Refund, actor: BillingActor
                                                             "full": full, "renewal": not own})
     if own:
         emit_order_event(ctx, order, "order.refunded", amount=applied)
+    else:
+        emit_payment_event(ctx, payment, "payment.refunded", amount=applied)
 
 
 async def _first_payment_id(ctx: Ctx, order: Order) -> uuid.UUID | None:

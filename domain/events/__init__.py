@@ -241,6 +241,26 @@ class OrderChanged(msgspec.Struct, kw_only=True):
     amount: int
     paid_at: datetime | None
     created_at: datetime
+class PaymentChanged(msgspec.Struct, kw_only=True):
+    """``payment.succeeded`` / ``payment.refunded`` on ``team:{id}``: money that is not an order's
+    own first payment — a subscription's renewal paid, or such a payment refunded (the order's own
+    payment is announced by ``order.paid`` / ``order.refunded``). ``amount`` is what this event
+    moves (paid, or refunded now); a dashboard adds the first and subtracts the second."""
+
+    payment_id: str
+    order_id: str
+    subscription_id: str | None
+    hub_id: str
+    contact_id: str
+    provider: str
+    status: str
+    currency: str
+    amount_total: int
+    amount_refunded: int
+    amount: int
+    paid_at: datetime | None
+
+
 # ---- content (domain/content/progress.py) ------------------------------------------------------
 
 
@@ -314,6 +334,8 @@ EVENT_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "order.created": OrderChanged,
     "order.paid": OrderChanged,
     "order.refunded": OrderChanged,
+    "payment.succeeded": PaymentChanged,
+    "payment.refunded": PaymentChanged,
     "content.completed": ContentCompleted,
     "course.completed": CourseCompleted,
     "subscription.updated": SubscriptionChanged,

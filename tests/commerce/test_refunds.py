@@ -82,11 +82,21 @@ async def test_a_renewal_refund_leaves_the_order_alone(client: Any, app: Any, cl
                       amount=1000, currency="usd", amount_refunded=0, status="succeeded", paid_at=clock.now(),
                       created_at=clock.now(), updated_at=clock.now())
     db_write(client, app, renewal)
+    dashboard = f"{shop.t}/dashboard"
+    before = (await client.get(dashboard, headers=shop.staff.headers)).json()["data"]["attributes"]
+    assert before["revenue"]["usd"] >= 2000  # the order's payment and the renewal's both count
     with Listener(client, app, team_channel(shop.staff.team_id)) as feed:
         r = await client.post(f"{shop.hub.url}/payments/{renewal.id}/refund",
                               json=doc("refunds", {"reason": "charged twice this month"}), headers=shop.wh)
         assert r.status_code == 201, r.text
-        assert order_events(feed, 0) == []  # not the order's money: no order.refunded
+        # not the order's money: no order.refunded, but the renewal's refund is announced
+        [refunded] = order_events(feed, 1, kinds=("order.", "payment."))
+    assert (refunded["event"], refunded["data"]["payment_id"], refunded["data"]["amount"]) == (
+        "payment.refunded", str(renewal.id), 1000)
+    assert refunded["data"]["order_id"] == order_id and refunded["data"]["amount_refunded"] == 1000
+    after = (await client.get(dashboard, headers=shop.staff.headers)).json()["data"]["attributes"]
+    assert after["revenue"]["usd"] == before["revenue"]["usd"] - 1000
+    assert after["orders_paid"] == before["orders_paid"]
     order = order_row(client, app, order_id)
     assert (order.status, order.amount_refunded) == ("paid", 0)
     [e] = entitlements_of(client, app, buyer.contact_id)

@@ -104,6 +104,12 @@ async def test_past_due_keeps_access_through_grace_and_invoice_paid_restores(ses
                   for p in await payments_of(sessions, b)) == [("pi_failed_1", "failed", True),
                                                                ("pi_retry_2", "succeeded", True)]
     assert [x["data"]["status"] for x in published.events("subscription.updated")] == ["active"]
+    # the renewal's money is announced for the dashboard's revenue (the order was paid long ago)
+    [renewed] = published.events("payment.succeeded")
+    assert renewed["channel"] == f"team:{b.team.id}"
+    assert (renewed["data"]["amount"], renewed["data"]["currency"], renewed["data"]["subscription_id"]) == (
+        2500, "usd", str(sub.id))
+    assert not published.events("order.paid")
     # Stripe's own update to active, a second later, changes nothing more.
     published.clear()
     await store(sessions, clock, "customer.subscription.updated",

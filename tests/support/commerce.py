@@ -61,16 +61,16 @@ def tag_ids_of(client: Any, app: Any, team_id: str, contact_id: str) -> set[str]
     return {str(t) for t in rows}
 
 
-def order_events(feed: Any, expected: int) -> list[dict[str, Any]]:
-    """The ``order.*`` events on a Listener's channel, read until ``expected`` of them came (an
-    event may come a moment late: at start-up, the realtime outbox relays the first events), then
-    once more, so an unexpected extra one shows too."""
+def order_events(feed: Any, expected: int, kinds: tuple[str, ...] = ("order.",)) -> list[dict[str, Any]]:
+    """The ``order.*`` events (or those starting with one of ``kinds``) on a Listener's channel,
+    read until ``expected`` of them came (an event may come a moment late: at start-up, the realtime
+    outbox relays the first events), then once more, so an unexpected extra one shows too."""
     events: list[dict[str, Any]] = []
     deadline = time.monotonic() + 15
     while True:
-        events += [e for e in feed.drain() if e["event"].startswith("order.")]
+        events += [e for e in feed.drain() if e["event"].startswith(kinds)]
         if len(events) >= expected or time.monotonic() > deadline:
             break
         time.sleep(0.02)
-    events += [e for e in feed.drain() if e["event"].startswith("order.")]
+    events += [e for e in feed.drain() if e["event"].startswith(kinds)]
     return events

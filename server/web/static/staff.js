@@ -202,7 +202,8 @@ function teamEvent(ev) {
     else if (ev.event === "member.reported" && d.report_count === 1) c.open_reports += 1;
     else if (ev.event === "moderation.action" && d.report_id) c.open_reports = Math.max(0, c.open_reports - 1);
     else if (ev.event === "order.paid") { c.orders_paid += 1; addRevenue(c, d.currency, d.amount); }
-    else if (ev.event === "order.refunded") addRevenue(c, d.currency, -d.amount);
+    else if (ev.event === "order.refunded" || ev.event === "payment.refunded") addRevenue(c, d.currency, -d.amount);
+    else if (ev.event === "payment.succeeded") addRevenue(c, d.currency, d.amount);  // a renewal
     renderCounters();
   }
   S.feed.unshift(ev);
@@ -250,6 +251,8 @@ function feedItem(ev) {
     case "order.created": what = [`🛒 An order of ${money(d.amount_total, d.currency)} in ${hubName(d.hub_id)}`]; break;
     case "order.paid": what = ["💳 ", h("strong", { text: money(d.amount, d.currency) }), ` paid in ${hubName(d.hub_id)}`]; break;
     case "order.refunded": what = [`↩ ${money(d.amount, d.currency)} refunded in ${hubName(d.hub_id)}`]; break;
+    case "payment.succeeded": what = ["🔁 ", h("strong", { text: money(d.amount, d.currency) }), ` renewal paid in ${hubName(d.hub_id)}`]; break;
+    case "payment.refunded": what = [`↩ ${money(d.amount, d.currency)} of a renewal refunded in ${hubName(d.hub_id)}`]; break;
     default: what = ["• ", ev.event];
   }
   return h("li", { class: `feed-item ${ev.event.replace(".", "-")}` }, h("span", { class: "what" }, what), " ", time(ev.at));
