@@ -28,7 +28,6 @@ transaction.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,6 +42,7 @@ from domain.clock import Clock
 from domain.commerce.matching import order_for_event
 from domain.commerce.provider_events import WAKE_CHANNEL, Handler, Ignored, NotYetKnown, parse_event
 from domain.context import Ctx, Limiter
+from domain.polling import PollingWorker
 from persistence.db import UnitOfWork, is_database_unavailable, is_transaction_conflict
 from persistence.models import PaymentWebhookEvent
 
@@ -71,10 +71,16 @@ class Unreadable(Exception):
     """The stored payload is not an event: no attempt will ever apply it."""
 
 
-class ProviderEventWorker:
+class ProviderEventWorker(PollingWorker):
     """Applies what ``payment_webhook_events`` holds. ``run_once()`` does one pass (tests, the CLI).
     ``start()`` runs ``run()`` in the background, woken by newly stored events and replays (through
-    the broker, after commit) or every ``poll_interval`` seconds, whichever comes first."""
+    the broker, after commit) or every ``poll_interval`` seconds, whichever comes first
+    (``domain/polling.py``). Backoff: 5 s, 10 s, 20 s, ... up to the cap."""
+
+    name = "provider event worker"
+    wake_channel = WAKE_CHANNEL
+    log = log
+    interrupted = "stopped in the middle of an event; it is applied again later"
 
     def __init__(
         self, uow_factory: Callable[[], UnitOfWork], clock: Clock, access: FactsCache, limiter: Limiter,
@@ -83,27 +89,17 @@ class ProviderEventWorker:
         max_backoff: timedelta = timedelta(hours=1), lease: timedelta = timedelta(minutes=5),
         poll_interval: float = 5.0,
     ) -> None:
+        super().__init__(broker=broker, batch_size=batch_size, base_backoff=base_backoff, max_backoff=max_backoff,
+                         poll_interval=poll_interval)
         self.uow_factory = uow_factory
         self.clock = clock
         self.access = access
         self.limiter = limiter
         self.handlers = handlers
-        self.broker = broker
-        self.batch_size = batch_size
         self.max_attempts = max_attempts
-        self.base_backoff = base_backoff
-        self.max_backoff = max_backoff
         self.lease = lease
-        self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
 
     # ---- one pass ---------------------------------------------------------------------------------
-
-    def backoff(self, attempts: int) -> timedelta:
-        """The wait after the ``attempts``-th failed try: 5 s, 10 s, 20 s, ... up to the cap."""
-        return min(self.base_backoff * (2 ** max(0, attempts - 1)), self.max_backoff)
 
     async def run_once(self) -> RunReport:
         """Claim the due events (at most ``batch_size``) and apply each, oldest first."""
@@ -210,66 +206,3 @@ class ProviderEventWorker:
         if failed:
             log.warning("provider event %s failed after %d attempts: %s", claim.id, claim.attempts, error)
         return "failed" if failed else "retried"
-
-    # ---- the loop ---------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Look for due events now rather than at the next poll."""
-        self._wake.set()
-
-    async def _on_wake(self, _channel: str, _payload: bytes) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Apply until ``stop()``: drain what is due, then wait for a wake-up or the poll interval."""
-        while not self._stopping:
-            self._wake.clear()  # before the pass, so an event stored during it is not missed
-            try:
-                while not self._stopping:
-                    report = await self.run_once()
-                    if report.claimed < self.batch_size:
-                        break
-            except Exception as exc:
-                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
-                    log.warning("provider event worker: database unavailable (%s); retrying in %.0f s",
-                                type(exc).__name__, self.poll_interval)
-                elif is_transaction_conflict(exc):  # lost a race with another instance's pass
-                    log.warning("provider event worker: transaction conflict (%s); retrying in %.0f s",
-                                type(exc).__name__, self.poll_interval)
-                else:
-                    log.exception("provider event worker pass failed; retrying in %.0f s", self.poll_interval)
-            if self._stopping:
-                break
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-
-    async def start(self) -> None:
-        if self._task is not None:
-            return
-        self._stopping = False
-        if self.broker is not None:
-            await self.broker.subscribe(WAKE_CHANNEL, self._on_wake)
-        self._task = asyncio.create_task(self.run(), name="hubwire-provider-event-worker")
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let the event being applied finish (up to ``grace`` seconds), then stop. An event cut off
-        mid-way rolls back and is applied once its lease ends."""
-        self._stopping = True
-        self._wake.set()
-        if self.broker is not None:
-            try:
-                await self.broker.unsubscribe(WAKE_CHANNEL, self._on_wake)
-            except Exception:  # the broker may already be gone at shutdown
-                log.debug("provider event worker: unsubscribe failed at shutdown", exc_info=True)
-        task, self._task = self._task, None
-        if task is None:
-            return
-        done, _ = await asyncio.wait({task}, timeout=grace)
-        if not done:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                log.info("provider event worker stopped in the middle of an event; it is applied again later")

@@ -16,7 +16,6 @@ the row ``failed`` at once. Either way ``last_error`` says why. Time comes from 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from domain.email.transport import (
     TransientSendError,
     Transport,
 )
-from persistence.db import is_database_unavailable, is_transaction_conflict
+from domain.polling import PollingWorker
 from persistence.models import EmailOutbox
 
 log = logging.getLogger("hubwire.email")
@@ -50,10 +49,16 @@ class RunReport:
     failed: int = 0
 
 
-class EmailWorker:
+class EmailWorker(PollingWorker):
     """Sends what the outbox holds. ``run_once()`` does one pass (tests, the CLI); ``start()`` runs
     ``run()`` in the background, woken by enqueues (through the broker, after commit) or every
-    ``poll_interval`` seconds, whichever comes first."""
+    ``poll_interval`` seconds, whichever comes first (``domain/polling.py``). Backoff: 30 s, 60 s,
+    120 s, ... up to the cap."""
+
+    name = "email worker"
+    wake_channel = WAKE_CHANNEL
+    log = log
+    interrupted = "stopped in the middle of a send; that message goes again later"
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], transport: Transport, clock: Clock, *,
@@ -61,26 +66,16 @@ class EmailWorker:
         base_backoff: timedelta = timedelta(seconds=30), max_backoff: timedelta = timedelta(hours=1),
         lock_for: timedelta = timedelta(minutes=5), poll_interval: float = 5.0,
     ) -> None:
+        super().__init__(broker=broker, batch_size=batch_size, base_backoff=base_backoff, max_backoff=max_backoff,
+                         poll_interval=poll_interval)
         self.sessions = sessions
         self.transport = transport
         self.clock = clock
         self.default_from = default_from
-        self.broker = broker
-        self.batch_size = batch_size
         self.max_attempts = max_attempts
-        self.base_backoff = base_backoff
-        self.max_backoff = max_backoff
         self.lock_for = lock_for
-        self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
 
     # ---- one pass ---------------------------------------------------------------------------------
-
-    def backoff(self, attempts: int) -> timedelta:
-        """The wait after the ``attempts``-th failed try: 30 s, 60 s, 120 s, ... up to the cap."""
-        return min(self.base_backoff * (2 ** max(0, attempts - 1)), self.max_backoff)
 
     async def run_once(self) -> RunReport:
         """Claim the due messages (at most ``batch_size``), send each, record each outcome."""
@@ -168,66 +163,3 @@ class EmailWorker:
             # Only a pending row changes: never turn a row another worker marked sent back.
             await s.execute(sa.update(EmailOutbox)
                             .where(EmailOutbox.id == row_id, EmailOutbox.status == "pending").values(**values))
-
-    # ---- the loop ---------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Look at the outbox now rather than at the next poll."""
-        self._wake.set()
-
-    async def _on_wake(self, _channel: str, _payload: bytes) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Send until ``stop()``: drain what is due, then wait for a wake-up or the poll interval."""
-        while not self._stopping:
-            self._wake.clear()  # before the pass, so an enqueue during it is not missed
-            try:
-                while not self._stopping:
-                    report = await self.run_once()
-                    if report.claimed < self.batch_size:
-                        break
-            except Exception as exc:
-                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
-                    log.warning("email worker: database unavailable (%s); retrying in %.0f s",
-                                type(exc).__name__, self.poll_interval)
-                elif is_transaction_conflict(exc):  # lost a race with another instance's pass
-                    log.warning("email worker: transaction conflict (%s); retrying in %.0f s",
-                                type(exc).__name__, self.poll_interval)
-                else:
-                    log.exception("email worker pass failed; retrying in %.0f s", self.poll_interval)
-            if self._stopping:
-                break
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
-
-    async def start(self) -> None:
-        if self._task is not None:
-            return
-        self._stopping = False
-        if self.broker is not None:
-            await self.broker.subscribe(WAKE_CHANNEL, self._on_wake)
-        self._task = asyncio.create_task(self.run(), name="hubwire-email-worker")
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let the message being sent finish (up to ``grace`` seconds), then stop. A message cut
-        off mid-send stays claimed until its lock expires and is then sent again (same Message-ID)."""
-        self._stopping = True
-        self._wake.set()
-        if self.broker is not None:
-            try:
-                await self.broker.unsubscribe(WAKE_CHANNEL, self._on_wake)
-            except Exception:  # the broker may already be gone at shutdown
-                log.debug("email worker: unsubscribe failed at shutdown", exc_info=True)
-        task, self._task = self._task, None
-        if task is None:
-            return
-        done, _ = await asyncio.wait({task}, timeout=grace)
-        if not done:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                log.info("email worker stopped in the middle of a send; that message goes again later")
