@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.api import assert_error, doc
 from tests.support.content import Studio, open_studio, uid
+from tests.support.sql import counting
 
 A = "/data/attributes/"
 BONUS = "<p>the buyers-only bonus</p>"
@@ -260,10 +261,12 @@ async def test_a_rule_on_the_page_covers_its_sections(client: Any, studio: Studi
     public_url = f"/api/v1/public/hubs/{studio.hub.id}/pages/{pid}"
     learner = await studio.learner(client)
     assert (await shown(client, public_url, {}))[0]["body"] == BONUS  # no rule: as open as the public page
+    cached = (await client.get(public_url)).headers["etag"]
     tag_id = await studio.tag(client)
     r = await section_rule(client, studio, "page", pid, ("has_tag", {"tag_id": tag_id}))
     assert r.status_code == 201, r.text
-    r = await client.get(public_url)
+    r = await client.get(public_url, headers={"If-None-Match": cached})  # a cache's open copy is stale now
+    assert r.status_code == 200 and r.headers["etag"] != cached
     assert r.json()["data"]["attributes"]["body"] == "<p>everyone</p>"  # the public page itself stays readable
     assert "buyers-only" not in r.text
     for url, headers in ((public_url, {}), (f"{studio.h}/pages/{pid}", learner.headers)):
@@ -336,3 +339,39 @@ async def test_another_team_s_or_hub_s_pages_and_sections_are_not_found(client: 
     r = await client.get(sections_url(studio, page["id"], part["id"]), headers=stranger.staff.headers)
     assert_error(r, 404, "not_found")
     assert (await draft_state(client, studio, page["id"])) == (2, [("Part", None, 0)])
+
+
+async def test_a_page_costs_the_same_statements_for_2_or_30_sections(client: Any, app: Any, studio: Studio) -> None:
+    """Every section is decided from facts loaded once: no statement per section or per rule."""
+    page = await new_page(client, studio, "Long sales page", privacy="public")
+    pid = page["id"]
+    tag_id = await studio.tag(client)
+    learner = await studio.learner(client)
+    member_url = f"{studio.h}/pages/{pid}"
+    public_url = f"/api/v1/public/hubs/{studio.hub.id}/pages/{pid}"
+    version = 1
+
+    async def grow(n: int) -> None:
+        nonlocal version
+        for i in range(n):
+            part = await added(client, studio, pid, version, f"Part {version}")
+            version += 1
+            if i % 2:
+                assert (await section_rule(client, studio, "section", part["id"], ("has_tag", {"tag_id": tag_id}))
+                        ).status_code == 201
+        await publish(client, studio, pid)
+
+    async def cost(url: str, headers: dict[str, str]) -> int:
+        assert (await client.get(url, headers=headers)).status_code == 200  # warm: the access cache
+        with counting(client, app) as seen:
+            r = await client.get(url, headers=headers)
+            assert r.status_code == 200, r.text
+        return len(seen)
+
+    await grow(2)
+    few = (await cost(member_url, learner.headers), await cost(public_url, {}))
+    await grow(28)
+    assert len(await shown(client, member_url, learner.headers)) == 30
+    many = (await cost(member_url, learner.headers), await cost(public_url, {}))
+    print(f"H/pages and the public page: {few} statements with 2 sections, {many} with 30")
+    assert many == few
