@@ -1,6 +1,7 @@
 """Access rules: the conditions a member must meet to reach a target (the hub, a space, a content
-node and everything under it, a page and its sections, a section, a file). A rule joins its conditions with ``any`` or ``all``; every rule on
-the path from the hub down to the target must pass (see ``domain.access.evaluator``).
+node and everything under it, a page and its sections, a section, a file). A rule joins its
+conditions with ``any`` or ``all``; every rule on the path from the hub down to the target must
+pass (see ``domain.access.evaluator``).
 
 Rules are validated when written, so the evaluator reads only well-formed conditions: the target
 must exist in the hub, tags and segments must be the team's, and each condition's data has exactly
