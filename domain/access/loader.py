@@ -13,7 +13,7 @@ overrides, segments or content nodes):
   EXISTS per segment) only when the hub's rules name segments.
 - :func:`load_target_facts`: **0** for the hub or a content node (with the node map at hand),
   **1** for a space (the space — access level, posting permission, segment — and the contact's
-  space membership together).
+  space membership together), a page, a section (with its page) or a file.
 
 So a cold decision costs 7 queries (hub 3, contact 4, target 0) without segments, 8 on a space,
 and at most 14 with segments; a warm one (see ``domain.access.cache``) 0, or 1 on a space.
@@ -59,6 +59,7 @@ from persistence.models import (
     HubPolicy,
     MediaFile,
     Page,
+    PageSection,
     PolicyAcceptance,
     Space,
     SpaceMember,
@@ -270,10 +271,11 @@ async def _segments_of(uow: UnitOfWork, contact_id: uuid.UUID, clauses: SegmentC
 async def load_target_facts(uow: UnitOfWork, hub: HubFacts, target_type: str, target_id: uuid.UUID,
                             contact_id: uuid.UUID | None, *, node_parents: NodeParents | None = None) -> TargetFacts:
     """Where the target sits in ``hub``: its path from the hub down (the target last), whether a
-    space is secret and whether the contact belongs to it. An unknown target, another hub's, a
-    deleted one (or under a deleted content node), or a type with no table yet (section) does not
-    exist; a file (``media``) belongs to the hub it was given. A private page is secret. 0 queries
-    for the hub or a content node given ``node_parents``, else 1."""
+    space is secret and whether the contact belongs to it. An unknown target, another hub's or a
+    deleted one (or under a deleted content node, or a section of a deleted page) does not exist; a
+    file (``media``) belongs to the hub it was given. A section sits under its page (path: hub,
+    page, section: a rule on the page covers its sections). A private page is secret, and so are
+    its sections. 0 queries for the hub or a content node given ``node_parents``, else 1."""
     target = Target(target_type, target_id)
     hub_target = Target("hub", hub.hub_id)
     missing = TargetFacts(target, exists=False)
@@ -292,6 +294,16 @@ async def load_target_facts(uow: UnitOfWork, hub: HubFacts, target_type: str, ta
             return missing
         # a private page is secret: only an access override naming it (or the hub) lets a member in
         return TargetFacts(target, path=(hub_target, target), secret=privacy == "private")
+    if target_type == "section":
+        row = (await uow.session.execute(
+            sa.select(PageSection.page_id, Page.privacy).join(Page, Page.id == PageSection.page_id)
+            .where(PageSection.id == target_id, PageSection.hub_id == hub.hub_id, PageSection.deleted_at.is_(None),
+                   Page.hub_id == hub.hub_id, Page.deleted_at.is_(None))
+        )).first()
+        if row is None:
+            return missing
+        return TargetFacts(target, path=(hub_target, Target("page", row.page_id), target),
+                           secret=row.privacy == "private")
     if target_type == "media":
         found = await uow.session.scalar(sa.select(MediaFile.id).where(
             MediaFile.id == target_id, MediaFile.hub_id == hub.hub_id, MediaFile.deleted_at.is_(None)))

@@ -1,6 +1,7 @@
 """Access rules: the conditions a member must meet to reach a target (the hub, a space, a content
-node and everything under it). A rule joins its conditions with ``any`` or ``all``; every rule on
-the path from the hub down to the target must pass (see ``domain.access.evaluator``).
+node and everything under it, a page and its sections, a section, a file). A rule joins its
+conditions with ``any`` or ``all``; every rule on the path from the hub down to the target must
+pass (see ``domain.access.evaluator``).
 
 Rules are validated when written, so the evaluator reads only well-formed conditions: the target
 must exist in the hub, tags and segments must be the team's, and each condition's data has exactly
@@ -23,13 +24,11 @@ from domain.context import Ctx
 from domain.errors import NotFound, ValidationFailed
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
-from persistence.models import AccessRule, ContentNode, Hub, MediaFile, Segment, Space, Tag
+from persistence.models import AccessRule, ContentNode, Hub, MediaFile, PageSection, Segment, Space, Tag
 from persistence.models import Page as PageModel
 from persistence.pagination import Page, PageRequest, paginate
 
 LOGIC_OPERATORS = ("any", "all")
-# Section targets have no table yet.
-SUPPORTED_TARGET_TYPES = ("hub", "space", "content_node", "page", "media")
 POLICY_TYPES = ("tos", "privacy_policy")
 MAX_CONDITIONS = 20
 MAX_DRIP_DAYS = 3650
@@ -52,20 +51,22 @@ CONDITION_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 async def check_target(uow: UnitOfWork, hub: Hub, target_type: Any, target_id: Any) -> tuple[str, uuid.UUID]:
     """(type, id) of a target that exists in ``hub``, else 422 pointing at the attribute at fault:
-    ``invalid_target_type``, ``unsupported_target_type`` (section: not yet stored) or
-    ``unknown_target`` (not this hub's id, another hub's or a deleted space or content node)."""
+    ``invalid_target_type`` or ``unknown_target`` (not this hub's id, another hub's, a deleted
+    space, content node, page, file or section, or a section of a deleted page)."""
     if target_type not in TARGET_TYPES:
         raise ValidationFailed(f"target_type must be one of {', '.join(TARGET_TYPES)}.",
                                code="invalid_target_type", field="target_type")
-    if target_type not in SUPPORTED_TARGET_TYPES:
-        raise ValidationFailed(f"Targets of type {target_type} are not stored yet; a target is "
-                               f"one of {', '.join(SUPPORTED_TARGET_TYPES)}.",
-                               code="unsupported_target_type", field="target_type")
     tid = parse_id(target_id) if isinstance(target_id, str) else None
     found = False
     if tid is not None:
         if target_type == "hub":
             found = tid == hub.id
+        elif target_type == "section":
+            found = await uow.session.scalar(
+                sa.select(PageSection.id).join(PageModel, PageModel.id == PageSection.page_id)
+                .where(PageSection.id == tid, PageSection.hub_id == hub.id, PageSection.deleted_at.is_(None),
+                       PageModel.hub_id == hub.id, PageModel.deleted_at.is_(None))
+            ) is not None
         else:
             model: Any = {"space": Space, "content_node": ContentNode, "page": PageModel,
                           "media": MediaFile}[target_type]

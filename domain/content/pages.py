@@ -6,6 +6,8 @@ published.
   first. The check and the bump are one conditional UPDATE, so two writers holding the same
   version cannot both win. ``publish`` copies the draft to the published version (``If-Match``
   optional there: with it, only the draft the caller saw is published).
+- A page's sections (``domain.content.sections``) are part of its draft: their writes follow the
+  same ``If-Match`` rules and bump the same ``draft_version``; ``publish`` publishes them too.
 - ``privacy``: ``public`` (the published version is readable without a token, cacheable),
   ``members`` (members the access evaluator lets view the page — hub rules and the page's own),
   ``private`` (secret to members: 404, unless an access override names the page). Members and the
@@ -33,7 +35,7 @@ from domain.errors import Conflict, NotFound, PreconditionRequired, ValidationFa
 from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
-from persistence.models import Hub, Page
+from persistence.models import Hub, Page, PageSection
 from persistence.pagination import Page as ListPage
 from persistence.pagination import PageRequest, paginate
 
@@ -141,7 +143,7 @@ async def create_page(ctx: Ctx, hub: Hub, fields: Mapping[str, Any]) -> Page:
                 is_home=False, draft_version=1, position=0, created_at=now, updated_at=now)
     siblings = await _siblings(uow, hub.id, page.parent_id)
     uow.session.add(page)
-    siblings.insert(_check_position(fields.get("position"), len(siblings)), page)
+    siblings.insert(check_position(fields.get("position"), len(siblings)), page)
     _number(siblings)
     if _check_bool(fields.get("is_home", False), "is_home"):
         await _make_home(uow, hub.id, page)
@@ -154,7 +156,7 @@ async def update_page(ctx: Ctx, hub: Hub, page: Page, changes: Mapping[str, Any]
     """Change the draft (``title``, ``body``) and the page's settings (``slug``, ``privacy``,
     ``is_home``), bumping ``draft_version``; see the module docstring for ``If-Match``."""
     uow = ctx.uow
-    await _claim(ctx, page, if_match)
+    await claim_draft(ctx, page, if_match)
     if "title" in changes:
         page.title = check_title(changes["title"])
     if "body" in changes:
@@ -180,7 +182,7 @@ async def place_page(ctx: Ctx, hub: Hub, page: Page, fields: Mapping[str, Any], 
     ``position`` (default last); 422 ``cycle`` under itself or one of its descendants."""
     uow = ctx.uow
     await lock_tree(uow, hub.id)
-    await _claim(ctx, page, if_match)
+    await claim_draft(ctx, page, if_match)
     parent = await _parent(uow, hub.id, fields.get("parent_id"))
     new_parent = parent.id if parent else None
     if new_parent is not None:
@@ -195,7 +197,7 @@ async def place_page(ctx: Ctx, hub: Hub, page: Page, fields: Mapping[str, Any], 
     _number(old)
     siblings = old if new_parent == page.parent_id else await _siblings(uow, hub.id, new_parent)
     page.parent_id = new_parent
-    siblings.insert(_check_position(fields.get("position"), len(siblings)), page)
+    siblings.insert(check_position(fields.get("position"), len(siblings)), page)
     _number(siblings)
     page.updated_at = ctx.now()
     await uow.session.flush()
@@ -204,11 +206,21 @@ async def place_page(ctx: Ctx, hub: Hub, page: Page, fields: Mapping[str, Any], 
 
 
 async def publish_page(ctx: Ctx, hub: Hub, page: Page, if_match: int | None) -> Page:
-    """Copy the draft to the published version (409 ``stale_draft`` when ``If-Match`` names
-    another draft)."""
+    """Copy the draft to the published version, its sections with it (a section deleted from the
+    draft leaves the published page); 409 ``stale_draft`` when ``If-Match`` names another draft."""
     if if_match not in (None, ANY_VERSION, page.draft_version):
         raise _stale(page)
     now = ctx.now()
+    session = ctx.uow.session
+    await session.execute(sa.update(PageSection).where(PageSection.page_id == page.id, PageSection.deleted_at.is_(None))
+                          .values(published_title=PageSection.title, published_body=PageSection.body,
+                                  published_position=PageSection.position)
+                          .execution_options(synchronize_session=False))
+    await session.execute(sa.update(PageSection).where(PageSection.page_id == page.id,
+                                                       PageSection.deleted_at.is_not(None),
+                                                       PageSection.published_title.is_not(None))
+                          .values(published_title=None, published_body=None, published_position=None)
+                          .execution_options(synchronize_session=False))
     page.published_title, page.published_body = page.title, page.body
     page.published_version, page.published_at = page.draft_version, now
     page.updated_at = now
@@ -237,8 +249,10 @@ async def delete_page(ctx: Ctx, hub: Hub, page: Page, if_match: int | None) -> N
 # ---- helpers --------------------------------------------------------------------------------------
 
 
-async def _claim(ctx: Ctx, page: Page, if_match: int | None) -> None:
-    """Bump the draft version from the one ``If-Match`` names, atomically, or refuse."""
+async def claim_draft(ctx: Ctx, page: Page, if_match: int | None) -> None:
+    """Bump the draft version from the one ``If-Match`` names, atomically, or refuse (428 without
+    it, 409 ``stale_draft`` when it moved). Every write of a page's draft starts here, its sections'
+    too (``domain.content.sections``)."""
     if if_match is None:
         raise PreconditionRequired("Send If-Match: <draft_version> with writes to a page.",
                                    meta={"draft_version": page.draft_version})
@@ -294,7 +308,7 @@ def _check_bool(value: Any, field: str) -> bool:
     return value
 
 
-def _check_position(value: Any, count: int) -> int:
+def check_position(value: Any, count: int) -> int:
     if value is None:
         return count
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -29,7 +29,7 @@ from persistence.models.community import (
     Space,
     SpaceMember,
 )
-from persistence.models.content import ContentNode, ContentProgress, MediaFile, MediaFolder, Page
+from persistence.models.content import ContentNode, ContentProgress, MediaFile, MediaFolder, Page, PageSection
 from persistence.models.crm import (
     Contact,
     ContactAttribute,
@@ -96,6 +96,7 @@ __all__ = [
     "MediaFile",
     "MediaFolder",
     "Page",
+    "PageSection",
     # community
     "Comment",
     "Conversation",

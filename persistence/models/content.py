@@ -80,6 +80,29 @@ class Page(Base):
     deleted_at: Mapped[datetime | None]
 
 
+class PageSection(Base):
+    """A section of a page: part of the page's draft (``title``, ``body``, ``position`` among the
+    page's live sections; every write bumps the page's ``draft_version``) and, once the page is
+    published, the version on the published page (``published_*``; null until then, and again
+    after a deleted section's page is published). A section can be gated on its own: access rules
+    take ``target_type`` ``section`` (under its page, which is under the hub)."""
+
+    __tablename__ = "page_sections"
+    __table_args__ = (sa.Index("ix_page_sections_page_position", "page_id", "position"),)
+    id: Mapped[uuid.UUID] = id_column()
+    hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    page_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("pages.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    published_title: Mapped[str | None] = mapped_column(sa.String(300))
+    published_body: Mapped[str | None] = mapped_column(sa.Text)
+    published_position: Mapped[int | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
 class MediaFolder(Base):
     """A team's folder of files; folders nest (``parent_id``)."""
 

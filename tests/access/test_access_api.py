@@ -382,7 +382,8 @@ C0 = ATTR + "conditions/0"
 
 @pytest.mark.parametrize(("attrs", "code", "pointer"), [
     ({"target_type": "course"}, "invalid_target_type", ATTR + "target_type"),
-    ({"target_type": "section"}, "unsupported_target_type", ATTR + "target_type"),
+    ({"target_type": "section"}, "unknown_target", ATTR + "target_id"),
+    ({"target_type": "section", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),
     ({"target_type": "page", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),
     ({"target_type": "media", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),
     ({"target_id": "{other_hub}"}, "unknown_target", ATTR + "target_id"),
@@ -497,8 +498,7 @@ async def test_access_override_crud(client, world):
     ({"scope": "target"}, "missing_field", ATTR + "target_type"),
     ({"scope": "target", "target_type": "space"}, "missing_field", ATTR + "target_id"),
     ({"scope": "target", "target_type": "space", "target_id": "{other_space}"}, "unknown_target", ATTR + "target_id"),
-    ({"scope": "target", "target_type": "section", "target_id": "{space}"}, "unsupported_target_type",
-     ATTR + "target_type"),
+    ({"scope": "target", "target_type": "section", "target_id": "{space}"}, "unknown_target", ATTR + "target_id"),
     ({"scope": "full", "target_type": "space"}, "target_not_allowed", ATTR + "target_type"),
     ({"contact_id": "{other_contact}"}, "unknown_contact", ATTR + "contact_id"),
     ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_in_past", ATTR + "expires_at"),

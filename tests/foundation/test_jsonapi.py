@@ -715,6 +715,8 @@ async def patchables(client: Any) -> dict[str, Patchable]:
     coupon_id = await post(f"{t}/coupons", "coupons", {"code": "PATCH", "percent_off": 10})
     node_id = await post(f"{hub}/content", "content_nodes", {"title": "Patch lesson"})
     page_id = await post(f"{hub}/pages", "pages", {"title": "Patch page"})
+    section_id = await post(f"{hub}/pages/{page_id}/sections", "page_sections", {"title": "Patch section"},
+                            {**sh, "If-Match": "*"})
     folder_id = await post(f"{t}/folders", "folders", {"name": "Patch folder"})
     file_id = await created_id(await client.post(f"{t}/files", files={"file": ("patch.txt", b"patch me")},
                                                  headers=staff.headers))
@@ -753,6 +755,8 @@ async def patchables(client: Any) -> dict[str, Patchable]:
         Patchable(f"{hub}/content/{node_id}", "content_nodes", node_id, sh, lambda x: {"title": f"Lesson {x}"}),
         Patchable(f"{hub}/pages/{page_id}", "pages", page_id, {**sh, "If-Match": "*"},
                   lambda x: {"title": f"Page {x}"}),
+        Patchable(f"{hub}/pages/{page_id}/sections/{section_id}", "page_sections", section_id,
+                  {**sh, "If-Match": "*"}, lambda x: {"title": f"Section {x}"}),
         Patchable(f"{t}/folders/{folder_id}", "folders", folder_id, sh, lambda x: {"name": f"Folder {x}"}),
         Patchable(f"{t}/files/{file_id}", "files", file_id, sh, lambda x: {"filename": f"file-{x}.txt"}),
     ]
@@ -761,8 +765,8 @@ async def patchables(client: Any) -> dict[str, Patchable]:
              tag_id: "tag_id", attribute_id: "attribute_id", segment_id: "segment_id", contact_id: "contact_id",
              rule_id: "rule_id", override_id: "override_id", space_id: "space_id", discussion_id: "discussion_id",
              comment_id: "comment_id", product_id: "product_id", price_id: "price_id", display_id: "display_id",
-             coupon_id: "coupon_id", node_id: "node_id", page_id: "page_id", folder_id: "folder_id",
-             file_id: "file_id"}
+             coupon_id: "coupon_id", node_id: "node_id", page_id: "page_id", section_id: "section_id",
+             folder_id: "folder_id", file_id: "file_id"}
     return {"/".join("{" + names[p] + "}" if p in names else p for p in case.url.split("/")): case
             for case in cases}
 
@@ -790,6 +794,7 @@ PATCH_ROUTES = sorted([
     "/api/v1/teams/{team_id}/coupons/{coupon_id}",
     "/api/v1/teams/{team_id}/hubs/{hub_id}/content/{node_id}",
     "/api/v1/teams/{team_id}/hubs/{hub_id}/pages/{page_id}",
+    "/api/v1/teams/{team_id}/hubs/{hub_id}/pages/{page_id}/sections/{section_id}",
     "/api/v1/teams/{team_id}/folders/{folder_id}",
     "/api/v1/teams/{team_id}/files/{file_id}",
 ])

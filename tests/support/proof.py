@@ -82,6 +82,7 @@ PATH_PARAMS: dict[str, str] = {
     "node_id": "content_node",
     "page_id": "page",
     "page": "page",  # H/pages/{page} and the public pages: a page by id or slug
+    "section_id": "section",
     "folder_id": "folder",
     "file_id": "file",
     "subscription_id": "subscription",
@@ -204,16 +205,20 @@ async def seed(http: httpx.AsyncClient, database_url: str, label: str, webhook_s
         "coupons", code=f"SAVE{uuid.uuid4().hex[:6].upper()}", percent_off=10)))["data"]["id"]
 
     # Content: a published lesson the member may read, a page published for members (not public:
-    # the public page routes answer 404 for it, as for a page nobody has), a folder and a file in it
-    # given to the hub.
+    # the public page routes answer 404 for it, as for a page nobody has) with a section, a folder and
+    # a file in it given to the hub.
     ids["content_node"] = (await api.call("POST", f"{TH}/content", staff, _doc(
         "content_nodes", title="Lesson one", node_type="lesson", status="published",
         body="<p>Welcome</p>")))["data"]["id"]
     page = (await api.call("POST", f"{TH}/pages", staff, _doc("pages", title="About", body="<p>Us</p>",
                                                                privacy="members")))["data"]
     ids["page"] = page["id"]
+    section = (await api.call("POST", f"{TH}/pages/{page['id']}/sections",
+                              {**staff, "If-Match": f'"{page["attributes"]["draft_version"]}"'},
+                              _doc("page_sections", title="Bonus", body="<p>For buyers</p>")))["data"]
+    ids["section"] = section["id"]
     r = await http.post(f"{TH}/pages/{page['id']}/publish",
-                        headers={**staff, "If-Match": f'"{page["attributes"]["draft_version"]}"'})
+                        headers={**staff, "If-Match": f'"{section["attributes"]["page_draft_version"]}"'})
     assert r.status_code == 200, r.text
     ids["folder"] = (await api.call("POST", f"{T}/folders", staff, _doc("folders", name="Handouts")))["data"]["id"]
     r = await http.post(f"{T}/files", headers=staff, data={"folder_id": ids["folder"], "hub_id": hub_id},

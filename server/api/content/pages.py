@@ -3,13 +3,15 @@
 Team side (``content:read`` / ``content:write``), ``T/hubs/{hub_id}/pages``: every write but
 create and delete sends ``If-Match: <draft_version>`` (428 without it, 409 ``stale_draft`` when
 someone saved first); reads answer the draft's version as ``ETag``. Member side ``H/pages/{id or
-slug}``: the published version, as the access evaluator decides. Public:
+slug}``: the published version, as the access evaluator decides, with its ``sections`` (each
+locked or not for the reader: ``domain.content.sections``). Public:
 ``/api/v1/public/hubs/{hub_id}/pages/{id or slug}`` and ``…/home``, no token, published public
 pages only, with ``ETag`` / ``Last-Modified`` and 304 for a client that has it already.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -19,9 +21,9 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from domain.content import pages
+from domain.content import pages, sections
 from persistence.ids import parse_id
-from persistence.models import Page
+from server.api.content import sections as section_routes
 from server.api.content.pages_schemas import (
     PagesCreateDocument,
     PagesDocument,
@@ -39,6 +41,7 @@ from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 READ, WRITE = {"scope": "content:read"}, {"scope": "content:write"}
 PUBLIC_CACHE = "public, max-age=60, must-revalidate"
+SECTIONS_CACHE = "public, no-cache"  # a page with sections: revalidated every time (see _public)
 
 
 def _if_match(request: Request[Any, Any, Any]) -> int | None:
@@ -121,31 +124,53 @@ class PagesController(Controller):
 @get(HUB_PATH + "/pages/{page:str}", opt={"access": "view"}, tags=["pages"],
      summary="A published page by id or slug, as the access evaluator lets me see it")
 async def member_page(page: FromPath[str], member: Member, ctx: Context) -> Response[PublishedPagesDocument]:
-    found = await pages.member_page(ctx, member, page)
+    view = await sections.member_view(ctx, member, page)
+    found = view.page
     return jsonapi(PublishedPagesDocument(data=published_page_resource(
-        found, f"/api/v1/hub/{found.hub_id}/pages/{found.id}")))
+        found, view.sections, f"/api/v1/hub/{found.hub_id}/pages/{found.id}")))
 
 
 PUBLIC_PATH = "/api/v1/public/hubs/{hub_id:str}"
 
 
-def _public(request: Request[Any, Any, Any], page: Page) -> Response[Any]:
+def _public(request: Request[Any, Any, Any], view: sections.PageView) -> Response[Any]:
     """The published public page, or 304 when the client's copy is current (``If-None-Match``
-    first, else ``If-Modified-Since``)."""
+    first, else ``If-Modified-Since``).
+
+    A page with sections answers what the evaluator decides now (a rule or an unlock time can
+    change it without a new publication): its ``ETag`` also names each section's lock state, it
+    has no ``Last-Modified`` (``If-Modified-Since`` is not answered with 304) and caches must
+    revalidate it every time (``no-cache``), so no cache hands out a section's body once it is
+    locked for anonymous readers."""
+    page = view.page
     etag = f'"{page.id}.{page.published_version}"'
+    headers = {"Cache-Control": PUBLIC_CACHE}
     published = (page.published_at or page.updated_at).astimezone(timezone.utc).replace(microsecond=0)
-    headers = {"ETag": etag, "Last-Modified": format_datetime(published, usegmt=True), "Cache-Control": PUBLIC_CACHE}
+    if view.sections:
+        etag = f'"{page.id}.{page.published_version}.{_lock_digest(view.sections)}"'
+        headers["Cache-Control"] = SECTIONS_CACHE
+    else:
+        headers["Last-Modified"] = format_datetime(published, usegmt=True)
+    headers["ETag"] = etag
     inm = request.headers.get("if-none-match")
     if inm is not None:
         tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
         if etag in tags or "*" in tags:
             return Response(content=b"", status_code=304, headers=headers)
-    else:
+    elif not view.sections:
         since = _http_date(request.headers.get("if-modified-since"))
         if since is not None and published <= since:
             return Response(content=b"", status_code=304, headers=headers)
     return jsonapi(PublishedPagesDocument(data=published_page_resource(
-        page, f"/api/v1/public/hubs/{page.hub_id}/pages/{page.id}")), headers=headers)
+        page, view.sections, f"/api/v1/public/hubs/{page.hub_id}/pages/{page.id}")), headers=headers)
+
+
+def _lock_digest(shown: list[sections.ShownSection]) -> str:
+    """A short digest of which sections are shown and how each is locked (the bodies change only
+    with ``published_version``, which the ETag names already)."""
+    state = "|".join(f"{s.id}:{int(s.locked)}:{s.lock_reason}:{s.unlock_at.isoformat() if s.unlock_at else ''}"
+                     for s in shown)
+    return hashlib.blake2b(state.encode(), digest_size=8).hexdigest()
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -162,14 +187,14 @@ def _http_date(value: str | None) -> datetime | None:
      summary="A published public page by id or slug, no token (ETag, Last-Modified, 304)")
 async def public_page(request: Request[Any, Any, Any], hub_id: FromPath[str], page: FromPath[str],
                       ctx: Context) -> Response[PublishedPagesDocument]:
-    return _public(request, await pages.public_page(ctx, parse_id(hub_id), page))
+    return _public(request, await sections.public_view(ctx, parse_id(hub_id), page))
 
 
 @get(PUBLIC_PATH + "/home", tags=["pages"], security=[],
      summary="The hub's home page when it is public and published, no token (ETag, Last-Modified, 304)")
 async def public_home(request: Request[Any, Any, Any], hub_id: FromPath[str],
                       ctx: Context) -> Response[PublishedPagesDocument]:
-    return _public(request, await pages.public_page(ctx, parse_id(hub_id), None))
+    return _public(request, await sections.public_view(ctx, parse_id(hub_id), None))
 
 
-ROUTES: list[Any] = [PagesController, member_page, public_page, public_home]
+ROUTES: list[Any] = [PagesController, *section_routes.ROUTES, member_page, public_page, public_home]
