@@ -18,7 +18,10 @@ class Entitlement(Base):
     """What a contact holds in a hub, for a window of time, from some source."""
 
     __tablename__ = "entitlements"
-    __table_args__ = (sa.Index("ix_entitlements_hub_contact", "hub_id", "contact_id"),)
+    __table_args__ = (
+        sa.Index("ix_entitlements_hub_contact", "hub_id", "contact_id"),
+        sa.Index("ix_entitlements_ends_at", "ends_at"),  # the lapse job's look for what just ended
+    )
     id: Mapped[uuid.UUID] = id_column()
     hub_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("hubs.id", ondelete="CASCADE"))
     team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
