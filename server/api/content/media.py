@@ -174,7 +174,9 @@ class FilesController(Controller):
         page = await media.list_files(ctx, team, q.page, folder=q.filters.get("folder_id"))
         return jsonapi(FilesListDocument.page(request, [file_resource(f) for f in page.items], page))
 
-    @post("/", opt=WRITE, request_max_body_size=None, operation_class=UploadOperation,
+    # The whole body is bounded (HUBWIRE_MAX_UPLOAD_BODY, server/limits.py), the file inside it by
+    # HUBWIRE_MEDIA_MAX_BYTES as it streams in (file_too_large).
+    @post("/", opt={**WRITE, "body": "upload"}, operation_class=UploadOperation,
           summary="Upload a file: multipart/form-data, part `file` (+ folder_id, hub_id); streamed, type from the "
                   "bytes, 413 past the limit")
     async def upload(self, request: Request[Any, Any, Any], team: TeamCtx, ctx: Context) -> Response[FilesDocument]:
