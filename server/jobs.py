@@ -21,10 +21,10 @@
 
 Each is a Litestar lifespan made by ``_background(name, factory)``: it builds the job from the
 process's ``Services``, keeps it in ``app.state`` under its name, starts it and, at shutdown, stops
-it within ``STOP_TIMEOUT`` seconds (``stop_bounded``): a job's stop never holds shutdown forever. ``create_app`` (server/app.py) places them
-around the realtime gateway: ``BEFORE_GATEWAY`` starts after the services and before the gateway
-(and stops after it), ``AFTER_GATEWAY`` starts once the gateway is up, so what it publishes is
-numbered and kept in history, and stops first.
+it within ``STOP_TIMEOUT`` seconds (``stop_bounded``): a job's stop never holds shutdown forever.
+``create_app`` (server/app.py) places them around the realtime gateway: ``BEFORE_GATEWAY`` starts
+after the services and before the gateway (and stops after it), ``AFTER_GATEWAY`` starts once the
+gateway is up, so what it publishes is numbered and kept in history, and stops first.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ log = logging.getLogger("hubwire.jobs")
 
 # How long shutdown waits for one job's stop(). The workers let the message or event in flight
 # finish for up to 10 s (their ``grace``), then cancel it; this leaves them that and a margin.
+# Why a bound at all: Litestar runs the lifespans' exits one after another, the services' last
+# (engine.dispose, broker.stop). A stop that never returned (a cancelled task that does not end, an
+# unsubscribe on a Redis connection that never answers) would keep the engine and the broker open
+# and hold the process, or a test client's teardown, forever. Jobs stop before the services close,
+# so a job never works on a disposed engine or a closed broker unless it overran this bound.
 STOP_TIMEOUT = 15.0
 
 
