@@ -81,6 +81,24 @@ class ValidationFailed(DomainError):
     title = "Validation failed"
 
 
+class UnsupportedMediaType(DomainError):
+    """A request body in a form the route does not read (JSON where a file upload is expected,
+    a file where JSON is)."""
+
+    kind = "unsupported_media_type"
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class RangeNotSatisfiable(DomainError):
+    """A byte range of a download that cannot be served: several ranges, an empty one, or one
+    outside the file (``meta["size"]`` says how large the file is)."""
+
+    kind = "range_not_satisfiable"
+    code = "range_not_satisfiable"
+    title = "Range not satisfiable"
+
+
 class RateLimited(DomainError):
     kind = "rate_limited"
     code = "rate_limited"

@@ -17,7 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from domain.clock import Clock
-from domain.errors import DomainError
+from domain.errors import UnsupportedMediaType
 from persistence import migrate
 from server import jobs, metrics
 from server import logs as request_logs
@@ -54,12 +54,6 @@ ROUTE_HANDLERS: list[Any] = [
     *realtime.ROUTES, *community.ROUTES, *content.ROUTES, *catalog.ROUTES, *commerce.ROUTES,
     *commerce_subscriptions.ROUTES, *webhooks.ROUTES, *web.ROUTES,
 ]
-
-
-class UnsupportedMediaType(DomainError):
-    kind = "unsupported_media_type"
-    code = "unsupported_media_type"
-    title = "Unsupported media type"
 
 
 async def check_json_body(request: Request[Any, Any, Any]) -> None:

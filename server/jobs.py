@@ -19,21 +19,24 @@
   woken by the broker's reconnect, otherwise it looks every 5 s for rows another instance left.
   Every web process runs it; one relays at a time (row locks on PostgreSQL).
 
-Each is a Litestar lifespan that builds the job from the process's ``Services``, keeps it in
-``app.state`` under its name, starts it and stops it. ``create_app`` (server/app.py) places them
-around the realtime gateway: ``BEFORE_GATEWAY`` starts after the services and before the gateway
-(and stops after it), ``AFTER_GATEWAY`` starts once the gateway is up, so what it publishes is
-numbered and kept in history, and stops first.
+Each is a Litestar lifespan made by ``_background(name, factory)``: it builds the job from the
+process's ``Services``, keeps it in ``app.state`` under its name, starts it and, at shutdown, stops
+it within ``STOP_TIMEOUT`` seconds (``stop_bounded``): a job's stop never holds shutdown forever.
+``create_app`` (server/app.py) places them around the realtime gateway: ``BEFORE_GATEWAY`` starts
+after the services and before the gateway (and stops after it), ``AFTER_GATEWAY`` starts once the
+gateway is up, so what it publishes is numbered and kept in history, and stops first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from litestar import Litestar
 
@@ -45,6 +48,44 @@ from domain.email.worker import EmailWorker
 from server.deps import services_of
 from server.mailer import transport_for
 from server.services import Services
+
+log = logging.getLogger("hubwire.jobs")
+
+# How long shutdown waits for one job's stop(). The workers let the message or event in flight
+# finish for up to 10 s (their ``grace``), then cancel it; this leaves them that and a margin.
+# Why a bound at all: Litestar runs the lifespans' exits one after another, the services' last
+# (engine.dispose, broker.stop). A stop that never returned (a cancelled task that does not end, an
+# unsubscribe on a Redis connection that never answers) would keep the engine and the broker open
+# and hold the process, or a test client's teardown, forever. Jobs stop before the services close,
+# so a job never works on a disposed engine or a closed broker unless it overran this bound.
+STOP_TIMEOUT = 15.0
+
+
+class Job(Protocol):
+    """A background job: ``start`` (plain or async: the jobs differ) and an async ``stop``."""
+
+    def start(self) -> Awaitable[None] | None: ...
+
+    async def stop(self) -> None: ...
+
+
+class TaskJob:
+    """A coroutine function run as one task from ``start``, cancelled at ``stop``."""
+
+    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.name, self._run = name, run
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def email_worker_for(services: Services) -> EmailWorker:
@@ -66,62 +107,51 @@ def lapse_watcher_for(services: Services) -> LapseWatcher:
     return LapseWatcher(services.context, services.clock)
 
 
-@asynccontextmanager
-async def email_worker(app: Litestar) -> AsyncIterator[None]:
-    worker = email_worker_for(services_of(app.state))
-    app.state.email_worker = worker
-    await worker.start()
-    try:
-        yield
-    finally:
-        await worker.stop()
+def realtime_outbox_relay_for(services: Services) -> TaskJob:
+    return TaskJob("hubwire-outbox-relay",
+                   lambda: services.outbox.run(services.relay_publish, services.broker.ping))
 
 
-@asynccontextmanager
-async def community_scheduler(app: Litestar) -> AsyncIterator[None]:
-    loop = community_scheduler_for(services_of(app.state))
-    app.state.community_scheduler = loop
-    loop.start()
-    try:
-        yield
-    finally:
-        await loop.stop()
+async def stop_bounded(name: str, job: Job, timeout: float = STOP_TIMEOUT) -> None:
+    """``job.stop()``, waited for at most ``timeout`` seconds. Past that the stop is cancelled and
+    left with one ERROR line: shutdown goes on to close the engine and the broker, so the process
+    (or a test client's teardown) ends instead of waiting forever."""
+    stopping = asyncio.ensure_future(job.stop())
+    # asyncio.wait, not wait_for: wait_for waits again, without bound, for a cancelled stop to end.
+    done, _ = await asyncio.wait({stopping}, timeout=timeout)
+    if done:
+        stopping.result()  # a stop that failed says so
+        return
+    stopping.cancel()
+    log.error("background job %s did not stop within %g s; left behind at shutdown", name, timeout)
 
 
-@asynccontextmanager
-async def provider_event_worker(app: Litestar) -> AsyncIterator[None]:
-    worker = provider_event_worker_for(services_of(app.state))
-    app.state.provider_event_worker = worker
-    await worker.start()
-    try:
-        yield
-    finally:
-        await worker.stop()
+def _background(name: str, factory: Callable[[Services], Job], *,
+                stop_timeout: float = STOP_TIMEOUT) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The lifespan of one job: ``factory(services)`` kept as ``app.state.<name>``, started, and
+    stopped (within ``stop_timeout`` seconds) at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        job = factory(services_of(app.state))
+        setattr(app.state, name, job)
+        started = job.start()
+        if inspect.isawaitable(started):
+            await started
+        try:
+            yield
+        finally:
+            await stop_bounded(name, job, stop_timeout)
+
+    lifespan.__name__ = lifespan.__qualname__ = name
+    return lifespan
 
 
-@asynccontextmanager
-async def lapse_watcher(app: Litestar) -> AsyncIterator[None]:
-    watcher = lapse_watcher_for(services_of(app.state))
-    app.state.lapse_watcher = watcher
-    watcher.start()
-    try:
-        yield
-    finally:
-        await watcher.stop()
-
-
-@asynccontextmanager
-async def realtime_outbox_relay(app: Litestar) -> AsyncIterator[None]:
-    svc = services_of(app.state)
-    task = asyncio.create_task(svc.outbox.run(svc.relay_publish, svc.broker.ping), name="hubwire-outbox-relay")
-    app.state.realtime_outbox_relay = task
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
+email_worker = _background("email_worker", email_worker_for)
+community_scheduler = _background("community_scheduler", community_scheduler_for)
+provider_event_worker = _background("provider_event_worker", provider_event_worker_for)
+lapse_watcher = _background("lapse_watcher", lapse_watcher_for)
+realtime_outbox_relay = _background("realtime_outbox_relay", realtime_outbox_relay_for)
 
 BEFORE_GATEWAY: list[Any] = [email_worker]
 # After the gateway: what the provider-event handlers publish (order.paid, ...) is numbered and kept.

@@ -14,8 +14,11 @@ Past a limit: 429 ``rate_limited`` with ``Retry-After``. If Redis cannot answer,
 through (logged once per request): a limiter outage does not take the API down.
 
 Body size. ``HUBWIRE_MAX_JSON_BODY`` bytes for every route, ``HUBWIRE_MAX_UPLOAD_BODY`` for a
-route that declares ``opt={"body": "upload"}``; a larger body answers 413 ``payload_too_large``
-before it is read whole (Litestar's ``request_max_body_size``).
+route that declares ``opt={"body": "upload"}`` (the file upload, ``POST T/files``); a larger body
+answers 413 ``payload_too_large`` before it is read whole (Litestar's ``request_max_body_size``:
+the announced Content-Length, then the bytes as they stream in). The upload limit is never below
+the largest file (``HUBWIRE_MEDIA_MAX_BYTES``, which the upload counts itself: 413
+``file_too_large``) plus the form's envelope (server/settings.py ``UPLOAD_ENVELOPE_BYTES``).
 """
 
 from __future__ import annotations

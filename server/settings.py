@@ -12,6 +12,10 @@ from urllib.parse import urlsplit
 # A reuse grace window is for requests racing each other, not for replays: past a minute it would
 # mostly hide a stolen refresh token (Okta caps its rotation grace period at 60 s too).
 MAX_REFRESH_REUSE_GRACE = 60
+# What an upload's body carries besides its file: the multipart boundaries, the parts' headers and
+# the two id fields. The upload body limit (HUBWIRE_MAX_UPLOAD_BODY) is at least the largest file
+# (HUBWIRE_MEDIA_MAX_BYTES) plus this, so a file the media limit accepts is never refused by it.
+UPLOAD_ENVELOPE_BYTES = 64 * 1024
 
 
 class SettingsError(ValueError):
@@ -169,7 +173,7 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "auto"
     max_json_body_bytes: int = 1_000_000
-    max_upload_body_bytes: int = 25_000_000
+    max_upload_body_bytes: int = 100 * 1024 * 1024 + UPLOAD_ENVELOPE_BYTES
     rate_limit_per_key: int = 1200
     rate_limit_per_ip: int = 2400
     rate_limit_window_seconds: int = 60
@@ -187,6 +191,8 @@ class Settings:
             database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
         if not (database_url.startswith("sqlite+aiosqlite://") or database_url.startswith("postgresql+asyncpg://")):
             raise SettingsError("HUBWIRE_DATABASE_URL must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        media_max_bytes = _int(env, "HUBWIRE_MEDIA_MAX_BYTES", 100 * 1024 * 1024)
+        upload_floor = media_max_bytes + UPLOAD_ENVELOPE_BYTES
         smtp_tls = (env.get("HUBWIRE_SMTP_TLS") or "starttls").lower()
         if smtp_tls not in {"none", "starttls", "tls"}:
             raise SettingsError("HUBWIRE_SMTP_TLS must be none, starttls or tls")
@@ -231,7 +237,7 @@ class Settings:
             stripe_api_base=_service_url(env, "HUBWIRE_STRIPE_API_BASE"),
             past_due_grace_seconds=_int_between(env, "HUBWIRE_PAST_DUE_GRACE_SECONDS", 3 * 24 * 3600,
                                                 0, 90 * 24 * 3600),
-            media_max_bytes=_int(env, "HUBWIRE_MEDIA_MAX_BYTES", 100 * 1024 * 1024),
+            media_max_bytes=media_max_bytes,
             media_s3_bucket=env.get("HUBWIRE_MEDIA_S3_BUCKET") or None,
             media_s3_endpoint_url=_service_url(env, "HUBWIRE_MEDIA_S3_ENDPOINT_URL"),
             media_s3_region=env.get("HUBWIRE_MEDIA_S3_REGION") or None,
@@ -254,7 +260,8 @@ class Settings:
             metrics_token=metrics_token,
             log_format=log_format,
             max_json_body_bytes=_int_between(env, "HUBWIRE_MAX_JSON_BODY", 1_000_000, 1024, 1 << 30),
-            max_upload_body_bytes=_int_between(env, "HUBWIRE_MAX_UPLOAD_BODY", 25_000_000, 1024, 1 << 34),
+            max_upload_body_bytes=_int_between(env, "HUBWIRE_MAX_UPLOAD_BODY", upload_floor, upload_floor,
+                                               max(upload_floor, 1 << 40)),
             rate_limit_per_key=_int_between(env, "HUBWIRE_RATE_LIMIT_PER_KEY", 1200, 0, 10**9),
             rate_limit_per_ip=_int_between(env, "HUBWIRE_RATE_LIMIT_PER_IP", 2400, 0, 10**9),
             rate_limit_window_seconds=_int_between(env, "HUBWIRE_RATE_LIMIT_WINDOW", 60, 1, 86400),

@@ -7,13 +7,17 @@ are bound to one file and are re-checked by the access evaluator."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 
+from server.app import create_app
 from tests.support.api import assert_error, doc
+from tests.support.backends import make_settings
 from tests.support.content import Studio, open_studio, uid
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
@@ -75,6 +79,44 @@ async def test_refused_uploads_store_nothing(client: Any, app: Any, studio: Stud
                           headers=studio.staff.headers)
     assert_error(r, 404, "not_found")
     assert stored(app) == before
+
+
+
+@pytest.fixture
+async def capped(tmp_path: Path, database_url: str, redis_prefix: str) -> AsyncIterator[tuple[Any, Any]]:
+    """An app whose files may be 2048 bytes: its upload bodies, 2048 + 64 KiB of envelope."""
+    app = create_app(make_settings(tmp_path, database_url, redis_prefix, HUBWIRE_MEDIA_MAX_BYTES="2048"))
+    async with AsyncTestClient(app, base_url="http://testserver.local") as c:
+        yield app, c
+
+
+def multipart_body(boundary: str, data: bytes, epilogue: bytes = b"") -> bytes:
+    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n"
+            f"Content-Type: text/plain\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode() + epilogue
+
+
+async def test_an_upload_body_over_the_limit_is_refused_413_and_stores_nothing(capped: tuple[Any, Any]) -> None:
+    app, client = capped
+    assert app.state.services.settings.max_upload_body_bytes == 2048 + 64 * 1024
+    studio = await open_studio(client)
+    files = f"{studio.t}/files"
+    ctype = {"Content-Type": "multipart/form-data; boundary=b0undary", **studio.staff.headers}
+    text = b"notes\n" * 100  # 600 bytes: a file the media limit accepts
+    # Bytes after the closing boundary are no part of the form, but they are read: the body's own
+    # limit stops them, when its Content-Length says so and when it says less than what comes
+    form = multipart_body("b0undary", text)
+    padded = multipart_body("b0undary", text, epilogue=b"z" * (70 * 1024))
+    for announced in (len(padded), len(form)):
+        r = await client.post(files, content=padded, headers={**ctype, "Content-Length": str(announced)})
+        assert_error(r, 413, "payload_too_large")
+    assert stored(app) == set()
+    assert (await client.get(files, headers=studio.staff.headers)).json()["data"] == []
+    # the media limit keeps its meaning inside the body's: a file over it is file_too_large
+    assert_error(await upload(client, studio, "big.txt", b"y" * 3000, "text/plain"), 413, "file_too_large")
+    assert stored(app) == set()
+    r = await client.post(files, content=form, headers=ctype)
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["attributes"]["size"] == len(text) and len(stored(app)) == 1
 
 
 async def test_a_path_traversal_name_stays_a_name(client: Any, app: Any, studio: Studio, tmp_path: Path) -> None:

@@ -88,10 +88,15 @@ def test_limits_are_configured_by_environment(tmp_path: Path) -> None:
     base = {"HUBWIRE_DATA_DIR": str(tmp_path)}
     s = Settings.from_env(base)
     assert (s.rate_limit_per_key, s.rate_limit_per_ip, s.rate_limit_window_seconds) == (1200, 2400, 60)
-    assert (s.max_json_body_bytes, s.max_upload_body_bytes) == (1_000_000, 25_000_000)
+    # an upload's body: the largest file (HUBWIRE_MEDIA_MAX_BYTES) and 64 KiB of envelope, or more
+    assert (s.max_json_body_bytes, s.max_upload_body_bytes) == (1_000_000, 100 * 1024 * 1024 + 65536)
+    s = Settings.from_env({**base, "HUBWIRE_MEDIA_MAX_BYTES": "4096"})
+    assert s.max_upload_body_bytes == 4096 + 65536
+    s = Settings.from_env({**base, "HUBWIRE_MEDIA_MAX_BYTES": "4096", "HUBWIRE_MAX_UPLOAD_BODY": "200000"})
+    assert s.max_upload_body_bytes == 200_000
     s = Settings.from_env({**base, "HUBWIRE_RATE_LIMIT_PER_KEY": "0", "HUBWIRE_MAX_JSON_BODY": "4096"})
     assert s.rate_limit_per_key == 0 and s.max_json_body_bytes == 4096
     for name, bad in [("HUBWIRE_RATE_LIMIT_PER_IP", "-1"), ("HUBWIRE_RATE_LIMIT_WINDOW", "0"),
-                      ("HUBWIRE_MAX_JSON_BODY", "ten")]:
+                      ("HUBWIRE_MAX_JSON_BODY", "ten"), ("HUBWIRE_MAX_UPLOAD_BODY", "100000000")]:
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({**base, name: bad})

@@ -19,19 +19,18 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from persistence.db import create_engine
 from persistence.models import Base
+from server.deps import GUEST_ACCESS
 from tests.support.proof import NOT_IDS, PATH_PARAMS, Tenant, example, fill
 
 # Routes that are public by design or carry no tenant in their path: only "no 5xx, no data of A's
 # (but the hub a public page names), no write" holds there.
 PUBLIC_PAGE = re.compile(r"^/(hubs/\{slug|static/|schema)")
 PUBLIC_HUB_DATA = {"/api/v1/public/hubs"}  # lists the hubs that chose to be public (name, slug, id)
-# Member routes a guest may call without a token (opt access "guest"): buying. A hub is public by id
-# (/api/v1/public/hubs?filter[id]=), so there only the hub may be known; every other id must not leak.
-GUEST_ROUTES = {("POST", "/api/v1/hub/{hub_id:str}/checkout")}
 # A hub's public pages (docs/api.md "Pages"): served to anyone, token or not, so a caller's
 # credentials play no part (no 401 for nobody or a dead key). The seeded page is for members only:
 # everyone gets the same 404 as for a page nobody has, which the twin request checks.
@@ -52,6 +51,19 @@ def routes(app: Any) -> list[tuple[str, str]]:
         if isinstance(r, HTTPRoute):
             out += [(m, r.path) for m in sorted(r.methods) if m not in ("HEAD", "OPTIONS")]
     return sorted(out, key=lambda x: (x[1], x[0]))
+
+
+def guest_routes(app: Any) -> set[tuple[str, str]]:
+    """Member routes a guest may call without a token: those whose handler declares
+    ``opt={"access": "guest"}`` (server/deps.py; buying). Read from the app, so a new one is never
+    left out. A hub is public by id (/api/v1/public/hubs?filter[id]=), so there only the hub may be
+    known; every other id must not leak."""
+    out = set()
+    for r in app.routes:
+        for handler in getattr(r, "route_handlers", []):
+            if isinstance(handler, HTTPRouteHandler) and handler.opt.get("access") == GUEST_ACCESS:
+                out |= {(m, r.path) for m in handler.http_methods}
+    return out
 
 
 async def fingerprint(database_url: str) -> dict[str, tuple[Any, ...]]:
@@ -81,6 +93,8 @@ async def test_no_identity_reaches_another_tenant(app: Any, tenants: Any) -> Non
     assert set(creds) == set(IDENTITIES)
     table = PATH_PARAMS
     all_routes = routes(app)
+    guests = guest_routes(app)
+    assert guests <= set(all_routes) and ("POST", "/api/v1/hub/{hub_id:str}/checkout") in guests
     unfilled = sorted({n for _, p in all_routes for n in re.findall(r"\{(\w+)", p)} - set(table))
     assert not unfilled, f"path parameters with no seeded object (add them to PATH_PARAMS): {unfilled}"
     secret_ids = a.all_ids()
@@ -149,7 +163,7 @@ async def test_no_identity_reaches_another_tenant(app: Any, tenants: Any) -> Non
             return
         # Existence must not leak: the same request with ids nobody has answers the same.
         # (A's banned member knows its own hub: only the other ids change for it.)
-        known_hub = who == "banned_member" or (method, path) in GUEST_ROUTES
+        known_hub = who == "banned_member" or (method, path) in guests
         twin = await send(http, method, fill(path, own_hub_s if known_hub else nobody_s), who, path)
         if code(twin) != code(r):
             failures.append(f"{where}: answers {code(r)} on A's ids but {code(twin)} on ids nobody has")

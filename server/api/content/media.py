@@ -23,7 +23,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.content import media
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import DomainError, RangeNotSatisfiable, UnsupportedMediaType, ValidationFailed
 from persistence.ids import parse_id
 from persistence.models import MediaFile
 from server.api.content.media_schemas import (
@@ -49,24 +49,6 @@ FORM_FIELDS = frozenset({"folder_id", "hub_id"})
 MAX_FIELD = 100
 
 
-class BadRequest(DomainError):
-    kind = "bad_request"
-    code = "invalid_multipart"
-    title = "Bad request"
-
-
-class RangeNotSatisfiable(DomainError):
-    kind = "range_not_satisfiable"
-    code = "range_not_satisfiable"
-    title = "Range not satisfiable"
-
-
-class UnsupportedBody(DomainError):
-    kind = "unsupported_media_type"
-    code = "unsupported_media_type"
-    title = "Unsupported media type"
-
-
 def _services(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.services
 
@@ -79,7 +61,7 @@ async def _receive(request: Request[Any, Any, Any]) -> tuple[media.Upload, dict[
     """Stream the multipart body into an upload; (the finished upload, the small form fields)."""
     ctype, options = multipart.parse_options_header(request.headers.get("content-type", ""))
     if ctype != "multipart/form-data" or not options.get("boundary"):
-        raise UnsupportedBody("Upload as multipart/form-data with a part named `file`.")
+        raise UnsupportedMediaType("Upload as multipart/form-data with a part named `file`.")
     services = _services(request)
     parser = multipart.PushMultipartParser(options["boundary"], max_segment_count=8)
     upload: media.Upload | None = None
@@ -118,7 +100,7 @@ async def _receive(request: Request[Any, Any, Any]) -> tuple[media.Upload, dict[
     except multipart.MultipartError as exc:
         if upload is not None:
             await upload.abort()
-        raise BadRequest(f"The multipart body is malformed: {exc}") from None
+        raise DomainError(f"The multipart body is malformed: {exc}", code="invalid_multipart") from None
     except BaseException:
         if upload is not None:
             await upload.abort()
@@ -192,7 +174,9 @@ class FilesController(Controller):
         page = await media.list_files(ctx, team, q.page, folder=q.filters.get("folder_id"))
         return jsonapi(FilesListDocument.page(request, [file_resource(f) for f in page.items], page))
 
-    @post("/", opt=WRITE, request_max_body_size=None, operation_class=UploadOperation,
+    # The whole body is bounded (HUBWIRE_MAX_UPLOAD_BODY, server/limits.py), the file inside it by
+    # HUBWIRE_MEDIA_MAX_BYTES as it streams in (file_too_large).
+    @post("/", opt={**WRITE, "body": "upload"}, operation_class=UploadOperation,
           summary="Upload a file: multipart/form-data, part `file` (+ folder_id, hub_id); streamed, type from the "
                   "bytes, 413 past the limit")
     async def upload(self, request: Request[Any, Any, Any], team: TeamCtx, ctx: Context) -> Response[FilesDocument]:
