@@ -47,8 +47,12 @@ def gateway_of(app_or_state: Any) -> Gateway:
 
 
 def _offered(socket: WebSocket) -> tuple[bool, str | None]:
-    """Whether the client speaks ``hubwire.v1``, and the token it put in the subprotocol list."""
-    values = [v.strip() for v in socket.headers.get("sec-websocket-protocol", "").split(",") if v.strip()]
+    """Whether the client speaks ``hubwire.v1``, and the token it put in the subprotocol list.
+    Read from the scope's ``subprotocols`` (ASGI): some servers (uvicorn's wsproto) leave the
+    ``Sec-WebSocket-Protocol`` header out of the scope's headers."""
+    values = [v.strip() for v in socket.scope.get("subprotocols") or () if v.strip()]
+    if not values:
+        values = [v.strip() for v in socket.headers.get("sec-websocket-protocol", "").split(",") if v.strip()]
     token = next((v[len(p.BEARER_PREFIX):] for v in values if v.startswith(p.BEARER_PREFIX)), None)
     return p.SUBPROTOCOL in values, token or None
 
