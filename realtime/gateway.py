@@ -236,7 +236,11 @@ class Gateway:
     async def serve(self, conn: Connection, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """Read client frames until the socket closes."""
         cfg = self.config
+        message: dict[str, Any] | None
+        raw: str | None
+        frame: Any
         while conn.closing is None:
+            message = raw = frame = None  # the last frame is not kept while the socket idles
             message = await receive()
             if message["type"] != "websocket.receive":
                 return
