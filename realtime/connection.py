@@ -3,12 +3,15 @@
 A socket that is keeping up is sent to directly, in the fan-out loop: ``Connection.enqueue`` drives
 the transport's send coroutine in place, which completes at once while the transport accepts data —
 no queue, no task switch per subscriber. Only a socket that is behind (its transport paused
-writing, or frames already waiting) goes through its bounded queue, drained by its writer task. A
-full queue, or a send blocked for ``send_timeout`` (the gateway's watchdog calls ``stall``),
-disconnects the socket with 4008 — a slow consumer never grows memory. When the writer finds
-several frames queued and the transport writable, it writes them in one transport write
-(``write_many``: coalescing, order and framing kept). bench/README.md says what each of these
-choices bought; ``enqueue`` and ``_send_now`` are on the per-delivery path.
+writing, or frames already waiting) goes through its bounded queue, drained by its writer task. The
+writer task exists only while the socket is behind (or closing): it is started when a send has to
+wait or a frame has to queue, and ends once the queue is empty — an idle socket that keeps up holds
+no task, no queue and no timestamps (bench/README.md, memory per idle socket). A full queue, or a
+send blocked for ``send_timeout`` (the gateway's watchdog calls ``stall``), disconnects the socket
+with 4008 — a slow consumer never grows memory. When the writer finds several frames queued and the
+transport writable, it writes them in one transport write (``write_many``: coalescing, order and
+framing kept). bench/README.md says what each of these choices bought; ``enqueue`` and
+``_send_now`` are on the per-delivery path.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 
 from realtime import protocol as p
 from realtime.stats import STATS
+
+_UNSEEN: tuple[int, float] = (-1, 0.0)
 
 
 class Born:
@@ -54,9 +59,11 @@ class Connection:
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     channels: dict[str, str] = field(default_factory=dict)  # channel -> epoch
     buffers: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    queue: deque[str] = field(default_factory=deque)
-    # when each queued frame was published (``Born``; else queued), parallel to ``queue``; created
-    # the first time the socket falls behind — its oldest unsent frame's age is what overload sheds on
+    # the frames waiting for the writer: a deque only while some wait (an empty deque is ~600
+    # bytes), else the empty tuple — ``len``, ``not`` and iteration work on both
+    queue: deque[str] | tuple[()] = ()
+    # when each queued frame was published (``Born``; else queued), parallel to ``queue``; a deque
+    # only while frames wait — its oldest unsent frame's age is what overload sheds on
     _stamps: deque[float] | None = None
     clock: Callable[[], float] = time.monotonic  # the gateway's (tests inject theirs)
     max_queue: int = 256
@@ -65,14 +72,13 @@ class Connection:
     closing: tuple[int, str] | None = None
     revoked: bool = False
     present: bool = False  # counted in presence (attach joined it, or will once Redis is back)
-    # the idle writer's wake-up (a bare future, only while it waits: no Event, no waiter deque);
-    # not None also means "idle with nothing queued": enqueue may then send directly
-    _waiter: asyncio.Future[None] | None = None
     # a direct send that had to wait (transport paused): the writer finishes it before the queue
     _inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
     _inflight_at: float = 0.0  # when that send's frame was published (or handed over)
     _ops_window: float = 0.0
     _ops: int = 0
+    # the writer task: only while the socket is behind (frames queued, a send waiting) or closing;
+    # None means "keeping up, nothing queued": enqueue then sends in place
     writer: asyncio.Task[None] | None = None
     ended: bool = False  # closing decided, or the peer is gone (see ended_future)
     _ended: asyncio.Future[None] | None = None
@@ -81,7 +87,7 @@ class Connection:
     busy: bool = False
     sent: int = 0
     stalled: bool = False
-    _seen: tuple[int, float] = (-1, 0.0)
+    _seen: tuple[int, float] = _UNSEEN  # (sent, when) of the last progress seen while busy
 
     def enqueue(self, text: str, *, ephemeral: bool = False) -> None:
         """Send ``text`` now if the socket keeps up, else queue it (bounded). A full queue closes
@@ -89,7 +95,7 @@ class Connection:
         are dropped instead once the queue is half full."""
         if self.closing is not None:
             return
-        if self._waiter is not None:  # the writer is idle and nothing is queued: send right here
+        if self.writer is None:  # nothing queued, nothing waiting: send right here
             self._send_now(text)
             return
         n = len(self.queue)
@@ -102,19 +108,28 @@ class Connection:
         if ephemeral and n >= self.max_queue // 2 + self.allowance:
             STATS.frames_dropped += 1
             return  # presence and typing go first when the queue is half full
-        self.queue.append(text)
+        born = Born.t
+        self._queued().append(text)
+        self._stamps_of().append(self.clock() if born is None else born)
+        # (the writer is running: it drains the queue before it ends)
+
+    def _queued(self) -> deque[str]:
+        queue = self.queue
+        if isinstance(queue, deque):
+            return queue
+        queue = self.queue = deque()
+        return queue
+
+    def _stamps_of(self) -> deque[float]:
         stamps = self._stamps
         if stamps is None:
             stamps = self._stamps = deque()
-        born = Born.t
-        stamps.append(self.clock() if born is None else born)
-        self._wake()
+        return stamps
 
     def drop_queue(self) -> None:
         """Forget every queued frame (the socket is being closed; it resumes with ``since``)."""
-        self.queue.clear()
-        if self._stamps is not None:
-            self._stamps.clear()
+        self.queue = ()
+        self._stamps = None
 
     def queue_age(self, now: float) -> float:
         """The age of this socket's oldest unsent frame (seconds since it was published, or queued
@@ -152,19 +167,17 @@ class Connection:
         except Exception:  # the peer is gone: the reader notices and detaches
             self.closing = (p.CLOSE_NORMAL, "gone")
             self._end()
-            self._wake()
+            self._start_writer()  # (it closes the transport, as for any close)
             return
         self._inflight = (coro, blocked_on)
         born = Born.t
         self._inflight_at = self.clock() if born is None else born
-        self._wake()
+        self._start_writer()
 
-    def _wake(self) -> None:
-        waiter = self._waiter  # None while the writer is sending: it drains the queue before waiting
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+    def _start_writer(self) -> None:
+        """Start the writer task unless it is running (it drains what is queued before it ends)."""
+        if self.writer is None:
+            self.writer = asyncio.get_running_loop().create_task(self.run_writer())
 
     def _end(self) -> None:
         if not self.ended:
@@ -185,14 +198,11 @@ class Connection:
         if self.closing is not None:
             return
         if frames:
-            self.queue.extend(frames)
-            stamps = self._stamps
-            if stamps is None:
-                stamps = self._stamps = deque()
-            stamps.extend([self.clock()] * len(frames))
+            self._queued().extend(frames)
+            self._stamps_of().extend([self.clock()] * len(frames))
         self.closing = (code, reason)
         self._end()
-        self._wake()
+        self._start_writer()
 
     def stall(self) -> None:
         """The writer has been stuck in one send for too long (the peer stopped reading and every
@@ -207,66 +217,64 @@ class Connection:
         self.writer.cancel()
 
     async def run_writer(self) -> None:
-        """The socket's writer task: sends what ``enqueue`` could not (a suspended send first, then
-        the queue, in order), then closes the transport once the socket is closing."""
-        loop = asyncio.get_running_loop()
+        """The socket's writer task, started when the socket fell behind or is closing: sends what
+        ``enqueue`` could not (a suspended send first, then the queue, in order), then ends — and
+        the socket is sent to in place again — or, once the socket is closing, closes the
+        transport."""
         try:
-            while True:
-                if not self.queue and self.closing is None and self._inflight is None:
-                    waiter = self._waiter = loop.create_future()
-                    try:
-                        await waiter
-                    finally:
-                        self._waiter = None
-                self.busy = True
-                try:
-                    inflight = self._inflight
-                    if inflight is not None:
-                        self._inflight = None
-                        await _resume(*inflight)
-                        self.sent += 1
-                        if self.allowance:
-                            self.allowance -= 1
-                    queue = self.queue
-                    while queue:
-                        stamps = self._stamps
-                        assert stamps is not None  # queued frames are stamped (enqueue, close)
-                        if len(queue) > 1 and self.write_many is not None:
-                            batch = self._batch()
-                            if self.write_many(batch):  # one write, frames in queue order
-                                for _ in batch:
-                                    queue.popleft()
-                                    stamps.popleft()
-                                self.sent += len(batch)
-                                self.allowance = max(0, self.allowance - len(batch))
-                                await asyncio.sleep(0)  # let the loop flush it and others run
-                                continue
-                        # The frame stays at the head (its age counting) until it is out; the
-                        # send waits while the transport is paused.
-                        await self.send(queue[0])
-                        if queue:  # (dropped meanwhile if the socket was closed: nothing to pop)
-                            queue.popleft()
-                            stamps.popleft()
-                        self.sent += 1
-                        if self.allowance:
-                            self.allowance -= 1
-                except asyncio.CancelledError:
-                    if not self.stalled:
-                        raise
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
-                    self.drop_queue()
-                self.busy = False
-                if self.closing is not None:
-                    await self.close_transport(*self.closing)
-                    return
+            self.busy = True
+            try:
+                inflight = self._inflight
+                if inflight is not None:
+                    self._inflight = None
+                    await _resume(*inflight)
+                    self.sent += 1
+                    if self.allowance:
+                        self.allowance -= 1
+                while self.queue:
+                    queue, stamps = self.queue, self._stamps
+                    assert isinstance(queue, deque) and stamps is not None  # queued frames are stamped
+                    if len(queue) > 1 and self.write_many is not None:
+                        batch = self._batch()
+                        if self.write_many(batch):  # one write, frames in queue order
+                            for _ in batch:
+                                queue.popleft()
+                                stamps.popleft()
+                            self.sent += len(batch)
+                            self.allowance = max(0, self.allowance - len(batch))
+                            await asyncio.sleep(0)  # let the loop flush it and others run
+                            continue
+                    # The frame stays at the head (its age counting) until it is out; the send
+                    # waits while the transport is paused.
+                    await self.send(queue[0])
+                    if queue is self.queue:  # (not if dropped meanwhile: the socket is being closed)
+                        queue.popleft()
+                        stamps.popleft()
+                    self.sent += 1
+                    if self.allowance:
+                        self.allowance -= 1
+            except asyncio.CancelledError:
+                if not self.stalled:
+                    raise
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                self.drop_queue()
+            self.busy = False
+            if self.closing is not None:
+                await self.close_transport(*self.closing)
+                return
+            # Caught up: nothing queued, nothing waiting. Drop the (empty) queue and stamps and
+            # end; enqueue sends in place again, the next backlog starts another writer.
+            self.drop_queue()
+            self.writer = None
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away mid-send: the reader notices and detaches
             self.closing = self.closing or (p.CLOSE_NORMAL, "gone")
             self._end()
         finally:
+            self.busy = False
             if self._inflight is not None:  # cancelled before finishing a handed-over send
                 self._inflight[0].close()
                 self._inflight = None
@@ -297,7 +305,10 @@ class Connection:
     def send_blocked(self, now: float) -> float:
         """Seconds the writer has been stuck in one send (0.0 while it is idle or makes progress).
         The gateway's watchdog asks every period and closes the socket past ``send_timeout``."""
-        if not self.busy or self.sent != self._seen[0]:
+        if not self.busy:
+            self._seen = _UNSEEN  # (no new tuple per idle socket per period)
+            return 0.0
+        if self.sent != self._seen[0]:
             self._seen = (self.sent, now)
             return 0.0
         return now - self._seen[1]

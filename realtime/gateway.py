@@ -172,8 +172,7 @@ class Gateway:
                     del self._per_member[(conn.hub_id, conn.contact_id)]
                 return "too_many_sockets"
             mine.add(conn)
-        self.connections.add(conn)
-        conn.writer = asyncio.create_task(conn.run_writer())
+        self.connections.add(conn)  # (no writer task until the socket falls behind: Connection)
         return None
 
     async def attach(self, conn: Connection) -> str | None:
@@ -202,8 +201,11 @@ class Gateway:
     async def detach(self, conn: Connection, *, keep_writer: bool = False) -> None:
         """Release everything ``conn`` holds here (channels, member slot, presence). With
         ``keep_writer`` its writer may still get its last frames and the close out."""
-        if not keep_writer and conn.writer is not None and not conn.writer.done():
-            conn.writer.cancel()
+        if not keep_writer:
+            if conn.closing is None:  # nothing more is sent to it (no writer started after this)
+                conn.closing = (p.CLOSE_NORMAL, "gone")
+            if conn.writer is not None and not conn.writer.done():
+                conn.writer.cancel()
         if conn not in self.connections:
             return
         self.connections.discard(conn)
@@ -234,7 +236,11 @@ class Gateway:
     async def serve(self, conn: Connection, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         """Read client frames until the socket closes."""
         cfg = self.config
+        message: dict[str, Any] | None
+        raw: str | None
+        frame: Any
         while conn.closing is None:
+            message = raw = frame = None  # the last frame is not kept while the socket idles
             message = await receive()
             if message["type"] != "websocket.receive":
                 return

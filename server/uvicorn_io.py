@@ -26,6 +26,16 @@ the drain test in tests/realtime/test_realtime_gateway.py that ``hubwire serve``
 upgrade that changes these attributes falls back to ASGI (``direct_writer`` returns None) rather
 than failing.
 
+Lighter idle sockets. ``release_handshake`` drops, once a socket is authenticated, what uvicorn and
+websockets keep for the connection's life without needing it again: the upgrade's request and
+response, the request still referenced by websockets' parser coroutine (its first stage parsed the
+handshake; it is replaced by a fresh frame parser when it sits between frames), uvicorn's receive
+queue (an ``asyncio.Queue``: four deques and an Event, ~3 KB, for the few messages a socket
+receives) and its ``writable`` Event (a deque of waiters) — each replaced by an object with the same
+methods, the ones uvicorn calls (``_Inbox``, ``_Writable``). The libraries themselves are not
+changed; a uvicorn or websockets whose attributes differ is left as it is (nothing released).
+bench/README.md ("Memory per idle socket") has the figures.
+
 Aborting. An SSE response whose client stopped reading leaves its stream blocked in an ASGI send
 that only the client can complete; ASGI has no way for the app to end such a response. When the
 gateway gives up on the stream (the send watchdog, close 4008), ``aborter``'s function drops the
@@ -37,11 +47,15 @@ released the socket's channels and presence either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections import deque
+from collections.abc import Callable, Generator
 from typing import Any
 
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
+from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -89,10 +103,11 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
     conn = proto.conn
     if conn.extensions or not getattr(proto, "handshake_complete", False):
         return None
-    transport, writable, open_ = proto.transport, proto.writable, State.OPEN
+    transport, open_ = proto.transport, State.OPEN
 
+    # (``proto.writable`` is read at each write: release_handshake may replace it, before or after)
     def write(text: str) -> bool:
-        if (not writable.is_set() or proto.close_sent or proto.disconnected or conn.state is not open_
+        if (not proto.writable.is_set() or proto.close_sent or proto.disconnected or conn.state is not open_
                 or transport.is_closing()):
             return False
         transport.write(_wire(text))
@@ -100,7 +115,7 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
 
     def write_many(texts: list[str]) -> bool:
         """Several frames in one transport write (what queued while the socket was behind)."""
-        if (not writable.is_set() or proto.close_sent or proto.disconnected or conn.state is not open_
+        if (not proto.writable.is_set() or proto.close_sent or proto.disconnected or conn.state is not open_
                 or transport.is_closing()):
             return False
         last_text, last_wire = _last
@@ -115,7 +130,10 @@ def direct_writer(send: Any) -> Callable[[str], bool] | None:
 def release_handshake(send: Any) -> bool:
     """Drop what uvicorn keeps of an accepted WebSocket's handshake for the socket's life — the
     request and the response with their parsed headers (a few KB per idle socket) — once it can no
-    longer use them (after the accept: it reads them only to answer the upgrade). True when done."""
+    longer use them (after the accept: it reads them only to answer the upgrade); and replace its
+    receive queue, its ``writable`` Event and websockets' parser by lighter equivalents (see the
+    module's docstring; each only where the attributes are as expected). True when the handshake
+    was dropped."""
     proto = getattr(send, "__self__", None)
     if WebSocketsSansIOProtocol is None or not isinstance(proto, WebSocketsSansIOProtocol):
         return False
@@ -123,7 +141,140 @@ def release_handshake(send: Any) -> bool:
         return False
     proto.request = None
     proto.response = None
+    _fresh_parser(proto.conn)
+    # Each replaced only while nobody waits on it (a reader or a send waiting would be left behind).
+    queue = getattr(proto, "queue", None)
+    if type(queue) is asyncio.Queue and queue.maxsize <= 0 and getattr(queue, "_getters", None) == deque():
+        inbox = _Inbox()
+        while not queue.empty():  # (what arrived already, in order)
+            inbox.put_nowait(queue.get_nowait())
+        proto.queue = inbox
+    writable = getattr(proto, "writable", None)
+    if type(writable) is asyncio.Event and getattr(writable, "_waiters", None) == deque():
+        proto.writable = _Writable(writable.is_set())
     return True
+
+
+_SERVER_PARSE = getattr(ServerProtocol.parse, "__code__", None)
+_PARSE = getattr(Protocol.parse, "__code__", None)
+_AT_EOF = getattr(StreamReader.at_eof, "__code__", None)
+
+
+def _fresh_parser(conn: Any) -> bool:
+    """websockets' ``ServerProtocol.parse`` parses the handshake, then runs ``Protocol.parse`` (the
+    frames) for the connection's life — keeping the parsed ``Request`` (and its headers) in its
+    frame all along. Between two frames (the frame parser waiting for data, nothing buffered) the
+    same frame parser is started afresh on its own, and the request is let go. True when done."""
+    parser = getattr(conn, "parser", None)
+    inner = getattr(parser, "gi_yieldfrom", None)
+    innermost = getattr(inner, "gi_yieldfrom", None)
+    if (getattr(parser, "gi_code", None) is not _SERVER_PARSE or getattr(inner, "gi_code", None) is not _PARSE
+            or getattr(innermost, "gi_code", None) is not _AT_EOF or conn.reader.buffer or conn.reader.eof
+            or conn.state is not State.OPEN):
+        return False
+    fresh = Protocol.parse(conn)
+    next(fresh)  # runs to the same place: waiting for the next frame's first bytes
+    conn.parser = fresh
+    parser.close()
+    return True
+
+
+class _Inbox:
+    """In place of uvicorn's receive ``asyncio.Queue`` (unbounded; one reader: the app's task):
+    ``put_nowait``, ``get`` (awaitable), ``get_nowait``, ``empty`` and ``qsize``, in order. A list
+    only while messages wait, a future only while the reader waits."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] | None = None
+        self._waiter: asyncio.Future[Any] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # (cancelled: the reader gave up; the item waits for the next get)
+                waiter.set_result(item)
+                return
+        if self._items is None:
+            self._items = []
+        self._items.append(item)
+
+    def get(self) -> asyncio.Future[Any]:
+        """A future of the next item (``await inbox.get()``, as with a queue)."""
+        fut = asyncio.get_running_loop().create_future()
+        if self._items:
+            fut.set_result(self.get_nowait())
+        elif self._waiter is not None and not self._waiter.done():
+            raise RuntimeError("a second reader of one WebSocket's messages")
+        else:
+            self._waiter = fut
+        return fut
+
+    def get_nowait(self) -> Any:
+        items = self._items
+        if not items:
+            raise asyncio.QueueEmpty
+        item = items.pop(0)
+        if not items:
+            self._items = None
+        return item
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items or ())
+
+
+class _Ready:
+    """Awaiting it completes at once (``_Writable.wait`` while writable: no coroutine, no future)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        return True
+        yield  # (a generator: awaiting it returns True without suspending)
+
+
+_READY = _Ready()
+
+
+class _Writable:
+    """In place of uvicorn's ``writable`` ``asyncio.Event`` (set while the transport accepts data):
+    ``is_set``, ``set``, ``clear`` and ``wait``. A list of waiters only while sends wait."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self, is_set: bool) -> None:
+        self._set = is_set
+        self._waiters: list[asyncio.Future[bool]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(True)
+
+    def clear(self) -> None:
+        self._set = False
+
+    def wait(self) -> Any:
+        """Awaitable: at once while set, else once ``set`` is called."""
+        if self._set:
+            return _READY
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiters = [w for w in self._waiters or () if not w.done()]  # (drop the cancelled ones)
+        waiters.append(fut)
+        self._waiters = waiters
+        return fut
 
 
 def bound_send_buffer(send: Any, size: int) -> bool:

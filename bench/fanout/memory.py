@@ -43,7 +43,7 @@ def type_counts() -> Counter[str]:
     return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
 
 
-def start_server(port: int) -> tuple[Any, threading.Thread, dict[str, Any]]:
+def start_server(port: int, ws: str = "auto") -> tuple[Any, threading.Thread, dict[str, Any]]:
     import uvicorn
 
     from server.app import create_app
@@ -56,7 +56,7 @@ def start_server(port: int) -> tuple[Any, threading.Thread, dict[str, Any]]:
         return app
 
     config = uvicorn.Config(factory, factory=True, host="127.0.0.1", port=port, log_level="warning",
-                            proxy_headers=False, ws_per_message_deflate=False)
+                            proxy_headers=False, ws_per_message_deflate=False, ws=ws)
     server = uvicorn.Server(config)
 
     def run() -> None:
@@ -86,7 +86,7 @@ async def main(args: Any) -> None:
     from run import free_port
 
     port = free_port()
-    server, thread, box = start_server(port)
+    server, thread, box = start_server(port, args.ws)
     base = f"http://127.0.0.1:{port}"
     world = await asyncio.to_thread(World, base)
     url = f"ws://127.0.0.1:{port}/api/v1/hub/{world.hub_id}/ws"
@@ -107,7 +107,7 @@ async def main(args: Any) -> None:
     s1 = tracemalloc.take_snapshot() if not args.no_trace else None
     tasks = len(asyncio.all_tasks(box["loop"]))
     print(f"\nIdle subscribed sockets: {n} (gateway holds {len(gateway.connections)}); embedded default; "
-          f"uvicorn {'with tracemalloc' if s0 else 'without tracemalloc'}\n")
+          f"uvicorn ws={args.ws} {'with tracemalloc' if s0 else 'without tracemalloc'}\n")
     print(f"RSS growth per socket: {(r1 - r0) / n / 1024:.1f} KB")
     print(f"asyncio tasks: {tasks} ({tasks / n:.2f} per socket)")
     if s0 is not None and s1 is not None:
@@ -137,6 +137,8 @@ if __name__ == "__main__":
     ap.add_argument("--sockets", type=int, default=5000)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--no-trace", action="store_true")
+    ap.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation (auto, websockets, "
+                    "websockets-sansio, wsproto); hubwire serve runs auto")
     a = ap.parse_args()
     _raise_nofile()
     asyncio.run(main(a))

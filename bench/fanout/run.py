@@ -484,7 +484,10 @@ async def main(args: Any) -> None:
                       HUBWIRE_ACCESS_TOKEN_TTL="7200",
                       HUBWIRE_RT_MAX_SOCKETS="100000",  # subscribers share 20 member tokens
                       HUBWIRE_RT_OPS_PER_SECOND="1000",
-                      HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0")  # the server, not its limits
+                      HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0",  # the server, not its limits
+                      # this checkout's code: the venv's `hubwire` script imports the package the venv
+                      # was installed from (an editable install of another checkout, say) otherwise
+                      PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]))
         hubwire_cmd = [str(Path(sys.executable).parent / "hubwire")]
         if not Path(hubwire_cmd[0]).exists():
             hubwire_cmd = [sys.executable, "-m", "server.cli"]

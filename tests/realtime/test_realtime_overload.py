@@ -113,18 +113,61 @@ async def test_frames_queued_while_behind_go_out_in_one_write_in_order() -> None
     s = _Socket()
     conn = s.conn()
     gw.admit(conn)
-    await _until(lambda: conn._waiter is not None)
+    await _until(lambda: conn.writer is None)
     conn.enqueue("a")  # keeping up: one write, in place
     s.writable.clear()  # the peer fell behind: the transport paused
     for n in range(10):
         conn.enqueue(f"q{n}")
     assert s.writes == [["a"]] and conn.closing is None
     s.writable.set()
-    await _until(lambda: conn._waiter is not None and not conn.queue)
+    await _until(lambda: conn.writer is None and not conn.queue)
     assert s.frames == ["a"] + [f"q{n}" for n in range(10)]  # nothing lost, nothing reordered
     assert len(s.writes) < 11  # the backlog left in fewer writes than frames
     assert any(len(w) > 1 for w in s.writes)
     assert conn.sent == 11
+    await gw.detach(conn)
+
+
+async def test_a_socket_has_a_writer_task_only_while_it_is_behind() -> None:
+    """A socket that keeps up is written to in place: no writer task, no queue. Once it falls
+    behind a writer is started, sends the backlog coalesced and in order, and ends when it has
+    caught up (the queue released); the next backlog starts another, and a queue that overflows
+    still closes the socket with 4008."""
+    gw, publisher = _gateway(send_queue=8)
+    channel = f"team:{uuid.uuid4()}"
+    s = _Socket()
+    conn = s.conn()
+    assert gw.admit(conn) is None and await gw.subscribe(conn, channel)
+    tasks_before = len(asyncio.all_tasks())
+    for n in range(20):
+        await publisher.publish(channel, _event(channel, n))
+        assert conn.writer is None and conn.queue == () and conn._stamps is None
+    assert len(asyncio.all_tasks()) == tasks_before
+    assert [len(w) for w in s.writes] == [1] * 21  # subscribed + 20 events, one write each
+    for episode in range(2):
+        s.writable.clear()  # the peer stops reading
+        for n in range(5):
+            await publisher.publish(channel, _event(channel, n))
+        writer = conn.writer
+        assert writer is not None and not writer.done() and conn.backlog() == 5
+        s.writable.set()
+        await asyncio.wait_for(writer, 2)  # it ends once caught up
+        assert conn.writer is None and conn.queue == () and conn._stamps is None, episode
+        # the send that had to wait, then the 4 queued behind it in one write
+        assert s.writes[-2:] == [s.frames[-5:-4], s.frames[-4:]], episode
+    before = len(s.writes)
+    await publisher.publish(channel, _event(channel, 99))
+    assert len(s.writes) == before + 1 and conn.writer is None  # in place again
+    s.writable.clear()
+    for n in range(10):  # one send waiting, the bound of 8 queued, then one too many
+        await publisher.publish(channel, _event(channel, n))
+    assert conn.closing == (p.CLOSE_SLOW_CONSUMER, "slow consumer") and not conn.queue
+    s.writable.set()
+    assert conn.writer is not None
+    await asyncio.wait_for(conn.writer, 2)
+    assert s.closed == [p.CLOSE_SLOW_CONSUMER]
+    seqs = [msgspec.json.decode(f)["seq"] for f in s.frames if f.startswith('{"type":"event"')]
+    assert seqs == list(range(1, 33))  # up to the send that was waiting, in order, nothing twice
     await gw.detach(conn)
 
 
@@ -133,14 +176,14 @@ async def test_a_coalesced_write_stays_under_the_byte_budget() -> None:
     s = _Socket()
     conn = s.conn()
     gw.admit(conn)
-    await _until(lambda: conn._waiter is not None)
+    await _until(lambda: conn.writer is None)
     s.writable.clear()
     conn.enqueue("first")  # in flight (the ASGI send waits)
     texts = ["x" * 40 + str(n) for n in range(9)]
     for text in texts:
         conn.enqueue(text)
     s.writable.set()
-    await _until(lambda: not conn.queue and conn._waiter is not None)
+    await _until(lambda: not conn.queue and conn.writer is None)
     assert s.frames == ["first", *texts]
     assert all(sum(map(len, w)) <= 100 or len(w) == 1 for w in s.writes)
     assert max(len(w) for w in s.writes) == 2
@@ -163,7 +206,7 @@ async def test_overload_sheds_typing_first_then_the_sockets_over_the_bound_oldes
         conns[name] = c = s.conn()
         assert gw.admit(c) is None
         assert await gw.subscribe(c, channel)
-        await _until(lambda c=c: c._waiter is not None)
+        await _until(lambda c=c: c.writer is None)
 
     async def publish(n: int) -> None:
         await publisher.publish(channel, _event(channel, n))
@@ -208,7 +251,7 @@ async def test_overload_sheds_typing_first_then_the_sockets_over_the_bound_oldes
     assert conns["big"].closing is None and ov.sockets_shed == 2
     # 3. the big backlog drains: its age falls with it, and it is never closed
     socks["big"].writable.set()
-    await _until(lambda: not conns["big"].queue and conns["big"]._waiter is not None)
+    await _until(lambda: not conns["big"].queue and conns["big"].writer is None)
     assert conns["big"].queue_age(102.5) == 0.0
     for t in (103.0, 104.0, 105.0):
         ov.observe(1.5, t)  # the instance still late, but nobody's frames are over the bound
@@ -238,14 +281,14 @@ async def test_a_socket_within_the_bound_is_never_closed_for_overload() -> None:
     s = _Socket()
     conn = s.conn()
     assert gw.admit(conn) is None and await gw.subscribe(conn, channel)
-    await _until(lambda: conn._waiter is not None)
+    await _until(lambda: conn.writer is None)
     ov = gw.overload
     n = most = 0
     for step in range(40):  # 20 s of overload; the peer reads in bursts every 1.5 s
         clock.t = step * 0.5
         if step % 3 == 0:
             s.writable.set()
-            await _until(lambda: not conn.queue and conn._inflight is None and conn._waiter is not None)
+            await _until(lambda: not conn.queue and conn._inflight is None and conn.writer is None)
             s.writable.clear()
         for _ in range(20):
             await publisher.publish(channel, _event(channel, n))
@@ -273,7 +316,7 @@ async def test_events_that_arrive_late_shed_sockets_that_keep_up_and_stop_once_t
     conns = [s.conn() for s in socks]
     for c in conns:
         assert gw.admit(c) is None and await gw.subscribe(c, channel)
-        await _until(lambda c=c: c._waiter is not None)
+        await _until(lambda c=c: c.writer is None)
     idle = _Socket().conn()  # subscribed to nothing: nothing of it is late
     assert gw.admit(idle) is None
     ov = gw.overload

@@ -241,7 +241,7 @@ class _Transport:
 
 
 async def _idle(conn: Connection) -> None:
-    await asyncio.wait_for(_until(lambda: conn._waiter is not None), 2)
+    await asyncio.wait_for(_until(lambda: conn.writer is None), 2)
 
 
 async def test_a_socket_that_keeps_up_is_sent_to_in_place_without_queueing() -> None:
@@ -253,7 +253,7 @@ async def test_a_socket_that_keeps_up_is_sent_to_in_place_without_queueing() -> 
     for n in range(5):
         conn.enqueue(f"f{n}")
         assert t.sent[-1] == f"f{n}"  # sent within the call: no queue, no writer wake-up
-    assert not conn.queue and conn.sent == 5 and conn._waiter is not None
+    assert not conn.queue and conn.sent == 5 and conn.writer is None
     await gw.detach(conn)
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import socket
 import struct
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -134,6 +136,65 @@ async def test_the_handshake_is_released_and_the_socket_still_works() -> None:
             await ws.send("from the client")  # and the socket still reads
             await raw({"type": "websocket.close", "code": 1000})
     assert not release_handshake(object())
+
+
+class Releasing:
+    """Like the realtime routes: accepts, waits for the client's first two messages, releases the
+    handshake in its own task (nobody reading yet), then echoes every text through ASGI."""
+
+    def __init__(self) -> None:
+        self.released: asyncio.Queue[tuple[Any, Any, Any]] = asyncio.Queue()
+        self.received: list[Any] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert await receive() == {"type": "websocket.connect"}
+        await send({"type": "websocket.accept"})
+        raw = scope[RAW_SEND]
+        proto = raw.__self__
+        request = weakref.ref(proto.request)
+        while proto.queue.qsize() < 2:  # "one" and "two" arrived and wait in uvicorn's queue
+            await asyncio.sleep(0.01)
+        assert release_handshake(raw)
+        await self.released.put((raw, direct_writer(raw), request))
+        while (message := await receive())["type"] == "websocket.receive":
+            self.received.append(message["text"])
+            await raw({"type": "websocket.send", "text": "echo " + message["text"]})
+        self.received.append(message["type"])
+
+
+async def test_a_released_socket_lets_the_handshake_go_and_still_reads_writes_and_waits() -> None:
+    """After release_handshake the request is gone (websockets' parser no longer holds it), and
+    the lighter receive queue and writable flag behave as uvicorn's: messages that arrived before
+    keep their order, a paused transport makes the shortcut refuse and the ASGI send wait until
+    writing resumes, and the peer's close reaches the app."""
+    app = Releasing()
+    async with serving(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            await ws.send("one")
+            await ws.send("two")
+            raw, write, request = await asyncio.wait_for(app.released.get(), 5)
+            proto = raw.__self__
+            gc.collect()
+            assert request() is None  # nothing holds the handshake's request any more
+            assert type(proto.queue) is not asyncio.Queue and type(proto.writable) is not asyncio.Event
+            assert [await asyncio.wait_for(ws.recv(), 5) for _ in range(2)] == ["echo one", "echo two"]
+            await ws.send("three")  # read after the release, frame by frame as before
+            assert await asyncio.wait_for(ws.recv(), 5) == "echo three"
+            proto.pause_writing()  # what the transport calls past its high-water mark
+            assert not write("refused")
+            sending = asyncio.create_task(raw({"type": "websocket.send", "text": "waited"}))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not sending.done()  # the ASGI send waits while paused
+            proto.resume_writing()
+            await asyncio.wait_for(sending, 5)
+            assert await asyncio.wait_for(ws.recv(), 5) == "waited"
+            assert write("direct again") and await asyncio.wait_for(ws.recv(), 5) == "direct again"
+        for _ in range(500):
+            if app.received[-1:] == ["websocket.disconnect"]:
+                break
+            await asyncio.sleep(0.01)
+        assert app.received == ["one", "two", "three", "websocket.disconnect"]
 
 
 async def test_no_shortcut_when_permessage_deflate_is_negotiated() -> None:

@@ -47,8 +47,12 @@ def gateway_of(app_or_state: Any) -> Gateway:
 
 
 def _offered(socket: WebSocket) -> tuple[bool, str | None]:
-    """Whether the client speaks ``hubwire.v1``, and the token it put in the subprotocol list."""
-    values = [v.strip() for v in socket.headers.get("sec-websocket-protocol", "").split(",") if v.strip()]
+    """Whether the client speaks ``hubwire.v1``, and the token it put in the subprotocol list.
+    Read from the scope's ``subprotocols`` (ASGI): some servers (uvicorn's wsproto) leave the
+    ``Sec-WebSocket-Protocol`` header out of the scope's headers."""
+    values = [v.strip() for v in socket.scope.get("subprotocols") or () if v.strip()]
+    if not values:
+        values = [v.strip() for v in socket.headers.get("sec-websocket-protocol", "").split(",") if v.strip()]
     token = next((v[len(p.BEARER_PREFIX):] for v in values if v.startswith(p.BEARER_PREFIX)), None)
     return p.SUBPROTOCOL in values, token or None
 
@@ -110,11 +114,16 @@ def socket_connection(socket: WebSocket, kind: str, send_buffer: int = 0) -> Con
     write = direct_writer(asgi_send)
     if send_buffer:
         bound_send_buffer(asgi_send, send_buffer)
-    # Authenticated: the handshake's headers are not read again (uvicorn's copies, the scope's list
-    # and Litestar's parsed Headers) — a few KB per idle socket (bench/README.md, memory).
+    # Authenticated: the handshake's headers and offered subprotocols (the token among them) are
+    # not read again (uvicorn's copies, the scope's lists and Litestar's parsed Headers) — a few KB
+    # per idle socket (bench/README.md, memory).
     release_handshake(asgi_send)
     socket.scope["headers"] = []
-    ScopeState.from_scope(socket.scope).headers = Empty
+    socket.scope["subprotocols"] = []
+    state = ScopeState.from_scope(socket.scope)
+    state.headers = Empty
+    if isinstance(state.exception_handlers, dict):
+        state.exception_handlers = _shared_handlers(state.exception_handlers)
     global _write_path_logged
     if not _write_path_logged:  # once per process: which path the fan-out takes here
         _write_path_logged = True
@@ -125,6 +134,16 @@ def socket_connection(socket: WebSocket, kind: str, send_buffer: int = 0) -> Con
 
 
 _write_path_logged = False
+_HANDLERS: dict[tuple[Any, ...], dict[Any, Any]] = {}
+
+
+def _shared_handlers(handlers: dict[Any, Any]) -> dict[Any, Any]:
+    """One dict for every socket with the same exception handlers: Litestar resolves the route's
+    handlers into a new dict per connection (~0.6 KB, kept in the scope for the socket's life)."""
+    try:
+        return _HANDLERS.setdefault(tuple(handlers.items()), handlers)
+    except TypeError:  # an unhashable handler: this socket keeps its own
+        return handlers
 
 # gateway.open's refusals other than too_many_sockets: the close code and the error frame's message
 _REFUSALS = {
