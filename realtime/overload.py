@@ -25,7 +25,11 @@ reader age. Then, in this order (docs/realtime.md, "Overload"):
    ``shed_fraction`` of this instance's sockets per second — each resumes with ``since`` on
    another instance, and the work saved brings the others' frames earlier — and new sockets are
    refused (1013, try again later) while any is over the bound. A socket within the bound is never
-   closed for overload, however much it has queued.
+   closed for overload, however much it has queued. No socket is closed while the lag is already
+   falling fast enough to be back under the bound within ``CATCH_UP_HORIZON``: the instance then
+   delivers faster than events arrive, so the sockets closed so far were enough (ages are measured
+   from publish times, so they stay high for a while after the cause is gone; closing on them
+   alone closed about a fifth more sockets than needed at 2x overload, and cut deliveries with them).
 
 Events read from history (a gap, a reconnect) and events published late on purpose (``at`` over
 ``fanout.LATE_PUBLISH`` ago: the realtime outbox after an outage) carry no age: they say nothing
@@ -45,6 +49,7 @@ import asyncio
 import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Collection
 
 from realtime import protocol as p
@@ -53,6 +58,12 @@ from realtime.connection import Connection
 from realtime.fanout import FanOut
 
 log = logging.getLogger("hubwire.realtime")
+
+# A lag that falls fast enough to be under the bound within this many seconds holds the shedding;
+# the trend is measured over the observations of the last CATCH_UP_WINDOW seconds (at least half
+# of it, so that one early timer does not read as a trend).
+CATCH_UP_HORIZON = 1.0
+CATCH_UP_WINDOW = 0.5
 
 
 class Overload:
@@ -75,6 +86,8 @@ class Overload:
         self._late = 0  # consecutive observations at or over shed_signals_after
         self._budget = 0.0  # sockets that may still be closed (shed_fraction per second, a bucket)
         self._last: float | None = None  # the previous observation's time
+        self._recent: deque[tuple[float, float]] = deque()  # (time, lag) of the last CATCH_UP_WINDOW s
+        self.holds = 0  # observations that held the shedding because the lag was already falling
 
     async def run(self) -> None:
         """Measure the loop's lag every ``period`` and act on it (the gateway's task)."""
@@ -93,6 +106,10 @@ class Overload:
         cfg = self.config
         reader_age = self.fanout.reader_age(now)
         lag = self.lag = max(loop_lag, reader_age)
+        recent = self._recent
+        recent.append((now, lag))
+        while len(recent) > 2 and now - recent[1][0] >= CATCH_UP_WINDOW:
+            recent.popleft()
         self._late = self._late + 1 if lag >= cfg.shed_signals_after else 0
         if self._late >= 2:  # one late timer is no overload (a pause of the whole machine, a GC)
             if not self.fanout.shed_signals:
@@ -115,10 +132,22 @@ class Overload:
         self.shedding_sockets = bool(over) and self.fanout.shed_signals
         if not self.shedding_sockets:
             return
+        if self.catching_up(now, lag):
+            self.holds += 1
+            return
         shed = self.shed_oldest(over)
         if shed:
             log.warning("realtime overload: %.2fs behind; closed %d sockets whose frames were over "
                         "%.1fs old (the oldest %.1fs; 4008)", lag, len(shed), cfg.shed_sockets_after, self.oldest)
+
+    def catching_up(self, now: float, lag: float) -> bool:
+        """Whether the lag is falling fast enough (over the last ``CATCH_UP_WINDOW``) to be under
+        the bound within ``CATCH_UP_HORIZON`` seconds."""
+        then, lag_then = self._recent[0]
+        if now - then < CATCH_UP_WINDOW / 2:
+            return False
+        rate = (lag - lag_then) / (now - then)  # seconds of lag per second
+        return rate < 0 and lag + rate * CATCH_UP_HORIZON < self.config.shed_sockets_after
 
     def shed_oldest(self, over: list[tuple[float, Connection]]) -> list[Connection]:
         """Close the sockets of ``over`` (queue age, socket: every one past the bound), the oldest

@@ -340,6 +340,41 @@ async def test_events_that_arrive_late_shed_sockets_that_keep_up_and_stop_once_t
         await gw.detach(c)
 
 
+async def test_no_socket_is_closed_while_the_lag_already_falls_fast_enough() -> None:
+    """Ages are measured from publish times, so they stay over the bound for a while after enough
+    sockets were closed. While the lag falls fast enough to be under the bound within the horizon
+    (1 s), shedding holds; when it stops falling, shedding goes on."""
+    clock = _Clock(10.0)
+    gw, publisher = _gateway(clock, shed_fraction=1 / 6, shed_signals_after=0.25, shed_sockets_after=1.0)
+    channel = f"team:{uuid.uuid4()}"
+    conns = [_Socket().conn() for _ in range(6)]
+    for c in conns:
+        assert gw.admit(c) is None and await gw.subscribe(c, channel)
+        await _until(lambda c=c: c.writer is None)
+    ov = gw.overload
+    n = 0
+
+    async def behind(t: float, age: float) -> None:  # an event read `age` s after its publish, then a look
+        nonlocal n
+        clock.t = t
+        await publisher.publish(channel, _event(channel, n, at=_ago(age)))
+        n += 1
+        ov.observe(0.0, t)
+
+    await behind(10.0, 3.0)
+    await behind(10.3, 3.0)  # 3 s behind and not falling: one socket a second goes
+    assert ov.sockets_shed == 1 and ov.holds == 0
+    for t, age in ((10.55, 2.5), (10.8, 2.0), (11.05, 1.5), (11.3, 1.2), (11.55, 1.1)):
+        await behind(t, age)  # falling ~2 s per second: under the bound within a second
+        assert ov.lag > 1.0 and ov.shedding_sockets  # still over the bound (new sockets refused)
+    assert ov.sockets_shed == 1 and ov.holds >= 2  # the budget was back at 11.3 s: held, not spent
+    await behind(12.05, 1.1)  # no longer falling, still over the bound: shedding goes on
+    assert ov.sockets_shed == 2
+    assert sum(c.closing == (p.CLOSE_SLOW_CONSUMER, "overloaded") for c in conns) == 2
+    for c in conns:
+        await gw.detach(c)
+
+
 async def test_a_subscribe_buffer_is_bounded_like_the_send_queue() -> None:
     gw, publisher = _gateway(send_queue=4)
     channel = f"team:{uuid.uuid4()}"
