@@ -94,6 +94,20 @@ async def database_url(databases: Database) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+async def servers_database_url(databases: Database) -> str:
+    """The database the suite's `hubwire serve` processes share, apart from the in-process apps'
+    ``database_url``. On SQLite every transaction takes the file's write lock, and while this
+    process's event loop is not running (a sync fixture waiting for a server to exit) an in-process
+    job caught between BEGIN and COMMIT keeps it: a server then waited on it for its busy timeout
+    and took ~40 s to stop (a CI run timed out stopping the proof server that way)."""
+    url = await databases.new("servers")
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    return url
+
+
 _own_databases = itertools.count(1)
 
 

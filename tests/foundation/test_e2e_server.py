@@ -17,11 +17,11 @@ from tests.support.servers import ServerProcess, free_port
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str, redis_prefix: str) -> Iterator[ServerProcess]:
+def server(tmp_path: Path, servers_database_url: str, redis_prefix: str) -> Iterator[ServerProcess]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBWIRE_")}
     env.update(
         HUBWIRE_DATA_DIR=str(tmp_path / "data"),
-        HUBWIRE_DATABASE_URL=database_url,
+        HUBWIRE_DATABASE_URL=servers_database_url,
         HUBWIRE_PASSWORD_HASHING="fast",
         HUBWIRE_REDIS_PREFIX=redis_prefix,
         HUBWIRE_LOG_LEVEL="WARNING",

@@ -78,10 +78,11 @@ async def test_metrics_need_the_configured_token(tmp_path: Path, database_url: s
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_prefix: str) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, servers_database_url: str,
+           redis_prefix: str) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("metrics")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBWIRE_", "PROMETHEUS_"))}
-    env.update(HUBWIRE_DATA_DIR=str(tmp / "data"), HUBWIRE_DATABASE_URL=database_url,
+    env.update(HUBWIRE_DATA_DIR=str(tmp / "data"), HUBWIRE_DATABASE_URL=servers_database_url,
                HUBWIRE_PASSWORD_HASHING="fast", HUBWIRE_REDIS_PREFIX=redis_prefix,
                HUBWIRE_SECRET_KEY="metrics-test-secret-" + "z" * 40, HUBWIRE_METRICS_TOKEN=TOKEN,
                HUBWIRE_LOG_LEVEL="WARNING")

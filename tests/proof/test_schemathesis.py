@@ -44,9 +44,9 @@ def path_values(tenant: Tenant, names: Any) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("who", ["staff", "api_key", "member"])
-async def test_schemathesis_all_checks(who: str, proof_server: Any, database_url: str) -> None:
+async def test_schemathesis_all_checks(who: str, proof_server: Any, proof_database_url: str) -> None:
     async with httpx.AsyncClient(base_url=proof_server.base, timeout=30.0) as http:
-        tenant = await seed(http, database_url, f"st-{who.replace('_', '-')}", WEBHOOK_SECRET)
+        tenant = await seed(http, proof_database_url, f"st-{who.replace('_', '-')}", WEBHOOK_SECRET)
     headers = tenant.creds[who]
     schema = schemathesis.openapi.from_url(f"{proof_server.base}/schema/openapi.json", config=CONFIG)
     operations = sorted((r.ok() for r in schema.get_all_operations()),

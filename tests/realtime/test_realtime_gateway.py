@@ -380,10 +380,10 @@ async def test_presence_counts_devices_once(cluster: Cluster, world: World) -> N
 # ---- graceful drain -------------------------------------------------------------------------------------
 
 
-async def test_shutdown_sends_closing_then_1012(tmp_path: Any, database_url: str, redis_prefix: str) -> None:
+async def test_shutdown_sends_closing_then_1012(tmp_path: Any, servers_database_url: str, redis_prefix: str) -> None:
     from tests.support.realtime import start_server, stop_server
 
-    srv = start_server(tmp_path, database_url, redis_prefix, "drain", HUBWIRE_LOG_LEVEL="INFO")
+    srv = start_server(tmp_path, servers_database_url, redis_prefix, "drain", HUBWIRE_LOG_LEVEL="INFO")
     try:
         w = make_world(srv.base)
         _, token = w.add_member()

@@ -51,11 +51,11 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_prefix: str) -> Iterator[Pair]:
+def pair(tmp_path_factory: pytest.TempPathFactory, servers_database_url: str, redis_prefix: str) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("rt-resilience")
-    a = start_server(tmp, database_url, redis_prefix, "a", **PAIR_ENV)
+    a = start_server(tmp, servers_database_url, redis_prefix, "a", **PAIR_ENV)
     try:
-        b = start_server(tmp, database_url, redis_prefix, "b", **PAIR_ENV) if REDIS_URL else a
+        b = start_server(tmp, servers_database_url, redis_prefix, "b", **PAIR_ENV) if REDIS_URL else a
     except BaseException:
         stop_server(a)
         raise
@@ -109,9 +109,9 @@ async def drain_until_closed(c: Client, timeout: float = 5.0) -> None:
 # ---- 1. instance loss mid-stream, then resume --------------------------------------------------------
 
 
-async def test_instance_killed_mid_stream_resume_elsewhere(pair: Pair, tmp_path: Path, database_url: str,
+async def test_instance_killed_mid_stream_resume_elsewhere(pair: Pair, tmp_path: Path, servers_database_url: str,
                                                            redis_prefix: str) -> None:
-    victim = start_server(tmp_path, database_url, redis_prefix, "victim", **PAIR_ENV)
+    victim = start_server(tmp_path, servers_database_url, redis_prefix, "victim", **PAIR_ENV)
     restarted: ServerProcess | None = None
     try:
         w = make_world(victim.base)
@@ -177,7 +177,7 @@ async def test_instance_killed_mid_stream_resume_elsewhere(pair: Pair, tmp_path:
             assert len(sent) < len(titles)
             assert [e["data"]["title"] for e in seen] == titles[:len(seen)]
             assert [e["seq"] for e in seen] == list(range(sub["seq"] + 1, sub["seq"] + 1 + len(seen)))
-            restarted = start_server(tmp_path, database_url, redis_prefix, "restarted", **PAIR_ENV)
+            restarted = start_server(tmp_path, servers_database_url, redis_prefix, "restarted", **PAIR_ENV)
             c2 = await Client.connect(restarted, hub_ws(w), token)  # the same token, database and hub
             resumed = await c2.subscribe(channel, since=seen[-1]["seq"], epoch=sub["epoch"])
             assert resumed["type"] == "subscribed" and resumed["recovered"] is False, resumed

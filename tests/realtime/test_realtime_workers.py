@@ -70,9 +70,9 @@ def test_more_than_one_worker_without_redis_is_refused(tmp_path: Path, database_
     assert "--workers above 1 needs HUBWIRE_REDIS_URL" in r.stderr
 
 
-async def test_workers_share_events_presence_and_limits(own_redis: OwnRedis, tmp_path: Path, database_url: str,
+async def test_workers_share_events_presence_and_limits(own_redis: OwnRedis, tmp_path: Path, servers_database_url: str,
                                                         redis_prefix: str) -> None:
-    srv: ServerProcess = start_server(tmp_path, database_url, redis_prefix, "workers", args=("--workers", "2"),
+    srv: ServerProcess = start_server(tmp_path, servers_database_url, redis_prefix, "workers", args=("--workers", "2"),
                                       HUBWIRE_REDIS_URL=own_redis.url, HUBWIRE_RT_MAX_SOCKETS="3")
     clients: list[Client] = []
     try:

@@ -81,10 +81,11 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_prefix: str) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, servers_database_url: str,
+            redis_prefix: str) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("rt")
-    a = start_server(tmp, database_url, redis_prefix, "a")
-    b = start_server(tmp, database_url, redis_prefix, "b") if REDIS_URL else a
+    a = start_server(tmp, servers_database_url, redis_prefix, "a")
+    b = start_server(tmp, servers_database_url, redis_prefix, "b") if REDIS_URL else a
     try:
         yield Cluster(a, b)
     finally:
