@@ -1,4 +1,8 @@
-"""The loop the outbox workers share: drain what is due, then sleep until woken or polled.
+"""The loops the background jobs share.
+
+``TaskJob`` is a coroutine run as one task from ``start`` and cancelled at ``stop`` (the lapse
+watcher, the community scheduler, the realtime outbox relay); ``log_failed_pass`` is how every
+loop reports a pass that failed.
 
 ``PollingWorker`` is the part of the email worker (``domain/email/worker.py``) and the
 provider-event worker (``domain/commerce/provider_event_worker.py``) that has nothing to do with
@@ -13,7 +17,9 @@ or a lost race (``persistence.db``), and with one otherwise; the loop goes on ei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -22,6 +28,37 @@ from persistence.db import is_database_unavailable, is_transaction_conflict
 
 class PassReport(Protocol):
     claimed: int
+
+
+def log_failed_pass(log: logging.Logger, what: str, exc: Exception, retry: float | None = None) -> None:
+    """One line for a failed pass of ``what``: a WARNING without a traceback for an outage or a lost
+    race (``persistence.db``), an ERROR with one for anything else (a bug)."""
+    later = "" if retry is None else f"; retrying in {retry:.0f} s"
+    if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
+        log.warning("%s: database unavailable (%s)%s", what, type(exc).__name__, later)
+    elif is_transaction_conflict(exc):  # lost a race with another instance's pass
+        log.warning("%s: transaction conflict (%s)%s", what, type(exc).__name__, later)
+    else:
+        log.exception("%s pass failed%s", what, later)
+
+
+class TaskJob:
+    """A coroutine function run as one task from ``start``, cancelled at ``stop``."""
+
+    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.name, self._run = name, run
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class PollingWorker:
@@ -68,14 +105,7 @@ class PollingWorker:
                     if report.claimed < self.batch_size:
                         break
             except Exception as exc:
-                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
-                    self.log.warning("%s: database unavailable (%s); retrying in %.0f s", self.name,
-                                     type(exc).__name__, self.poll_interval)
-                elif is_transaction_conflict(exc):  # lost a race with another instance's pass
-                    self.log.warning("%s: transaction conflict (%s); retrying in %.0f s", self.name,
-                                     type(exc).__name__, self.poll_interval)
-                else:
-                    self.log.exception("%s pass failed; retrying in %.0f s", self.name, self.poll_interval)
+                log_failed_pass(self.log, self.name, exc, self.poll_interval)
             if self._stopping:
                 break
             try:

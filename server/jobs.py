@@ -30,10 +30,9 @@ gateway is up, so what it publishes is numbered and kept in history, and stops f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any, Protocol
@@ -45,6 +44,7 @@ from domain.commerce.provider_event_handlers import handlers
 from domain.commerce.provider_event_worker import ProviderEventWorker
 from domain.community.scheduler import PublishLoop
 from domain.email.worker import EmailWorker
+from domain.polling import TaskJob
 from server.deps import services_of
 from server.mailer import transport_for
 from server.services import Services
@@ -67,25 +67,6 @@ class Job(Protocol):
     def start(self) -> Awaitable[None] | None: ...
 
     async def stop(self) -> None: ...
-
-
-class TaskJob:
-    """A coroutine function run as one task from ``start``, cancelled at ``stop``."""
-
-    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        self.name, self._run = name, run
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self.task is None:
-            self.task = asyncio.create_task(self._run(), name=self.name)
-
-    async def stop(self) -> None:
-        task, self.task = self.task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def email_worker_for(services: Services) -> EmailWorker:

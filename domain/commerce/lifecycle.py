@@ -34,7 +34,7 @@ from domain.access.invalidation import facts_changed
 from domain.clock import Clock
 from domain.commerce.subscriptions import LOCAL_PROVIDERS, end_local_at_period_end
 from domain.context import Ctx
-from persistence.db import is_database_unavailable, is_transaction_conflict
+from domain.polling import TaskJob, log_failed_pass
 from persistence.models import Entitlement, Subscription
 
 log = logging.getLogger("hubwire.commerce")
@@ -54,7 +54,7 @@ class LapseWatcher:
         self.interval = interval
         self.lookback = lookback
         self.since: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._job = TaskJob("hubwire-lapse-watcher", self._run)
 
     async def run_once(self) -> LapseReport:
         """One pass at the clock's ``now``: invalidate what lapsed in (since, now], end the local
@@ -101,26 +101,12 @@ class LapseWatcher:
                 due = await self.next_due()
                 if due is not None:
                     wait = max(0.01, min(wait, (due - self.clock.now()).total_seconds()))
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
-                if is_database_unavailable(exc):
-                    log.warning("lapse job: database unavailable (%s)", type(exc).__name__)
-                elif is_transaction_conflict(exc):  # lost a race with another instance: next pass
-                    log.warning("lapse job: transaction conflict (%s)", type(exc).__name__)
-                else:
-                    log.exception("lapse job pass failed")
+                log_failed_pass(log, "lapse job", exc)
             await asyncio.sleep(wait)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hubwire-lapse-watcher")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._job.stop()

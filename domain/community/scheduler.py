@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from domain.community.discussions import announce
 from domain.context import Ctx
-from persistence.db import is_database_unavailable
+from domain.polling import TaskJob, log_failed_pass
 from persistence.models import Discussion, Space
 
 log = logging.getLogger("hubwire.community")
@@ -61,7 +61,7 @@ class PublishLoop:
     def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], *, interval: float = 1.0) -> None:
         self._contexts = contexts
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._job = TaskJob("hubwire-community-scheduler", self._run)
 
     async def run_once(self) -> int:
         async with self._contexts() as ctx:
@@ -72,24 +72,12 @@ class PublishLoop:
             try:
                 while await self.run_once() >= BATCH:
                     pass  # a backlog: keep going without waiting
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
-                if is_database_unavailable(exc):  # an outage: one line per pass, no traceback
-                    log.warning("publishing scheduled discussions: database unavailable (%s)", type(exc).__name__)
-                else:
-                    log.exception("publishing scheduled discussions failed")
+                log_failed_pass(log, "publishing scheduled discussions", exc)
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hubwire-community-scheduler")
+        self._job.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._job.stop()
