@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from persistence.models import Order
-from tests.support.api import Staff, bearer, doc, register, unique_email, w
+from tests.support.api import bearer, doc, register, unique_email
 from tests.support.app import db_write
-from tests.support.hubs import Hub, add, mint, new_hub
+from tests.support.hubs import Hub, StaffHub, add, mint, new_hub
 
 
 @dataclass
@@ -21,22 +21,7 @@ class Buyer:
 
 
 @dataclass
-class Shop:
-    staff: Staff
-    hub: Hub
-
-    @property
-    def t(self) -> str:
-        return f"/api/v1/teams/{self.staff.team_id}"
-
-    @property
-    def h(self) -> str:
-        return f"/api/v1/hub/{self.hub.id}"
-
-    @property
-    def wh(self) -> dict[str, str]:
-        return w(self.staff.headers)
-
+class Shop(StaffHub):
     def product_url(self, product_id: str, suffix: str = "") -> str:
         return f"{self.t}/products/{product_id}{suffix}"
 

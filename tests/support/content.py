@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import facts_changed
 from persistence.models import HubMembership
-from tests.support.api import Staff, bearer, doc, register, unique_email, w
+from tests.support.api import bearer, doc, register, unique_email
 from tests.support.app import in_app
-from tests.support.hubs import Hub, add, mint, new_hub
+from tests.support.hubs import StaffHub, add, mint, new_hub
 
 
 @dataclass
@@ -26,25 +26,10 @@ class Learner:
 
 
 @dataclass
-class Studio:
-    staff: Staff
-    hub: Hub
-
-    @property
-    def t(self) -> str:
-        return f"/api/v1/teams/{self.staff.team_id}"
-
-    @property
-    def h(self) -> str:
-        return f"/api/v1/hub/{self.hub.id}"
-
+class Studio(StaffHub):
     @property
     def c(self) -> str:
         return f"{self.hub.url}/content"
-
-    @property
-    def wh(self) -> dict[str, str]:
-        return w(self.staff.headers)
 
     async def node(self, client: Any, title: str, parent: dict[str, Any] | None = None, **attrs: Any) -> dict[str, Any]:
         attrs.setdefault("status", "published")

@@ -4,6 +4,7 @@ actions and member tokens."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from tests.support.api import Staff, doc, unique_email, w
@@ -19,6 +20,27 @@ class Hub:
 
     def m(self, contact_id: str = "", suffix: str = "") -> str:
         return f"{self.url}/memberships" + (f"/{contact_id}" if contact_id else "") + suffix
+
+
+@dataclass
+class StaffHub:
+    """A staff user and a hub of their team, with the paths tests build on: ``t`` the team's, ``h``
+    the member side's, ``wh`` the staff's write headers (catalog's Shop, content's Studio)."""
+
+    staff: Staff
+    hub: Hub
+
+    @property
+    def t(self) -> str:
+        return f"/api/v1/teams/{self.staff.team_id}"
+
+    @property
+    def h(self) -> str:
+        return f"/api/v1/hub/{self.hub.id}"
+
+    @property
+    def wh(self) -> dict[str, str]:
+        return w(self.staff.headers)
 
 
 async def new_hub(client: Any, staff: Staff, team_id: str | None = None) -> Hub:
