@@ -133,13 +133,13 @@ async def list_team_contacts(
     """The team's contacts in creation order, narrowed by ``filters`` (deleted ones only when
     ``filters.deleted``)."""
     uow = ctx.uow
-    stmt = sa.select(TeamContact).where(TeamContact.team_id == team.team_id)
+    # The email comes with the page (one statement fewer than looking the page's emails up after).
+    stmt = (sa.select(TeamContact, Contact.email).join(Contact, Contact.id == TeamContact.contact_id)
+            .where(TeamContact.team_id == team.team_id))
     stmt = stmt.where(TeamContact.deleted_at.is_not(None) if filters.deleted else TeamContact.deleted_at.is_(None))
     if filters.lifecycle_stage is not None:
         _check_stage(filters.lifecycle_stage, parameter="filter[lifecycle_stage]")
         stmt = stmt.where(TeamContact.lifecycle_stage == filters.lifecycle_stage)
-    if filters.email is not None or filters.q is not None:
-        stmt = stmt.join(Contact, Contact.id == TeamContact.contact_id)
     if filters.email is not None:
         stmt = stmt.where(Contact.email == filters.email.strip().lower())
     if filters.q is not None:
@@ -149,8 +149,10 @@ async def list_team_contacts(
                                             ContactTag.tag_id == filters.tag_id))
     if filters.segment_id is not None:
         stmt = stmt.where(await segment_clause(uow, team.team_id, filters.segment_id))
-    page_of = await paginate(uow.session, stmt, TeamContact.id, page)
-    return Page(await _records(uow, page_of.items), page_of.has_more, page_of.next_cursor)
+    page_of = await paginate(uow.session, stmt, TeamContact.id, page, scalars=False)
+    tags = await tag_ids_of(uow, [tc.id for tc, _ in page_of.items])
+    return Page([TeamContactRecord(tc, email, tags[tc.id]) for tc, email in page_of.items],
+                page_of.has_more, page_of.next_cursor)
 
 
 async def get_team_contact(ctx: Ctx, team: TeamContext, team_contact_id: uuid.UUID | None) -> TeamContactRecord:

@@ -22,6 +22,12 @@ SHOWN_PREFIX_LEN = len(KEY_PREFIX) + 8
 # last_used_at is written at most this often per key, so reads don't each cost a write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
+# Built once: a statement object keeps its cache key, so a request does not compute it again (the
+# per-request statements of authentication; bench/README.md, REST throughput). The team comes in the
+# same query, and with the principal: resolve_team needs no query of its own.
+_KEY_BY_HASH = (sa.select(ApiKey, Team).join(Team, Team.id == ApiKey.team_id)
+                .where(ApiKey.key_hash == sa.bindparam("key_hash")))
+
 
 @dataclass(frozen=True)
 class CreatedKey:
@@ -94,16 +100,11 @@ async def revoke_api_key(ctx: Ctx, team: TeamContext, key_id: uuid.UUID | None) 
 async def authenticate_api_key(ctx: Ctx, secret: str) -> ApiKeyPrincipal:
     """The principal behind a presented key; revoked or expired keys fail at once."""
     uow = ctx.uow
-    row = (
-        await uow.session.execute(
-            sa.select(ApiKey, Team.deleted_at)
-            .join(Team, Team.id == ApiKey.team_id)
-            .where(ApiKey.key_hash == sha256_hex(secret))
-        )
-    ).first()
+    row = (await uow.session.execute(_KEY_BY_HASH, {"key_hash": sha256_hex(secret)})).first()
     if row is None:
         raise Unauthenticated("The API key is not valid.", code="invalid_api_key")
-    key, team_deleted_at = row
+    key, team = row
+    team_deleted_at = team.deleted_at
     now = ctx.now()
     if key.revoked_at is not None:
         raise Unauthenticated("This API key has been revoked.", code="api_key_revoked")
@@ -116,4 +117,4 @@ async def authenticate_api_key(ctx: Ctx, secret: str) -> ApiKeyPrincipal:
             sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
-    return ApiKeyPrincipal(key_id=key.id, team_id=key.team_id, scopes=frozenset(key.scopes))
+    return ApiKeyPrincipal(key_id=key.id, team_id=key.team_id, scopes=frozenset(key.scopes), team=team)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from persistence.models import Team
 
 
 class Principal:
@@ -29,4 +33,6 @@ class ApiKeyPrincipal(Principal):
     key_id: uuid.UUID
     team_id: uuid.UUID
     scopes: frozenset[str]
+    # The key's team as read with the key in this request (resolve_team then needs no query of its own).
+    team: Team | None = field(default=None, compare=False, repr=False)
 

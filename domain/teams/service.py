@@ -60,7 +60,12 @@ async def resolve_team(ctx: Ctx, principal: Principal, team_id: uuid.UUID | None
     if team_id is None:
         raise NotFound("Team not found.")
     if isinstance(principal, ApiKeyPrincipal):
-        team = await s.get(Team, team_id) if principal.team_id == team_id else None
+        if principal.team_id != team_id:
+            team = None
+        elif principal.team is not None:
+            team = principal.team
+        else:
+            team = await s.get(Team, team_id)
         if team is None or team.deleted_at is not None:
             raise NotFound("Team not found.")
         if not scopes_allow(principal.scopes, scope):
