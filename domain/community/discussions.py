@@ -34,6 +34,7 @@ from domain.community.access import (
     is_moderator,
     live_channels_of,
     require_space,
+    require_space_row,
     visible_spaces,
 )
 from domain.context import Ctx
@@ -132,12 +133,8 @@ async def channel_space(ctx: Ctx, hub_id: uuid.UUID, contact_id: uuid.UUID,
 async def space_feed(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUID | None, q: FeedQuery) -> Page[Discussion]:
     """A space's discussions (see :func:`_feed` for sorting and paging)."""
     uow = ctx.uow
-    space = await uow.session.scalar(sa.select(Space).where(
-        Space.id == space_id, Space.hub_id == member.hub_id, Space.deleted_at.is_(None))) if space_id else None
-    if space is None:
-        raise NotFound("Space not found.")
-    decision = await require_space(uow, ctx.access, member, "view", space.id, ctx.now())
-    return await _feed(uow, member, Discussion.space_id == space.id, q, is_moderator(decision))
+    seen = await require_space_row(uow, ctx.access, member, "view", space_id, ctx.now())
+    return await _feed(uow, member, Discussion.space_id == seen.space.id, q, is_moderator(seen.decision))
 
 
 async def hub_feed(ctx: Ctx, member: MemberPrincipal, q: FeedQuery) -> Page[Discussion]:
@@ -196,11 +193,8 @@ async def start_discussion(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUI
     rate limits. Published at once unless ``status`` is ``draft`` or ``scheduled`` (then
     ``publish_at`` is required and in the future)."""
     uow, now = ctx.uow, ctx.now()
-    space = await uow.session.scalar(sa.select(Space).where(
-        Space.id == space_id, Space.hub_id == member.hub_id, Space.deleted_at.is_(None))) if space_id else None
-    if space is None:
-        raise NotFound("Space not found.")
-    decision = await require_space(uow, ctx.access, member, "post", space.id, now)
+    seen = await require_space_row(uow, ctx.access, member, "post", space_id, now)
+    space, decision = seen.space, seen.decision
     title, body = _title(fields.get("title")), _body(fields.get("body"))
     status = fields.get("status") or "published"
     if status not in STATUSES:

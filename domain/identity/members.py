@@ -37,6 +37,12 @@ def issue_member_token(tokens: TokenService, *, contact_id: uuid.UUID, hub_id: u
     return tokens.issue(subject=contact_id, kind="member", ttl=ttl, hub=str(hub_id))
 
 
+# Built once (its cache key is kept with it): every member request runs it.
+_MEMBERSHIP = (sa.select(HubMembership, Hub.deleted_at).join(Hub, Hub.id == HubMembership.hub_id)
+               .where(HubMembership.hub_id == sa.bindparam("hub_id"),
+                      HubMembership.contact_id == sa.bindparam("contact_id")))
+
+
 async def authenticate_member(ctx: Ctx, token: str, hub_id: uuid.UUID | None, *,
                               tokens: TokenService) -> MemberPrincipal:
     """The member behind ``token`` (decoded by ``tokens``) in the hub of the path, as of ``ctx.now()``.
@@ -51,13 +57,7 @@ async def authenticate_member(ctx: Ctx, token: str, hub_id: uuid.UUID | None, *,
     token_hub = claims.extra.get("hub")
     if hub_id is None or token_hub != str(hub_id):
         raise NotFound("Hub not found.")
-    row = (
-        await ctx.uow.session.execute(
-            sa.select(HubMembership, Hub.deleted_at)
-            .join(Hub, Hub.id == HubMembership.hub_id)
-            .where(HubMembership.hub_id == hub_id, HubMembership.contact_id == claims.subject)
-        )
-    ).first()
+    row = (await ctx.uow.session.execute(_MEMBERSHIP, {"hub_id": hub_id, "contact_id": claims.subject})).first()
     if row is None or row[1] is not None:
         raise NotFound("Hub not found.")
     membership: HubMembership = row[0]
