@@ -142,6 +142,13 @@ async def seed_contacts(db_url: str, team_id: str, n: int) -> None:
                     {"id": uuid.uuid4(), "team_id": uuid.UUID(team_id), "contact_id": c["id"], "first_name": c["first_name"],
                      "last_name": "Bench", "lifecycle_stage": "lead", "source": "bench", "created_at": now,
                      "updated_at": now, "deleted_at": None} for c in contacts])
+        # A bulk load, then fresh planner statistics, as autovacuum would gather within a minute in
+        # production: without them PostgreSQL plans the page query for an empty table (a bitmap scan
+        # and a sort of the team's 10,000 rows, ~4 ms of database CPU per page instead of 0.1 ms),
+        # and the run would measure stale statistics rather than the route.
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(sa.text("ANALYZE"))
     finally:
         await engine.dispose()
 
