@@ -91,8 +91,8 @@ def cpu_ns(pid: int) -> int:
 class Node:
     """A redis-server of the bench's own."""
 
-    def __init__(self, name: str, role: str, logdir: Path) -> None:
-        self.name, self.role, self.port = name, role, free_port()
+    def __init__(self, name: str, logdir: Path) -> None:
+        self.name, self.port = name, free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                            "--appendonly", "no", "--daemonize", "no"], clean_env(), logdir / f"redis-{name}.log")
@@ -315,9 +315,9 @@ async def main(args: Any) -> None:
     configs: list[Config] = []
     try:
         env = clean_env()
-        single = Node("one", "main", logdir)
-        main_node = Node("main", "main", logdir)
-        shard_nodes = [Node(f"shard{i + 1}", "channels", logdir) for i in range(args.shards)]
+        single = Node("one", logdir)
+        main_node = Node("main", logdir)
+        shard_nodes = [Node(f"shard{i + 1}", logdir) for i in range(args.shards)]
         for n in (single, main_node, *shard_nodes):
             await n.ready()
         configs = [Config("one node", [single], [single]),
