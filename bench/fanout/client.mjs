@@ -11,7 +11,10 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 
 const cfg = JSON.parse(process.argv[2]);
-// cfg: {urls: [...], n, protocols: [[...], ...]|null (round-robin per socket), subscribe: {...}|null, concurrency, deflate, lifetime}
+// cfg: {urls: [...], n, protocols: [[...], ...]|null (round-robin per socket), subscribe: {...}|[{...}, ...]|null
+// (an array: round-robin per socket too), concurrency, deflate, lifetime, per_socket}. With per_socket, `report`
+// also gives each socket's count of recorded frames (by socket index, in the order they were opened) and how
+// many frames came with a seq not above the socket's previous one on that channel (duplicates, reordering).
 const now = () => performance.timeOrigin + performance.now(); // unix ms, sub-ms resolution
 const MARK = Buffer.from('sent=');
 
@@ -20,6 +23,10 @@ let nLat = 0;
 let recvTimes = new Float64Array(1 << 20);
 let owner = new Int32Array(1 << 20); // which socket received it (p99 of the sockets kept)
 let closedAbnormal = 0;
+const counts = cfg.per_socket ? new Int32Array(cfg.n) : null;
+const lastSeq = cfg.per_socket ? new Float64Array(cfg.n) : null;
+let disorder = 0;
+const SEQ = Buffer.from('"seq":');
 const closeCodes = {};
 const sockets = [];
 
@@ -37,17 +44,26 @@ function record(buf, idx) {
   recvTimes[nLat] = t;
   owner[nLat] = idx;
   nLat++;
+  if (counts) {
+    counts[idx]++;
+    const j = buf.indexOf(SEQ);
+    if (j >= 0) {
+      const seq = parseInt(buf.toString('latin1', j + 6, j + 26), 10);
+      if (seq <= lastSeq[idx]) disorder++;
+      lastSeq[idx] = seq;
+    }
+  }
 }
 
 let nextIdx = 0;
-function open(url, protocols) {
+function open(url, protocols, subscribe) {
   const idx = nextIdx++;
   return new Promise((resolve) => {
     const ws = new WebSocket(url, protocols, { perMessageDeflate: !!cfg.deflate, handshakeTimeout: 30000 });
     ws._idx = idx;
     let ready = false;
     const done = (ok) => { if (!ready) { ready = true; resolve(ok ? ws : null); } };
-    ws.on('open', () => { if (cfg.subscribe) ws.send(JSON.stringify(cfg.subscribe)); });
+    ws.on('open', () => { if (subscribe) ws.send(JSON.stringify(subscribe)); });
     ws.on('message', (data) => {
       if (!ready) {
         const s = data.toString();
@@ -71,7 +87,8 @@ async function openAll() {
   async function worker() {
     while (next < cfg.n) {
       const i = next++;
-      const ws = await open(cfg.urls[i % cfg.urls.length], cfg.protocols ? cfg.protocols[i % cfg.protocols.length] : undefined);
+      const sub = Array.isArray(cfg.subscribe) ? cfg.subscribe[i % cfg.subscribe.length] : cfg.subscribe;
+      const ws = await open(cfg.urls[i % cfg.urls.length], cfg.protocols ? cfg.protocols[i % cfg.protocols.length] : undefined, sub);
       if (ws) sockets.push(ws); else failed++;
     }
   }
@@ -97,6 +114,7 @@ function report(t0, t1) {
     p50: quantile(l, 0.5), p99: quantile(l, 0.99), max: nLat ? l[nLat - 1] : null,
     open: sockets.filter((s) => s.readyState === WebSocket.OPEN).length,
     closed_abnormal: closedAbnormal, close_codes: closeCodes,
+    ...(counts ? { counts: Array.from(counts), disorder } : {}),
   };
 }
 
@@ -113,7 +131,10 @@ process.stdout.write(JSON.stringify({ ready: sockets.length, failed }) + '\n');
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {
   const [cmd, a, b] = line.trim().split(/\s+/);
-  if (cmd === 'start') { nLat = 0; closedAbnormal = 0; for (const k in closeCodes) delete closeCodes[k]; }
+  if (cmd === 'start') {
+    nLat = 0; closedAbnormal = 0; disorder = 0; if (counts) counts.fill(0);
+    for (const k in closeCodes) delete closeCodes[k];
+  }
   else if (cmd === 'report') process.stdout.write(JSON.stringify(report(+a, +b)) + '\n');
   else if (cmd === 'quit') quit(0);
 });

@@ -138,6 +138,29 @@ def wait_http(base: str, path: str, proc: subprocess.Popen[bytes], logfile: Path
     raise RuntimeError(f"{base} did not answer in {timeout}s:\n{logfile.read_text()[-3000:]}")
 
 
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("HUBWIRE_", "BENCH_"))}
+
+
+def hubwire_env(env: dict[str, str], logdir: Path, db_url: str, redis_url: str, prefix: str) -> dict[str, str]:
+    """The environment of the bench's ``hubwire serve`` instances."""
+    return dict(env, HUBWIRE_DATA_DIR=str(logdir / "data"), HUBWIRE_DATABASE_URL=db_url,
+                HUBWIRE_REDIS_URL=redis_url, HUBWIRE_REDIS_PREFIX=prefix, HUBWIRE_PASSWORD_HASHING="fast",
+                HUBWIRE_LOG_LEVEL="WARNING", HUBWIRE_SECRET_KEY="bench-fanout-secret-" + "z" * 40,
+                HUBWIRE_ACCESS_TOKEN_TTL="7200",
+                HUBWIRE_RT_MAX_SOCKETS="100000",  # subscribers share 20 member tokens
+                HUBWIRE_RT_OPS_PER_SECOND="1000",
+                HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0",  # the server, not its limits
+                # this checkout's code: the venv's `hubwire` script imports the package the venv
+                # was installed from (an editable install of another checkout, say) otherwise
+                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]))
+
+
+def hubwire_command() -> list[str]:
+    cmd = [str(Path(sys.executable).parent / "hubwire")]
+    return cmd if Path(cmd[0]).exists() else [sys.executable, "-m", "server.cli"]
+
+
 # ---- database and Redis -----------------------------------------------------------------------------
 
 
@@ -200,12 +223,21 @@ class World:
         self.moderator_token = self._member(http, "moderator")
         http.close()
 
-    def _member(self, http: httpx.Client, role: str) -> str:
-        r = http.post(f"{self.t}/memberships", headers=self.staff,
+    def add_hub(self, http: httpx.Client, name: str, members: int) -> tuple[str, list[str]]:
+        """Another hub of the same team with ``members`` member tokens: (hub id, tokens)."""
+        r = http.post(f"/api/v1/teams/{self.team_id}/hubs", headers=self.staff, json=doc("hubs", {"name": name}))
+        assert r.status_code == 201, r.text
+        hub_id = r.json()["data"]["id"]
+        t = f"/api/v1/teams/{self.team_id}/hubs/{hub_id}"
+        return hub_id, [self._member(http, "member", t) for _ in range(members)]
+
+    def _member(self, http: httpx.Client, role: str, t: str | None = None) -> str:
+        t = t or self.t
+        r = http.post(f"{t}/memberships", headers=self.staff,
                       json=doc("hub_memberships", {"email": f"m-{uuid.uuid4().hex[:12]}@example.test", "role": role}))
         assert r.status_code == 201, r.text
         contact_id = r.json()["data"]["attributes"]["contact_id"]
-        r = http.post(f"{self.t}/member-tokens", headers=self.staff, json=doc("member_tokens", {"contact_id": contact_id}))
+        r = http.post(f"{t}/member-tokens", headers=self.staff, json=doc("member_tokens", {"contact_id": contact_id}))
         assert r.status_code == 201, r.text
         return str(r.json()["data"]["attributes"]["access_token"])
 
@@ -283,6 +315,14 @@ class System:
                 "deflate": deflate, "lifetime": 1500}
 
 
+def announcement(enc: msgspec.json.Encoder, hub_id: str, i: int) -> bytes:
+    """The payload the app publishes for an announcement on ``hub:{hub_id}``, stamped with its send time."""
+    at = _iso()
+    return enc.encode({"channel": f"hub:{hub_id}", "event": "announcement.created", "data": {
+        "id": str(uuid.uuid4()), "hub_id": hub_id, "title": f"Bench {i}",
+        "body": f"{BODY} sent={time.time():.6f}", "created_at": at}, "at": at})
+
+
 def hubwire_publisher(redis: Any, prefix: str, hub_id: str) -> Any:
     history = RedisHistory(redis, prefix)
     publisher = RealtimePublisher(None, history, pubsub_prefix=prefix + "ch:")  # as build_gateway does
@@ -290,11 +330,7 @@ def hubwire_publisher(redis: Any, prefix: str, hub_id: str) -> Any:
     enc = msgspec.json.Encoder()
 
     async def publish(i: int) -> None:
-        at = _iso()
-        payload = enc.encode({"channel": channel, "event": "announcement.created", "data": {
-            "id": str(uuid.uuid4()), "hub_id": hub_id, "title": f"Bench {i}",
-            "body": f"{BODY} sent={time.time():.6f}", "created_at": at}, "at": at})
-        await publisher.publish(channel, payload)
+        await publisher.publish(channel, announcement(enc, hub_id, i))
 
     return publish
 
@@ -477,20 +513,9 @@ async def main(args: Any) -> None:
     db_name, db_url = await create_database(args.database_url)
     redis = aredis.Redis.from_url(args.redis_url)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBWIRE_", "BENCH_"))}
-        hw_env = dict(env, HUBWIRE_DATA_DIR=str(logdir / "data"), HUBWIRE_DATABASE_URL=db_url,
-                      HUBWIRE_REDIS_URL=args.redis_url, HUBWIRE_REDIS_PREFIX=prefix, HUBWIRE_PASSWORD_HASHING="fast",
-                      HUBWIRE_LOG_LEVEL="WARNING", HUBWIRE_SECRET_KEY="bench-fanout-secret-" + "z" * 40,
-                      HUBWIRE_ACCESS_TOKEN_TTL="7200",
-                      HUBWIRE_RT_MAX_SOCKETS="100000",  # subscribers share 20 member tokens
-                      HUBWIRE_RT_OPS_PER_SECOND="1000",
-                      HUBWIRE_RATE_LIMIT_PER_KEY="0", HUBWIRE_RATE_LIMIT_PER_IP="0",  # the server, not its limits
-                      # this checkout's code: the venv's `hubwire` script imports the package the venv
-                      # was installed from (an editable install of another checkout, say) otherwise
-                      PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]))
-        hubwire_cmd = [str(Path(sys.executable).parent / "hubwire")]
-        if not Path(hubwire_cmd[0]).exists():
-            hubwire_cmd = [sys.executable, "-m", "server.cli"]
+        env = clean_env()
+        hw_env = hubwire_env(env, logdir, db_url, args.redis_url, prefix)
+        hubwire_cmd = hubwire_command()
         hw_ports, hw_procs = [free_port(), free_port()], []
         for i, port in enumerate(hw_ports):  # one after the other: the first one migrates the database
             lf = logdir / f"hubwire-{i}.log"
