@@ -3,6 +3,7 @@ route, in one run, with a real HTTP load generator (autocannon, from npm: bench/
 
     .venv/bin/python bench/rest.py [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
                                    [--duration 10] [--runs 3] [--connections 20] [--contacts 10000]
+                                   [--compare-tree DIR] [--profile DIR]
 
 Starts on 127.0.0.1 and stops at the end (also on error): ``hubwire serve`` (SQLite in a temporary
 folder, or a throwaway PostgreSQL database ``hubwire_bench_<hex>`` with --database-url, dropped at
@@ -194,13 +195,19 @@ def main(args: Any) -> None:
                       # measured instead of the routes
                       HUBWIRE_RATE_LIMIT_PER_KEY=str(10**9), HUBWIRE_RATE_LIMIT_PER_IP=str(10**9))
         hw_port, bl_port = free_port(), free_port()
-        hubwire = [str(Path(sys.executable).parent / "hubwire")]
-        if not Path(hubwire[0]).exists():
-            hubwire = [sys.executable, "-m", "server.cli"]
-        proc = spawn([*hubwire, "serve", "--host", "127.0.0.1", "--port", str(hw_port)], hw_env, tmp / "hubwire.log",
-                     cwd=ROOT)
+        # `python -m server.cli` from the tree itself (PYTHONPATH): the venv's `hubwire` script would
+        # import whatever checkout the editable install points at, not necessarily this one.
+        proc = spawn([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(hw_port)],
+                     dict(hw_env, PYTHONPATH=str(ROOT)), tmp / "hubwire.log", cwd=ROOT)
         hw_pid = proc.pid
         wait_http(f"http://127.0.0.1:{hw_port}/health", proc, tmp / "hubwire.log")
+        other_port = 0
+        if args.compare_tree:  # the same routes served by another checkout, on the same database
+            other = Path(args.compare_tree).resolve()
+            other_port = free_port()
+            proc = spawn([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port",
+                          str(other_port)], dict(hw_env, PYTHONPATH=str(other)), tmp / "other.log", cwd=other)
+            wait_http(f"http://127.0.0.1:{other_port}/health", proc, tmp / "other.log")
         proc = spawn([sys.executable, str(HERE / "rest" / "baseline_app.py"), "--port", str(bl_port)], env,
                      tmp / "baseline.log", cwd=HERE / "rest")
         wait_http(f"http://127.0.0.1:{bl_port}/json", proc, tmp / "baseline.log")
@@ -223,6 +230,10 @@ def main(args: Any) -> None:
              {"url": f"{h}/access/check?target_type=space&target_id={world.space_id}&action=post",
               "headers": World.auth(world.member)}),
         ]
+        if other_port:
+            tag = Path(args.compare_tree).name
+            routes = [routes[0]] + [r for name, kw in routes[1:] for r in (
+                (name, kw), (f"{name} [{tag}]", dict(kw, url=kw["url"].replace(f":{hw_port}/", f":{other_port}/"))))]
         for name, kw in routes:  # warm every route once (caches, connections) and check it answers
             r = httpx.request(kw.get("method", "GET"), kw["url"], headers=kw.get("headers"), content=kw.get("body"))
             assert r.status_code in (200, 201), f"{name}: {r.status_code} {r.text[:300]}"
@@ -230,7 +241,7 @@ def main(args: Any) -> None:
         for run in range(args.runs):
             for name, kw in routes:
                 spy = None
-                if args.profile and run == 0 and "baseline" not in name:
+                if args.profile and run == 0 and "baseline" not in name and "[" not in name:
                     Path(args.profile).mkdir(parents=True, exist_ok=True)
                     out = Path(args.profile) / (name.split(" (")[0].replace("/", "_").replace(" ", "_")[:40] + ".txt")
                     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(hw_pid),
@@ -256,6 +267,14 @@ def main(args: Any) -> None:
             rps = statistics.median(r["rps"] for r in rs)
             print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f} | {statistics.median(r['p50'] for r in rs):.1f} | "
                   f"{statistics.median(r['p99'] for r in rs):.1f} | {sum(r['non2xx'] for r in rs)} |")
+        if other_port:
+            print()
+            print(f"This tree against {args.compare_tree} (requests/s, ratio of the medians):")
+            for name, _ in routes[1:]:
+                if f"{name} [{tag}]" in results:
+                    ours = statistics.median(r["rps"] for r in results[name])
+                    theirs = statistics.median(r["rps"] for r in results[f"{name} [{tag}]"])
+                    print(f"- {name}: {ours:,.0f} vs {theirs:,.0f} = {ours / theirs:.2f}x")
     finally:
         for p in PROCS:
             p.terminate()
@@ -281,6 +300,9 @@ if __name__ == "__main__":
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--connections", type=int, default=20)
     ap.add_argument("--contacts", type=int, default=10_000)
+    ap.add_argument("--compare-tree", default="", help="another checkout of Hubwire (e.g. a git worktree of an "
+                    "earlier commit): its server runs beside this one on the same database, each route loaded on "
+                    "both in turn, so a change is measured against its base in one run")
     ap.add_argument("--profile", default="", help="folder: py-spy record (raw, collapsed stacks) of the hubwire "
                     "process during each route of run 1 (py-spy from PyPI)")
     main(ap.parse_args())
