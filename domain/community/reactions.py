@@ -96,17 +96,23 @@ async def react(ctx: Ctx, member: MemberPrincipal, target_type: str, target_id: 
     return tid
 
 
+# Built once (its cache key is kept with it): every page of a feed or of comments runs it.
+_COUNTS = (sa.select(Reaction.target_id, Reaction.emoji, sa.func.count(),
+                     sa.func.max(sa.case((Reaction.contact_id == sa.bindparam("contact_id"), 1), else_=0)),
+                     sa.func.min(Reaction.created_at))
+           .where(Reaction.target_type == sa.bindparam("target_type"),
+                  Reaction.target_id.in_(sa.bindparam("target_ids", expanding=True)))
+           .group_by(Reaction.target_id, Reaction.emoji))
+
+
 async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
                           target_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ReactionCount]]:
     """Per target: each emoji's count and whether ``member`` reacted with it (most used first).
     One grouped query for all the targets of a page."""
     if not target_ids:
         return {}
-    mine = sa.func.max(sa.case((Reaction.contact_id == member.contact_id, 1), else_=0))
-    rows = await ctx.uow.session.execute(
-        sa.select(Reaction.target_id, Reaction.emoji, sa.func.count(), mine, sa.func.min(Reaction.created_at))
-        .where(Reaction.target_type == target_type, Reaction.target_id.in_(target_ids))
-        .group_by(Reaction.target_id, Reaction.emoji))
+    rows = await ctx.uow.session.execute(_COUNTS, {"contact_id": member.contact_id, "target_type": target_type,
+                                                   "target_ids": target_ids})
     out: dict[uuid.UUID, list[tuple[int, object, ReactionCount]]] = {}
     for target_id, emoji, count, reacted, first in rows.all():
         out.setdefault(target_id, []).append((-int(count), first, ReactionCount(emoji, int(count), bool(reacted))))
