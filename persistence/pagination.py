@@ -175,7 +175,7 @@ async def paginate(
     scalars: bool = True,
 ) -> Page[Any]:
     """Run ``stmt`` ordered by ``id_column`` from the cursor on; rows come back as scalars, or, with
-    ``scalars=False``, as rows whose first element carries the key."""
+    ``scalars=False``, as rows (of columns, the key among them)."""
     if page.after is not None:
         stmt = stmt.where(rows_after(None, id_column, SortCursor(None, page.after), descending=newest_first))
     stmt = stmt.order_by(id_column.desc() if newest_first else id_column.asc()).limit(page.size + 1)
@@ -183,7 +183,7 @@ async def paginate(
         items = list((await session.scalars(stmt)).all())
         return page_of(items, page.size, lambda item: encode_cursor(getattr(item, key_attr)))
     rows = list((await session.execute(stmt)).all())
-    return page_of(rows, page.size, lambda row: encode_cursor(getattr(row[0], key_attr)))
+    return page_of(rows, page.size, lambda row: encode_cursor(getattr(row, key_attr)))
 
 
 def _b64(raw: bytes) -> str:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -81,11 +81,39 @@ EDITABLE_FIELDS = ("first_name", "last_name", "phone", "notes", "lifecycle_stage
 MAX_QUERY = 200
 
 
+class TeamContactFields(Protocol):
+    """What a team contact record is read for: a TeamContact, or a row of its columns (a list
+    reads rows, not ORM objects, since it changes none of them)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def contact_id(self) -> uuid.UUID: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def notes(self) -> str | None: ...
+    @property
+    def lifecycle_stage(self) -> str: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+
 @dataclass(frozen=True)
 class TeamContactRecord:
     """A team contact as the API shows it: the CRM record, its contact's email, its tag ids."""
 
-    team_contact: TeamContact
+    team_contact: TeamContactFields
     email: str
     tag_ids: list[uuid.UUID]
 
@@ -133,8 +161,9 @@ async def list_team_contacts(
     """The team's contacts in creation order, narrowed by ``filters`` (deleted ones only when
     ``filters.deleted``)."""
     uow = ctx.uow
-    # The email comes with the page (one statement fewer than looking the page's emails up after).
-    stmt = (sa.select(TeamContact, Contact.email).join(Contact, Contact.id == TeamContact.contact_id)
+    # The email comes with the page (one statement fewer than looking the page's emails up after),
+    # and rows of columns rather than ORM objects: building 50 of those was a fifth of the request.
+    stmt = (sa.select(*TeamContact.__table__.c, Contact.email).join(Contact, Contact.id == TeamContact.contact_id)
             .where(TeamContact.team_id == team.team_id))
     stmt = stmt.where(TeamContact.deleted_at.is_not(None) if filters.deleted else TeamContact.deleted_at.is_(None))
     if filters.lifecycle_stage is not None:
@@ -150,8 +179,8 @@ async def list_team_contacts(
     if filters.segment_id is not None:
         stmt = stmt.where(await segment_clause(uow, team.team_id, filters.segment_id))
     page_of = await paginate(uow.session, stmt, TeamContact.id, page, scalars=False)
-    tags = await tag_ids_of(uow, [tc.id for tc, _ in page_of.items])
-    return Page([TeamContactRecord(tc, email, tags[tc.id]) for tc, email in page_of.items],
+    tags = await tag_ids_of(uow, [row.id for row in page_of.items])
+    return Page([TeamContactRecord(row, row.email, tags[row.id]) for row in page_of.items],
                 page_of.has_more, page_of.next_cursor)
 
 
