@@ -13,6 +13,15 @@ from tests.support.api import bearer, create_key, doc, w
 from tests.support.spaces import Community, community
 from tests.support.sql import counting
 
+# The most each route may send, per backend: what it sends today (bench/README.md lists them). A
+# statement more per request is a change to make on purpose: raise the bound with the reason.
+# SQLite counts one more everywhere: its BEGIN IMMEDIATE is a statement of its own.
+BOUNDS = {"contacts page": 3, "space feed": 4, "post": 5, "access check": 2}
+
+
+def bound(app: Any, route: str) -> int:
+    return BOUNDS[route] + (app.state.services.engine.dialect.name == "sqlite")
+
 
 async def statements(client: Any, app: Any, request: Any) -> int:
     """How many statements one request sends (after checking it succeeded)."""
@@ -44,7 +53,7 @@ async def test_team_contacts_page_costs_the_same_for_5_or_50_rows(client: Any, a
     r = await client.get(url, headers=headers)
     assert len(r.json()["data"]) == 50 and r.json()["links"]["next"]
     print(f"T/contacts?page[size]=50: {few} statements with 5 rows, {full} with a full page")
-    assert full == few
+    assert full == few <= bound(app, "contacts page")
     nxt = r.json()["links"]["next"]
     assert await statements(client, app, lambda: client.get(nxt, headers=headers)) == full  # the next page too
 
@@ -69,7 +78,7 @@ async def test_a_space_feed_costs_the_same_for_3_or_40_discussions(client: Any, 
     many = await statements(client, app, lambda: client.get(url, headers=reader.headers))
     assert len((await client.get(url, headers=reader.headers)).json()["data"]) == 40
     print(f"H/spaces/{{id}}/discussions: {few} statements with 3 discussions, {many} with 40")
-    assert many == few
+    assert many == few <= bound(app, "space feed")
 
 
 async def test_posting_a_discussion_costs_the_same_each_time(client: Any, app: Any) -> None:
@@ -81,7 +90,7 @@ async def test_posting_a_discussion_costs_the_same_each_time(client: Any, app: A
         await c.discussion(client, moderator, space_id)
     counts.append(await statements(client, app, lambda: c.post(client, author, space_id)))
     print(f"POST H/spaces/{{id}}/discussions: {counts} statements")
-    assert len(set(counts)) == 1
+    assert len(set(counts)) == 1 and counts[0] <= bound(app, "post")
 
 
 async def test_an_access_check_costs_the_same_for_any_target_and_any_number_of_spaces(client: Any, app: Any) -> None:
@@ -99,5 +108,5 @@ async def test_an_access_check_costs_the_same_for_any_target_and_any_number_of_s
     counts = [await statements(client, app, check("space", s)) for s in others[1:]]
     hub = await statements(client, app, check("hub", c.hub.id))
     print(f"H/access/check: {first} statements (space), {counts} for 7 other spaces, {hub} for the hub")
-    assert set(counts) == {first}
+    assert set(counts) == {first} and first <= bound(app, "access check")
     assert hub <= first
