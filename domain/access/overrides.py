@@ -16,6 +16,7 @@ from domain.access.invalidation import facts_changed
 from domain.access.rules import check_target
 from domain.context import Ctx
 from domain.errors import NotFound, ValidationFailed
+from domain.filters import filter_choice, filter_id
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
 from persistence.models import AccessOverride, Hub, TeamContact
@@ -100,16 +101,9 @@ async def list_overrides(ctx: Ctx, hub: Hub, page: PageRequest, *, contact_id: s
                          scope: str | None = None, active: bool | None = None) -> Page[AccessOverride]:
     """The hub's overrides in creation order; ``active`` filters on applying right now."""
     stmt = sa.select(AccessOverride).where(AccessOverride.hub_id == hub.id)
-    if contact_id is not None:
-        cid = parse_id(contact_id)
-        if cid is None:
-            raise ValidationFailed("filter[contact_id] must be an id.", code="invalid_filter",
-                                   parameter="filter[contact_id]")
+    if (cid := filter_id(contact_id, "contact_id")) is not None:
         stmt = stmt.where(AccessOverride.contact_id == cid)
-    if scope is not None:
-        if scope not in SCOPES:
-            raise ValidationFailed(f"filter[scope] must be one of {', '.join(SCOPES)}.", code="invalid_filter",
-                                   parameter="filter[scope]")
+    if filter_choice(scope, "scope", SCOPES) is not None:
         stmt = stmt.where(AccessOverride.scope == scope)
     if active is not None:
         now = ctx.now()

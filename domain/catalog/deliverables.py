@@ -24,6 +24,7 @@ from domain.catalog.fields import check_choice, check_id
 from domain.context import Ctx
 from domain.crm.tags import find_tag
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.filters import filter_choice
 from domain.hubs.service import get_hub
 from domain.teams.service import TeamContext
 from persistence.models import Product, ProductDeliverable, Space
@@ -47,10 +48,7 @@ async def list_deliverables(ctx: Ctx, team: TeamContext, product: Product, page:
                             type: str | None = None) -> Page[ProductDeliverable]:
     """The product's deliverables in the order they were added."""
     stmt = sa.select(ProductDeliverable).where(ProductDeliverable.product_id == product.id)
-    if type is not None:
-        if type not in DELIVERABLE_TYPES:
-            raise ValidationFailed(f"filter[type] is one of {', '.join(DELIVERABLE_TYPES)}.", code="invalid_filter",
-                                   parameter="filter[type]")
+    if filter_choice(type, "type", DELIVERABLE_TYPES) is not None:
         stmt = stmt.where(ProductDeliverable.type == type)
     return await paginate(ctx.uow.session, stmt, ProductDeliverable.id, page)
 

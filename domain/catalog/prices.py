@@ -28,6 +28,7 @@ from domain.catalog.fields import (
 )
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.filters import filter_choice
 from domain.teams.service import TeamContext
 from persistence.models import Order, Price, Product
 from persistence.pagination import Page, PageRequest, paginate
@@ -54,10 +55,7 @@ async def list_prices(ctx: Ctx, team: TeamContext, product: Product, page: PageR
     stmt = sa.select(Price).where(Price.product_id == product.id, Price.deleted_at.is_(None))
     if active is not None:
         stmt = stmt.where(Price.active.is_(active))
-    if type is not None:
-        if type not in PRICE_TYPES:
-            raise ValidationFailed(f"filter[type] is one of {', '.join(PRICE_TYPES)}.", code="invalid_filter",
-                                   parameter="filter[type]")
+    if filter_choice(type, "type", PRICE_TYPES) is not None:
         stmt = stmt.where(Price.type == type)
     return await paginate(ctx.uow.session, stmt, Price.id, page)
 

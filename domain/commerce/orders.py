@@ -26,10 +26,10 @@ import sqlalchemy as sa
 from domain.commerce.audit import BillingActor, record_billing_action
 from domain.commerce.fulfilment import fulfil
 from domain.context import Ctx
-from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.errors import Conflict, NotFound
 from domain.events import OrderChanged, PaymentChanged, emit
 from domain.events.channels import team_channel
-from persistence.ids import parse_id
+from domain.filters import filter_choice, filter_id
 from persistence.models import Coupon, CouponRedemption, Hub, Order, Payment, Price, Subscription
 from persistence.pagination import Page, PageRequest, paginate
 
@@ -228,26 +228,14 @@ class OrderFilters:
     product_id: str | None = None
 
 
-def _filter_id(value: str | None, name: str) -> uuid.UUID | None:
-    if value is None:
-        return None
-    parsed = parse_id(value)
-    if parsed is None:
-        raise ValidationFailed(f"filter[{name}] must be an id.", code="invalid_filter", parameter=f"filter[{name}]")
-    return parsed
-
-
 async def list_hub_orders(ctx: Ctx, hub: Hub, page: PageRequest, filters: OrderFilters) -> Page[Order]:
     """The hub's orders, newest first, filtered by exact status, contact and product."""
     stmt = sa.select(Order).where(Order.hub_id == hub.id, Order.team_id == hub.team_id)
-    if filters.status is not None:
-        if filters.status not in ORDER_STATUSES:
-            raise ValidationFailed(f"filter[status] is one of {', '.join(ORDER_STATUSES)}.", code="invalid_filter",
-                                   parameter="filter[status]")
+    if filter_choice(filters.status, "status", ORDER_STATUSES) is not None:
         stmt = stmt.where(Order.status == filters.status)
-    if (contact_id := _filter_id(filters.contact_id, "contact_id")) is not None:
+    if (contact_id := filter_id(filters.contact_id, "contact_id")) is not None:
         stmt = stmt.where(Order.contact_id == contact_id)
-    if (product_id := _filter_id(filters.product_id, "product_id")) is not None:
+    if (product_id := filter_id(filters.product_id, "product_id")) is not None:
         stmt = stmt.where(Order.product_id == product_id)
     return await paginate(ctx.uow.session, stmt, Order.id, page, newest_first=True)
 

@@ -31,7 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.context import Ctx
-from domain.errors import NotFound, ValidationFailed
+from domain.errors import NotFound
+from domain.filters import filter_choice
 from domain.identity.principals import ApiKeyPrincipal, StaffPrincipal
 from domain.teams.service import TeamContext
 from persistence.ids import new_id
@@ -131,10 +132,7 @@ async def list_provider_events(ctx: Ctx, team: TeamContext, hub: Hub, page: Page
     stmt = sa.select(t).where(t.hub_id == hub.id, t.team_id == team.team_id)
     if type is not None:
         stmt = stmt.where(t.type == type)
-    if status is not None:
-        if status not in STATUSES:
-            raise ValidationFailed(f"filter[status] is one of {', '.join(STATUSES)}.", code="invalid_filter",
-                                   parameter="filter[status]")
+    if filter_choice(status, "status", STATUSES) is not None:
         stmt = stmt.where(t.status == status)
     return await paginate(ctx.uow.session, stmt, t.id, page, newest_first=True)
 

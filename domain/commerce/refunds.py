@@ -30,7 +30,7 @@ from domain.commerce.orders import emit_order_event, emit_payment_event, lock_or
 from domain.commerce.providers import PaymentProvider, RefundRequest
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
-from persistence.ids import parse_id
+from domain.filters import filter_choice, filter_id
 from persistence.models import Hub, Order, Payment, Refund, Subscription
 from persistence.pagination import Page, PageRequest, paginate
 
@@ -191,16 +191,9 @@ async def list_hub_payments(ctx: Ctx, hub: Hub, page: PageRequest, *, status: st
                             order_id: str | None = None, contact_id: str | None = None) -> Page[Payment]:
     """The hub's payments, newest first; filter by status, order and contact."""
     stmt = sa.select(Payment).where(Payment.hub_id == hub.id, Payment.team_id == hub.team_id)
-    if status is not None:
-        if status not in PAYMENT_STATUSES:
-            raise ValidationFailed(f"filter[status] is one of {', '.join(PAYMENT_STATUSES)}.", code="invalid_filter",
-                                   parameter="filter[status]")
+    if filter_choice(status, "status", PAYMENT_STATUSES) is not None:
         stmt = stmt.where(Payment.status == status)
     for name, value, column in (("order_id", order_id, Payment.order_id), ("contact_id", contact_id, Payment.contact_id)):
-        if value is not None:
-            parsed = parse_id(value)
-            if parsed is None:
-                raise ValidationFailed(f"filter[{name}] must be an id.", code="invalid_filter",
-                                       parameter=f"filter[{name}]")
+        if (parsed := filter_id(value, name)) is not None:
             stmt = stmt.where(column == parsed)
     return await paginate(ctx.uow.session, stmt, Payment.id, page, newest_first=True)

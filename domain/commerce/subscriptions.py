@@ -47,7 +47,8 @@ from domain.commerce.providers import PaymentProvider, PaymentProviderUnavailabl
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.events import SubscriptionChanged, emit, team_channel
-from persistence.ids import new_id, parse_id
+from domain.filters import filter_choice, filter_id
+from persistence.ids import new_id
 from persistence.models import BillingAuditEntry, Entitlement, Hub, Order, Subscription
 from persistence.pagination import Page, PageRequest, paginate
 
@@ -395,19 +396,12 @@ async def list_hub_subscriptions(ctx: Ctx, hub: Hub, page: PageRequest, *, statu
                                  contact_id: str | None = None, product_id: str | None = None) -> Page[Subscription]:
     """A hub's subscriptions, newest first, filtered by ``status``, ``contact_id``, ``product_id``."""
     stmt = sa.select(Subscription).where(Subscription.hub_id == hub.id, Subscription.team_id == hub.team_id)
-    if status is not None:
-        if status not in STATUSES:
-            raise ValidationFailed(f"filter[status] is one of {', '.join(STATUSES)}.", code="invalid_filter",
-                                   parameter="filter[status]")
+    if filter_choice(status, "status", STATUSES) is not None:
         stmt = stmt.where(Subscription.status == status)
     for name, value, column in (("contact_id", contact_id, Subscription.contact_id),
                                 ("product_id", product_id, Subscription.product_id)):
-        if value is None:
-            continue
-        parsed = parse_id(value)
-        if parsed is None:
-            raise ValidationFailed(f"filter[{name}] must be an id.", code="invalid_filter", parameter=f"filter[{name}]")
-        stmt = stmt.where(column == parsed)
+        if (parsed := filter_id(value, name)) is not None:
+            stmt = stmt.where(column == parsed)
     return await paginate(ctx.uow.session, stmt, Subscription.id, page, newest_first=True)
 
 

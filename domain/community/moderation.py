@@ -49,6 +49,7 @@ from domain.events import (
     emit,
     team_channel,
 )
+from domain.filters import filter_choice
 from domain.hubs.memberships import moderate_member
 from domain.identity.members import MemberPrincipal
 from domain.identity.principals import ApiKeyPrincipal
@@ -223,15 +224,9 @@ async def list_reports(ctx: Ctx, hub: Hub, page: PageRequest, *, status: str | N
                        target_type: str | None = None) -> Page[ReportView]:
     """The hub's queue entries, oldest first, with every reporter's reason."""
     stmt = sa.select(Report).where(Report.hub_id == hub.id)
-    if status is not None:
-        if status not in REPORT_STATUSES:
-            raise ValidationFailed(f"filter[status] must be one of {', '.join(REPORT_STATUSES)}.",
-                                   code="invalid_filter", parameter="filter[status]")
+    if filter_choice(status, "status", REPORT_STATUSES) is not None:
         stmt = stmt.where(Report.status == status)
-    if target_type is not None:
-        if target_type not in TARGET_TYPES:
-            raise ValidationFailed(f"filter[target_type] must be one of {', '.join(TARGET_TYPES)}.",
-                                   code="invalid_filter", parameter="filter[target_type]")
+    if filter_choice(target_type, "target_type", TARGET_TYPES) is not None:
         stmt = stmt.where(Report.target_type == target_type)
     p = await paginate(ctx.uow.session, stmt, Report.id, page)
     return Page(await _report_views(ctx.uow, p.items), p.has_more, p.next_cursor)

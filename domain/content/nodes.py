@@ -27,6 +27,7 @@ from domain.access.invalidation import facts_changed
 from domain.content.sanitize import check_body
 from domain.context import Ctx
 from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.filters import filter_choice
 from persistence.db import UnitOfWork
 from persistence.ids import parse_id
 from persistence.models import ContentNode, Hub
@@ -68,10 +69,7 @@ async def list_nodes(ctx: Ctx, hub: Hub, page: PageRequest, *, parent: str | Non
                 raise ValidationFailed("filter[parent_id] is a node id or `root`.", code="invalid_filter",
                                        parameter="filter[parent_id]")
             stmt = stmt.where(ContentNode.parent_id == pid)
-    if status is not None:
-        if status not in STATUSES:
-            raise ValidationFailed(f"filter[status] is one of {', '.join(STATUSES)}.", code="invalid_filter",
-                                   parameter="filter[status]")
+    if filter_choice(status, "status", STATUSES) is not None:
         stmt = stmt.where(ContentNode.status == status)
     return await paginate(ctx.uow.session, stmt, ContentNode.id, page)
 

@@ -28,6 +28,7 @@ from domain.events import (
     emit,
     team_channel,
 )
+from domain.filters import filter_choice
 from domain.hubs.service import check_json_object, merge_patch
 from domain.identity.members import effective_status, issue_member_token
 from domain.identity.principals import ApiKeyPrincipal
@@ -171,20 +172,14 @@ async def list_memberships(ctx: Ctx, hub: Hub, page: PageRequest, *, status: str
     lapsed ban counts as active."""
     uow, now = ctx.uow, ctx.now()
     stmt = sa.select(HubMembership).where(HubMembership.hub_id == hub.id)
-    if status is not None:
-        if status not in STATUSES:
-            raise ValidationFailed(f"filter[status] must be one of {', '.join(STATUSES)}.", code="invalid_filter",
-                                   parameter="filter[status]")
+    if filter_choice(status, "status", STATUSES) is not None:
         lapsed = sa.and_(HubMembership.status.in_(("banned", "soft_banned")),
                          HubMembership.status_expires_at.is_not(None), HubMembership.status_expires_at <= now)
         if status == "active":
             stmt = stmt.where(sa.or_(HubMembership.status == "active", lapsed))
         else:
             stmt = stmt.where(HubMembership.status == status, sa.not_(lapsed))
-    if role is not None:
-        if role not in MEMBER_ROLES:
-            raise ValidationFailed(f"filter[role] must be one of {', '.join(MEMBER_ROLES)}.", code="invalid_filter",
-                                   parameter="filter[role]")
+    if filter_choice(role, "role", MEMBER_ROLES) is not None:
         stmt = stmt.where(HubMembership.role == role)
     page_ = await paginate(uow.session, stmt, HubMembership.id, page)
     return Page(await _views(uow, page_.items, now), page_.has_more, page_.next_cursor)

@@ -17,7 +17,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.catalog import coupons, deliverables, displays, prices, products, storefront
-from domain.errors import DomainError, ValidationFailed
+from domain.errors import DomainError
+from domain.filters import filter_id
 from persistence.ids import parse_id
 from server.api.catalog.schemas import (
     CatalogProductsListDocument,
@@ -192,12 +193,7 @@ class HubProductsController(Controller):
     async def list_displays(self, request: Request[Any, Any, Any], team: TeamCtx, hub: TeamHub,
                             ctx: Context) -> Response[HubProductDisplaysListDocument]:
         q = parse_list_query(request, frozenset({"product_id", "featured"}), own_cursor=True)
-        product_id = None
-        if "product_id" in q.filters:
-            product_id = parse_id(q.filters["product_id"])
-            if product_id is None:
-                raise ValidationFailed("filter[product_id] is an id.", code="invalid_filter",
-                                       parameter="filter[product_id]")
+        product_id = filter_id(q.filters.get("product_id"), "product_id")
         page = await displays.list_displays(ctx, team, hub, q.page, q.after, product_id=product_id,
                                             featured=parse_bool_filter(q.filters, "featured"))
         return jsonapi(HubProductDisplaysListDocument.page(request, [display_resource(d) for d in page.items], page))

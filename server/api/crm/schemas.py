@@ -18,6 +18,7 @@ from domain.crm.attributes import AttributeRecord
 from domain.crm.contacts import ContactFilters, TeamContactRecord
 from domain.crm.tags import Assignment, TagRecord
 from domain.errors import NotFound, ValidationFailed
+from domain.filters import filter_id
 from persistence.ids import parse_id
 from persistence.models import ContactAttributeOption
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_bool_filter
@@ -126,11 +127,7 @@ def no_nul(filters: dict[str, str]) -> dict[str, str]:
 def contact_filters(filters: dict[str, str]) -> ContactFilters:
     """The ``filter[...]`` of a contact list (``CONTACT_FILTERS``) as the domain's filters."""
     filters = no_nul(filters)
-    tag_id = None
-    if "tag" in filters:
-        tag_id = parse_id(filters["tag"])
-        if tag_id is None:
-            raise ValidationFailed("filter[tag] is a tag id.", code="invalid_filter", parameter="filter[tag]")
+    tag_id = filter_id(filters.get("tag"), "tag", what="a tag id")
     segment_id = None
     if "segment" in filters:
         segment_id = parse_id(filters["segment"])

@@ -7,9 +7,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from domain.errors import ValidationFailed
+from domain.filters import filter_id
 from domain.hubs.directory import find_public_hubs
-from persistence.ids import parse_id
 from server.api.hubs.public_schemas import PublicHubsListDocument, public_hubs_document
 from server.deps import Context
 from server.jsonapi import jsonapi, parse_query
@@ -19,10 +18,6 @@ from server.jsonapi import jsonapi, parse_query
      summary="A hub's name, slug and branding by filter[slug] or filter[id] (public)")
 async def public_hubs(request: Request[Any, Any, Any], ctx: Context) -> Response[PublicHubsListDocument]:
     q = parse_query(request, frozenset({"filter[slug]", "filter[id]"}))
-    hub_id = None
-    if "filter[id]" in q:
-        hub_id = parse_id(q["filter[id]"])
-        if hub_id is None:
-            raise ValidationFailed("filter[id] is a hub id.", code="invalid_filter", parameter="filter[id]")
+    hub_id = filter_id(q.get("filter[id]"), "id", what="a hub id")
     hubs = await find_public_hubs(ctx, slug=q.get("filter[slug]"), hub_id=hub_id)
     return jsonapi(public_hubs_document(str(request.url), hubs), headers={"Cache-Control": "no-cache"})
