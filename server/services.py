@@ -20,8 +20,8 @@ from domain.identity.tokens import TokenService
 from persistence.db import UnitOfWork, create_engine, session_factory
 from realtime.broker import Broker, InProcessBroker, RedisBroker
 from realtime.outbox import Outbox
-from server.integrations.media_store import LocalMediaStore
 from realtime.shards import ShardedBroker
+from server.integrations.media_store import LocalMediaStore
 from server.integrations.stripe import StripeProvider, provider_for
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 
 import pytest
 from litestar import Litestar, get, post

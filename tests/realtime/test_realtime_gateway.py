@@ -7,7 +7,6 @@ import asyncio
 from typing import Any
 
 import pytest
-import websockets
 
 from tests.support.realtime import Client, Cluster, World, make_world, wait_for
 
