@@ -9,7 +9,10 @@ Starts everything itself, on 127.0.0.1 only, and stops it at the end (also on er
 - two ``hubwire serve`` instances sharing both (subscribers spread evenly over them), and two
   instances of ``bench/fanout/baseline_app.py`` (one WebSocket route forwarding a Redis pub/sub
   channel to its sockets: no auth, no seq/history), with the same uvicorn settings;
-- a Node.js ``ws`` load client (``bench/fanout/client.mjs``; ``npm install`` runs if needed).
+- a Node.js ``ws`` load client (``bench/fanout/client.mjs``; ``npm install`` runs if needed);
+- with ``--channels``, two instances of Litestar's ChannelsPlugin stack (``baseline_app.py
+  --channels``); with ``--node``, two Node.js ``ws`` servers fed by Redis pub/sub
+  (``bench/fanout/node_server.mjs``, the bare baseline's job in Node).
 
 Messages are published at a fixed rate: for Hubwire through ``RealtimePublisher`` with the
 instances' Redis prefix (the Lua script assigns seq/epoch, stores history and PUBLISHes, exactly
@@ -504,7 +507,7 @@ def fmt(x: float | None, spec: str = ".1f") -> str:
 
 
 async def main(args: Any) -> None:
-    if not (HERE / "node_modules" / "ws").exists():
+    if not all((HERE / "node_modules" / m).exists() for m in ("ws", "redis")):
         log("npm install (bench/fanout) ...")
         subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300)  # noqa: ASYNC221
     logdir = Path(tempfile.mkdtemp(prefix="hubwire-fanout-"))
@@ -543,6 +546,17 @@ async def main(args: Any) -> None:
                 wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
                 ch_procs.append(proc)
 
+        node_channel = prefix + "node"
+        node_ports, node_procs = [], []
+        if args.node:
+            node_env = dict(env, BENCH_REDIS_URL=args.redis_url, BENCH_CHANNEL=node_channel)
+            node_ports = [free_port(), free_port()]
+            for i, port in enumerate(node_ports):
+                lf = logdir / f"node-{i}.log"
+                proc = spawn(["node", str(HERE / "node_server.mjs"), "--port", str(port)], node_env, lf, cwd=HERE)
+                wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
+                node_procs.append(proc)
+
         bases = [f"http://127.0.0.1:{p}" for p in hw_ports]
         world = World(bases[0])
         log(f"hub {world.hub_id}: {N_MEMBERS} members, a moderator, space {world.space_id}")
@@ -558,6 +572,9 @@ async def main(args: Any) -> None:
         if args.channels:
             systems.append(System("channels", [p.pid for p in ch_procs], [f"ws://127.0.0.1:{p}/ws" for p in ch_ports],
                                   None, None, baseline_publisher(redis, ch_channel, world.hub_id)))
+        if args.node:
+            systems.append(System("node", [p.pid for p in node_procs], [f"ws://127.0.0.1:{p}/ws" for p in node_ports],
+                                  None, None, baseline_publisher(redis, node_channel, world.hub_id)))
         log(f"servers: hubwire pids {hubwire.pids}, baseline pids {baseline.pids}; client: node ws, "
             f"permessage-deflate {'offered' if args.deflate else 'off'}")
 
@@ -608,7 +625,8 @@ def print_table(results: dict[str, Any], args: Any) -> None:
         if "idle_cores" in out:
             idle_notes.append(f"{subs} subscribers: Hubwire {out['idle_cores']['hubwire']:.3f}, "
                               f"baseline {out['idle_cores']['baseline']:.3f}")
-        for name, runs in (("Hubwire", hw), ("baseline", bl), ("ChannelsPlugin", out.get("channels"))):
+        for name, runs in (("Hubwire", hw), ("baseline", bl), ("ChannelsPlugin", out.get("channels")),
+                           ("Node.js ws", out.get("node"))):
             if not runs:
                 continue
             d, c = med(runs, "per_s"), med(runs, "cpu_us")
@@ -633,7 +651,8 @@ def print_table(results: dict[str, Any], args: Any) -> None:
               "| sockets shed | open at end | RSS MB |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         bl, ch = out["baseline"], out.get("channels")
-        for name, runs in (("Hubwire", out["hubwire"]), ("baseline", bl), ("ChannelsPlugin", ch)):
+        for name, runs in (("Hubwire", out["hubwire"]), ("baseline", bl), ("ChannelsPlugin", ch),
+                           ("Node.js ws", out.get("node"))):
             if not runs:
                 continue
             d = med(runs, "per_s")
@@ -658,11 +677,15 @@ def print_table(results: dict[str, Any], args: Any) -> None:
     mem = results.get("memory")
     if mem:
         print()
-        print("| idle sockets | Hubwire KB/socket | baseline KB/socket | × baseline |")
-        print("| ---: | ---: | ---: | ---: |")
+        others = [(name, label) for name, label in (("channels", "ChannelsPlugin"), ("node", "Node.js ws"))
+                  if name in mem]
+        print("| idle sockets | Hubwire KB/socket | baseline KB/socket | × baseline |"
+              + "".join(f" {label} KB/socket |" for _, label in others))
+        print("| ---: | ---: | ---: | ---: |" + " ---: |" * len(others))
         for size in args.memory_sizes:
             h, b = mem["hubwire"][size] / 1024, mem["baseline"][size] / 1024
-            print(f"| {size:,} | {h:.1f} | {b:.1f} | {h / b if b > 0 else float('nan'):.2f} |")
+            print(f"| {size:,} | {h:.1f} | {b:.1f} | {h / b if b > 0 else float('nan'):.2f} |"
+                  + "".join(f" {mem[name][size] / 1024:.1f} |" for name, _ in others))
 
 
 def parse_args() -> Any:
@@ -685,6 +708,9 @@ def parse_args() -> Any:
                          "the sockets kept, sockets shed, memory (one client per system: shed sockets stay closed)")
     ap.add_argument("--channels", action="store_true",
                     help="also run the Litestar ChannelsPlugin stack (baseline_app.py --channels)")
+    ap.add_argument("--node", action="store_true",
+                    help="also run a Node.js `ws` server fed by Redis pub/sub (node_server.mjs), same job as the "
+                         "bare baseline")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-rest", action="store_true")
     ap.add_argument("--keep-logs", action="store_true")
