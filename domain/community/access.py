@@ -95,8 +95,7 @@ async def require_space_row(uow: UnitOfWork, cache: FactsCache, member: MemberPr
     if row is None:
         raise NotFound("Space not found.")
     seen = (await decide_spaces(uow, cache, member, action, [(row[0], row[1])], now))[0]
-    for observe in access_service.DECISION_OBSERVERS:
-        observe(action, seen.decision.allowed, time.perf_counter() - started)
+    access_service.report_decision(action, seen.decision, started)
     refuse_unless_allowed(seen.decision)
     return seen
 
