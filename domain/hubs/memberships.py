@@ -255,6 +255,8 @@ async def moderate_member(ctx: Ctx, team: TeamContext, hub: Hub, contact_id: uui
         membership.status_reason, membership.status_expires_at = reason, expires_at
     elif action == "unban":
         membership.status, membership.status_reason, membership.status_expires_at = "active", None, None
+    if action == "unban":  # lifted before the members hear of it: one acting on the event finds it lifted
+        facts_changed(uow, team_id=hub.team_id, contact_id=membership.contact_id)
     membership.updated_at = now
     principal = team.principal
     record = MembershipAction(
@@ -268,10 +270,11 @@ async def moderate_member(ctx: Ctx, team: TeamContext, hub: Hub, contact_id: uui
     name, data = _moderation_event(action, hub, membership.contact_id, reason, expires_at)
     for channel in (team_channel(hub.team_id), contact_channel(membership.contact_id)):
         emit(uow, channel, name, data, now)
-    if action != "warn":  # team-wide: segments count only active and soft-banned memberships
-        # Queued after the events, so it is published after them (after-commit callbacks run in
-        # order): an instance reads the member.banned frame, queues it to the member's sockets, and
-        # only then re-checks them and closes them with 4403 — the member is told before the close.
+    if action in ("ban", "soft_ban"):
+        # A restriction is told before it is enforced: queued after the events, the invalidation is
+        # published after them (after-commit callbacks run in order), so an instance queues the
+        # member.banned frame to the member's sockets before it re-checks and closes them with 4403.
+        # (Team-wide: segments count only active and soft-banned memberships.)
         facts_changed(uow, team_id=hub.team_id, contact_id=membership.contact_id)
     return (await _views(uow, [membership], now))[0], record
 
