@@ -26,3 +26,16 @@ def filter_id(value: str | None, name: str, *, what: str = "an id") -> uuid.UUID
     if parsed is None:
         raise ValidationFailed(f"filter[{name}] is {what}.", code="invalid_filter", parameter=f"filter[{name}]")
     return parsed
+
+
+def parse_bool_filter(filters: dict[str, str], name: str) -> bool | None:
+    """``filter[name]`` as a boolean: true/1 or false/0 (None when not given)."""
+    raw = filters.get(name)
+    if raw is None:
+        return None
+    if raw.lower() in {"true", "1"}:
+        return True
+    if raw.lower() in {"false", "0"}:
+        return False
+    raise ValidationFailed(f"filter[{name}] must be true or false.", code="invalid_filter",
+                           parameter=f"filter[{name}]")

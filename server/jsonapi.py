@@ -249,18 +249,6 @@ def _unknown_parameter(key: str) -> ValidationFailed:
     return ValidationFailed(f"Unknown query parameter `{key}`.", code="unknown_parameter", parameter=key)
 
 
-def parse_bool_filter(filters: dict[str, str], name: str) -> bool | None:
-    raw = filters.get(name)
-    if raw is None:
-        return None
-    if raw.lower() in {"true", "1"}:
-        return True
-    if raw.lower() in {"false", "0"}:
-        return False
-    raise ValidationFailed(f"filter[{name}] must be true or false.", code="invalid_filter",
-                           parameter=f"filter[{name}]")
-
-
 def json_pointer(path: Sequence[str | int], prefix: str = "") -> str:
     """The JSON pointer (RFC 6901) of ``path`` under ``prefix`` (``""`` is the root)."""
     return prefix + "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path)

@@ -27,6 +27,7 @@ from domain.access import entitlements, overrides, rules
 from domain.access import service as access_service
 from domain.access.facts import Subject
 from domain.errors import ValidationFailed
+from domain.filters import parse_bool_filter
 from persistence.ids import parse_id
 from server.api.access.schemas import (
     AccessDecisionsDocument,
@@ -50,7 +51,7 @@ from server.api.access.schemas import (
     rule_resource,
 )
 from server.deps import Context, Member, TeamCtx, TeamHub, refuse_unless_allowed
-from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, parse_query, present
+from server.jsonapi import check_document_id, jsonapi, parse_list_query, parse_query, present
 from server.openapi import existing_or_created
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 

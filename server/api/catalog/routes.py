@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from domain.catalog import coupons, deliverables, displays, prices, products, storefront
 from domain.errors import DomainError
-from domain.filters import filter_id
+from domain.filters import filter_id, parse_bool_filter
 from persistence.ids import parse_id
 from server.api.catalog.schemas import (
     CatalogProductsListDocument,
@@ -50,7 +50,7 @@ from server.api.catalog.schemas import (
     product_resource,
 )
 from server.deps import Context, Member, TeamCtx, TeamHub
-from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, present
+from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
 from server.paths import HUB_PATH, TEAM_HUB_PATH, TEAM_PATH
 
 READ, WRITE = {"scope": "catalog:read"}, {"scope": "catalog:write"}

@@ -11,17 +11,9 @@ from litestar import Request
 
 from domain.community.discussions import FeedQuery
 from domain.community.reactions import ReactionCount
+from domain.filters import parse_bool_filter
 from persistence.models import Comment, Discussion
-from server.jsonapi import (
-    CreateData,
-    Document,
-    Inbound,
-    ListDocument,
-    Resource,
-    UpdateData,
-    parse_bool_filter,
-    parse_list_query,
-)
+from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_list_query
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType

@@ -12,6 +12,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from domain.community import staff_moderation
+from domain.filters import parse_bool_filter
 from persistence.ids import parse_id
 from server.api.community.discussions_schemas import RemovalsCreateDocument
 from server.api.community.moderation_items_schemas import (
@@ -21,7 +22,7 @@ from server.api.community.moderation_items_schemas import (
     item_resource,
 )
 from server.deps import Context, TeamCtx, TeamHub
-from server.jsonapi import jsonapi, parse_bool_filter, parse_list_query
+from server.jsonapi import jsonapi, parse_list_query
 from server.paths import TEAM_HUB_PATH
 
 

@@ -21,6 +21,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.community import comments as comment_service
 from domain.content import nodes, progress, tree
 from domain.errors import DomainError
+from domain.filters import parse_bool_filter
 from persistence.ids import parse_id
 from server.api.community.discussions import comments_with_reactions
 from server.api.community.discussions_schemas import CommentsCreateDocument, CommentsDocument, CommentsListDocument
@@ -43,7 +44,7 @@ from server.api.content.schemas import (
     progress_resource,
 )
 from server.deps import Context, Member, TeamCtx, TeamHub
-from server.jsonapi import check_document_id, jsonapi, parse_bool_filter, parse_list_query, present
+from server.jsonapi import check_document_id, jsonapi, parse_list_query, present
 from server.paths import HUB_PATH, TEAM_HUB_PATH
 
 READ, WRITE = {"scope": "content:read"}, {"scope": "content:write"}

@@ -18,10 +18,10 @@ from domain.crm.attributes import AttributeRecord
 from domain.crm.contacts import ContactFilters, TeamContactRecord
 from domain.crm.tags import Assignment, TagRecord
 from domain.errors import NotFound, ValidationFailed
-from domain.filters import filter_id
+from domain.filters import filter_id, parse_bool_filter
 from persistence.ids import parse_id
 from persistence.models import ContactAttributeOption
-from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_bool_filter
+from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData
 from server.openapi import component
 
 UNSET = msgspec.UNSET

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.errors import RateLimited, Unauthenticated
+from domain.filters import parse_bool_filter
 from domain.identity import api_keys, sessions
 from domain.teams.service import list_teams
 from persistence.ids import parse_id
@@ -35,7 +36,7 @@ from server.api.identity.schemas import (
     tokens_out,
 )
 from server.deps import Context, Staff, TeamCtx, provide_optional_staff, services_of
-from server.jsonapi import parse_bool_filter, parse_list_query
+from server.jsonapi import parse_list_query
 from server.net import client_ip
 from server.paths import TEAM_PATH
 
