@@ -525,37 +525,26 @@ async def main(args: Any) -> None:
             proc = spawn([*hubwire_cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], hw_env, lf, cwd=ROOT)
             wait_http(f"http://127.0.0.1:{port}", "/health", proc, lf)
             hw_procs.append(proc)
-        bl_channel = prefix + "baseline"
-        bl_env = dict(env, BENCH_REDIS_URL=args.redis_url, BENCH_CHANNEL=bl_channel)
-        bl_ports, bl_procs = [free_port(), free_port()], []
-        for i, port in enumerate(bl_ports):
-            lf = logdir / f"baseline-{i}.log"
-            proc = spawn([sys.executable, str(HERE / "baseline_app.py"), "--port", str(port)], bl_env, lf, cwd=HERE)
-            wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
-            bl_procs.append(proc)
+        def forwarder_pair(name: str, cmd: list[str]) -> tuple[str, list[int], list[str]]:
+            """Two processes of a stack that forwards the Redis channel ``<prefix><name>`` to its
+            sockets (``cmd`` + ``--port``): the channel, their pids and their socket URLs."""
+            channel = prefix + name
+            pids, urls = [], []
+            for i in range(2):
+                port, lf = free_port(), logdir / f"{name}-{i}.log"
+                proc = spawn([*cmd, "--port", str(port)],
+                             dict(env, BENCH_REDIS_URL=args.redis_url, BENCH_CHANNEL=channel), lf, cwd=HERE)
+                wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
+                pids.append(proc.pid)
+                urls.append(f"ws://127.0.0.1:{port}/ws")
+            return channel, pids, urls
 
-        ch_channel = prefix + "channels"
-        ch_ports, ch_procs = [], []
+        forwarders = {"baseline": forwarder_pair("baseline", [sys.executable, str(HERE / "baseline_app.py")])}
         if args.channels:
-            ch_env = dict(env, BENCH_REDIS_URL=args.redis_url, BENCH_CHANNEL=ch_channel)
-            ch_ports = [free_port(), free_port()]
-            for i, port in enumerate(ch_ports):
-                lf = logdir / f"channels-{i}.log"
-                proc = spawn([sys.executable, str(HERE / "baseline_app.py"), "--channels", "--port", str(port)],
-                             ch_env, lf, cwd=HERE)
-                wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
-                ch_procs.append(proc)
-
-        node_channel = prefix + "node"
-        node_ports, node_procs = [], []
+            forwarders["channels"] = forwarder_pair("channels", [sys.executable, str(HERE / "baseline_app.py"),
+                                                                 "--channels"])
         if args.node:
-            node_env = dict(env, BENCH_REDIS_URL=args.redis_url, BENCH_CHANNEL=node_channel)
-            node_ports = [free_port(), free_port()]
-            for i, port in enumerate(node_ports):
-                lf = logdir / f"node-{i}.log"
-                proc = spawn(["node", str(HERE / "node_server.mjs"), "--port", str(port)], node_env, lf, cwd=HERE)
-                wait_http(f"http://127.0.0.1:{port}", "/", proc, lf)
-                node_procs.append(proc)
+            forwarders["node"] = forwarder_pair("node", ["node", str(HERE / "node_server.mjs")])
 
         bases = [f"http://127.0.0.1:{p}" for p in hw_ports]
         world = World(bases[0])
@@ -565,16 +554,10 @@ async def main(args: Any) -> None:
                          [["hubwire.v1", f"bearer.{t}"] for t in world.tokens],  # round-robin per socket
                          {"op": "subscribe", "channel": f"hub:{world.hub_id}"},
                          hubwire_publisher(redis, prefix, world.hub_id))
-        baseline = System("baseline", [p.pid for p in bl_procs], [f"ws://127.0.0.1:{p}/ws" for p in bl_ports],
-                          None, None, baseline_publisher(redis, bl_channel, world.hub_id))
+        baseline, *others = (System(name, pids, urls, None, None, baseline_publisher(redis, channel, world.hub_id))
+                             for name, (channel, pids, urls) in forwarders.items())
 
-        systems = [hubwire, baseline]
-        if args.channels:
-            systems.append(System("channels", [p.pid for p in ch_procs], [f"ws://127.0.0.1:{p}/ws" for p in ch_ports],
-                                  None, None, baseline_publisher(redis, ch_channel, world.hub_id)))
-        if args.node:
-            systems.append(System("node", [p.pid for p in node_procs], [f"ws://127.0.0.1:{p}/ws" for p in node_ports],
-                                  None, None, baseline_publisher(redis, node_channel, world.hub_id)))
+        systems = [hubwire, baseline, *others]
         log(f"servers: hubwire pids {hubwire.pids}, baseline pids {baseline.pids}; client: node ws, "
             f"permessage-deflate {'offered' if args.deflate else 'off'}")
 
@@ -596,17 +579,24 @@ async def main(args: Any) -> None:
         print_table(results, args)
     finally:
         await redis.aclose()
-        stop_all()
+        await clean_up(args, db_name, logdir, prefix)
+
+
+async def clean_up(args: Any, db_name: str, logdir: Path, prefix: str | None = None) -> None:
+    """Stop every process this bench started, clear its Redis prefix (when given), drop its
+    database, and remove its logs unless ``--keep-logs``; a failing step is logged, not raised."""
+    stop_all()
+    if prefix is not None:
         try:
             await clear_prefix(args.redis_url, prefix)
         except Exception as exc:  # noqa: BLE001
             log(f"could not clear Redis prefix {prefix}: {exc}")
-        try:
-            await drop_database(args.database_url, db_name)
-        except Exception as exc:  # noqa: BLE001
-            log(f"could not drop database {db_name}: {exc}")
-        if not args.keep_logs:
-            shutil.rmtree(logdir, ignore_errors=True)
+    try:
+        await drop_database(args.database_url, db_name)
+    except Exception as exc:  # noqa: BLE001
+        log(f"could not drop database {db_name}: {exc}")
+    if not args.keep_logs:
+        shutil.rmtree(logdir, ignore_errors=True)
 
 
 def print_table(results: dict[str, Any], args: Any) -> None:

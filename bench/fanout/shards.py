@@ -37,7 +37,6 @@ import asyncio
 import collections
 import os
 import secrets
-import shutil
 import signal
 import statistics
 import sys
@@ -60,9 +59,9 @@ from run import (
     World,
     announcement,
     clean_env,
+    clean_up,
     cpu_seconds,
     create_database,
-    drop_database,
     free_port,
     hubwire_command,
     hubwire_env,
@@ -356,13 +355,7 @@ async def main(args: Any) -> None:
         for c in configs:
             if c.client is not None:
                 await c.client.quit()
-        stop_all()
-        try:
-            await drop_database(args.database_url, db_name)
-        except Exception as exc:  # noqa: BLE001
-            log(f"could not drop database {db_name}: {exc}")
-        if not args.keep_logs:
-            shutil.rmtree(logdir, ignore_errors=True)
+        await clean_up(args, db_name, logdir)
 
 
 def parse_args() -> Any:
