@@ -119,6 +119,7 @@ class ChannelAccess:
             for c in group:
                 st = status.get(c.contact_id) if c.contact_id is not None else None
                 if st == "banned":
+                    await gateway.catch_up(c)  # the member.banned event first, whichever node it is on
                     c.close(p.CLOSE_FORBIDDEN, "banned", p.error("banned", "You are banned from this hub."),
                             p.encode(p.Closing(code=p.CLOSE_FORBIDDEN, reason="banned")))
                 elif st == "erased":  # their data was erased: the socket goes, and their presence with it

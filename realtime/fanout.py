@@ -131,6 +131,28 @@ class FanOut:
                 feed.buffering -= 1
         return buffer
 
+    async def catch_up(self, name: str) -> None:
+        """Fan out what history holds on ``name`` beyond what this instance has delivered: events its
+        reader has not brought yet. Each sharded node is read on a connection of its own, so an
+        event on one node and a message published after it on another (the access invalidation
+        that closes a banned member's socket) can reach this instance in either order; the history
+        of the event's node already holds it. Nothing when the feed's position is not known yet or
+        its epoch changed (``resume.resync`` tells those subscribers to refetch)."""
+        feed = self.feeds.get(name)
+        if feed is None or feed.last_seq is None or feed.epoch is None:
+            return
+        state = await self.history.replay(name, feed.last_seq, feed.epoch)
+        if self.feeds.get(name) is feed and state.epoch == feed.epoch and state.frames is not None:
+            self.fan_out_newer(feed, state.frames)
+
+    def fan_out_newer(self, feed: Feed, frames: list[tuple[int, bytes]]) -> None:
+        """Fan out the frames of ``frames`` (read from history, in seq order) that are newer than
+        the feed's last seq; the live copies that arrive later are dropped as duplicates."""
+        for seq, frame in frames:
+            if seq > (feed.last_seq or 0):
+                feed.last_seq = seq
+                self.fan_out(feed, seq, frame, catch_up=True)
+
     async def stop(self) -> None:
         """Unsubscribe every feed from the broker."""
         for name, feed in list(self.feeds.items()):

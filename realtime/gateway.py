@@ -320,6 +320,21 @@ class Gateway:
                 await self.fanout.leave(conn, name)
                 conn.enqueue(p.error(code, message, name))
 
+    async def catch_up(self, conn: Connection) -> None:
+        """Before ``conn`` is closed for what an event announced (a ban): send it the events of its
+        contact channel that history holds and this instance's reader has not brought yet, so the
+        member hears the announcement before the close (``FanOut.catch_up``; with sharded Redis the
+        event and the access invalidation travel on different nodes). History away: closed as is."""
+        for name in list(conn.channels):
+            ch = parse_channel(name)
+            if ch is None or ch.kind != "contact":
+                continue
+            try:
+                await self.fanout.catch_up(name)
+            except Exception as exc:
+                log.warning("could not catch %s up before closing %s (%s: %s)", name, conn.id,
+                            type(exc).__name__, exc, exc_info=not is_outage(exc))
+
     # ---- heartbeat and watchdog -------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:

@@ -89,10 +89,7 @@ async def resync(fanout: FanOut) -> None:
         if fanout.feeds.get(feed.name) is not feed:
             continue
         if state.epoch == feed.epoch and state.frames is not None:
-            for seq, frame in state.frames:
-                if seq > (feed.last_seq or 0):
-                    feed.last_seq = seq
-                    fanout.fan_out(feed, seq, frame, catch_up=True)
+            fanout.fan_out_newer(feed, state.frames)
             continue
         log.warning("history of %s was lost (epoch %s -> %s); subscribers are told to refetch",
                     feed.name, feed.epoch, state.epoch)
@@ -112,7 +109,4 @@ async def resync(fanout: FanOut) -> None:
             elif feed.name in conn.channels:
                 conn.channels[feed.name] = state.epoch
                 conn.enqueue(notice)
-        for seq, frame in frames:
-            if seq > (feed.last_seq or 0):
-                feed.last_seq = seq
-                fanout.fan_out(feed, seq, frame, catch_up=True)
+        fanout.fan_out_newer(feed, frames)

@@ -274,6 +274,8 @@ async def moderate_member(ctx: Ctx, team: TeamContext, hub: Hub, contact_id: uui
         # A restriction is told before it is enforced: queued after the events, the invalidation is
         # published after them (after-commit callbacks run in order), so an instance queues the
         # member.banned frame to the member's sockets before it re-checks and closes them with 4403.
+        # (With HUBWIRE_REDIS_SHARDS the two travel on different nodes: the gateway reads the
+        # contact channel's history before closing, Gateway.catch_up.)
         # (Team-wide: segments count only active and soft-banned memberships.)
         facts_changed(uow, team_id=hub.team_id, contact_id=membership.contact_id)
     return (await _views(uow, [membership], now))[0], record

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from domain.access.invalidation import INVALIDATE_CHANNEL
 from realtime.shards import shard_of
 from tests.support.faults import OwnRedis
 from tests.support.realtime import Client, World, make_world, start_server, stop_server
@@ -129,6 +130,24 @@ async def test_channels_spread_over_nodes_delivered_once_in_order_resumed_and_a_
             assert [e["data"]["title"] for e in events(c, channel_v)].count("after-restart") == 1
         await back.until(lambda f: f["type"] == "event" and f["data"]["title"] == "elsewhere", 10)
         assert not [f for f in back.frames if f["type"] == "subscribed" and f.get("recovered") is False]
+
+        # a ban: the member.banned event (on the contact channel's node) reaches the member before
+        # the close that the access invalidation (on another node) brings, on both instances
+        invalidate_node = shard_of(INVALIDATE_CHANNEL, 3)
+        for _ in range(30):
+            banned_id, banned_token = w0.add_member()
+            if shard_of(f"contact:{banned_id}", 3) != invalidate_node:
+                break
+        assert shard_of(f"contact:{banned_id}", 3) != invalidate_node
+        on = [await Client.connect(srv, f"/api/v1/hub/{w0.hub_id}/ws", banned_token) for srv in (a, b)]
+        clients += on
+        for c in on:
+            assert (await c.subscribe(f"contact:{banned_id}"))["type"] == "subscribed"
+        w0.moderate(banned_id, "ban")
+        for c in on:
+            assert await c.closed(10.0) == 4403
+            assert [(f["type"], f.get("event") or f.get("code")) for f in c.frames[-3:]] == [
+                ("event", "member.banned"), ("error", "banned"), ("closing", 4403)], c.frames
         for c in clients:
             await c.close()
     finally:

@@ -404,3 +404,63 @@ async def test_a_member_over_the_limit_on_every_instance_is_refused_at_attach() 
     assert sorted(presence._live(str(hub), str(contact))) == sorted(["elsewhere-1", here.id])
     await gw.detach(here)
     assert list(presence._live(str(hub), str(contact))) == ["elsewhere-1"]
+
+
+def ban_event(channel: str, hub: uuid.UUID, contact: uuid.UUID) -> bytes:
+    return msgspec.json.encode(Event(channel=channel, event="member.banned",
+                                     data={"hub_id": str(hub), "contact_id": str(contact), "status": "banned"},
+                                     at=datetime(2026, 1, 1, tzinfo=UTC)))
+
+
+async def test_catch_up_sends_what_history_holds_before_the_live_copy_arrives_and_only_once() -> None:
+    """With sharded Redis the member.banned event (on the contact channel's node) and the access
+    invalidation that closes the socket (on another node) reach an instance on two connections, in
+    either order: before closing, the gateway sends the member what its contact channel's history
+    holds beyond what it was sent — the live copy that arrives afterwards is not sent again."""
+    from realtime.history import frame_parts
+
+    broker, history = InProcessBroker(), InProcessHistory()
+    gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    hub, contact = uuid.uuid4(), uuid.uuid4()
+    mine, space = f"contact:{contact}", f"space:{uuid.uuid4()}"
+    t = _Transport()
+    conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=hub, contact_id=contact)
+    assert await gw.open(conn) is None
+    assert await gw.subscribe(conn, mine) and await gw.subscribe(conn, space)
+    publisher = RealtimePublisher(broker, history)
+    await publisher.publish(mine, raw_event(mine, 1))  # delivered live: seq 1
+    await asyncio.wait_for(_until(lambda: len(t.sent) == 3), 2)
+    stamped = []
+    for channel, payload in ((mine, ban_event(mine, hub, contact)), (space, raw_event(space, 2))):
+        _, pre, suf = frame_parts(payload)  # type: ignore[misc]
+        stamped.append((await history.stamp(channel, pre, suf))[1])  # in history; not read live yet
+    await gw.catch_up(conn)
+    conn.close(4403, "banned", p.error("banned", "You are banned from this hub."))
+    await broker.publish(mine, stamped[0])  # the live copy, late: a duplicate
+    await asyncio.wait_for(_until(lambda: t.closed), 2)
+    frames = [msgspec.json.decode(s) for s in t.sent]
+    assert [(f["type"], f.get("channel"), f.get("seq")) for f in frames] == [
+        ("subscribed", mine, 0), ("subscribed", space, 0), ("event", mine, 1),
+        ("event", mine, 2),  # the ban, from history, before the close
+        ("error", None, None),
+    ]  # only the contact channel is caught up: the space's event was not asked for
+    assert frames[3]["event"] == "member.banned" and t.closed == [4403]
+    await gw.detach(conn)
+
+
+async def test_catch_up_with_history_away_is_logged_not_raised() -> None:
+    class _Gone(InProcessHistory):
+        async def replay(self, channel: str, since: int | None = None, epoch: str | None = None) -> Any:
+            raise ConnectionError("history away")
+
+    history = _Gone()
+    gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
+    contact = uuid.uuid4()
+    t = _Transport()
+    conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=uuid.uuid4(), contact_id=contact)
+    assert await gw.open(conn) is None
+    assert await gw.subscribe(conn, f"contact:{contact}")
+    gw.fanout.history = history
+    await gw.catch_up(conn)  # logged, not raised
+    await gw.catch_up(make_conn([], []))  # a staff socket with no contact channel: nothing to read
+    await gw.detach(conn)
