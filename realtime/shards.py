@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from realtime.broker import Handler, RedisBroker
+from realtime.broker import Handler, RedisBroker, redis_client
 from realtime.history import RedisHistory, Replay
 
 
@@ -36,13 +36,11 @@ class ShardedBroker:
     """``RedisBroker``'s interface over several nodes, each channel on ``shard_of`` its name."""
 
     def __init__(self, urls: list[str], prefix: str = "hubwire:", *, main_url: str | None = None) -> None:
-        import redis.asyncio as redis
-
         if not urls:
             raise ValueError("at least one Redis node")
         self.shards = [RedisBroker(url, prefix) for url in urls]
         # presence, rate limits and the rest stay on the main Redis (closed with the broker)
-        self._main = redis.Redis.from_url(main_url) if main_url else None
+        self._main = redis_client(main_url) if main_url else None
 
     @property
     def client(self) -> Any:
