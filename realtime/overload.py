@@ -30,6 +30,13 @@ reader age. Then, in this order (docs/realtime.md, "Overload"):
    delivers faster than events arrive, so the sockets closed so far were enough (ages are measured
    from publish times, so they stay high for a while after the cause is gone; closing on them
    alone closed about a fifth more sockets than needed at 2x overload, and cut deliveries with them).
+   How many: a ``shed_fraction`` of the sockets per second, or — when the lag has been rising at a
+   steady rate over the last ``CATCH_UP_WINDOW`` — as many as that rate says at once (the
+   **proportional step**, ``step``): a lag rising by ``s`` seconds per second means the instance
+   delivers ``1 - s`` of what arrives, so keeping that share of the sockets that are past the
+   bound (fewer, for the surplus that drains the lag within ``DRAIN_HORIZON``) stops the growth
+   in one step instead of ten (at 10 % a second a 2.4x overload took longer than the bench's runs
+   to shed enough, and the kept sockets' p99 grew to 3.4 s meanwhile).
 
 Events read from history (a gap, a reconnect) and events published late on purpose (``at`` over
 ``fanout.LATE_PUBLISH`` ago: the realtime outbox after an outage) carry no age: they say nothing
@@ -64,6 +71,14 @@ log = logging.getLogger("hubwire.realtime")
 # of it, so that one early timer does not read as a trend).
 CATCH_UP_HORIZON = 1.0
 CATCH_UP_WINDOW = 0.5
+# The proportional step: the lag rising at a steady rate says how much of what arrives the instance
+# delivers; enough sockets are closed at once to deliver more than arrives, with the surplus to be
+# back under the bound within DRAIN_HORIZON, at most MAX_STEP of the open sockets in one step; then
+# nothing is closed for STEP_SETTLE seconds (closing hundreds of sockets is work of its own, which
+# read as a lag still rising and took a second step as large) and the trend is measured afresh.
+DRAIN_HORIZON = 2.0
+MAX_STEP = 0.5
+STEP_SETTLE = 1.0
 
 
 class Overload:
@@ -88,6 +103,8 @@ class Overload:
         self._last: float | None = None  # the previous observation's time
         self._recent: deque[tuple[float, float]] = deque()  # (time, lag) of the last CATCH_UP_WINDOW s
         self.holds = 0  # observations that held the shedding because the lag was already falling
+        self.steps = 0  # proportional steps taken
+        self._step_at = -1e9  # when the last one was taken (``clock`` time)
 
     async def run(self) -> None:
         """Measure the loop's lag every ``period`` and act on it (the gateway's task)."""
@@ -132,9 +149,18 @@ class Overload:
         self.shedding_sockets = bool(over) and self.fanout.shed_signals
         if not self.shedding_sockets:
             return
+        if now - self._step_at < STEP_SETTLE:  # the last step's effect is not measured yet
+            return
         if self.catching_up(now, lag):
             self.holds += 1
             return
+        step = self.step(now, lag, len(over))
+        if step:
+            self.steps += 1
+            self._step_at = now
+            self._budget = max(self._budget, float(step))
+            recent.clear()  # the trend after the step is measured from the step on
+            recent.append((now, lag))
         shed = self.shed_oldest(over)
         if shed:
             log.warning("realtime overload: %.2fs behind; closed %d sockets whose frames were over "
@@ -148,6 +174,21 @@ class Overload:
             return False
         rate = (lag - lag_then) / (now - then)  # seconds of lag per second
         return rate < 0 and lag + rate * CATCH_UP_HORIZON < self.config.shed_sockets_after
+
+    def step(self, now: float, lag: float, count: int) -> int:
+        """How many of the ``count`` sockets past the bound to close at once, from the lag's trend
+        over the last ``CATCH_UP_WINDOW``: 0 unless it rose at a rate under one second per second
+        (steeper is a stall or a burst of late events, not a rate to size anything by)."""
+        then, lag_then = self._recent[0]
+        if now - then < CATCH_UP_WINDOW / 2 or count < 2:
+            return 0
+        rising = (lag - lag_then) / (now - then)  # seconds of lag per second
+        if not 0.0 < rising < 1.0:
+            return 0
+        delivered = 1.0 - rising  # the share of what arrives that this instance delivers
+        wanted = 1.0 + max(0.0, lag - self.config.shed_sockets_after) / DRAIN_HORIZON
+        keep = delivered / wanted
+        return min(int(count * (1.0 - keep)), int(count * MAX_STEP))
 
     def shed_oldest(self, over: list[tuple[float, Connection]]) -> list[Connection]:
         """Close the sockets of ``over`` (queue age, socket: every one past the bound), the oldest

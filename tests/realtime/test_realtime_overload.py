@@ -375,6 +375,56 @@ async def test_no_socket_is_closed_while_the_lag_already_falls_fast_enough() -> 
         await gw.detach(c)
 
 
+async def test_a_lag_rising_at_a_steady_rate_sheds_what_it_says_in_one_step_then_waits_for_its_effect() -> None:
+    """A lag rising 0.4 s per second: the instance delivers 0.6 of what arrives. One step closes
+    enough of the sockets past the bound to deliver more than arrives (the surplus drains the lag
+    within DRAIN_HORIZON), the oldest first; no further step before the trend is measured afresh;
+    then, the lag falling, nothing more. A stall (the lag jumping faster than time) is no rate."""
+    from realtime.overload import DRAIN_HORIZON
+
+    clock = _Clock(9.0)
+    gw, publisher = _gateway(clock, shed_fraction=0.05, shed_signals_after=0.25, shed_sockets_after=1.0)
+    channel = f"team:{uuid.uuid4()}"
+    conns = [_Socket().conn() for _ in range(20)]
+    for c in conns:
+        assert gw.admit(c) is None and await gw.subscribe(c, channel)
+        await _until(lambda c=c: c.writer is None)
+    idle = _Socket().conn()  # subscribed to nothing: never past the bound
+    assert gw.admit(idle) is None
+    ov = gw.overload
+    n = 0
+
+    async def behind(t: float, age: float) -> None:
+        nonlocal n
+        clock.t = t
+        await publisher.publish(channel, _event(channel, n, at=_ago(age)))
+        n += 1
+        ov.observe(0.0, t)
+
+    await behind(9.6, 1.04)
+    await behind(9.7, 1.08)  # two late observations: the budget (1 a second) closes one
+    assert ov.sockets_shed == 1 and ov.steps == 0
+    await behind(9.8, 1.12)  # a trend over 0.2 s only: too short to size a step by
+    assert ov.sockets_shed == 1 and ov.steps == 0
+    await behind(9.9, 1.16)
+    keep = (1 - 0.4) / (1 + (1.16 - 1.0) / DRAIN_HORIZON)
+    assert ov.steps == 1 and ov.sockets_shed == 1 + int(19 * (1 - keep)) == 9
+    closed = [c for c in conns if c.closing is not None]
+    assert all(c.closing == (p.CLOSE_SLOW_CONSUMER, "overloaded") for c in closed) and idle.closing is None
+    for t, age in ((10.0, 1.2), (10.1, 1.24), (10.2, 1.28), (10.3, 1.3)):
+        await behind(t, age)  # what arrived before the step is still read late: no second step
+    assert ov.steps == 1 and ov.sockets_shed == 9
+    for t, age in ((10.4, 1.1), (10.5, 0.95), (10.6, 0.7)):
+        await behind(t, age)  # falling: the step was enough
+    assert ov.steps == 1 and ov.sockets_shed == 9 and not ov.shedding_sockets
+    assert gw.admit(_Socket().conn()) is None
+    for i, t in enumerate((11.0, 11.1, 11.2, 11.3, 11.4, 11.5, 11.6, 11.7, 11.8)):
+        await behind(t, 0.5 + i)  # a stall: the lag rises 10 s per second — no step, the budget only
+    assert ov.steps == 1 and ov.sockets_shed == 10  # 0.6 a second (5 % of 12) since the step
+    for c in (*conns, idle):
+        await gw.detach(c)
+
+
 async def test_a_subscribe_buffer_is_bounded_like_the_send_queue() -> None:
     gw, publisher = _gateway(send_queue=4)
     channel = f"team:{uuid.uuid4()}"
