@@ -3,7 +3,7 @@ route, in one run, with a real HTTP load generator (autocannon, from npm: bench/
 
     .venv/bin/python bench/rest.py [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
                                    [--duration 10] [--runs 3] [--connections 20] [--contacts 10000]
-                                   [--compare-tree DIR] [--profile DIR]
+                                   [--compare-tree DIR] [--floor] [--profile DIR]
 
 Starts on 127.0.0.1 and stops at the end (also on error): ``hubwire serve`` (SQLite in a temporary
 folder, or a throwaway PostgreSQL database ``hubwire_bench_<hex>`` with --database-url, dropped at
@@ -13,6 +13,8 @@ open space, a member and a moderator, and 60 discussions. Each route is loaded f
 seconds with ``--connections`` keep-alive connections, the routes interleaved, ``--runs`` times;
 printed: requests/s (median), × the bare route's in the same run, p50/p99 latency, non-2xx. Not
 part of the test suite; tests/scale/test_rest_statements.py asserts the SQL statements per request.
+``--floor`` adds bench/rest/floor_app.py: the same contact page read by a bare Litestar route on raw
+asyncpg (PostgreSQL) and on SQLAlchemy — what any route reading a page from the database costs.
 """
 
 from __future__ import annotations
@@ -211,6 +213,12 @@ def main(args: Any) -> None:
         proc = spawn([sys.executable, str(HERE / "rest" / "baseline_app.py"), "--port", str(bl_port)], env,
                      tmp / "baseline.log", cwd=HERE / "rest")
         wait_http(f"http://127.0.0.1:{bl_port}/json", proc, tmp / "baseline.log")
+        floor_port = 0
+        if args.floor:  # what one page read costs a bare route: the driver alone, SQLAlchemy alone
+            floor_port = free_port()
+            proc = spawn([sys.executable, str(HERE / "rest" / "floor_app.py"), "--port", str(floor_port),
+                          "--database-url", db_url], env, tmp / "floor.log", cwd=HERE / "rest")
+            wait_http(f"http://127.0.0.1:{floor_port}/orm/contacts?team_id={uuid.uuid4()}", proc, tmp / "floor.log")
         base = f"http://127.0.0.1:{hw_port}"
         world = World(base)
         log(f"seeding {args.contacts} contacts ...")
@@ -230,10 +238,18 @@ def main(args: Any) -> None:
              {"url": f"{h}/access/check?target_type=space&target_id={world.space_id}&action=post",
               "headers": World.auth(world.member)}),
         ]
+        if floor_port:
+            fl = f"http://127.0.0.1:{floor_port}"
+            floor = [("floor: bare route + the contact page on SQLAlchemy (one session, one statement)",
+                      {"url": f"{fl}/orm/contacts?team_id={world.team_id}"})]
+            if args.database_url:
+                floor.insert(0, ("floor: bare route + the contact page on raw asyncpg (one statement)",
+                                 {"url": f"{fl}/driver/contacts?team_id={world.team_id}"}))
+            routes = routes[:1] + floor + routes[1:]
         if other_port:
             tag = Path(args.compare_tree).name
-            routes = [routes[0]] + [r for name, kw in routes[1:] for r in (
-                (name, kw), (f"{name} [{tag}]", dict(kw, url=kw["url"].replace(f":{hw_port}/", f":{other_port}/"))))]
+            routes = [r for name, kw in routes for r in (((name, kw),) if name.startswith(("bare", "floor")) else
+                ((name, kw), (f"{name} [{tag}]", dict(kw, url=kw["url"].replace(f":{hw_port}/", f":{other_port}/")))))]
         for name, kw in routes:  # warm every route once (caches, connections) and check it answers
             r = httpx.request(kw.get("method", "GET"), kw["url"], headers=kw.get("headers"), content=kw.get("body"))
             assert r.status_code in (200, 201), f"{name}: {r.status_code} {r.text[:300]}"
@@ -241,7 +257,7 @@ def main(args: Any) -> None:
         for run in range(args.runs):
             for name, kw in routes:
                 spy = None
-                if args.profile and run == 0 and "baseline" not in name and "[" not in name:
+                if args.profile and run == 0 and name.startswith(("GET", "POST")) and "[" not in name:
                     Path(args.profile).mkdir(parents=True, exist_ok=True)
                     out = Path(args.profile) / (name.split(" (")[0].replace("/", "_").replace(" ", "_")[:40] + ".txt")
                     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(hw_pid),
@@ -267,10 +283,18 @@ def main(args: Any) -> None:
             rps = statistics.median(r["rps"] for r in rs)
             print(f"| {name} | {rps:,.0f} | {rps / base_rps:.2f} | {statistics.median(r['p50'] for r in rs):.1f} | "
                   f"{statistics.median(r['p99'] for r in rs):.1f} | {sum(r['non2xx'] for r in rs)} |")
+        floors = [name for name, _ in routes if name.startswith("floor")]
+        if floors:
+            contacts = statistics.median(r["rps"] for r in results[routes[len(floors) + 1][0]])
+            print()
+            print("T/contacts against the floors (requests/s, ratio of the medians):")
+            for name in floors:
+                rps = statistics.median(r["rps"] for r in results[name])
+                print(f"- {name}: {rps:,.0f}; T/contacts {contacts:,.0f} = {contacts / rps:.2f}x of it")
         if other_port:
             print()
             print(f"This tree against {args.compare_tree} (requests/s, ratio of the medians):")
-            for name, _ in routes[1:]:
+            for name, _ in routes:
                 if f"{name} [{tag}]" in results:
                     ours = statistics.median(r["rps"] for r in results[name])
                     theirs = statistics.median(r["rps"] for r in results[f"{name} [{tag}]"])
@@ -303,6 +327,9 @@ if __name__ == "__main__":
     ap.add_argument("--compare-tree", default="", help="another checkout of Hubwire (e.g. a git worktree of an "
                     "earlier commit): its server runs beside this one on the same database, each route loaded on "
                     "both in turn, so a change is measured against its base in one run")
+    ap.add_argument("--floor", action="store_true", help="also load bench/rest/floor_app.py: a bare Litestar "
+                    "route reading the same contact page on raw asyncpg (PostgreSQL) and on SQLAlchemy, the floor "
+                    "of any route that reads a page from the database")
     ap.add_argument("--profile", default="", help="folder: py-spy record (raw, collapsed stacks) of the hubwire "
                     "process during each route of run 1 (py-spy from PyPI)")
     main(ap.parse_args())
