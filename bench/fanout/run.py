@@ -385,6 +385,21 @@ async def one_run(system: System, client: LoadClient, rate: float, duration: flo
             "shed": int(rep["close_codes"].get("4008", 0)), "rss": rss_bytes(system.pids)}
 
 
+async def settle(pids: list[int], limit: float = 90.0, quiet: float = 0.15) -> float:
+    """Wait (at most ``limit`` s) until ``pids`` together use under ``quiet`` cores: an overloaded
+    run leaves a backlog in Redis's pub/sub buffers that its servers and client go on draining
+    after the run, and that took the CPU from the next stack's run (the first overload runs
+    measured ChannelsPlugin, run right after the bare baseline, on 0.64 of the 1.3 cores the others
+    got). Returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c0 = cpu_seconds(pids)
+        await asyncio.sleep(0.5)
+        if (cpu_seconds(pids) - c0) / 0.5 < quiet:
+            break
+    return time.monotonic() - t0
+
+
 def med(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs if r[key] is not None))
 
@@ -411,6 +426,9 @@ async def scenario(systems: list[System], subs: int, rate: float, args: Any, log
                     clients[s.name] = await LoadClient.start(s.client_cfg(subs, args.deflate),
                                                              logdir / f"client-{s.name}.log")
                     await asyncio.sleep(2.0)
+                waited = await settle([p for x in systems for p in x.pids] + [c.proc.pid for c in clients.values()])
+                if waited > 1.0:
+                    log(f"  (waited {waited:.1f} s for the last run's backlog to drain)")
                 r = await one_run(s, clients[s.name], rate, args.duration, args.grace)
                 out[s.name].append(r)
                 log(f"  {s.name:8} {subs}x{rate:g} run {run + 1}: {r['per_s']:.0f} deliveries/s "
