@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,6 +101,22 @@ def _ago(seconds: float) -> str:
     """An event's ``at``, ``seconds`` before now by the wall clock (how the emitting instance
     stamps it)."""
     return datetime.fromtimestamp(time.time() - seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _late_reader(clock: _Clock, publisher: RealtimePublisher, channel: str,
+                 ov: Any) -> Callable[[float, float], Awaitable[None]]:
+    """``behind(t, age)``: at ``t``, the reader hands over an event ``age`` s after its publish,
+    then the monitor looks."""
+    n = 0
+
+    async def behind(t: float, age: float) -> None:
+        nonlocal n
+        clock.t = t
+        await publisher.publish(channel, _event(channel, n, at=_ago(age)))
+        n += 1
+        ov.observe(0.0, t)
+
+    return behind
 
 
 def _typing(channel: str) -> bytes:
@@ -352,14 +369,7 @@ async def test_no_socket_is_closed_while_the_lag_already_falls_fast_enough() -> 
         assert gw.admit(c) is None and await gw.subscribe(c, channel)
         await _until(lambda c=c: c.writer is None)
     ov = gw.overload
-    n = 0
-
-    async def behind(t: float, age: float) -> None:  # an event read `age` s after its publish, then a look
-        nonlocal n
-        clock.t = t
-        await publisher.publish(channel, _event(channel, n, at=_ago(age)))
-        n += 1
-        ov.observe(0.0, t)
+    behind = _late_reader(clock, publisher, channel, ov)
 
     await behind(10.0, 3.0)
     await behind(10.3, 3.0)  # 3 s behind and not falling: one socket a second goes
@@ -392,14 +402,7 @@ async def test_a_lag_rising_at_a_steady_rate_sheds_what_it_says_in_one_step_then
     idle = _Socket().conn()  # subscribed to nothing: never past the bound
     assert gw.admit(idle) is None
     ov = gw.overload
-    n = 0
-
-    async def behind(t: float, age: float) -> None:
-        nonlocal n
-        clock.t = t
-        await publisher.publish(channel, _event(channel, n, at=_ago(age)))
-        n += 1
-        ov.observe(0.0, t)
+    behind = _late_reader(clock, publisher, channel, ov)
 
     await behind(9.6, 1.04)
     await behind(9.7, 1.08)  # two late observations: the budget (1 a second) closes one
