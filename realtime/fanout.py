@@ -187,11 +187,16 @@ class FanOut:
                 return  # a duplicate (history already delivered it after a reconnect)
             if seq > feed.last_seq + 1:  # missed while the broker reconnected: fill from history
                 try:
-                    for s, f in await self.history.between(feed.name, feed.last_seq, seq - 1):
-                        self.fan_out(feed, s, f, catch_up=True)
+                    missed = await self.history.between(feed.name, feed.last_seq, seq - 1)
                 except Exception as exc:
                     log.warning("could not fill a gap on %s (%s: %s)", feed.name,
                                 type(exc).__name__, exc, exc_info=not is_outage(exc))
+                else:
+                    # a catch-up or resync may have read the same history during that await:
+                    # fan_out_newer skips what they sent, and this event if it was among it
+                    self.fan_out_newer(feed, [(s, f) for s, f in missed if s < seq])
+                if seq <= (feed.last_seq or 0):
+                    return
         feed.last_seq = seq
         self.fan_out(feed, seq, frame)
         if feed.watches_bans and b'"member.banned"' in frame:

@@ -50,6 +50,10 @@ from realtime.signals import Signals
 
 log = logging.getLogger("hubwire.realtime")
 
+# How long a banned member's socket waits for its contact channel's history before it is closed
+# anyway (``Gateway.catch_up``).
+CATCH_UP_TIMEOUT = 1.0
+
 # After a ban or an access change: re-check these sockets (``realtime.access.ChannelAccess.recheck``).
 Rechecker = Callable[[list[Connection]], Awaitable[None]]
 
@@ -330,10 +334,13 @@ class Gateway:
             if ch is None or ch.kind != "contact":
                 continue
             try:
-                await self.fanout.catch_up(name)
+                # bounded: a node that does not answer must not hold the close (nor the re-check of
+                # the other sockets behind it)
+                await asyncio.wait_for(self.fanout.catch_up(name), CATCH_UP_TIMEOUT)
             except Exception as exc:
                 log.warning("could not catch %s up before closing %s (%s: %s)", name, conn.id,
-                            type(exc).__name__, exc, exc_info=not is_outage(exc))
+                            type(exc).__name__, exc,
+                            exc_info=not (is_outage(exc) or isinstance(exc, TimeoutError)))
 
     # ---- heartbeat and watchdog -------------------------------------------------------------------
 

@@ -448,19 +448,64 @@ async def test_catch_up_sends_what_history_holds_before_the_live_copy_arrives_an
     await gw.detach(conn)
 
 
-async def test_catch_up_with_history_away_is_logged_not_raised() -> None:
+async def test_catch_up_with_history_away_or_silent_is_logged_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     class _Gone(InProcessHistory):
         async def replay(self, channel: str, since: int | None = None, epoch: str | None = None) -> Any:
             raise ConnectionError("history away")
 
-    history = _Gone()
+    class _Silent(InProcessHistory):  # a node that accepts the command and never answers
+        async def replay(self, channel: str, since: int | None = None, epoch: str | None = None) -> Any:
+            await asyncio.Event().wait()
+
+    monkeypatch.setattr("realtime.gateway.CATCH_UP_TIMEOUT", 0.05)
     gw = Gateway(InProcessBroker(), InProcessHistory(), InProcessPresence(), authorize=_allow, recheck=_noop)
     contact = uuid.uuid4()
     t = _Transport()
     conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=uuid.uuid4(), contact_id=contact)
     assert await gw.open(conn) is None
     assert await gw.subscribe(conn, f"contact:{contact}")
-    gw.fanout.history = history
-    await gw.catch_up(conn)  # logged, not raised
+    for history in (_Gone(), _Silent()):
+        gw.fanout.history = history
+        await asyncio.wait_for(gw.catch_up(conn), 2)  # logged, not raised, not held
     await gw.catch_up(make_conn([], []))  # a staff socket with no contact channel: nothing to read
+    await gw.detach(conn)
+
+
+async def test_a_gap_filled_while_a_catch_up_reads_the_same_history_is_sent_once_in_order() -> None:
+    """Live seq 4 arrives after seq 1 (2 and 3 were missed): the feed fills the gap from history.
+    A catch-up reading the same history meanwhile sends 2-4 first; the gap fill then sends
+    nothing twice, and the live 4 is not sent again."""
+    from realtime.history import frame_parts
+
+    class _Slow(InProcessHistory):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = asyncio.Event()
+            self.asked = asyncio.Event()
+
+        async def between(self, channel: str, after: int, upto: int) -> list[tuple[int, bytes]]:
+            self.asked.set()
+            await self.gate.wait()
+            return await super().between(channel, after, upto)
+
+    broker, history = InProcessBroker(), _Slow()
+    gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    contact = uuid.uuid4()
+    mine = f"contact:{contact}"
+    t = _Transport()
+    conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=uuid.uuid4(), contact_id=contact)
+    assert await gw.open(conn) is None and await gw.subscribe(conn, mine)
+    frames = []
+    for n in range(1, 5):
+        _, pre, suf = frame_parts(raw_event(mine, n))  # type: ignore[misc]
+        frames.append((await history.stamp(mine, pre, suf))[1])
+    await broker.publish(mine, frames[0])  # seq 1 live
+    live = asyncio.ensure_future(broker.publish(mine, frames[3]))  # seq 4 live: a gap, filled from history
+    await asyncio.wait_for(history.asked.wait(), 2)
+    await gw.catch_up(conn)  # meanwhile (the ban's invalidation): 2, 3, 4 from history
+    history.gate.set()
+    await asyncio.wait_for(live, 2)
+    await asyncio.wait_for(_until(lambda: len(t.sent) >= 5), 2)
+    await asyncio.sleep(0.05)
+    assert [msgspec.json.decode(x).get("seq") for x in t.sent] == [0, 1, 2, 3, 4]
     await gw.detach(conn)
