@@ -73,12 +73,20 @@ CATCH_UP_HORIZON = 1.0
 CATCH_UP_WINDOW = 0.5
 # The proportional step: the lag rising at a steady rate says how much of what arrives the instance
 # delivers; enough sockets are closed at once to deliver more than arrives, with the surplus to be
-# back under the bound within DRAIN_HORIZON, at most MAX_STEP of the open sockets in one step; then
-# nothing is closed for STEP_SETTLE seconds (closing hundreds of sockets is work of its own, which
-# read as a lag still rising and took a second step as large) and the trend is measured afresh.
+# back under the bound within DRAIN_HORIZON, at most MAX_STEP of the sockets past the bound in one
+# step; then nothing is closed for STEP_SETTLE seconds (closing hundreds of sockets is work of its
+# own, which read as a lag still rising and took a second step as large) and the trend is measured
+# afresh. A step is sized only from a trend of at least three observations no more than two
+# periods apart (a stall of the event loop leaves a hole in them, and a rise measured across it is
+# no rate), led by the reader's age rather than the loop's lag; and within STEP_MEMORY seconds of
+# a step, another only if the lag's rise has slowed to under STEP_PROGRESS of what it was at that
+# step — if closing sockets did not slow it, per-event work dominates and closing more would not
+# either: the budget path goes on alone.
 DRAIN_HORIZON = 2.0
 MAX_STEP = 0.5
 STEP_SETTLE = 1.0
+STEP_MEMORY = 5.0
+STEP_PROGRESS = 2 / 3
 
 
 class Overload:
@@ -105,6 +113,7 @@ class Overload:
         self.holds = 0  # observations that held the shedding because the lag was already falling
         self.steps = 0  # proportional steps taken
         self._step_at = -1e9  # when the last one was taken (``clock`` time)
+        self._step_rising = 0.0  # the lag's rise (s/s) that the last one was sized from
 
     async def run(self) -> None:
         """Measure the loop's lag every ``period`` and act on it (the gateway's task)."""
@@ -154,7 +163,7 @@ class Overload:
         if self.catching_up(now, lag):
             self.holds += 1
             return
-        step = self.step(now, lag, len(over))
+        step = self.step(now, lag, len(over)) if loop_lag <= reader_age else 0
         if step:
             self.steps += 1
             self._step_at = now
@@ -179,12 +188,18 @@ class Overload:
         """How many of the ``count`` sockets past the bound to close at once, from the lag's trend
         over the last ``CATCH_UP_WINDOW``: 0 unless it rose at a rate under one second per second
         (steeper is a stall or a burst of late events, not a rate to size anything by)."""
-        then, lag_then = self._recent[0]
-        if now - then < CATCH_UP_WINDOW / 2 or count < 2:
+        recent = self._recent
+        then, lag_then = recent[0]
+        if now - then < CATCH_UP_WINDOW / 2 or count < 2 or len(recent) < 3:
             return 0
+        if any(b[0] - a[0] > 2 * self.period for a, b in zip(recent, list(recent)[1:])):
+            return 0  # a hole in the observations: the loop stalled, and a rise across it is no rate
         rising = (lag - lag_then) / (now - then)  # seconds of lag per second
         if not 0.0 < rising < 1.0:
             return 0
+        if now - self._step_at < STEP_MEMORY and rising >= self._step_rising * STEP_PROGRESS:
+            return 0  # the last step did not slow the rise: more of the same would not either
+        self._step_rising = rising
         delivered = 1.0 - rising  # the share of what arrives that this instance delivers
         wanted = 1.0 + max(0.0, lag - self.config.shed_sockets_after) / DRAIN_HORIZON
         keep = delivered / wanted

@@ -428,6 +428,52 @@ async def test_a_lag_rising_at_a_steady_rate_sheds_what_it_says_in_one_step_then
         await gw.detach(c)
 
 
+async def _twenty_behind(clock: _Clock) -> tuple[Gateway, list[Connection], Any]:
+    gw, publisher = _gateway(clock, shed_fraction=0.05, shed_signals_after=0.25, shed_sockets_after=1.0)
+    channel = f"team:{uuid.uuid4()}"
+    conns = [_Socket().conn() for _ in range(20)]
+    for c in conns:
+        assert gw.admit(c) is None and await gw.subscribe(c, channel)
+        await _until(lambda c=c: c.writer is None)
+    return gw, conns, _late_reader(clock, publisher, channel, gw.overload)
+
+
+async def test_a_rise_measured_across_a_stall_of_the_loop_sizes_no_step() -> None:
+    """The monitor runs on the event loop: during a stall nobody observes. A rise from before the
+    stall to after it (0.38 s per second here) is no rate: the budget path only."""
+    clock = _Clock(9.0)
+    gw, conns, behind = await _twenty_behind(clock)
+    ov = gw.overload
+    for t in (10.0, 10.1, 10.2, 10.3):
+        await behind(t, 1.2)  # over the bound, not rising: the budget closes one
+    assert ov.steps == 0 and ov.sockets_shed == 1
+    await behind(12.4, 2.0)  # two seconds without an observation
+    await behind(12.5, 2.0)
+    assert ov.steps == 0 and ov.sockets_shed == 2  # the budget refilled by one: nothing more
+    for c in conns:
+        await gw.detach(c)
+
+
+async def test_a_step_that_did_not_slow_the_rise_is_not_repeated() -> None:
+    """After a step the lag rises as fast as before (the work is per event, not per socket):
+    closing more would not help either, so no second step — the budget path only."""
+    clock = _Clock(9.0)
+    gw, conns, behind = await _twenty_behind(clock)
+    ov = gw.overload
+    t, age = 9.6, 1.04
+    while t < 9.95:
+        await behind(t, age)
+        t, age = round(t + 0.1, 2), age + 0.04  # 0.4 s per second
+    assert ov.steps == 1 and ov.sockets_shed == 9
+    while t < 12.0:  # still 0.4 s per second after the step
+        await behind(t, age)
+        t, age = round(t + 0.1, 2), age + 0.04
+    assert ov.steps == 1
+    assert 9 < ov.sockets_shed <= 9 + 2  # the budget: 5 % a second of the 11 left
+    for c in conns:
+        await gw.detach(c)
+
+
 async def test_a_subscribe_buffer_is_bounded_like_the_send_queue() -> None:
     gw, publisher = _gateway(send_queue=4)
     channel = f"team:{uuid.uuid4()}"
