@@ -385,6 +385,17 @@ async def test_no_socket_is_closed_while_the_lag_already_falls_fast_enough() -> 
         await gw.detach(c)
 
 
+async def _twenty_behind(clock: _Clock) -> tuple[Gateway, list[Connection], Any]:
+    """A gateway with 20 sockets on one channel, a budget of 5 % a second, and ``behind`` (``_late_reader``)."""
+    gw, publisher = _gateway(clock, shed_fraction=0.05, shed_signals_after=0.25, shed_sockets_after=1.0)
+    channel = f"team:{uuid.uuid4()}"
+    conns = [_Socket().conn() for _ in range(20)]
+    for c in conns:
+        assert gw.admit(c) is None and await gw.subscribe(c, channel)
+        await _until(lambda c=c: c.writer is None)
+    return gw, conns, _late_reader(clock, publisher, channel, gw.overload)
+
+
 async def test_a_lag_rising_at_a_steady_rate_sheds_what_it_says_in_one_step_then_waits_for_its_effect() -> None:
     """A lag rising 0.4 s per second: the instance delivers 0.6 of what arrives. One step closes
     enough of the sockets past the bound to deliver more than arrives (the surplus drains the lag
@@ -393,16 +404,10 @@ async def test_a_lag_rising_at_a_steady_rate_sheds_what_it_says_in_one_step_then
     from realtime.overload import DRAIN_HORIZON
 
     clock = _Clock(9.0)
-    gw, publisher = _gateway(clock, shed_fraction=0.05, shed_signals_after=0.25, shed_sockets_after=1.0)
-    channel = f"team:{uuid.uuid4()}"
-    conns = [_Socket().conn() for _ in range(20)]
-    for c in conns:
-        assert gw.admit(c) is None and await gw.subscribe(c, channel)
-        await _until(lambda c=c: c.writer is None)
+    gw, conns, behind = await _twenty_behind(clock)
     idle = _Socket().conn()  # subscribed to nothing: never past the bound
     assert gw.admit(idle) is None
     ov = gw.overload
-    behind = _late_reader(clock, publisher, channel, ov)
 
     await behind(9.6, 1.04)
     await behind(9.7, 1.08)  # two late observations: the budget (1 a second) closes one
@@ -426,16 +431,6 @@ async def test_a_lag_rising_at_a_steady_rate_sheds_what_it_says_in_one_step_then
     assert ov.steps == 1 and ov.sockets_shed == 10  # 0.6 a second (5 % of 12) since the step
     for c in (*conns, idle):
         await gw.detach(c)
-
-
-async def _twenty_behind(clock: _Clock) -> tuple[Gateway, list[Connection], Any]:
-    gw, publisher = _gateway(clock, shed_fraction=0.05, shed_signals_after=0.25, shed_sockets_after=1.0)
-    channel = f"team:{uuid.uuid4()}"
-    conns = [_Socket().conn() for _ in range(20)]
-    for c in conns:
-        assert gw.admit(c) is None and await gw.subscribe(c, channel)
-        await _until(lambda c=c: c.writer is None)
-    return gw, conns, _late_reader(clock, publisher, channel, gw.overload)
 
 
 async def test_a_rise_measured_across_a_stall_of_the_loop_sizes_no_step() -> None:
