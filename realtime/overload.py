@@ -102,7 +102,7 @@ class Overload:
         self.period = period
         self.clock = clock
         self.lag = 0.0  # the last measure of the instance's lag
-        self.oldest = 0.0  # the last observation's largest queue age over the open sockets
+        self.oldest = 0.0  # the last observation's largest queue age over the open sockets (0 unless overloaded)
         self.shedding_sockets = False  # sockets over the bound are being closed: new ones are refused
         self.sockets_shed = 0  # closed with 4008 for overload since start
         self.signals_shed_episodes = 0
@@ -145,9 +145,17 @@ class Overload:
         elif self.fanout.shed_signals and lag < cfg.shed_signals_after / 2:
             self.fanout.shed_signals = False
             log.info("realtime overload over: typing and presence delivered again")
-        open_ = [c for c in self._connections() if c.closing is None]
         elapsed = 1.0 if self._last is None else max(0.0, now - self._last)
         self._last = now
+        if not self.fanout.shed_signals:
+            # Not overloaded: no socket is closed for overload, so their ages are not needed —
+            # scanning 10,000 idle sockets ten times a second cost ~4 % of a core. The budget
+            # refills at the rate of every socket this instance holds (a closing one included).
+            per_second = len(self._connections()) * cfg.shed_fraction
+            self._budget = min(max(per_second, 1.0), self._budget + per_second * elapsed)
+            self.shedding_sockets, self.oldest = False, 0.0
+            return
+        open_ = [c for c in self._connections() if c.closing is None]
         per_second = len(open_) * cfg.shed_fraction
         self._budget = min(max(per_second, 1.0), self._budget + per_second * elapsed)
         # A socket that keeps up gets its frames as late as the reader hands them over; one that is
