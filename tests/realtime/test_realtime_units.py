@@ -509,3 +509,37 @@ async def test_a_gap_filled_while_a_catch_up_reads_the_same_history_is_sent_once
     await asyncio.sleep(0.05)
     assert [msgspec.json.decode(x).get("seq") for x in t.sent] == [0, 1, 2, 3, 4]
     await gw.detach(conn)
+
+
+async def test_a_resume_while_the_reader_is_behind_history_gets_each_event_once() -> None:
+    """Redis stamps, stores and PUBLISHes an event in one step, but this instance's reader may not
+    have read the PUBLISH yet when a subscribe's replay (on another connection) returns it. The
+    resumed socket gets it once — from the replay, not again live — and the socket already
+    subscribed gets it once, in order. (A resumed client in the failover test got one twice.)"""
+    from realtime.history import frame_parts
+
+    broker, history = InProcessBroker(), InProcessHistory()
+    gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    channel = f"hub:{uuid.uuid4()}"
+    frames = []
+    for n in range(1, 4):
+        _, pre, suf = frame_parts(raw_event(channel, n))  # type: ignore[misc]
+        frames.append((await history.stamp(channel, pre, suf))[1])
+    here_sent: list[str] = []
+    here = make_conn(here_sent, [])
+    gw.admit(here)
+    assert await gw.subscribe(here, channel)  # seq 3 now: the feed is at 3
+    for n in range(4, 6):  # 4 and 5 stamped and stored; the reader has not read their PUBLISH yet
+        _, pre, suf = frame_parts(raw_event(channel, n))  # type: ignore[misc]
+        frames.append((await history.stamp(channel, pre, suf))[1])
+    back_sent: list[str] = []
+    back = make_conn(back_sent, [])  # resumes: it had 1..3 from another instance
+    gw.admit(back)
+    assert await gw.subscribe(back, channel, since=3, epoch=(await history.replay(channel)).epoch)
+    for frame in frames[3:]:  # the reader gets to the PUBLISHes of 4 and 5
+        await broker.publish(channel, frame)
+    await asyncio.sleep(0.05)
+    seqs = [[msgspec.json.decode(t).get("seq") for t in sent] for sent in (here_sent, back_sent)]
+    assert seqs == [[3, 4, 5], [5, 4, 5]]  # `subscribed` (the channel's seq), then each event once
+    for c in (here, back):
+        await gw.detach(c)
