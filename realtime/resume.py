@@ -44,7 +44,7 @@ async def join(fanout: FanOut, conn: Connection, name: str, since: int | None, e
     if feed is not None and feed.last_seq is None:
         feed.last_seq = state.seq  # a later live frame beyond this is a gap to fill from history
         feed.epoch = state.epoch
-    elif feed is not None and feed.epoch == state.epoch and feed.last_seq is not None and feed.last_seq < state.seq:
+    elif feed is not None and feed.last_seq is not None and feed.last_seq < state.seq:
         # This instance's reader is behind the history just read: Redis stamps, stores and
         # PUBLISHes in one step, but the replay came back on another connection before the reader
         # got to the PUBLISH. Those events would reach this socket live after the replay gave them
@@ -52,13 +52,10 @@ async def join(fanout: FanOut, conn: Connection, name: str, since: int | None, e
         # other subscribers get them as usual, this socket's buffer drops what the replay gave,
         # and the live copies are dropped by seq when the reader gets to them.
         try:
-            missed = await fanout.history.between(name, feed.last_seq, state.seq)
+            await fanout.catch_up(name)
         except Exception as exc:
             log.warning("could not catch %s up (%s: %s)", name, type(exc).__name__, exc,
                         exc_info=not is_outage(exc))
-        else:
-            if fanout.feeds.get(name) is feed:
-                fanout.fan_out_newer(feed, missed)
         if conn.closing is not None or name not in conn.buffers:
             return False
     recovered: bool | msgspec.UnsetType = msgspec.UNSET

@@ -15,7 +15,7 @@ from domain.events import Event
 from realtime import protocol as p
 from realtime.broker import InProcessBroker
 from realtime.gateway import Connection, Gateway, GatewayConfig
-from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory
+from realtime.history import InProcessHistory, RealtimePublisher, RedisHistory, frame_parts
 from realtime.presence import InProcessPresence
 from tests.support.backends import REDIS_URL
 
@@ -81,6 +81,14 @@ def test_close_codes() -> None:
 def raw_event(channel: str, n: int) -> bytes:
     return msgspec.json.encode(Event(channel=channel, event="announcement.created", data={"n": n},
                                      at=datetime(2026, 1, 1, tzinfo=UTC)))
+
+
+async def stamped(history: Any, channel: str, payload: bytes) -> bytes:
+    """``payload`` (an Event) stamped and stored in ``history`` without going through a broker —
+    as if this instance's reader had not read its PUBLISH yet; the stamped frame."""
+    parts = frame_parts(payload)
+    assert parts is not None
+    return (await history.stamp(channel, parts[1], parts[2]))[1]
 
 
 @pytest.fixture(params=["inprocess", "redis"] if REDIS_URL else ["inprocess"])
@@ -198,10 +206,7 @@ async def test_feed_drops_duplicates_and_fills_gaps_from_history() -> None:
     await gw.subscribe(conn, channel)
     frames = []
     for n in range(1, 4):  # stamped and stored, but the broker "lost" 1 and 2 (a Redis reconnect)
-        from realtime.history import frame_parts
-
-        _, pre, suf = frame_parts(raw_event(channel, n))  # type: ignore[misc]
-        frames.append((await history.stamp(channel, pre, suf))[1])
+        frames.append(await stamped(history, channel, raw_event(channel, n)))
     await broker.publish(channel, frames[2])
     await broker.publish(channel, frames[1])  # late duplicate
     await asyncio.wait_for(_until(lambda: len(sent) == 4), 2)
@@ -417,8 +422,6 @@ async def test_catch_up_sends_what_history_holds_before_the_live_copy_arrives_an
     invalidation that closes the socket (on another node) reach an instance on two connections, in
     either order: before closing, the gateway sends the member what its contact channel's history
     holds beyond what it was sent — the live copy that arrives afterwards is not sent again."""
-    from realtime.history import frame_parts
-
     broker, history = InProcessBroker(), InProcessHistory()
     gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
     hub, contact = uuid.uuid4(), uuid.uuid4()
@@ -430,13 +433,12 @@ async def test_catch_up_sends_what_history_holds_before_the_live_copy_arrives_an
     publisher = RealtimePublisher(broker, history)
     await publisher.publish(mine, raw_event(mine, 1))  # delivered live: seq 1
     await asyncio.wait_for(_until(lambda: len(t.sent) == 3), 2)
-    stamped = []
+    late = []
     for channel, payload in ((mine, ban_event(mine, hub, contact)), (space, raw_event(space, 2))):
-        _, pre, suf = frame_parts(payload)  # type: ignore[misc]
-        stamped.append((await history.stamp(channel, pre, suf))[1])  # in history; not read live yet
+        late.append(await stamped(history, channel, payload))  # in history; not read live yet
     await gw.catch_up(conn)
     conn.close(4403, "banned", p.error("banned", "You are banned from this hub."))
-    await broker.publish(mine, stamped[0])  # the live copy, late: a duplicate
+    await broker.publish(mine, late[0])  # the live copy, late: a duplicate
     await asyncio.wait_for(_until(lambda: t.closed), 2)
     frames = [msgspec.json.decode(s) for s in t.sent]
     assert [(f["type"], f.get("channel"), f.get("seq")) for f in frames] == [
@@ -475,8 +477,6 @@ async def test_a_gap_filled_while_a_catch_up_reads_the_same_history_is_sent_once
     """Live seq 4 arrives after seq 1 (2 and 3 were missed): the feed fills the gap from history.
     A catch-up reading the same history meanwhile sends 2-4 first; the gap fill then sends
     nothing twice, and the live 4 is not sent again."""
-    from realtime.history import frame_parts
-
     class _Slow(InProcessHistory):
         def __init__(self) -> None:
             super().__init__()
@@ -497,8 +497,7 @@ async def test_a_gap_filled_while_a_catch_up_reads_the_same_history_is_sent_once
     assert await gw.open(conn) is None and await gw.subscribe(conn, mine)
     frames = []
     for n in range(1, 5):
-        _, pre, suf = frame_parts(raw_event(mine, n))  # type: ignore[misc]
-        frames.append((await history.stamp(mine, pre, suf))[1])
+        frames.append(await stamped(history, mine, raw_event(mine, n)))
     await broker.publish(mine, frames[0])  # seq 1 live
     live = asyncio.ensure_future(broker.publish(mine, frames[3]))  # seq 4 live: a gap, filled from history
     await asyncio.wait_for(history.asked.wait(), 2)
@@ -516,22 +515,18 @@ async def test_a_resume_while_the_reader_is_behind_history_gets_each_event_once(
     have read the PUBLISH yet when a subscribe's replay (on another connection) returns it. The
     resumed socket gets it once — from the replay, not again live — and the socket already
     subscribed gets it once, in order. (A resumed client in the failover test got one twice.)"""
-    from realtime.history import frame_parts
-
     broker, history = InProcessBroker(), InProcessHistory()
     gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
     channel = f"hub:{uuid.uuid4()}"
     frames = []
     for n in range(1, 4):
-        _, pre, suf = frame_parts(raw_event(channel, n))  # type: ignore[misc]
-        frames.append((await history.stamp(channel, pre, suf))[1])
+        frames.append(await stamped(history, channel, raw_event(channel, n)))
     here_sent: list[str] = []
     here = make_conn(here_sent, [])
     gw.admit(here)
     assert await gw.subscribe(here, channel)  # seq 3 now: the feed is at 3
     for n in range(4, 6):  # 4 and 5 stamped and stored; the reader has not read their PUBLISH yet
-        _, pre, suf = frame_parts(raw_event(channel, n))  # type: ignore[misc]
-        frames.append((await history.stamp(channel, pre, suf))[1])
+        frames.append(await stamped(history, channel, raw_event(channel, n)))
     back_sent: list[str] = []
     back = make_conn(back_sent, [])  # resumes: it had 1..3 from another instance
     gw.admit(back)
