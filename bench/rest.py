@@ -3,7 +3,7 @@ route, in one run, with a real HTTP load generator (autocannon, from npm: bench/
 
     .venv/bin/python bench/rest.py [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
                                    [--duration 10] [--runs 3] [--connections 20] [--contacts 10000]
-                                   [--compare-tree DIR] [--floor] [--profile DIR]
+                                   [--compare-tree DIR] [--floor] [--profile DIR] [--cpu N]
 
 Starts on 127.0.0.1 and stops at the end (also on error): ``hubwire serve`` (SQLite in a temporary
 folder, or a throwaway PostgreSQL database ``hubwire_bench_<hex>`` with --database-url, dropped at
@@ -170,6 +170,44 @@ def autocannon(url: str, args: Any, *, method: str = "GET", headers: dict[str, s
             "non2xx": rep["non2xx"] + rep["errors"], "total": rep["requests"]["total"]}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(routes: list[tuple[str, dict[str, Any]]], args: Any, pids: dict[int, int]) -> None:
+    """``--cpu N``: each Hubwire route's server CPU per request, from N requests sent one at a time
+    (one keep-alive connection), the servers' own CPU time read from /proc; rounds interleaved,
+    median of ``--runs``. A noisy shared box moves requests/s far more than CPU per request, so a
+    change is best judged by this figure against its base (``--compare-tree``)."""
+    measured = [(name, kw, pid) for name, kw in routes if name.startswith(("GET", "POST"))
+                for port, pid in pids.items() if f":{port}/" in kw["url"]]
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in measured}
+    with httpx.Client(timeout=30) as http:
+        for _ in range(args.runs):
+            for name, kw, pid in measured:
+                before = cpu_seconds(pid)
+                for _ in range(args.cpu):
+                    r = http.request(kw.get("method", "GET"), kw["url"], headers=kw.get("headers"), content=kw.get("body"))
+                    assert r.status_code in (200, 201), r.text[:300]
+                cpu[name].append((cpu_seconds(pid) - before) * 1000 / args.cpu)
+                log(f"{name}: {cpu[name][-1]:.2f} ms CPU per request")
+    print()
+    print(f"Server CPU per request: {args.cpu} sequential requests per route and round, median of {args.runs} "
+          f"round(s), interleaved")
+    print()
+    print("| route | ms CPU per request | rounds |")
+    print("| --- | ---: | --- |")
+    for name, values in cpu.items():
+        print(f"| {name} | {statistics.median(values):.2f} | {' / '.join(f'{v:.2f}' for v in values)} |")
+    for name, values in cpu.items():
+        theirs = cpu.get(next((n for n in cpu if n.startswith(name + " [")), ""), [])
+        if theirs:
+            print(f"- {name}: {statistics.median(values):.2f} vs {statistics.median(theirs):.2f} ms = "
+                  f"{statistics.median(values) / statistics.median(theirs):.2f}x of the other tree's CPU")
+
+
 def main(args: Any) -> None:
     if not (HERE / "rest" / "node_modules" / "autocannon").exists():
         log("npm install (bench/rest) ...")
@@ -209,6 +247,7 @@ def main(args: Any) -> None:
             other_port = free_port()
             proc = spawn([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port",
                           str(other_port)], dict(hw_env, PYTHONPATH=str(other)), tmp / "other.log", cwd=other)
+            other_pid = proc.pid
             wait_http(f"http://127.0.0.1:{other_port}/health", proc, tmp / "other.log")
         proc = spawn([sys.executable, str(HERE / "rest" / "baseline_app.py"), "--port", str(bl_port)], env,
                      tmp / "baseline.log", cwd=HERE / "rest")
@@ -253,11 +292,14 @@ def main(args: Any) -> None:
         for name, kw in routes:  # warm every route once (caches, connections) and check it answers
             r = httpx.request(kw.get("method", "GET"), kw["url"], headers=kw.get("headers"), content=kw.get("body"))
             assert r.status_code in (200, 201), f"{name}: {r.status_code} {r.text[:300]}"
+        if args.cpu:
+            cpu_per_request(routes, args, {hw_port: hw_pid, **({other_port: other_pid} if other_port else {})})
+            return
         results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in routes}
         for run in range(args.runs):
             for name, kw in routes:
                 spy = None
-                if args.profile and run == 0 and name.startswith(("GET", "POST")) and "[" not in name:
+                if args.profile and run == 0 and name.startswith(("GET", "POST")) and not name.endswith("]"):
                     Path(args.profile).mkdir(parents=True, exist_ok=True)
                     out = Path(args.profile) / (name.split(" (")[0].replace("/", "_").replace(" ", "_")[:40] + ".txt")
                     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(hw_pid),
@@ -330,6 +372,8 @@ if __name__ == "__main__":
     ap.add_argument("--floor", action="store_true", help="also load bench/rest/floor_app.py: a bare Litestar "
                     "route reading the same contact page on raw asyncpg (PostgreSQL) and on SQLAlchemy, the floor "
                     "of any route that reads a page from the database")
+    ap.add_argument("--cpu", type=int, default=0, metavar="N", help="instead of the load: each route's server "
+                    "CPU per request over N sequential requests (from /proc), per round, median of --runs")
     ap.add_argument("--profile", default="", help="folder: py-spy record (raw, collapsed stacks) of the hubwire "
                     "process during each route of run 1 (py-spy from PyPI)")
     main(ap.parse_args())

@@ -20,6 +20,7 @@ from domain.errors import Conflict, ValidationFailed
 from domain.events import ReactionChanged, discussion_channel, emit
 from domain.identity.members import MemberPrincipal
 from persistence.models import Reaction
+from persistence.statements import PerDialect, in_ids
 
 MAX_EMOJI_BYTES = 64
 _SHORTCODE = re.compile(r"^:[a-z0-9_+\-]{1,62}:$")
@@ -96,13 +97,13 @@ async def react(ctx: Ctx, member: MemberPrincipal, target_type: str, target_id: 
     return tid
 
 
-# Built once (its cache key is kept with it): every page of a feed or of comments runs it.
-_COUNTS = (sa.select(Reaction.target_id, Reaction.emoji, sa.func.count(),
-                     sa.func.max(sa.case((Reaction.contact_id == sa.bindparam("contact_id"), 1), else_=0)),
-                     sa.func.min(Reaction.created_at))
-           .where(Reaction.target_type == sa.bindparam("target_type"),
-                  Reaction.target_id.in_(sa.bindparam("target_ids", expanding=True)))
-           .group_by(Reaction.target_id, Reaction.emoji))
+# Built once per dialect (its cache key is kept with it): every page of a feed or of comments runs it.
+_COUNTS = PerDialect(lambda dialect: sa.select(
+    Reaction.target_id, Reaction.emoji, sa.func.count(),
+    sa.func.max(sa.case((Reaction.contact_id == sa.bindparam("contact_id"), 1), else_=0)),
+    sa.func.min(Reaction.created_at))
+    .where(Reaction.target_type == sa.bindparam("target_type"), in_ids(Reaction.target_id, "target_ids", dialect))
+    .group_by(Reaction.target_id, Reaction.emoji))
 
 
 async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
@@ -111,7 +112,7 @@ async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
     One grouped query for all the targets of a page."""
     if not target_ids:
         return {}
-    rows = await ctx.uow.session.execute(_COUNTS, {"contact_id": member.contact_id, "target_type": target_type,
+    rows = await ctx.uow.session.execute(_COUNTS(ctx.uow.session), {"contact_id": member.contact_id, "target_type": target_type,
                                                    "target_ids": target_ids})
     out: dict[uuid.UUID, list[tuple[int, object, ReactionCount]]] = {}
     for target_id, emoji, count, reacted, first in rows.all():

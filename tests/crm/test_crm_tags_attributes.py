@@ -95,6 +95,29 @@ async def test_tag_crud_and_unique_names(client):
     await new_tag(client, staff, "Newsletter")  # the name is free again
 
 
+async def test_a_page_of_contacts_shows_each_contacts_tags_in_tagging_order(client):
+    # On PostgreSQL a page reads its tags in its own statement, on SQLite in a second one: either
+    # way a page says what reading each contact alone says, oldest tagging first, not in id order.
+    staff = await register(client, "page-tags")
+    h = hdrs(staff.headers)
+    t1, t2, t3 = [await new_tag(client, staff, n) for n in ("One", "Two", "Three")]
+    cs = [await add_contact(client, staff.headers, staff.team_id, email()) for _ in range(3)]
+    for c, tag in [(cs[0], t3), (cs[2], t2), (cs[0], t1), (cs[0], t2)]:  # one tagging per request
+        r = await client.post(f"{T(staff.team_id)}/contacts/{c['id']}/tags/bulk", headers=h,
+                              json=doc("contact_tags", {"tag_ids": [tag["id"]]}))
+        assert r.status_code == 200, r.text
+    expected = {cs[0]["id"]: [t3["id"], t1["id"], t2["id"]], cs[1]["id"]: [], cs[2]["id"]: [t2["id"]]}
+    assert {c: await contact_tag_ids(client, staff, c) for c in expected} == expected
+    for size in (2, 50):  # across a page boundary, and on one page
+        url = f"{T(staff.team_id)}/contacts?page[size]={size}"
+        listed: dict[str, list[str]] = {}
+        while url:
+            body = (await client.get(url, headers=staff.headers)).json()
+            listed.update({c["id"]: c["attributes"]["tag_ids"] for c in body["data"]})
+            url = body["links"].get("next")
+        assert listed == expected
+
+
 async def test_contact_counts_count_live_contacts_with_one_grouped_query_per_page(client, app):
     staff = await register(client, "counts")
     h = hdrs(staff.headers)

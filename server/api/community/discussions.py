@@ -8,6 +8,7 @@ member may see under ``H/discussions``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.community import comments as comment_service
 from domain.community import discussions as discussion_service
 from domain.community import reactions as reaction_service
+from domain.community.discussions import DiscussionFields
 from domain.context import Ctx
 from domain.identity.members import MemberPrincipal
 from persistence.ids import parse_id
@@ -205,7 +207,7 @@ class MemberCommentsController(Controller):
 # ---- shared by the handlers above: documents carry the caller's reactions --------------------------------
 
 
-async def _discussions(ctx: Ctx, member: MemberPrincipal, items: list[Discussion]) -> list[DiscussionsResource]:
+async def _discussions(ctx: Ctx, member: MemberPrincipal, items: Sequence[DiscussionFields]) -> list[DiscussionsResource]:
     counts = await reaction_service.reaction_counts(ctx, member, "discussion", [d.id for d in items])
     return [discussion_resource(d, counts.get(d.id)) for d in items]
 

@@ -9,10 +9,10 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request
 
-from domain.community.discussions import FeedQuery
+from domain.community.discussions import DiscussionFields, FeedQuery
 from domain.community.reactions import ReactionCount
 from domain.filters import parse_bool_filter
-from persistence.models import Comment, Discussion
+from persistence.models import Comment
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_list_query
 
 UNSET = msgspec.UNSET
@@ -108,7 +108,7 @@ class DiscussionsUpdateDocument(Inbound):
     data: DiscussionsUpdateData
 
 
-def discussion_resource(d: Discussion, reactions: list[ReactionCount] | None) -> DiscussionsResource:
+def discussion_resource(d: DiscussionFields, reactions: list[ReactionCount] | None) -> DiscussionsResource:
     attrs = DiscussionAttributes(
         hub_id=str(d.hub_id), space_id=str(d.space_id), author_contact_id=str(d.author_contact_id), title=d.title,
         body=d.body, status=d.status, publish_at=d.publish_at, published_at=d.published_at, is_pinned=d.is_pinned,
