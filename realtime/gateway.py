@@ -91,6 +91,9 @@ class Gateway:
         self.connections: set[Connection] = set()
         self._per_member: dict[tuple[uuid.UUID, uuid.UUID], set[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # subscribes to a contact channel still answering from history, by (socket id, channel):
+        # done when they end (catch_up waits for them)
+        self._joining: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self.clock = clock  # what sockets stamp queued frames with (the overload's queue ages)
@@ -315,7 +318,14 @@ class Gateway:
         if refusal is not None:
             conn.enqueue(p.error(refusal.code, refusal.message, name))
             return False
-        return await resume.join(self.fanout, conn, name, since, epoch, self.config.max_replay)
+        if ch.kind != "contact":
+            return await resume.join(self.fanout, conn, name, since, epoch, self.config.max_replay)
+        done = self._joining[(conn.id, name)] = asyncio.get_running_loop().create_future()
+        try:
+            return await resume.join(self.fanout, conn, name, since, epoch, self.config.max_replay)
+        finally:
+            del self._joining[(conn.id, name)]
+            done.set_result(None)
 
     async def revoke(self, conn: Connection, channels: list[str], code: str, message: str) -> None:
         """Unsubscribe ``conn`` from ``channels``, telling it why."""
@@ -328,7 +338,14 @@ class Gateway:
         """Before ``conn`` is closed for what an event announced (a ban): send it the events of its
         contact channel that history holds and this instance's reader has not brought yet, so the
         member hears the announcement before the close (``FanOut.catch_up``; with sharded Redis the
-        event and the access invalidation travel on different nodes). History away: closed as is."""
+        event and the access invalidation travel on different nodes). History away: closed as is.
+
+        A subscribe to the contact channel still answering from history holds the live event in
+        its buffer, which a close would discard: it is let finish first (within the same bound),
+        so the event reaches the member after its ``subscribed``, in order, as any other."""
+        joining = [done for name in conn.buffers if (done := self._joining.get((conn.id, name))) is not None]
+        if joining:
+            await asyncio.wait(joining, timeout=CATCH_UP_TIMEOUT)
         for name in list(conn.channels):
             ch = parse_channel(name)
             if ch is None or ch.kind != "contact":

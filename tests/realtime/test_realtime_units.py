@@ -473,6 +473,74 @@ async def test_catch_up_with_history_away_or_silent_is_logged_not_raised(monkeyp
     await gw.detach(conn)
 
 
+class _GatedReplay(InProcessHistory):
+    """History whose replays wait until ``gate`` is set (a subscribe caught mid-way)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def replay(self, channel: str, since: int | None = None, epoch: str | None = None) -> Any:
+        self.asked.set()
+        await self.gate.wait()
+        return await super().replay(channel, since, epoch)
+
+
+async def test_a_ban_landing_while_the_contact_channel_is_subscribing_is_heard_before_the_close() -> None:
+    """The member (re)subscribes to its contact channel and is banned while the subscribe still
+    reads history: the event is in the subscribe's buffer and its replay, and a close right away
+    would discard both. The close waits for the subscribe, so the member gets ``subscribed``, the
+    ``member.banned`` event, then ``error banned``."""
+    broker, history = InProcessBroker(), _GatedReplay()
+    gw = Gateway(broker, history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    hub, contact = uuid.uuid4(), uuid.uuid4()
+    mine = f"contact:{contact}"
+    t = _Transport()
+    conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=hub, contact_id=contact)
+    assert await gw.open(conn) is None
+    joining = asyncio.ensure_future(gw.subscribe(conn, mine, since=0))  # a resume after a reconnect
+    await asyncio.wait_for(history.asked.wait(), 2)
+    await RealtimePublisher(broker, history).publish(mine, ban_event(mine, hub, contact))  # live: buffered
+
+    async def ban() -> None:  # what ChannelAccess.recheck does for a banned member
+        await gw.catch_up(conn)
+        conn.close(4403, "banned", p.error("banned", "You are banned from this hub."))
+
+    closing = asyncio.ensure_future(ban())
+    await asyncio.sleep(0.05)
+    assert not t.closed and not closing.done()  # the close waits for the subscribe
+    history.gate.set()
+    await asyncio.wait_for(closing, 2)
+    assert await asyncio.wait_for(joining, 2) is True
+    await asyncio.wait_for(_until(lambda: t.closed), 2)
+    frames = [msgspec.json.decode(x) for x in t.sent]
+    assert [(f["type"], f.get("channel"), f.get("seq")) for f in frames] == [
+        ("subscribed", mine, 1), ("event", mine, 1), ("error", None, None)]
+    assert frames[1]["event"] == "member.banned" and frames[2]["code"] == "banned" and t.closed == [4403]
+    await gw.detach(conn)
+
+
+async def test_a_subscribe_that_never_ends_does_not_hold_a_bans_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("realtime.gateway.CATCH_UP_TIMEOUT", 0.05)
+    history = _GatedReplay()  # never opened
+    gw = Gateway(InProcessBroker(), history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    contact = uuid.uuid4()
+    t = _Transport()
+    conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=uuid.uuid4(), contact_id=contact)
+    assert await gw.open(conn) is None
+    joining = asyncio.ensure_future(gw.subscribe(conn, f"contact:{contact}"))
+    await asyncio.wait_for(history.asked.wait(), 2)
+    await asyncio.wait_for(gw.catch_up(conn), 2)  # gave up waiting after the bound
+    conn.close(4403, "banned", p.error("banned", "You are banned from this hub."))
+    history.gate.set()
+    assert await asyncio.wait_for(joining, 2) is False  # the subscribe ends with the socket
+    await asyncio.wait_for(_until(lambda: t.closed), 2)
+    assert [msgspec.json.decode(x)["type"] for x in t.sent] == ["error"] and t.closed == [4403]
+    assert not gw._joining
+    await gw.detach(conn)
+
+
 async def test_a_gap_filled_while_a_catch_up_reads_the_same_history_is_sent_once_in_order() -> None:
     """Live seq 4 arrives after seq 1 (2 and 3 were missed): the feed fills the gap from history.
     A catch-up reading the same history meanwhile sends 2-4 first; the gap fill then sends
