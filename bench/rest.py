@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -170,6 +171,18 @@ def autocannon(url: str, args: Any, *, method: str = "GET", headers: dict[str, s
             "non2xx": rep["non2xx"] + rep["errors"], "total": rep["requests"]["total"]}
 
 
+def py_spy(folder: str, name: str, pid: int, *, duration: float = 0, rate: int = 100) -> subprocess.Popen[bytes]:
+    """py-spy recording ``pid`` (raw, collapsed stacks) into ``folder``, one file per route: for
+    ``duration`` s, or until sent SIGINT."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / (name.split(" (")[0].replace("/", "_").replace(" ", "_")[:40] + ".txt")
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
+           "--rate", str(rate), "-o", str(out)]
+    if duration:
+        cmd += ["--duration", str(int(duration))]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -185,13 +198,20 @@ def cpu_per_request(routes: list[tuple[str, dict[str, Any]]], args: Any, pids: d
                 for port, pid in pids.items() if f":{port}/" in kw["url"]]
     cpu: dict[str, list[float]] = {name: [] for name, _, _ in measured}
     with httpx.Client(timeout=30) as http:
-        for _ in range(args.runs):
+        for run in range(args.runs):
             for name, kw, pid in measured:
+                spy = None
+                if args.profile and run == 0 and not name.endswith("]"):
+                    spy = py_spy(args.profile, name, pid, rate=1000)
+                    time.sleep(1)  # py-spy attaches
                 before = cpu_seconds(pid)
                 for _ in range(args.cpu):
                     r = http.request(kw.get("method", "GET"), kw["url"], headers=kw.get("headers"), content=kw.get("body"))
                     assert r.status_code in (200, 201), r.text[:300]
                 cpu[name].append((cpu_seconds(pid) - before) * 1000 / args.cpu)
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+                    spy.wait(60)
                 log(f"{name}: {cpu[name][-1]:.2f} ms CPU per request")
     print()
     print(f"Server CPU per request: {args.cpu} sequential requests per route and round, median of {args.runs} "
@@ -300,11 +320,7 @@ def main(args: Any) -> None:
             for name, kw in routes:
                 spy = None
                 if args.profile and run == 0 and name.startswith(("GET", "POST")) and not name.endswith("]"):
-                    Path(args.profile).mkdir(parents=True, exist_ok=True)
-                    out = Path(args.profile) / (name.split(" (")[0].replace("/", "_").replace(" ", "_")[:40] + ".txt")
-                    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(hw_pid),
-                                            "--format", "raw", "--duration", str(int(args.duration)), "-o", str(out)],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    spy = py_spy(args.profile, name, hw_pid, duration=args.duration)
                 res = autocannon(kw["url"], args, method=kw.get("method", "GET"), headers=kw.get("headers"),
                                  body=kw.get("body"))
                 if spy is not None:
@@ -375,5 +391,5 @@ if __name__ == "__main__":
     ap.add_argument("--cpu", type=int, default=0, metavar="N", help="instead of the load: each route's server "
                     "CPU per request over N sequential requests (from /proc), per round, median of --runs")
     ap.add_argument("--profile", default="", help="folder: py-spy record (raw, collapsed stacks) of the hubwire "
-                    "process during each route of run 1 (py-spy from PyPI)")
+                    "process during each route of run 1 (with --cpu: of its sequential requests, 1,000 samples/s); py-spy from PyPI")
     main(ap.parse_args())
