@@ -2,7 +2,7 @@
 route, in one run, with a real HTTP load generator (autocannon, from npm: bench/rest/).
 
     .venv/bin/python bench/rest.py [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
-                                   [--duration 10] [--runs 3] [--connections 20] [--contacts 10000]
+                                   [--redis-url redis://127.0.0.1:6379/0] [--duration 10] [--runs 3] [--connections 20] [--contacts 10000]
                                    [--compare-tree DIR] [--floor] [--profile DIR] [--cpu N]
 
 Starts on 127.0.0.1 and stops at the end (also on error): ``hubwire serve`` (SQLite in a temporary
@@ -254,6 +254,8 @@ def main(args: Any) -> None:
                       # the limiter still counts every request, but never refuses one: 429s would be
                       # measured instead of the routes
                       HUBWIRE_RATE_LIMIT_PER_KEY=str(10**9), HUBWIRE_RATE_LIMIT_PER_IP=str(10**9))
+        if args.redis_url:  # the broker, rate limits and presence in Redis, as a deployment runs them
+            hw_env["HUBWIRE_REDIS_URL"] = args.redis_url
         hw_port, bl_port = free_port(), free_port()
         # `python -m server.cli` from the tree itself (PYTHONPATH): the venv's `hubwire` script would
         # import whatever checkout the editable install points at, not necessarily this one.
@@ -378,6 +380,8 @@ def main(args: Any) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", default="")
+    ap.add_argument("--redis-url", default="", help="run the Hubwire servers on this Redis (rate limits, broker), "
+                    "as a deployment of several instances does; default: the embedded in-process ones")
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--connections", type=int, default=20)

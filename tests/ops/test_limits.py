@@ -4,6 +4,7 @@ the request body size (server/limits.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections import Counter
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -21,6 +23,7 @@ from server.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from server.settings import Settings, SettingsError
 from tests.support.api import assert_error, bearer, register
 from tests.support.backends import REDIS_URL, make_settings
+from tests.support.faults import OwnRedis
 
 RATELIMIT = re.compile(r'^"(per-key|per-ip)";r=(\d+);t=(\d+)$')
 
@@ -88,6 +91,40 @@ async def test_a_burst_of_concurrent_checks_lets_exactly_the_limit_through(limit
                                       for _ in range(300)))
     assert Counter(v[0].allowed for v in verdicts) == {True: 8, False: 292}
     assert sorted(v[0].count for v in verdicts) == list(range(1, 301))
+
+
+async def test_a_window_counts_its_cost_then_starts_over(limiter: Any) -> None:
+    key = f"login:{uuid.uuid4().hex}"
+    v = await limiter.hit(key, 3, 1, cost=2)
+    assert (v.allowed, v.count, v.retry_after) == (True, 2, 1)
+    [a, b] = await limiter.hit_many([(key, 3, 1), (key + ":b", 1, 60)])
+    assert (a.allowed, a.count, b.allowed, b.count) == (True, 3, True, 1)
+    assert (b.retry_after > 1) and not (await limiter.hit(key, 3, 1)).allowed  # 4 of 3
+    await asyncio.sleep(1.2)  # the 1 s window is over: counting starts again
+    assert (await limiter.hit(key, 3, 1)).count == 1
+
+
+async def test_the_redis_limiter_survives_a_redis_restart_and_mends_a_window_without_expiry(tmp_path: Path) -> None:
+    """The limiter counts with a Lua script (EVALSHA): a Redis restart forgets loaded scripts, and
+    the next hit loads it again instead of failing (which would let every request through)."""
+    own = OwnRedis(tmp_path / "redis.log")
+    own.start()
+    client = RedisBroker(own.url).client
+    limiter = RedisRateLimiter(client, "hubwire-test:rl:")
+    try:
+        assert (await limiter.hit("k", 5, 60)).count == 1
+        own.stop()
+        own.start()  # no persistence: counts and scripts are gone
+        with contextlib.suppress(redis.exceptions.ConnectionError):
+            await client.ping()  # the pooled connection died with the server: this finds out
+        assert (await limiter.hit("k", 5, 60)).count == 1
+        await client.set(limiter._prefix + "stuck", 7)  # a count left without an expiry
+        v = await limiter.hit("stuck", 5, 30)
+        assert (v.allowed, v.count, v.retry_after) == (False, 8, 30)
+        assert 0 < await client.ttl(limiter._prefix + "stuck") <= 30
+    finally:
+        await client.aclose()
+        own.stop()
 
 
 async def test_probes_pages_and_webhooks_are_not_rate_limited(limited: AsyncTestClient[Litestar]) -> None:
