@@ -10,6 +10,7 @@ asked again — on every instance, within a second (docs/realtime.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -116,10 +117,12 @@ class ChannelAccess:
             contacts = {c.contact_id for c in group if c.contact_id is not None}
             async with self._contexts() as ctx:
                 status = await membership_statuses(ctx, hub_id, contacts)
+            banned = [c for c in group if c.contact_id is not None and status.get(c.contact_id) == "banned"]
+            if banned:  # the member.banned event first, whichever node it is on: every socket at once
+                await asyncio.gather(*(gateway.catch_up(c) for c in banned))
             for c in group:
                 st = status.get(c.contact_id) if c.contact_id is not None else None
                 if st == "banned":
-                    await gateway.catch_up(c)  # the member.banned event first, whichever node it is on
                     c.close(p.CLOSE_FORBIDDEN, "banned", p.error("banned", "You are banned from this hub."),
                             p.encode(p.Closing(code=p.CLOSE_FORBIDDEN, reason="banned")))
                 elif st == "erased":  # their data was erased: the socket goes, and their presence with it

@@ -320,12 +320,17 @@ class Gateway:
             return False
         if ch.kind != "contact":
             return await resume.join(self.fanout, conn, name, since, epoch, self.config.max_replay)
-        done = self._joining[(conn.id, name)] = asyncio.get_running_loop().create_future()
+        key = (conn.id, name)
+        if key in self._joining:  # the same subscribe sent twice before the first was answered
+            conn.enqueue(p.error("already_subscribed", "Already subscribed to this channel.", name))
+            return False
+        done = self._joining[key] = asyncio.get_running_loop().create_future()
         try:
             return await resume.join(self.fanout, conn, name, since, epoch, self.config.max_replay)
         finally:
-            del self._joining[(conn.id, name)]
             done.set_result(None)
+            if self._joining.get(key) is done:
+                del self._joining[key]
 
     async def revoke(self, conn: Connection, channels: list[str], code: str, message: str) -> None:
         """Unsubscribe ``conn`` from ``channels``, telling it why."""
@@ -340,9 +345,13 @@ class Gateway:
         member hears the announcement before the close (``FanOut.catch_up``; with sharded Redis the
         event and the access invalidation travel on different nodes). History away: closed as is.
 
-        A subscribe to the contact channel still answering from history holds the live event in
-        its buffer, which a close would discard: it is let finish first (within the same bound),
-        so the event reaches the member after its ``subscribed``, in order, as any other."""
+        A subscribe to the contact channel still answering from history holds the event (live in
+        its buffer, or in its replay for a resume), which a close would discard: it is let finish
+        first, so the event reaches the member after its ``subscribed``, in order, as any other.
+        (An event older than a fresh subscribe's history read is before its ``subscribed`` seq,
+        and not sent, as ever.) All of it within one ``CATCH_UP_TIMEOUT``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CATCH_UP_TIMEOUT
         joining = [done for name in conn.buffers if (done := self._joining.get((conn.id, name))) is not None]
         if joining:
             await asyncio.wait(joining, timeout=CATCH_UP_TIMEOUT)
@@ -353,7 +362,7 @@ class Gateway:
             try:
                 # bounded: a node that does not answer must not hold the close (nor the re-check of
                 # the other sockets behind it)
-                await asyncio.wait_for(self.fanout.catch_up(name), CATCH_UP_TIMEOUT)
+                await asyncio.wait_for(self.fanout.catch_up(name), max(0.0, deadline - loop.time()))
             except Exception as exc:
                 log.warning("could not catch %s up before closing %s (%s: %s)", name, conn.id,
                             type(exc).__name__, exc,

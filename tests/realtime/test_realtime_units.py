@@ -541,6 +541,25 @@ async def test_a_subscribe_that_never_ends_does_not_hold_a_bans_close(monkeypatc
     await gw.detach(conn)
 
 
+async def test_the_same_contact_subscribe_sent_twice_at_once_is_answered_once() -> None:
+    history = _GatedReplay()
+    gw = Gateway(InProcessBroker(), history, InProcessPresence(), authorize=_allow, recheck=_noop)
+    contact = uuid.uuid4()
+    mine = f"contact:{contact}"
+    t = _Transport()
+    conn = Connection(kind="member", send=t.send, close_transport=t.close, hub_id=uuid.uuid4(), contact_id=contact)
+    assert await gw.open(conn) is None
+    first = asyncio.ensure_future(gw.subscribe(conn, mine))
+    await asyncio.wait_for(history.asked.wait(), 2)
+    assert await gw.subscribe(conn, mine) is False  # while the first still reads history
+    history.gate.set()
+    assert await asyncio.wait_for(first, 2) is True and not gw._joining
+    await asyncio.wait_for(_until(lambda: len(t.sent) == 2), 2)
+    assert [(f["type"], f.get("code")) for f in map(msgspec.json.decode, t.sent)] == [
+        ("error", "already_subscribed"), ("subscribed", None)]
+    await gw.detach(conn)
+
+
 async def test_a_gap_filled_while_a_catch_up_reads_the_same_history_is_sent_once_in_order() -> None:
     """Live seq 4 arrives after seq 1 (2 and 3 were missed): the feed fills the gap from history.
     A catch-up reading the same history meanwhile sends 2-4 first; the gap fill then sends
