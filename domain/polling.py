@@ -61,6 +61,55 @@ class TaskJob:
                 await task
 
 
+class Wakeup:
+    """How a loop that knows when its next work is due waits for it: until then (at most its
+    longest wait), or until something changes what is due — a message on one of ``channels``
+    (published after the commit that changed it, on any instance), or the broker reconnecting
+    (messages sent meanwhile were lost to this instance). ``clear()`` before a pass, so a change
+    made during the pass wakes the next wait at once."""
+
+    def __init__(self, broker: Any | None, channels: tuple[str, ...]) -> None:
+        self.broker, self.channels = broker, channels
+        self._event = asyncio.Event()
+        self._subscribed = False
+
+    async def start(self) -> None:
+        if self.broker is None or self._subscribed:
+            return
+        for channel in self.channels:
+            await self.broker.subscribe(channel, self._on_message)
+        self.broker.on_reconnect(self._on_reconnect)
+        self._subscribed = True
+
+    async def stop(self) -> None:
+        if self.broker is None or not self._subscribed:
+            return
+        self._subscribed = False
+        for channel in self.channels:
+            with contextlib.suppress(Exception):  # a broker that is away has dropped it already
+                await self.broker.unsubscribe(channel, self._on_message)
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until woken; True when woken."""
+        try:
+            await asyncio.wait_for(self._event.wait(), max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _on_message(self, _channel: str, _payload: bytes) -> None:
+        self._event.set()
+
+    async def _on_reconnect(self) -> None:
+        self._event.set()
+
+
 class PollingWorker:
     """Subclasses set ``name`` (for logs and the task), ``wake_channel`` and ``log``, implement
     ``run_once()`` and may override ``interrupted`` (logged when ``stop`` had to cancel)."""

@@ -3,8 +3,9 @@
 - ``email_worker``: sends what the email outbox holds (``domain/email/worker.py``), woken by
   enqueues or every few seconds. Every web process runs it; ``hubwire worker`` runs it alone.
 - ``community_scheduler``: publishes scheduled discussions at ``publish_at``
-  (``domain/community/scheduler.py``), every ``HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL`` seconds
-  (default 1). Every web process runs it; instances never publish one twice.
+  (``domain/community/scheduler.py``): it sleeps until the next one is due, woken when one is
+  scheduled, and looks at least every ``HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL`` seconds (default
+  60). Every web process runs it; instances never publish one twice.
 - ``provider_event_worker``: applies the payment-provider events the webhook routes stored
   (``domain/commerce/provider_event_worker.py``) with the handlers of
   ``domain/commerce/provider_event_handlers.py``, woken as each is stored or every few seconds.
@@ -13,7 +14,7 @@
   period end, a past-due grace period over), invalidates that contact's access facts on every
   instance so live sockets re-check and lose channels with ``access_revoked``; ends ``manual`` /
   ``free`` subscriptions at their period end (``domain/commerce/lifecycle.py``). Every web process
-  runs it, every second.
+  runs it: at the next end to come, woken by access changes, and at least every minute.
 - ``realtime_outbox_relay``: publishes, in order, the live events whose publish failed after
   commit while the broker was away (``realtime/outbox.py``), as soon as the broker answers again;
   woken by the broker's reconnect, otherwise it looks every 5 s for rows another instance left.
@@ -75,7 +76,8 @@ def email_worker_for(services: Services) -> EmailWorker:
 
 
 def community_scheduler_for(services: Services) -> PublishLoop:
-    return PublishLoop(services.context, interval=services.settings.community_scheduler_interval)
+    return PublishLoop(services.context, interval=services.settings.community_scheduler_interval,
+                       broker=services.broker)
 
 
 def provider_event_worker_for(services: Services) -> ProviderEventWorker:
@@ -85,7 +87,7 @@ def provider_event_worker_for(services: Services) -> ProviderEventWorker:
 
 
 def lapse_watcher_for(services: Services) -> LapseWatcher:
-    return LapseWatcher(services.context, services.clock)
+    return LapseWatcher(services.context, services.clock, broker=services.broker)
 
 
 def realtime_outbox_relay_for(services: Services) -> TaskJob:

@@ -166,7 +166,7 @@ class Settings:
     # HUBWIRE_REDIS_SHARDS: Redis nodes the realtime channels are spread over (realtime/shards.py);
     # empty = every channel on HUBWIRE_REDIS_URL (or in-process without Redis)
     redis_shards: tuple[str, ...] = ()
-    community_scheduler_interval: float = 1.0
+    community_scheduler_interval: float = 60.0
     # Operations (docs/deploy.md#running-in-production): the token /metrics asks for (unset: 404),
     # the log format (auto: human-readable on a terminal, JSON lines otherwise), request body
     # limits by route kind, and the REST API's rate limits per API key / token and per IP.
@@ -256,7 +256,7 @@ class Settings:
             login_limit_window_seconds=_int(env, "HUBWIRE_LOGIN_LIMIT_WINDOW", 900),
             trusted_proxies=proxies,
             realtime=_numbers(env, "HUBWIRE_RT_"),
-            community_scheduler_interval=_positive_float(env, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL", 1.0),
+            community_scheduler_interval=_positive_float(env, "HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL", 60.0),
             metrics_token=metrics_token,
             log_format=log_format,
             max_json_body_bytes=_int_between(env, "HUBWIRE_MAX_JSON_BODY", 1_000_000, 1024, 1 << 30),

@@ -4,9 +4,13 @@ An entitlement's ``ends_at`` (a subscription's period end after a cancel at peri
 past-due grace period, a staff grant's window) is applied by the access evaluator at the time it
 decides, so a new request or subscribe is refused from that second on without anyone doing anything.
 A socket that already holds a channel, though, is only re-checked when the facts change. This job
-makes that happen: every ``interval`` seconds (1 by default), and sooner when an end is due sooner,
-:meth:`LapseWatcher.run_once` finds the entitlements whose ``ends_at`` passed since its last pass
-and calls ``facts_changed`` for each (hub, contact). After commit every instance drops those facts
+makes that happen: at the next ``ends_at`` to come (:meth:`LapseWatcher.next_due`), or after
+``interval`` seconds (60 by default) when none is nearer, :meth:`LapseWatcher.run_once` finds the
+entitlements whose ``ends_at`` passed since its last pass and calls ``facts_changed`` for each
+(hub, contact). Every change to an entitlement already announces itself on ``access:invalidate``
+(the access facts cache needs it): that wakes the job on every instance to look at the next end
+again, at most once per ``min_interval`` (1 s), and so does the broker reconnecting. An idle server
+no longer asks the database twice a second (bench/README.md). After commit every instance drops those facts
 and its realtime gateway re-checks the contact's sockets, which lose the channels they may no
 longer hold with ``access_revoked``.
 
@@ -23,18 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
-from domain.access.invalidation import facts_changed
+from domain.access.invalidation import INVALIDATE_CHANNEL, facts_changed
 from domain.clock import Clock
 from domain.commerce.subscriptions import LOCAL_PROVIDERS, end_local_at_period_end
 from domain.context import Ctx
-from domain.polling import TaskJob, log_failed_pass
+from domain.polling import TaskJob, Wakeup, log_failed_pass
 from persistence.models import Entitlement, Subscription
 
 log = logging.getLogger("hubwire.commerce")
@@ -48,10 +54,13 @@ class LapseReport:
 
 class LapseWatcher:
     def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], clock: Clock, *,
-                 interval: float = 1.0, lookback: timedelta = timedelta(minutes=10)) -> None:
+                 interval: float = 60.0, min_interval: float = 1.0, lookback: timedelta = timedelta(minutes=10),
+                 broker: Any | None = None) -> None:
         self._contexts = contexts
         self.clock = clock
         self.interval = interval
+        self.min_interval = min_interval
+        self._wakeup = Wakeup(broker, (INVALIDATE_CHANNEL,))
         self.lookback = lookback
         self.since: datetime | None = None
         self._job = TaskJob("hubwire-lapse-watcher", self._run)
@@ -95,6 +104,8 @@ class LapseWatcher:
 
     async def _run(self) -> None:
         while True:
+            self._wakeup.clear()  # before the pass: a change made during it wakes the wait
+            started = time.monotonic()
             wait = self.interval
             try:
                 await self.run_once()
@@ -103,10 +114,14 @@ class LapseWatcher:
                     wait = max(0.01, min(wait, (due - self.clock.now()).total_seconds()))
             except Exception as exc:
                 log_failed_pass(log, "lapse job", exc)
-            await asyncio.sleep(wait)
+            if await self._wakeup.wait(wait):
+                # woken by a change: look again, but not more often than every min_interval
+                await asyncio.sleep(max(0.0, started + self.min_interval - time.monotonic()))
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self._wakeup.start()
         self._job.start()
 
     async def stop(self) -> None:
         await self._job.stop()
+        await self._wakeup.stop()

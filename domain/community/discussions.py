@@ -53,6 +53,9 @@ from persistence.pagination import (
 )
 
 STATUSES = ("draft", "scheduled", "published")
+# Published after the commit that schedules or reschedules a discussion: wakes the scheduler of
+# every instance (domain/community/scheduler.py), which otherwise sleeps until the next one is due.
+SCHEDULER_WAKE = "internal:community_scheduler"
 SORTS = ("newest", "activity")
 MAX_TITLE = 300
 MAX_BODY = 50_000
@@ -255,6 +258,8 @@ async def start_discussion(ctx: Ctx, member: MemberPrincipal, space_id: uuid.UUI
     await uow.session.flush()
     if status == "published":
         await announce(uow, d, space, "discussion.created", now)
+    elif status == "scheduled":
+        uow.publish(SCHEDULER_WAKE, b"wake")
     return d
 
 
@@ -311,6 +316,8 @@ async def edit_discussion(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid
             await announce(uow, d, seen.space, "discussion.created", now)
         elif edited:
             await announce(uow, d, seen.space, "discussion.updated", now)
+    elif status == "scheduled":
+        uow.publish(SCHEDULER_WAKE, b"wake")  # its publish_at may have moved earlier
     return d
 
 

@@ -4,21 +4,27 @@
 (``publish_at <= now``, to the second the clock says), and announces each (``discussion.created``)
 after commit. Each row is claimed with a conditional UPDATE (``status = 'scheduled'``), so when
 several instances run the loop a discussion is published, and announced, exactly once.
-:class:`PublishLoop` runs it every ``interval`` seconds.
+
+:class:`PublishLoop` runs it, then waits until the next ``publish_at`` to come (:func:`next_due`),
+at most ``interval`` seconds (60 by default), or until woken: scheduling or rescheduling a
+discussion publishes ``SCHEDULER_WAKE`` after commit (``domain.community.discussions``), which
+wakes the loop of every instance, and so does the broker reconnecting. An idle server does not
+ask the database every second (it did: a pass per second per instance, bench/README.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from domain.community.discussions import announce
+from domain.community.discussions import SCHEDULER_WAKE, announce
 from domain.context import Ctx
-from domain.polling import TaskJob, log_failed_pass
+from domain.polling import TaskJob, Wakeup, log_failed_pass
 from persistence.models import Discussion, Space
 
 log = logging.getLogger("hubwire.community")
@@ -53,31 +59,52 @@ async def publish_due(ctx: Ctx, *, limit: int = BATCH) -> list[Discussion]:
     return published
 
 
-class PublishLoop:
-    """Runs :func:`publish_due` every ``interval`` seconds until stopped, each round in its own
-    unit of work from ``contexts`` (``Services.context``); a failed round is logged and the next
-    one tries again."""
+async def next_due(ctx: Ctx) -> datetime | None:
+    """The earliest ``publish_at`` of a scheduled discussion (None: nothing is scheduled)."""
+    return await ctx.uow.session.scalar(  # type: ignore[no-any-return]
+        sa.select(sa.func.min(Discussion.publish_at))
+        .where(Discussion.status == "scheduled", Discussion.deleted_at.is_(None)))
 
-    def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], *, interval: float = 1.0) -> None:
+
+class PublishLoop:
+    """Runs :func:`publish_due` when a scheduled discussion is due (see the module docstring), each
+    round in its own unit of work from ``contexts`` (``Services.context``); a failed round is
+    logged and the next one, ``interval`` seconds later at most, tries again."""
+
+    def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], *, interval: float = 60.0,
+                 broker: Any | None = None) -> None:
         self._contexts = contexts
         self._interval = interval
+        self._wakeup = Wakeup(broker, (SCHEDULER_WAKE,))
         self._job = TaskJob("hubwire-community-scheduler", self._run)
 
     async def run_once(self) -> int:
         async with self._contexts() as ctx:
             return len(await publish_due(ctx))
 
+    async def wait_time(self) -> float:
+        """Seconds until the next scheduled discussion is due, at most ``interval``."""
+        async with self._contexts() as ctx:
+            due = await next_due(ctx)
+            now = ctx.now()
+        return self._interval if due is None else min(self._interval, (due - now).total_seconds())
+
     async def _run(self) -> None:
         while True:
+            self._wakeup.clear()  # before the pass: what is scheduled during it wakes the wait
+            wait = self._interval
             try:
                 while await self.run_once() >= BATCH:
                     pass  # a backlog: keep going without waiting
+                wait = await self.wait_time()
             except Exception as exc:
                 log_failed_pass(log, "publishing scheduled discussions", exc)
-            await asyncio.sleep(self._interval)
+            await self._wakeup.wait(wait)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self._wakeup.start()
         self._job.start()
 
     async def stop(self) -> None:
         await self._job.stop()
+        await self._wakeup.stop()

@@ -4,6 +4,7 @@ payload the broker carries after commit, and the exact frames a real WebSocket s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -223,6 +224,33 @@ async def test_scheduled_discussions_publish_at_the_exact_second(client, app):
         events = sp.drain()
         assert ts(events[0]["at"]) == at
         assert strip_at(events) == [event(r.json()["data"], "discussion.created", f"space:{s['id']}")]
+
+
+async def test_the_running_scheduler_publishes_at_publish_at_woken_by_the_schedule(client, app):
+    """The app's own scheduler, no polling every second: it sleeps until the next publish_at (at
+    most a minute here) and is woken when a discussion is scheduled or moved earlier, so one moved
+    to two seconds from now is published then, not up to a minute later."""
+    assert app.state.services.settings.community_scheduler_interval == 60
+    c = await community(client)
+    ann, bob = await c.member(client, "ann"), await c.member(client, "bob")
+    s = await c.space(client, access_level="open")
+    await asyncio.sleep(0.5)  # the scheduler has looked, found nothing due, and sleeps
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(microsecond=0)
+    d = await c.discussion(client, ann, s["id"], status="scheduled", publish_at=later.isoformat())
+    await asyncio.sleep(1)  # woken by that, it has looked again and sleeps for the minute
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(seconds=1)
+    r = await client.patch(f"{c.h}/discussions/{d['id']}", json=doc("discussions", {"publish_at": soon.isoformat()}),
+                           headers=w(ann.headers))
+    assert r.status_code == 200 and r.json()["data"]["attributes"]["status"] == "scheduled", r.text
+    for _ in range(150):  # due in 2-3 s; without the wake it would wait for the minute
+        r = await client.get(f"{c.h}/discussions/{d['id']}", headers=bob.headers)
+        if r.status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert r.status_code == 200, r.text
+    a = r.json()["data"]["attributes"]
+    assert a["status"] == "published" and ts(a["published_at"]) == soon
+    assert datetime.now(timezone.utc) >= soon
 
 
 async def test_feeds_page_without_duplicates_or_gaps_while_discussions_arrive(client):
