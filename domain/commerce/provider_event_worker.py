@@ -163,7 +163,14 @@ class ProviderEventWorker(PollingWorker):
             s = uow.session
             stmt = sa.select(t).where(t.id == claim.id, t.status == "pending", t.attempts == claim.attempts)
             if s.bind.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
+                # Wait for a lock another transaction holds, never skip: another worker's claim
+                # can hold this row for a moment though it does not take it (PostgreSQL locks a
+                # row that changed under a FOR UPDATE scan before re-checking its WHERE, and keeps
+                # the lock when the row no longer qualifies). Skipping then left a claimed event
+                # unapplied for a whole lease (seen: test_workers_racing_apply_each_event_once).
+                # A worker that took the event over holds it while applying; the attempt check
+                # below then skips it once that commits.
+                stmt = stmt.with_for_update()
             row = await s.scalar(stmt)
             if row is None:
                 return "skipped"  # applied, or taken over once our lease ended

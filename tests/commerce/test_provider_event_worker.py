@@ -144,6 +144,25 @@ async def test_workers_racing_apply_each_event_once(sessions, frozen, team):
     assert sorted(await effects(sessions)) == sorted(ids)
 
 
+async def test_a_claimed_event_whose_row_another_transaction_holds_is_applied_once_it_ends(sessions, frozen, team):
+    """Another worker's claim can hold a claimed row for a moment without taking it (PostgreSQL
+    locks a row that changed under a FOR UPDATE scan before it re-checks the row); SQLite's other
+    writer holds the database. The worker waits and applies the event: skipping it left it
+    unapplied for a whole lease."""
+    [event_id] = [await store(sessions, frozen)]
+    w = worker(sessions, frozen, {"test.happened": applying(team)})
+    [claim] = await w.claim()
+    t = PaymentWebhookEvent
+    async with sessions() as other, other.begin():
+        await other.execute(sa.update(t).where(t.id == claim.id).values(last_error=t.last_error))  # holds the row
+        applying_now = asyncio.ensure_future(w.apply(claim))
+        await asyncio.sleep(0.2)
+        assert not applying_now.done()  # waiting for the other transaction, not skipping
+    assert await asyncio.wait_for(applying_now, 10) == "processed"
+    assert await effects(sessions) == [event_id]
+    assert (await row(sessions, event_id)).status == "processed"
+
+
 async def test_a_crash_in_the_middle_rolls_back_and_the_retry_applies_once(sessions, frozen, team):
     event_id = await store(sessions, frozen)
     crashes = [RuntimeError("connection lost after the effect was written")]
