@@ -31,7 +31,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import sqlalchemy as sa
-from rest import cpu_seconds, free_port, wait_http
+from rest import cpu_seconds, free_port, stop_all, wait_http
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
@@ -86,13 +86,7 @@ def main(args: Any) -> None:
         for (name, *_), b, a in zip(started, before, after, strict=True):
             print(f"| {name} | {a - b:.2f} | {100 * (a - b) / elapsed:.2f} |")
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
         for db in databases:
             asyncio.run(_admin(args.database_url, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         shutil.rmtree(tmp, ignore_errors=True)

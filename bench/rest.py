@@ -68,6 +68,17 @@ def spawn(cmd: list[str], env: dict[str, str], logfile: Path, **kw: Any) -> subp
     return proc
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate ``procs``, then wait for each (15 s, then kill)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], logfile: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -365,13 +376,7 @@ def main(args: Any) -> None:
                     theirs = statistics.median(r["rps"] for r in results[f"{name} [{tag}]"])
                     print(f"- {name}: {ours:,.0f} vs {theirs:,.0f} = {ours / theirs:.2f}x")
     finally:
-        for p in PROCS:
-            p.terminate()
-        for p in PROCS:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(PROCS)
         if db_name:
             async def drop() -> None:
                 admin = create_async_engine(args.database_url, isolation_level="AUTOCOMMIT")
