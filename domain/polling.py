@@ -4,6 +4,9 @@
 watcher, the community scheduler, the realtime outbox relay); ``log_failed_pass`` is how every
 loop reports a pass that failed.
 
+``Wakeup`` is how a loop waits: for a time, or for a broker message that says its work changed
+(the community scheduler, the lapse job and the polling workers).
+
 ``PollingWorker`` is the part of the email worker (``domain/email/worker.py``) and the
 provider-event worker (``domain/commerce/provider_event_worker.py``) that has nothing to do with
 what they send or apply: a pass (``run_once``, the subclass's) repeated while it comes back with a
@@ -24,6 +27,8 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from persistence.db import is_database_unavailable, is_transaction_conflict
+
+log = logging.getLogger("hubwire.jobs")
 
 
 class PassReport(Protocol):
@@ -72,13 +77,16 @@ class Wakeup:
         self.broker, self.channels = broker, channels
         self._event = asyncio.Event()
         self._subscribed = False
+        self._reconnect_noted = False
 
     async def start(self) -> None:
         if self.broker is None or self._subscribed:
             return
         for channel in self.channels:
             await self.broker.subscribe(channel, self._on_message)
-        self.broker.on_reconnect(self._on_reconnect)
+        if not self._reconnect_noted:  # once: a restarted loop keeps the same callback
+            self.broker.on_reconnect(self._on_reconnect)
+            self._reconnect_noted = True
         self._subscribed = True
 
     async def stop(self) -> None:
@@ -86,8 +94,10 @@ class Wakeup:
             return
         self._subscribed = False
         for channel in self.channels:
-            with contextlib.suppress(Exception):  # a broker that is away has dropped it already
+            try:
                 await self.broker.unsubscribe(channel, self._on_message)
+            except Exception:  # the broker may already be gone at shutdown
+                log.debug("unsubscribing from %s failed at shutdown", channel, exc_info=True)
 
     def wake(self) -> None:
         self._event.set()
@@ -126,7 +136,7 @@ class PollingWorker:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup(broker, (self.wake_channel,))
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -139,15 +149,12 @@ class PollingWorker:
 
     def wake(self) -> None:
         """Look for due work now rather than at the next poll."""
-        self._wake.set()
-
-    async def _on_wake(self, _channel: str, _payload: bytes) -> None:
-        self._wake.set()
+        self._wakeup.wake()
 
     async def run(self) -> None:
         """Work until ``stop()``: drain what is due, then wait for a wake-up or the poll interval."""
         while not self._stopping:
-            self._wake.clear()  # before the pass, so work queued during it is not missed
+            self._wakeup.clear()  # before the pass, so work queued during it is not missed
             try:
                 while not self._stopping:
                     report = await self.run_once()
@@ -157,29 +164,21 @@ class PollingWorker:
                 log_failed_pass(self.log, self.name, exc, self.poll_interval)
             if self._stopping:
                 break
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
+            await self._wakeup.wait(self.poll_interval)
 
     async def start(self) -> None:
         if self._task is not None:
             return
         self._stopping = False
-        if self.broker is not None:
-            await self.broker.subscribe(self.wake_channel, self._on_wake)
+        await self._wakeup.start()
         self._task = asyncio.create_task(self.run(), name=f"hubwire-{self.name.replace(' ', '-')}")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let the item in hand finish (up to ``grace`` seconds), then stop; cut off, it is tried
         again later (each worker says how, in ``interrupted``)."""
         self._stopping = True
-        self._wake.set()
-        if self.broker is not None:
-            try:
-                await self.broker.unsubscribe(self.wake_channel, self._on_wake)
-            except Exception:  # the broker may already be gone at shutdown
-                self.log.debug("%s: unsubscribe failed at shutdown", self.name, exc_info=True)
+        self._wakeup.wake()
+        await self._wakeup.stop()
         task, self._task = self._task, None
         if task is None:
             return

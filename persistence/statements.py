@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 T = TypeVar("T")
 
@@ -25,11 +26,11 @@ def dialect_of(session: AsyncSession) -> str:
     return bind.dialect.name if bind is not None else "sqlite"
 
 
-def in_ids(column: Any, name: str, dialect: str) -> sa.ColumnElement[bool]:
+def in_ids(column: QueryableAttribute[Any], name: str, dialect: str) -> sa.ColumnElement[bool]:
     """``column`` is one of the ids bound as ``name`` (a list) at execution."""
     if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(sa.bindparam(name, expanding=True))  # type: ignore[no-any-return]
+        return column == sa.any_(sa.bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(sa.bindparam(name, expanding=True))
 
 
 class PerDialect(Generic[T]):

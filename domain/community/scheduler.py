@@ -61,9 +61,10 @@ async def publish_due(ctx: Ctx, *, limit: int = BATCH) -> list[Discussion]:
 
 async def next_due(ctx: Ctx) -> datetime | None:
     """The earliest ``publish_at`` of a scheduled discussion (None: nothing is scheduled)."""
-    return await ctx.uow.session.scalar(  # type: ignore[no-any-return]
+    due: datetime | None = await ctx.uow.session.scalar(
         sa.select(sa.func.min(Discussion.publish_at))
         .where(Discussion.status == "scheduled", Discussion.deleted_at.is_(None)))
+    return due
 
 
 class PublishLoop:
