@@ -4,10 +4,13 @@ An entitlement's ``ends_at`` (a subscription's period end after a cancel at peri
 past-due grace period, a staff grant's window) is applied by the access evaluator at the time it
 decides, so a new request or subscribe is refused from that second on without anyone doing anything.
 A socket that already holds a channel, though, is only re-checked when the facts change. This job
-makes that happen: at the next ``ends_at`` to come (:meth:`LapseWatcher.next_due`), or after
-``interval`` seconds (60 by default) when none is nearer, :meth:`LapseWatcher.run_once` finds the
-entitlements whose ``ends_at`` passed since its last pass and calls ``facts_changed`` for each
-(hub, contact). Every change to an entitlement already announces itself on ``access:invalidate``
+makes that happen: :meth:`LapseWatcher.run_once` finds the entitlements whose ``ends_at`` passed
+since its last pass and calls ``facts_changed`` for each (hub, contact), and answers when the next
+end after that pass's own ``now`` comes (``LapseReport.next_due``: the pass runs again then, or after
+``interval`` seconds, 60 by default, when none is nearer; 5 s after a pass that failed). The next
+end is read in the same transaction and against the same ``now`` as the pass: read a moment later,
+an end falling between the two reads would be neither lapsed nor still to come, and would wait for
+the ``interval``. Every change to an entitlement already announces itself on ``access:invalidate``
 (the access facts cache needs it): that wakes the job on every instance to look at the next end
 again, at most once per ``min_interval`` (1 s), and so does the broker reconnecting. An idle server
 no longer asks the database twice a second (bench/README.md). After commit every instance drops those facts
@@ -45,18 +48,37 @@ from persistence.models import Entitlement, Subscription
 
 log = logging.getLogger("hubwire.commerce")
 
+RETRY_AFTER_FAILURE = 5.0  # seconds before a failed pass (the database away) is tried again
+
+# A local subscription set to cancel that the job ends at its period end (with its entitlements'
+# end, usually; not when the product grants nothing).
+_ENDING = (Subscription.provider.in_(LOCAL_PROVIDERS), Subscription.status != "canceled",
+           Subscription.cancel_at_period_end.is_(True))
+
+
+async def _next_end(ctx: Ctx, after: datetime) -> datetime | None:
+    """The earliest entitlement end or local period end to come after ``after``."""
+    s = ctx.uow.session
+    ends = [await s.scalar(sa.select(sa.func.min(Entitlement.ends_at))
+                           .where(Entitlement.ends_at > after, Entitlement.revoked_at.is_(None))),
+            await s.scalar(sa.select(sa.func.min(Subscription.current_period_end))
+                           .where(*_ENDING, Subscription.current_period_end > after))]
+    return min((e for e in ends if e is not None), default=None)
+
 
 @dataclass
 class LapseReport:
     lapsed: int = 0  # (hub, contact) pairs whose access window ended since the last pass
     ended: int = 0  # local subscriptions ended at their period end
+    next_due: datetime | None = None  # the next end after this pass's now (None: none is known)
 
 
 class LapseWatcher:
     def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], clock: Clock, *,
                  interval: float = 60.0, min_interval: float = 1.0, lookback: timedelta = timedelta(minutes=10),
-                 broker: Any | None = None) -> None:
+                 broker: Any | None = None, retry_after_failure: float = RETRY_AFTER_FAILURE) -> None:
         self._contexts = contexts
+        self.retry_after_failure = retry_after_failure
         self.clock = clock
         self.interval = interval
         self.min_interval = min_interval
@@ -67,7 +89,7 @@ class LapseWatcher:
 
     async def run_once(self) -> LapseReport:
         """One pass at the clock's ``now``: invalidate what lapsed in (since, now], end the local
-        subscriptions whose period is over."""
+        subscriptions whose period is over, and find the next end after ``now``."""
         now = self.clock.now()
         since = self.since or now - self.lookback
         report = LapseReport()
@@ -80,27 +102,18 @@ class LapseWatcher:
             for hub_id, contact_id in sorted(pairs):
                 facts_changed(ctx.uow, hub_id=hub_id, contact_id=contact_id)
             report.lapsed = len(pairs)
-            stmt = (sa.select(Subscription).where(
-                Subscription.provider.in_(LOCAL_PROVIDERS), Subscription.status != "canceled",
-                Subscription.cancel_at_period_end.is_(True), Subscription.current_period_end <= now)
-                .order_by(Subscription.id).limit(200))
+            stmt = (sa.select(Subscription).where(*_ENDING, Subscription.current_period_end <= now)
+                    .order_by(Subscription.id).limit(200))
             if s.bind.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             for sub in (await s.scalars(stmt)).all():
                 if await end_local_at_period_end(ctx, sub):
                     report.ended += 1
+            report.next_due = await _next_end(ctx, now)
         self.since = now
         if report.lapsed or report.ended:
             log.info("lapse job: %d access window(s) ended, %d subscription(s) ended", report.lapsed, report.ended)
         return report
-
-    async def next_due(self) -> datetime | None:
-        """The next ``ends_at`` still to come (when to look again)."""
-        now = self.clock.now()
-        async with self._contexts() as ctx:
-            return await ctx.uow.session.scalar(
-                sa.select(sa.func.min(Entitlement.ends_at)).where(Entitlement.ends_at > now,
-                                                                 Entitlement.revoked_at.is_(None)))
 
     async def _run(self) -> None:
         while True:
@@ -108,12 +121,12 @@ class LapseWatcher:
             started = time.monotonic()
             wait = self.interval
             try:
-                await self.run_once()
-                due = await self.next_due()
+                due = (await self.run_once()).next_due
                 if due is not None:
                     wait = max(0.01, min(wait, (due - self.clock.now()).total_seconds()))
             except Exception as exc:
-                log_failed_pass(log, "lapse job", exc)
+                wait = min(wait, self.retry_after_failure)
+                log_failed_pass(log, "lapse job", exc, wait)
             if await self._wakeup.wait(wait):
                 # woken by a change: look again, but not more often than every min_interval
                 await asyncio.sleep(max(0.0, started + self.min_interval - time.monotonic()))

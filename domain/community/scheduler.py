@@ -5,8 +5,10 @@
 after commit. Each row is claimed with a conditional UPDATE (``status = 'scheduled'``), so when
 several instances run the loop a discussion is published, and announced, exactly once.
 
-:class:`PublishLoop` runs it, then waits until the next ``publish_at`` to come (:func:`next_due`),
-at most ``interval`` seconds (60 by default), or until woken: scheduling or rescheduling a
+:class:`PublishLoop` runs it, then waits until the next ``publish_at`` after that pass's ``now``
+(:func:`next_due`, read in the same transaction: a discussion the pass could not publish, its space
+deleted, is not due again and again), at most ``interval`` seconds (60 by default; 5 s after a pass
+that failed), or until woken: scheduling or rescheduling a
 discussion publishes ``SCHEDULER_WAKE`` after commit (``domain.community.discussions``), which
 wakes the loop of every instance, and so does the broker reconnecting. An idle server does not
 ask the database every second (it did: a pass per second per instance, bench/README.md).
@@ -30,18 +32,22 @@ from persistence.models import Discussion, Space
 log = logging.getLogger("hubwire.community")
 
 BATCH = 200
+RETRY_AFTER_FAILURE = 5.0  # seconds before a failed pass (the database away) is tried again
 
 
-async def publish_due(ctx: Ctx, *, limit: int = BATCH) -> list[Discussion]:
-    """Publish the scheduled discussions due at ``ctx.now()`` (oldest ``publish_at`` first, at
-    most ``limit``); they are announced once ``ctx.uow`` commits. Returns those published here."""
-    uow, now = ctx.uow, ctx.now()
+# What publish_due publishes once its publish_at has come (joined with Space).
+_PUBLISHABLE = (Discussion.status == "scheduled", Discussion.deleted_at.is_(None), Space.deleted_at.is_(None))
+
+
+async def publish_due(ctx: Ctx, *, limit: int = BATCH, now: datetime | None = None) -> list[Discussion]:
+    """Publish the scheduled discussions due at ``now`` (``ctx.now()`` by default; oldest
+    ``publish_at`` first, at most ``limit``); they are announced once ``ctx.uow`` commits. Returns
+    those published here."""
+    uow, now = ctx.uow, now or ctx.now()
     s = uow.session
     due = (await s.execute(
         sa.select(Discussion, Space).join(Space, Space.id == Discussion.space_id)
-        .where(Discussion.status == "scheduled", Discussion.publish_at <= now, Discussion.deleted_at.is_(None),
-               Space.deleted_at.is_(None))
-        .order_by(Discussion.publish_at, Discussion.id).limit(limit)
+        .where(*_PUBLISHABLE, Discussion.publish_at <= now).order_by(Discussion.publish_at, Discussion.id).limit(limit)
     )).all()
     published: list[Discussion] = []
     for d, space in due:
@@ -59,47 +65,52 @@ async def publish_due(ctx: Ctx, *, limit: int = BATCH) -> list[Discussion]:
     return published
 
 
-async def next_due(ctx: Ctx) -> datetime | None:
-    """The earliest ``publish_at`` of a scheduled discussion (None: nothing is scheduled)."""
+async def next_due(ctx: Ctx, after: datetime) -> datetime | None:
+    """The earliest ``publish_at`` after ``after`` of a discussion ``publish_due`` would publish
+    then (None: nothing is scheduled)."""
     due: datetime | None = await ctx.uow.session.scalar(
-        sa.select(sa.func.min(Discussion.publish_at))
-        .where(Discussion.status == "scheduled", Discussion.deleted_at.is_(None)))
+        sa.select(sa.func.min(Discussion.publish_at)).join(Space, Space.id == Discussion.space_id)
+        .where(*_PUBLISHABLE, Discussion.publish_at > after))
     return due
 
 
 class PublishLoop:
     """Runs :func:`publish_due` when a scheduled discussion is due (see the module docstring), each
     round in its own unit of work from ``contexts`` (``Services.context``); a failed round is
-    logged and the next one, ``interval`` seconds later at most, tries again."""
+    logged and tried again ``retry_after_failure`` seconds later."""
 
     def __init__(self, contexts: Callable[[], AbstractAsyncContextManager[Ctx]], *, interval: float = 60.0,
-                 broker: Any | None = None) -> None:
+                 broker: Any | None = None, retry_after_failure: float = RETRY_AFTER_FAILURE) -> None:
         self._contexts = contexts
         self._interval = interval
+        self._retry = retry_after_failure
         self._wakeup = Wakeup(broker, (SCHEDULER_WAKE,))
         self._job = TaskJob("hubwire-community-scheduler", self._run)
 
-    async def run_once(self) -> int:
+    async def run_once(self) -> tuple[int, float | None]:
+        """One batch: how many were published and, when that was not a full batch, the seconds
+        until the next ``publish_at`` after this pass's ``now`` (None: nothing is scheduled)."""
         async with self._contexts() as ctx:
-            return len(await publish_due(ctx))
-
-    async def wait_time(self) -> float:
-        """Seconds until the next scheduled discussion is due, at most ``interval``."""
-        async with self._contexts() as ctx:
-            due = await next_due(ctx)
             now = ctx.now()
-        return self._interval if due is None else min(self._interval, (due - now).total_seconds())
+            published = len(await publish_due(ctx, now=now))
+            if published >= BATCH:
+                return published, None
+            due = await next_due(ctx, now)
+            return published, None if due is None else (due - ctx.now()).total_seconds()
 
     async def _run(self) -> None:
         while True:
             self._wakeup.clear()  # before the pass: what is scheduled during it wakes the wait
             wait = self._interval
             try:
-                while await self.run_once() >= BATCH:
-                    pass  # a backlog: keep going without waiting
-                wait = await self.wait_time()
+                published, until = await self.run_once()
+                while published >= BATCH:  # a backlog: keep going without waiting
+                    published, until = await self.run_once()
+                if until is not None:
+                    wait = max(0.0, min(wait, until))
             except Exception as exc:
-                log_failed_pass(log, "publishing scheduled discussions", exc)
+                wait = min(wait, self._retry)
+                log_failed_pass(log, "publishing scheduled discussions", exc, wait)
             await self._wakeup.wait(wait)
 
     async def start(self) -> None:

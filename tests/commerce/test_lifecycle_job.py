@@ -5,16 +5,19 @@ their period end with ``subscription.canceled``. And cancel / resume of a manual
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from domain.clock import FrozenClock
 from domain.commerce.lifecycle import LapseWatcher
 from domain.commerce.subscriptions import SubscriptionCanceled, cancel_subscription, resume_subscription
 from domain.errors import Conflict
 from persistence.db import UnitOfWork
-from persistence.models import BillingAuditEntry, Subscription
+from persistence.models import BillingAuditEntry, Entitlement, Subscription
 from tests.support.lifecycle import (
     Actor,
     Published,
@@ -74,9 +77,9 @@ async def test_the_job_re_checks_at_the_period_end_second_and_ends_a_manual_subs
     # (Other tests share the database: what this contact sees is what counts.)
     published.clear()
     job = LapseWatcher(contexts(sessions, clock, published), clock)
-    await job.run_once()
+    report = await job.run_once()
     assert not rechecked(published, b)
-    assert await job.next_due() <= end
+    assert report.next_due is not None and report.next_due <= end
 
     clock.set(end - timedelta(seconds=1))
     await job.run_once()
@@ -96,6 +99,78 @@ async def test_the_job_re_checks_at_the_period_end_second_and_ends_a_manual_subs
     clock.advance(seconds=1)
     report = await job.run_once()  # once only
     assert (report.lapsed, report.ended) == (0, 0) and published.messages == []
+
+
+class Ticking(FrozenClock):
+    """Time that passes ``end`` while the job works: its first reading is just before, every
+    later one just after."""
+
+    def __init__(self, end):
+        super().__init__(end - timedelta(milliseconds=1))
+        self.end = end
+
+    def now(self):
+        at = super().now()
+        self.set(self.end + timedelta(milliseconds=1))
+        return at
+
+
+async def test_an_end_reached_during_a_pass_is_still_the_next_one_due(sessions):
+    """A pass that starts a moment before an access window ends finds nothing lapsed; the end it
+    answers as next must still be that one, though the clock has passed it by the time the pass
+    asks (it asked the clock again, and slept the whole interval: the live channel was kept)."""
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(days=3)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    ticking, published = Ticking(end), Published()
+    job = LapseWatcher(contexts(sessions, ticking, published), ticking)
+    report = await job.run_once()
+    assert not rechecked(published, b)
+    assert report.next_due is not None and report.next_due <= end
+    await job.run_once()  # when it looks again, that second: the socket is re-checked
+    assert rechecked(published, b) == 1
+
+
+async def test_a_period_end_is_due_though_the_product_grants_nothing(sessions):
+    """A manual subscription set to cancel whose entitlements are gone (or were never there) still
+    ends at its period end: the job wakes for it, not only for entitlement ends."""
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(days=5, seconds=7)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    async with sessions() as s, s.begin():
+        await s.execute(sa.update(Entitlement).where(Entitlement.source_id == str(sub.id))
+                        .values(revoked_at=clock.now()))
+    clock.set(end - timedelta(seconds=1))
+    report = await LapseWatcher(contexts(sessions, clock, Published()), clock).run_once()
+    assert report.next_due is not None and report.next_due <= end
+
+
+async def test_a_failed_pass_is_tried_again_soon_not_after_the_whole_interval(sessions):
+    clock = frozen_at(second())
+    good, calls = contexts(sessions, clock, Published()), []
+
+    @asynccontextmanager
+    async def flaky():
+        calls.append(clock.now())
+        if len(calls) == 1:
+            raise ConnectionRefusedError("the database is away")
+        async with good() as ctx:
+            yield ctx
+
+    job = LapseWatcher(flaky, clock, interval=3600, retry_after_failure=0.05)
+    await job.start()
+    try:
+        for _ in range(400):  # up to 20 s on a loaded machine; it waited the hour before
+            if len(calls) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await job.stop()
+    assert len(calls) >= 2
 
 
 async def test_a_grace_period_end_is_re_checked_by_a_job_on_another_instance(sessions):

@@ -5,6 +5,8 @@ payload the broker carries after commit, and the exact frames a real WebSocket s
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from domain.clock import FrozenClock
-from domain.community.scheduler import publish_due
+from domain.community.scheduler import PublishLoop, publish_due
 from domain.context import Ctx
 from tests.support.api import assert_error, doc, w
 from tests.support.app import Listener, in_app
@@ -224,6 +226,40 @@ async def test_scheduled_discussions_publish_at_the_exact_second(client, app):
         events = sp.drain()
         assert ts(events[0]["at"]) == at
         assert strip_at(events) == [event(r.json()["data"], "discussion.created", f"space:{s['id']}")]
+
+
+async def test_the_scheduler_waits_for_what_it_can_publish_not_a_discussion_of_a_deleted_space(client, app):
+    """A scheduled discussion whose space was deleted is never published; once its time has passed
+    the scheduler must not take it for due work again and again (it did: a busy loop of passes),
+    and the next wait it answers is for a discussion it will publish."""
+    c = await community(client)
+    ann = await c.member(client, "ann")
+    gone, kept = await c.space(client, access_level="open"), await c.space(client, access_level="open")
+    at = (datetime.now(timezone.utc) + timedelta(days=400)).replace(microsecond=0)
+    stuck = await c.discussion(client, ann, gone["id"], status="scheduled", publish_at=at.isoformat())
+    assert (await client.delete(f"{c.spaces_url}/{gone['id']}", headers=c.staff.headers)).status_code == 204
+    later = await c.discussion(client, ann, kept["id"], status="scheduled",
+                               publish_at=(at + timedelta(hours=1)).isoformat())
+
+    async def run(when: datetime) -> tuple[int, float | None]:
+        svc = app.state.services
+
+        @asynccontextmanager
+        async def contexts() -> AsyncIterator[Ctx]:
+            async with svc.uow() as uow:
+                yield Ctx(uow, FrozenClock(when), svc.access_cache, svc.limiter)
+
+        return await PublishLoop(contexts).run_once()
+
+    # (Other tests share the database: what is due before these is theirs.)
+    published, until = in_app(client, run, at + timedelta(minutes=1))
+    assert until is not None and 0 < until <= timedelta(minutes=59).total_seconds()
+    r = await client.get(f"{c.h}/discussions/{stuck['id']}", headers=ann.headers)
+    assert_error(r, 404, "not_found")
+    published, until = in_app(client, run, at + timedelta(hours=1))
+    assert published >= 1
+    r = await client.get(f"{c.h}/discussions/{later['id']}", headers=ann.headers)
+    assert r.json()["data"]["attributes"]["status"] == "published"
 
 
 async def test_the_running_scheduler_publishes_at_publish_at_woken_by_the_schedule(client, app):
