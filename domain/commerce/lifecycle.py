@@ -49,6 +49,7 @@ from persistence.models import Entitlement, Subscription
 log = logging.getLogger("hubwire.commerce")
 
 RETRY_AFTER_FAILURE = 5.0  # seconds before a failed pass (the database away) is tried again
+ENDING_BATCH = 200  # local subscriptions ended per pass
 
 # A local subscription set to cancel that the job ends at its period end (with its entitlements'
 # end, usually; not when the product grants nothing).
@@ -103,13 +104,15 @@ class LapseWatcher:
                 facts_changed(ctx.uow, hub_id=hub_id, contact_id=contact_id)
             report.lapsed = len(pairs)
             stmt = (sa.select(Subscription).where(*_ENDING, Subscription.current_period_end <= now)
-                    .order_by(Subscription.id).limit(200))
+                    .order_by(Subscription.id).limit(ENDING_BATCH))
             if s.bind.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            for sub in (await s.scalars(stmt)).all():
+            subs = (await s.scalars(stmt)).all()
+            for sub in subs:
                 if await end_local_at_period_end(ctx, sub):
                     report.ended += 1
-            report.next_due = await _next_end(ctx, now)
+            # a full batch: more are over already, the next pass is due at once
+            report.next_due = now if len(subs) == ENDING_BATCH else await _next_end(ctx, now)
         self.since = now
         if report.lapsed or report.ended:
             log.info("lapse job: %d access window(s) ended, %d subscription(s) ended", report.lapsed, report.ended)
