@@ -47,6 +47,13 @@ def log_failed_pass(log: logging.Logger, what: str, exc: Exception, retry: float
         log.exception("%s pass failed%s", what, later)
 
 
+def retry_wait(failures: int, first: float, longest: float) -> float:
+    """The wait before trying a pass again after ``failures`` failed passes in a row: ``first``,
+    twice it, four times... at most ``longest``; a broken pass (a bug) is not logged every few
+    seconds for ever."""
+    return min(first * 2 ** max(0, failures - 1), longest)
+
+
 class TaskJob:
     """A coroutine function run as one task from ``start``, cancelled at ``stop``."""
 

@@ -6,6 +6,8 @@
   (``domain/community/scheduler.py``): it sleeps until the next one is due, woken when one is
   scheduled, and looks at least every ``HUBWIRE_COMMUNITY_SCHEDULER_INTERVAL`` seconds (default
   60). Every web process runs it; instances never publish one twice.
+  Both it and the lapse watcher try a failed pass again after 5 s, then 10, 20... up to their
+  interval while it keeps failing.
 - ``provider_event_worker``: applies the payment-provider events the webhook routes stored
   (``domain/commerce/provider_event_worker.py``) with the handlers of
   ``domain/commerce/provider_event_handlers.py``, woken as each is stored or every few seconds.
@@ -14,7 +16,8 @@
   period end, a past-due grace period over), invalidates that contact's access facts on every
   instance so live sockets re-check and lose channels with ``access_revoked``; ends ``manual`` /
   ``free`` subscriptions at their period end (``domain/commerce/lifecycle.py``). Every web process
-  runs it: at the next end to come, woken by access changes, and at least every minute.
+  runs it: at the next end to come, woken by access changes and by a local cancel at period end,
+  and at least every minute.
 - ``realtime_outbox_relay``: publishes, in order, the live events whose publish failed after
   commit while the broker was away (``realtime/outbox.py``), as soon as the broker answers again;
   woken by the broker's reconnect, otherwise it looks every 5 s for rows another instance left.

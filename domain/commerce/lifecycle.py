@@ -6,13 +6,17 @@ decides, so a new request or subscribe is refused from that second on without an
 A socket that already holds a channel, though, is only re-checked when the facts change. This job
 makes that happen: :meth:`LapseWatcher.run_once` finds the entitlements whose ``ends_at`` passed
 since its last pass and calls ``facts_changed`` for each (hub, contact), and answers when the next
-end after that pass's own ``now`` comes (``LapseReport.next_due``: the pass runs again then, or after
-``interval`` seconds, 60 by default, when none is nearer; 5 s after a pass that failed). The next
+end (or local period end) after that pass's own ``now`` comes (``LapseReport.next_due``: the pass
+runs again then, or after ``interval`` seconds, 60 by default, when none is nearer; 5 s after a
+failed pass, then 10, 20... up to the interval while it keeps failing). The next
 end is read in the same transaction and against the same ``now`` as the pass: read a moment later,
 an end falling between the two reads would be neither lapsed nor still to come, and would wait for
 the ``interval``. Every change to an entitlement already announces itself on ``access:invalidate``
 (the access facts cache needs it): that wakes the job on every instance to look at the next end
-again, at most once per ``min_interval`` (1 s), and so does the broker reconnecting. An idle server
+again, at most once per ``min_interval`` (1 s), and so do a local subscription's cancel at period
+end (``LAPSE_WAKE``: its product may grant nothing, so no entitlement changes) and the broker
+reconnecting. A pass that ended a full batch (``ENDING_BATCH``) of subscriptions is due again at
+once (its own invalidations wake it, so after ``min_interval``). An idle server
 no longer asks the database twice a second (bench/README.md). After commit every instance drops those facts
 and its realtime gateway re-checks the contact's sockets, which lose the channels they may no
 longer hold with ``access_revoked``.
@@ -41,9 +45,9 @@ import sqlalchemy as sa
 
 from domain.access.invalidation import INVALIDATE_CHANNEL, facts_changed
 from domain.clock import Clock
-from domain.commerce.subscriptions import LOCAL_PROVIDERS, end_local_at_period_end
+from domain.commerce.subscriptions import LAPSE_WAKE, LOCAL_PROVIDERS, end_local_at_period_end
 from domain.context import Ctx
-from domain.polling import TaskJob, Wakeup, log_failed_pass
+from domain.polling import TaskJob, Wakeup, log_failed_pass, retry_wait
 from persistence.models import Entitlement, Subscription
 
 log = logging.getLogger("hubwire.commerce")
@@ -71,7 +75,8 @@ async def _next_end(ctx: Ctx, after: datetime) -> datetime | None:
 class LapseReport:
     lapsed: int = 0  # (hub, contact) pairs whose access window ended since the last pass
     ended: int = 0  # local subscriptions ended at their period end
-    next_due: datetime | None = None  # the next end after this pass's now (None: none is known)
+    # the next end after this pass's now (None: none is known); the pass's now after a full batch
+    next_due: datetime | None = None
 
 
 class LapseWatcher:
@@ -83,7 +88,7 @@ class LapseWatcher:
         self.clock = clock
         self.interval = interval
         self.min_interval = min_interval
-        self._wakeup = Wakeup(broker, (INVALIDATE_CHANNEL,))
+        self._wakeup = Wakeup(broker, (INVALIDATE_CHANNEL, LAPSE_WAKE))
         self.lookback = lookback
         self.since: datetime | None = None
         self._job = TaskJob("hubwire-lapse-watcher", self._run)
@@ -119,16 +124,19 @@ class LapseWatcher:
         return report
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             self._wakeup.clear()  # before the pass: a change made during it wakes the wait
             started = time.monotonic()
             wait = self.interval
             try:
                 due = (await self.run_once()).next_due
+                failures = 0
                 if due is not None:
                     wait = max(0.01, min(wait, (due - self.clock.now()).total_seconds()))
             except Exception as exc:
-                wait = min(wait, self.retry_after_failure)
+                failures += 1
+                wait = retry_wait(failures, self.retry_after_failure, self.interval)
                 log_failed_pass(log, "lapse job", exc, wait)
             if await self._wakeup.wait(wait):
                 # woken by a change: look again, but not more often than every min_interval

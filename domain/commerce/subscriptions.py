@@ -57,6 +57,10 @@ STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due"
 HOLDING = ("active", "trialing")  # access held (to the period end when cancel_at_period_end)
 ENDED = ("canceled", "unpaid", "incomplete_expired", "paused")  # access ended at ended_at
 LOCAL_PROVIDERS = ("manual", "free")
+# Published after the commit of a local subscription's cancel at period end: the lapse job
+# (domain/commerce/lifecycle.py) ends it then, and may be asleep until a later time (entitlement
+# changes wake it through access:invalidate; a product that grants nothing changes none).
+LAPSE_WAKE = "internal:lapse_watcher"
 SOURCE = "subscription"
 
 
@@ -342,6 +346,8 @@ async def cancel_subscription(ctx: Ctx, sub: Subscription, *, at_period_end: boo
     _audit(ctx, sub, actor, action, {"at_period_end": at_period_end, "provider": sub.provider},
            entry_id=entry_id, reason=reason)
     await apply_state(ctx, sub, state, at=_at(ctx, sub), actor=actor, grace=grace, force=True)
+    if at_period_end and remote is None:
+        ctx.uow.publish(LAPSE_WAKE, b"wake")
     return sub
 
 

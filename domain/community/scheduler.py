@@ -7,10 +7,11 @@ several instances run the loop a discussion is published, and announced, exactly
 
 :class:`PublishLoop` runs it, then waits until the next ``publish_at`` after that pass's ``now``
 (:func:`next_due`, read in the same transaction: a discussion the pass could not publish, its space
-deleted, is not due again and again), at most ``interval`` seconds (60 by default; 5 s after a pass
-that failed), or until woken: scheduling or rescheduling a
-discussion publishes ``SCHEDULER_WAKE`` after commit (``domain.community.discussions``), which
-wakes the loop of every instance, and so does the broker reconnecting. An idle server does not
+deleted, is not due again and again), at once after a full batch, at most ``interval`` seconds (60
+by default; 5 s after a failed pass, then 10, 20... up to the interval while it keeps failing), or
+until woken: scheduling or rescheduling a discussion publishes ``SCHEDULER_WAKE`` after commit
+(``domain.community.discussions``), which wakes the loop of every instance, and so does the broker
+reconnecting. An idle server does not
 ask the database every second (it did: a pass per second per instance, bench/README.md).
 """
 
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 
 from domain.community.discussions import SCHEDULER_WAKE, announce
 from domain.context import Ctx
-from domain.polling import TaskJob, Wakeup, log_failed_pass
+from domain.polling import TaskJob, Wakeup, log_failed_pass, retry_wait
 from persistence.models import Discussion, Space
 
 log = logging.getLogger("hubwire.community")
@@ -39,11 +40,16 @@ RETRY_AFTER_FAILURE = 5.0  # seconds before a failed pass (the database away) is
 _PUBLISHABLE = (Discussion.status == "scheduled", Discussion.deleted_at.is_(None), Space.deleted_at.is_(None))
 
 
-async def publish_due(ctx: Ctx, *, limit: int = BATCH, now: datetime | None = None) -> list[Discussion]:
-    """Publish the scheduled discussions due at ``now`` (``ctx.now()`` by default; oldest
-    ``publish_at`` first, at most ``limit``); they are announced once ``ctx.uow`` commits. Returns
-    those published here."""
-    uow, now = ctx.uow, now or ctx.now()
+async def publish_due(ctx: Ctx, *, limit: int = BATCH) -> list[Discussion]:
+    """Publish the scheduled discussions due at ``ctx.now()`` (oldest ``publish_at`` first, at
+    most ``limit``); they are announced once ``ctx.uow`` commits. Returns those published here."""
+    published, _ = await _publish_due(ctx, ctx.now(), limit)
+    return published
+
+
+async def _publish_due(ctx: Ctx, now: datetime, limit: int) -> tuple[list[Discussion], int]:
+    """``publish_due`` at ``now``; also answers how many were due (a full batch: more may be)."""
+    uow = ctx.uow
     s = uow.session
     due = (await s.execute(
         sa.select(Discussion, Space).join(Space, Space.id == Discussion.space_id)
@@ -53,21 +59,22 @@ async def publish_due(ctx: Ctx, *, limit: int = BATCH, now: datetime | None = No
     for d, space in due:
         at = d.publish_at or now
         claimed = await s.execute(
-            sa.update(Discussion).where(Discussion.id == d.id, Discussion.status == "scheduled")
+            sa.update(Discussion).where(Discussion.id == d.id, Discussion.status == "scheduled",
+                                        Discussion.deleted_at.is_(None))
             .values(status="published", published_at=at, last_activity_at=at, updated_at=now)
             .execution_options(synchronize_session=False))
         if not claimed.rowcount:  # type: ignore[attr-defined]
-            continue  # another instance published it first
+            continue  # another instance published it first (or it was deleted meanwhile)
         await s.refresh(d)
         if d.removed_at is None:
             await announce(uow, d, space, "discussion.created", at)
         published.append(d)
-    return published
+    return published, len(due)
 
 
 async def next_due(ctx: Ctx, after: datetime) -> datetime | None:
     """The earliest ``publish_at`` after ``after`` of a discussion ``publish_due`` would publish
-    then (None: nothing is scheduled)."""
+    then (None: nothing publishable is scheduled after ``after``)."""
     due: datetime | None = await ctx.uow.session.scalar(
         sa.select(sa.func.min(Discussion.publish_at)).join(Space, Space.id == Discussion.space_id)
         .where(*_PUBLISHABLE, Discussion.publish_at > after))
@@ -87,29 +94,33 @@ class PublishLoop:
         self._wakeup = Wakeup(broker, (SCHEDULER_WAKE,))
         self._job = TaskJob("hubwire-community-scheduler", self._run)
 
-    async def run_once(self) -> tuple[int, float | None]:
-        """One batch: how many were published and, when that was not a full batch, the seconds
-        until the next ``publish_at`` after this pass's ``now`` (None: nothing is scheduled)."""
+    async def run_once(self) -> float | None:
+        """One batch; the seconds until the next pass is due: 0 after a full batch (more may be
+        due), else until the next ``publish_at`` after this pass's ``now`` (None: nothing
+        publishable is scheduled)."""
         async with self._contexts() as ctx:
             now = ctx.now()
-            published = len(await publish_due(ctx, now=now))
-            if published >= BATCH:
-                return published, None
+            _, due_now = await _publish_due(ctx, now, BATCH)
+            if due_now >= BATCH:
+                return 0.0
             due = await next_due(ctx, now)
-            return published, None if due is None else (due - ctx.now()).total_seconds()
+            return None if due is None else (due - ctx.now()).total_seconds()
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             self._wakeup.clear()  # before the pass: what is scheduled during it wakes the wait
             wait = self._interval
             try:
-                published, until = await self.run_once()
-                while published >= BATCH:  # a backlog: keep going without waiting
-                    published, until = await self.run_once()
+                until = await self.run_once()
+                while until is not None and until <= 0:  # a full batch (or one just due): go on
+                    until = await self.run_once()
+                failures = 0
                 if until is not None:
-                    wait = max(0.0, min(wait, until))
+                    wait = max(0.01, min(wait, until))
             except Exception as exc:
-                wait = min(wait, self._retry)
+                failures += 1
+                wait = retry_wait(failures, self._retry, self._interval)
                 log_failed_pass(log, "publishing scheduled discussions", exc, wait)
             await self._wakeup.wait(wait)
 

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.clock import FrozenClock
+from domain.commerce import lifecycle
 from domain.commerce.lifecycle import LapseWatcher
 from domain.commerce.subscriptions import SubscriptionCanceled, cancel_subscription, resume_subscription
 from domain.errors import Conflict
@@ -128,8 +129,28 @@ async def test_an_end_reached_during_a_pass_is_still_the_next_one_due(sessions):
     job = LapseWatcher(contexts(sessions, ticking, published), ticking)
     report = await job.run_once()
     assert not rechecked(published, b)
-    assert report.next_due is not None and report.next_due <= end
+    assert report.next_due == end  # only this test's end falls in that millisecond
     await job.run_once()  # when it looks again, that second: the socket is re-checked
+    assert rechecked(published, b) == 1
+
+
+async def test_the_running_job_re_checks_an_end_reached_during_its_pass(sessions):
+    """The same race through the job's own loop (interval an hour): the re-check comes at once."""
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + timedelta(days=4)
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    ticking, published = Ticking(end), Published()
+    job = LapseWatcher(contexts(sessions, ticking, published), ticking, interval=3600)
+    await job.start()
+    try:
+        for _ in range(400):  # up to 20 s on a loaded machine; it slept the hour before
+            if rechecked(published, b):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await job.stop()
     assert rechecked(published, b) == 1
 
 
@@ -140,13 +161,45 @@ async def test_a_period_end_is_due_though_the_product_grants_nothing(sessions):
     b = await bought(sessions, provider="manual")
     end = second(clock.now()) + timedelta(days=5, seconds=7)
     sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
-    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
     async with sessions() as s, s.begin():
-        await s.execute(sa.update(Entitlement).where(Entitlement.source_id == str(sub.id))
-                        .values(revoked_at=clock.now()))
+        revoked = await s.execute(sa.update(Entitlement).where(Entitlement.source_id == str(sub.id))
+                                  .values(revoked_at=clock.now()))
+    assert revoked.rowcount == 1
+    published = Published()
+    await _cancel(sessions, clock, sub, published, at_period_end=True, actor=Actor("staff"))
+    assert published.invalidations() == []  # no entitlement changed: nothing else would wake the job
+    assert ("internal:lapse_watcher", b"wake") in published.messages
     clock.set(end - timedelta(seconds=1))
     report = await LapseWatcher(contexts(sessions, clock, Published()), clock).run_once()
-    assert report.next_due is not None and report.next_due <= end
+    assert report.next_due == end  # only this test's end falls in that second
+
+
+async def test_a_full_batch_of_period_ends_makes_the_next_pass_due_at_once(sessions, monkeypatch):
+    """More subscriptions over than one pass ends: the pass answers its own now as the next due
+    time, so the rest end at once rather than at the next end or the interval."""
+    monkeypatch.setattr(lifecycle, "ENDING_BATCH", 1)
+    clock = frozen_at(second())
+    first = await bought(sessions, provider="manual")
+    both = [first, await bought(sessions, provider="manual", like=first)]
+    end = second(clock.now()) + timedelta(days=7, seconds=3)
+    subs = [await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end) for b in both]
+    for sub in subs:
+        await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    clock.set(end)
+    job = LapseWatcher(contexts(sessions, clock, Published()), clock)
+    report = await job.run_once()
+    assert report.ended == 1 and report.next_due == end
+    # (Other tests share the database: theirs may be over too.) Each pass is due at once until
+    # none is left over.
+    for _ in range(500):
+        report = await job.run_once()
+        if report.next_due != end:
+            break
+    assert report.next_due is None or report.next_due > end
+    async with sessions() as s:
+        statuses = (await s.scalars(sa.select(Subscription.status).where(
+            Subscription.id.in_([sub.id for sub in subs])))).all()
+    assert statuses == ["canceled", "canceled"]
 
 
 async def test_a_failed_pass_is_tried_again_soon_not_after_the_whole_interval(sessions):

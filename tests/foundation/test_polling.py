@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.polling import PollingWorker
+from domain.polling import PollingWorker, retry_wait
 from realtime.broker import InProcessBroker
 from tests.support.conflicts import real_conflict
 
@@ -74,3 +74,9 @@ async def test_failed_passes_are_logged_by_kind_and_the_loop_goes_on(database_ur
 def test_backoff_doubles_up_to_the_cap() -> None:
     worker = Flaky([], InProcessBroker())
     assert [worker.backoff(n).total_seconds() for n in (1, 2, 3, 4, 5)] == [2, 4, 8, 10, 10]
+
+
+def test_a_failing_loop_waits_longer_after_each_failure_up_to_its_interval() -> None:
+    """The lapse job and the scheduler: 5 s after a failed pass, then 10, 20... at most their
+    interval, so a pass that keeps failing is not logged every 5 s for ever."""
+    assert [retry_wait(n, 5.0, 60.0) for n in (1, 2, 3, 4, 5, 9)] == [5, 10, 20, 40, 60, 60]
