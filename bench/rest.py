@@ -9,10 +9,11 @@ Starts on 127.0.0.1 and stops at the end (also on error): ``hubwire serve`` (SQL
 folder, or a throwaway PostgreSQL database ``hubwire_bench_<hex>`` with --database-url, dropped at
 the end) and ``bench/rest/baseline_app.py`` with the same uvicorn settings. Seeds a team with
 ``--contacts`` team contacts (inserted in bulk) and an API key with ``contacts:read``; a hub with an
-open space, a member and a moderator, and 60 discussions. Each route is loaded for ``--duration``
-seconds with ``--connections`` keep-alive connections, the routes interleaved, ``--runs`` times;
-printed: requests/s (median), × the bare route's in the same run, p50/p99 latency, non-2xx. Not
-part of the test suite; tests/scale/test_rest_statements.py asserts the SQL statements per request.
+open space, a member and a moderator, and 60 discussions (44 of them with reactions). Each route is
+loaded for ``--duration`` seconds with ``--connections`` keep-alive connections, the routes
+interleaved, ``--runs`` times; printed: requests/s (median), × the bare route's in the same run,
+p50/p99 latency, non-2xx. Not part of the test suite; tests/scale/test_rest_statements.py asserts
+the SQL statements per request.
 ``--floor`` adds bench/rest/floor_app.py: the same contact page read by a bare Litestar route on raw
 asyncpg (PostgreSQL) and on SQLAlchemy — what any route reading a page from the database costs.
 """
@@ -126,6 +127,12 @@ class World:
             r = http.post(f"{h}/spaces/{self.space_id}/discussions", headers=self.auth(self.moderator),
                           json=doc("discussions", {"title": f"Topic {i}", "body": "Hello " * 20}))
             assert r.status_code == 201, r.text
+            # reactions as a feed has them: most discussions one or two, some none
+            d = r.json()["data"]["id"]
+            for who, emoji, every in ((self.moderator, ":+1:", 2), (self.member, ":tada:", 3), (self.member, ":+1:", 5)):
+                if i % every == 0:
+                    r = http.put(f"{h}/discussions/{d}/reactions/{emoji}", headers=self.auth(who))
+                    assert r.status_code == 200, r.text
         http.close()
 
     @staticmethod

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from domain.access.cache import FactsCache
 from domain.access.evaluator import Decision
+from domain.community import reaction_counts
 from domain.community.access import (
     check_posting_rate,
     is_moderator,
@@ -51,6 +52,7 @@ from persistence.pagination import (
     page_of,
     rows_after,
 )
+from persistence.statements import dialect_of
 
 STATUSES = ("draft", "scheduled", "published")
 # Published after the commit that schedules or reschedules a discussion: wakes the scheduler of
@@ -193,11 +195,16 @@ async def hub_feed(ctx: Ctx, member: MemberPrincipal, q: FeedQuery) -> Page[Disc
     return await _feed(ctx.uow, member, Discussion.space_id.in_([s.space.id for s in seen]), q, moderator)
 
 
+_PAGE_REACTIONS = reaction_counts.page_reactions("discussion", Discussion.__table__.c.id)
+
+
 async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQuery, moderator: bool) -> Page[DiscussionFields]:
     """Newest first by id, or by ``last_activity_at`` then id; the cursor holds the full key of the
     last row, so rows inserted meanwhile never repeat or hide rows of later pages."""
-    stmt = sa.select(*Discussion.__table__.c).where(where, Discussion.hub_id == member.hub_id,
-                                                   Discussion.deleted_at.is_(None))
+    # On PostgreSQL each row brings its reactions as the member sees them (reaction_counts).
+    on_pg = dialect_of(uow.session) == "postgresql"
+    stmt = sa.select(*Discussion.__table__.c, *((_PAGE_REACTIONS,) if on_pg else ())).where(
+        where, Discussion.hub_id == member.hub_id, Discussion.deleted_at.is_(None))
     if q.status == "published":
         stmt = stmt.where(Discussion.status == "published", Discussion.removed_at.is_(None))
     elif q.status in ("draft", "scheduled"):
@@ -226,7 +233,8 @@ async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQue
             return encode_sort_cursor("n", None, d.id)
     else:
         raise ValidationFailed("sort is newest or activity.", code="invalid_parameter", parameter="sort")
-    rows: list[DiscussionFields] = list((await uow.session.execute(stmt.limit(q.page.size + 1))).all())
+    params = {reaction_counts.READER: member.contact_id} if on_pg else {}
+    rows: list[DiscussionFields] = list((await uow.session.execute(stmt.limit(q.page.size + 1), params)).all())
     return page_of(rows, q.page.size, cursor_of)
 
 

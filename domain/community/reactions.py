@@ -1,14 +1,13 @@
 """Reactions: one row per (member, target, emoji) on a discussion or a comment. ``PUT`` and
 ``DELETE`` are idempotent and announce only a real change (``reaction.added`` /
 ``reaction.removed`` on ``discussion:{id}``, or ``content:{id}`` for a comment on a content node).
-Documents carry ``[{emoji, count, reacted}]``, computed for a whole page in one grouped query."""
+Documents carry ``[{emoji, count, reacted}]`` (``domain.community.reaction_counts``)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -20,17 +19,9 @@ from domain.errors import Conflict, ValidationFailed
 from domain.events import ReactionChanged, discussion_channel, emit
 from domain.identity.members import MemberPrincipal
 from persistence.models import Reaction
-from persistence.statements import PerDialect, in_ids
 
 MAX_EMOJI_BYTES = 64
 _SHORTCODE = re.compile(r"^:[a-z0-9_+\-]{1,62}:$")
-
-
-@dataclass(frozen=True)
-class ReactionCount:
-    emoji: str
-    count: int
-    reacted: bool
 
 
 def check_emoji(raw: str) -> str:
@@ -95,29 +86,6 @@ async def react(ctx: Ctx, member: MemberPrincipal, target_type: str, target_id: 
                              target_id=str(tid), emoji=emoji, contact_id=str(member.contact_id), count=int(count)),
              now)
     return tid
-
-
-# Built once per dialect (its cache key is kept with it): every page of a feed or of comments runs it.
-_COUNTS = PerDialect(lambda dialect: sa.select(
-    Reaction.target_id, Reaction.emoji, sa.func.count(),
-    sa.func.max(sa.case((Reaction.contact_id == sa.bindparam("contact_id"), 1), else_=0)),
-    sa.func.min(Reaction.created_at))
-    .where(Reaction.target_type == sa.bindparam("target_type"), in_ids(Reaction.target_id, "target_ids", dialect))
-    .group_by(Reaction.target_id, Reaction.emoji))
-
-
-async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
-                          target_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ReactionCount]]:
-    """Per target: each emoji's count and whether ``member`` reacted with it (most used first).
-    One grouped query for all the targets of a page."""
-    if not target_ids:
-        return {}
-    rows = await ctx.uow.session.execute(_COUNTS(ctx.uow.session), {"contact_id": member.contact_id, "target_type": target_type,
-                                                   "target_ids": target_ids})
-    out: dict[uuid.UUID, list[tuple[int, object, ReactionCount]]] = {}
-    for target_id, emoji, count, reacted, first in rows.all():
-        out.setdefault(target_id, []).append((-int(count), first, ReactionCount(emoji, int(count), bool(reacted))))
-    return {t: [rc for _, _, rc in sorted(items, key=lambda x: (x[0], x[1]))] for t, items in out.items()}
 
 
 def _s(value: object) -> str | None:

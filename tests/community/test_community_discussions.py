@@ -453,6 +453,16 @@ async def test_reactions_are_idempotent_counted_per_emoji_and_announced_once(cli
         assert r.json()["data"]["attributes"]["reactions"] == [  # a tie: the emoji used first comes first
             {"emoji": ":tada:", "count": 1, "reacted": False}, {"emoji": EMOJI, "count": 1, "reacted": False}]
         assert (await client.delete(f"{du}/{EMOJI}", headers=bob.headers)).status_code == 200  # idempotent
+        # A feed page says what the discussion's own document says, to each reader, the tie
+        # included (on PostgreSQL the page reads them in its own statement, not the same query).
+        bare = await c.discussion(client, ann, s["id"])
+        for who, reacted in ((ann, [True, True]), (bob, [False, False])):  # ann has both; bob's is gone
+            own = (await client.get(f"{c.h}/discussions/{d['id']}", headers=who.headers)).json()["data"]
+            assert [x["reacted"] for x in own["attributes"]["reactions"]] == reacted
+            for url in (f"{c.h}/spaces/{s['id']}/discussions", f"{c.h}/discussions"):
+                page = {x["id"]: x["attributes"]["reactions"]
+                        for x in (await client.get(url, headers=who.headers)).json()["data"]}
+                assert page[d["id"]] == own["attributes"]["reactions"] and page[bare["id"]] == []
         assert strip_at(dl.drain()) == [{"channel": f"discussion:{d['id']}", "event": "reaction.removed",
                                          "data": {**base, "emoji": EMOJI, "contact_id": bob.contact_id, "count": 1}}]
         r = await client.put(f"{c.h}/comments/{cm['id']}/reactions/❤️", headers=bob.headers)

@@ -20,6 +20,7 @@ from domain.community import comments as comment_service
 from domain.community import discussions as discussion_service
 from domain.community import reactions as reaction_service
 from domain.community.discussions import DiscussionFields
+from domain.community.reaction_counts import reactions_of
 from domain.context import Ctx
 from domain.identity.members import MemberPrincipal
 from persistence.ids import parse_id
@@ -208,13 +209,13 @@ class MemberCommentsController(Controller):
 
 
 async def _discussions(ctx: Ctx, member: MemberPrincipal, items: Sequence[DiscussionFields]) -> list[DiscussionsResource]:
-    counts = await reaction_service.reaction_counts(ctx, member, "discussion", [d.id for d in items])
+    counts = await reactions_of(ctx, member, "discussion", items)
     return [discussion_resource(d, counts.get(d.id)) for d in items]
 
 
 async def comments_with_reactions(ctx: Ctx, member: MemberPrincipal, items: list[Comment]) -> list[CommentsResource]:
     """The comments' resources, each with its reactions as ``member`` sees them (one query)."""
-    counts = await reaction_service.reaction_counts(ctx, member, "comment", [c.id for c in items])
+    counts = await reactions_of(ctx, member, "comment", items)
     return [comment_resource(c, counts.get(c.id)) for c in items]
 
 

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request
 
 from domain.community.discussions import DiscussionFields, FeedQuery
-from domain.community.reactions import ReactionCount
+from domain.community.reaction_counts import ReactionCount
 from domain.filters import parse_bool_filter
 from persistence.models import Comment
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_list_query
