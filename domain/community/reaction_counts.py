@@ -44,8 +44,10 @@ def page_reactions(target_type: str, target_id: Any) -> sa.Label[Any]:
                            sa.func.min(Reaction.created_at).label("first"))
                  .where(Reaction.target_type == target_type, Reaction.target_id == target_id)
                  .group_by(Reaction.emoji).correlate(target_id.table).subquery("r"))
+    # The emoji in code point order (COLLATE "C"), as Python sorts them on the other path: the
+    # database's collation (en_US.utf8 in the stock image) orders punctuation otherwise.
     ordered = aggregate_order_by(sa.func.json_build_array(per_emoji.c.emoji, per_emoji.c.n, per_emoji.c.mine),
-                                 per_emoji.c.n.desc(), per_emoji.c.first, per_emoji.c.emoji)
+                                 per_emoji.c.n.desc(), per_emoji.c.first, per_emoji.c.emoji.collate("C"))
     return (sa.select(sa.func.json_agg(ordered, type_=sa.JSON)).correlate(target_id.table)
             .scalar_subquery().label(COLUMN))
 
@@ -76,7 +78,8 @@ async def reaction_counts(ctx: Ctx, member: MemberPrincipal, target_type: str,
 async def reactions_of(ctx: Ctx, member: MemberPrincipal, target_type: str,
                        items: Sequence[Any]) -> dict[uuid.UUID, list[ReactionCount]]:
     """The reactions of a page of ``items`` (rows or objects with an ``id``): from the page's own
-    ``page_reactions`` column when it was read with one, else with :func:`reaction_counts`."""
+    ``page_reactions`` column when it was read with one (then for the reader and ``target_type``
+    it was read for: the caller passes the same ones), else with :func:`reaction_counts`."""
     if items and hasattr(items[0], COLUMN):
         return {item.id: [ReactionCount(emoji, int(n), bool(mine)) for emoji, n, mine in getattr(item, COLUMN)]
                 for item in items if getattr(item, COLUMN)}

@@ -46,6 +46,17 @@ async def _resume(sessions, clock, sub, published=None, **kw):
         return await resume_subscription(ctx_of(uow, clock), fresh, **kw)
 
 
+async def _set_to_end(sessions, after):
+    """A manual subscription set by staff to cancel at its period end, ``after`` from now (to the
+    second): (what was bought, that end)."""
+    clock = frozen_at(second())
+    b = await bought(sessions, provider="manual")
+    end = second(clock.now()) + after
+    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
+    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    return b, end
+
+
 def rechecked(published, b):
     """How many access invalidations named the bought contact in its hub."""
     return sum((i.get("hub_id"), i.get("contact_id")) == (str(b.hub.id), str(b.contact.id))
@@ -120,11 +131,7 @@ async def test_an_end_reached_during_a_pass_is_still_the_next_one_due(sessions):
     """A pass that starts a moment before an access window ends finds nothing lapsed; the end it
     answers as next must still be that one, though the clock has passed it by the time the pass
     asks (it asked the clock again, and slept the whole interval: the live channel was kept)."""
-    clock = frozen_at(second())
-    b = await bought(sessions, provider="manual")
-    end = second(clock.now()) + timedelta(days=3)
-    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
-    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    b, end = await _set_to_end(sessions, timedelta(days=3))
     ticking, published = Ticking(end), Published()
     job = LapseWatcher(contexts(sessions, ticking, published), ticking)
     report = await job.run_once()
@@ -136,11 +143,7 @@ async def test_an_end_reached_during_a_pass_is_still_the_next_one_due(sessions):
 
 async def test_the_running_job_re_checks_an_end_reached_during_its_pass(sessions):
     """The same race through the job's own loop (interval an hour): the re-check comes at once."""
-    clock = frozen_at(second())
-    b = await bought(sessions, provider="manual")
-    end = second(clock.now()) + timedelta(days=4)
-    sub = await subscribed(sessions, clock, b, start=end - timedelta(days=30), end=end)
-    await _cancel(sessions, clock, sub, at_period_end=True, actor=Actor("staff"))
+    b, end = await _set_to_end(sessions, timedelta(days=4))
     ticking, published = Ticking(end), Published()
     job = LapseWatcher(contexts(sessions, ticking, published), ticking, interval=3600)
     await job.start()
