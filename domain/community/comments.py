@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -26,6 +26,7 @@ from domain.access import service as access_service
 from domain.access.evaluator import Decision
 from domain.access.facts import Subject
 from domain.access.service import refuse_unless_allowed
+from domain.community import reaction_counts
 from domain.community.access import check_posting_rate, is_moderator, live_channels_of, require_space
 from domain.community.discussions import MAX_REASON, Seen, visible_discussion
 from domain.content.tree import member_node
@@ -43,8 +44,37 @@ from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import Comment, ContentNode, Discussion, Space
 from persistence.pagination import Page, PageRequest, paginate
+from persistence.statements import dialect_of
 
 MAX_BODY = 10_000
+
+
+class CommentFields(Protocol):
+    """What a comment is read for in a document: a Comment, or a row of its columns (a page reads
+    rows, not ORM objects, as a feed does)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def hub_id(self) -> uuid.UUID: ...
+    @property
+    def discussion_id(self) -> uuid.UUID | None: ...
+    @property
+    def content_node_id(self) -> uuid.UUID | None: ...
+    @property
+    def parent_id(self) -> uuid.UUID | None: ...
+    @property
+    def author_contact_id(self) -> uuid.UUID: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def edited_at(self) -> datetime | None: ...
+    @property
+    def removed_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -104,22 +134,32 @@ async def node_thread(ctx: Ctx, member: MemberPrincipal, node_id: uuid.UUID | No
 
 
 async def list_comments(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.UUID | None,
-                        page: PageRequest) -> Page[Comment]:
-    """A discussion's live comments, oldest first (threads are rebuilt from ``parent_id``)."""
+                        page: PageRequest) -> Page[CommentFields]:
+    """A discussion's live comments, oldest first (threads are rebuilt from ``parent_id``): rows
+    of the comment's columns."""
     thread = await discussion_thread(ctx, member, discussion_id)
-    return await _page(ctx, thread, page)
+    return await _page(ctx, member, thread, page)
 
 
 async def list_node_comments(ctx: Ctx, member: MemberPrincipal, node_id: uuid.UUID | None,
-                             page: PageRequest) -> Page[Comment]:
+                             page: PageRequest) -> Page[CommentFields]:
     """A content node's live comments, oldest first (:func:`node_thread` decides who sees them)."""
-    return await _page(ctx, await node_thread(ctx, member, node_id), page)
+    return await _page(ctx, member, await node_thread(ctx, member, node_id), page)
 
 
-async def _page(ctx: Ctx, thread: Thread, page: PageRequest) -> Page[Comment]:
+_PAGE_REACTIONS = reaction_counts.page_reactions("comment", Comment.__table__.c.id)
+
+
+async def _page(ctx: Ctx, member: MemberPrincipal, thread: Thread, page: PageRequest) -> Page[CommentFields]:
+    """Rows, not ``Comment`` objects (a page changes none of them); on PostgreSQL each brings its
+    reactions as the member sees them (``reaction_counts``)."""
     column = Comment.discussion_id if thread.kind == "discussion" else Comment.content_node_id
-    stmt = sa.select(Comment).where(column == thread.id, Comment.deleted_at.is_(None), Comment.removed_at.is_(None))
-    return await paginate(ctx.uow.session, stmt, Comment.id, page)
+    on_pg = dialect_of(ctx.uow.session) == "postgresql"
+    stmt = sa.select(*Comment.__table__.c, *((_PAGE_REACTIONS,) if on_pg else ())).where(
+        column == thread.id, Comment.deleted_at.is_(None), Comment.removed_at.is_(None))
+    if on_pg:
+        stmt = stmt.params({reaction_counts.READER: member.contact_id})
+    return await paginate(ctx.uow.session, stmt, Comment.id, page, scalars=False)
 
 
 async def get_comment(ctx: Ctx, member: MemberPrincipal, comment_id: uuid.UUID | None) -> SeenComment:

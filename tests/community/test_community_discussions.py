@@ -469,6 +469,15 @@ async def test_reactions_are_idempotent_counted_per_emoji_and_announced_once(cli
         assert r.json()["data"]["attributes"]["reactions"] == [{"emoji": "❤️", "count": 1, "reacted": True}]
         assert strip_at(dl.drain())[0]["data"] == {**base, "target_type": "comment", "target_id": cm["id"],
                                                    "emoji": "❤️", "contact_id": bob.contact_id, "count": 1}
+    # A comment page says what the comment's own document says, to each reader.
+    assert (await client.put(f"{c.h}/comments/{cm['id']}/reactions/:tada:", headers=ann.headers)).status_code == 200
+    bare = (await comment(client, c, ann, d["id"])).json()["data"]
+    for who, reacted in ((ann, [False, True]), (bob, [True, False])):  # ❤️ (bob's, first), :tada: (ann's)
+        own = (await client.get(f"{c.h}/comments/{cm['id']}", headers=who.headers)).json()["data"]
+        assert [x["reacted"] for x in own["attributes"]["reactions"]] == reacted
+        page = {x["id"]: x["attributes"]["reactions"] for x in (await client.get(
+            f"{c.h}/discussions/{d['id']}/comments", headers=who.headers)).json()["data"]}
+        assert page[cm["id"]] == own["attributes"]["reactions"] and page[bare["id"]] == []
     for bad in ("thumbsup", ":no spaces:", "a" * 65, "👍 👍", "x" * 3 + "👍" * 20):
         assert_error(await client.put(f"{du}/{bad}", headers=bob.headers), 422, "invalid_emoji")
 

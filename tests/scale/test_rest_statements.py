@@ -16,10 +16,10 @@ from tests.support.sql import counting
 # The most each route may send, per backend: what it sends today (bench/README.md lists them). A
 # statement more per request is a change to make on purpose: raise the bound with the reason.
 # SQLite counts one more everywhere: its BEGIN IMMEDIATE is a statement of its own. It also reads a
-# page's tags, and a feed page's reactions, after the page (PostgreSQL aggregates them in the page's
-# statement).
-BOUNDS = {"contacts page": 2, "space feed": 3, "post": 5, "access check": 2}
-SQLITE_MORE = {"contacts page": 1, "space feed": 1}
+# page's tags, and a feed or comment page's reactions, after the page (PostgreSQL aggregates them in
+# the page's statement).
+BOUNDS = {"contacts page": 2, "space feed": 3, "comment page": 4, "post": 5, "access check": 2}
+SQLITE_MORE = {"contacts page": 1, "space feed": 1, "comment page": 1}
 
 
 def bound(app: Any, route: str) -> int:
@@ -84,6 +84,33 @@ async def test_a_space_feed_costs_the_same_for_3_or_40_discussions(client: Any, 
     assert len((await client.get(url, headers=reader.headers)).json()["data"]) == 40
     print(f"H/spaces/{{id}}/discussions: {few} statements with 3 discussions, {many} with 40")
     assert many == few <= bound(app, "space feed")
+
+
+async def test_a_comment_page_costs_the_same_for_3_or_40_comments_with_reactions(client: Any, app: Any) -> None:
+    c, author, space_id = await _feed_world(client)
+    reader = await c.member(client, "reader")
+    d = await c.discussion(client, author, space_id)
+    url = f"{c.h}/discussions/{d['id']}/comments?page[size]=50"
+
+    async def add(n: int) -> None:
+        for i in range(n):
+            r = await client.post(f"{c.h}/discussions/{d['id']}/comments", headers=w(author.headers),
+                                  json=doc("comments", {"body": f"Comment {i}"}))
+            assert r.status_code == 201, r.text
+            if i % 2 == 0:  # reactions on half of them, the reader's own among them
+                who = reader if i % 4 == 0 else author
+                r = await client.put(f"{c.h}/comments/{r.json()['data']['id']}/reactions/:tada:", headers=who.headers)
+                assert r.status_code == 200, r.text
+
+    await add(3)
+    await statements(client, app, lambda: client.get(url, headers=reader.headers))  # warm the facts cache
+    few = await statements(client, app, lambda: client.get(url, headers=reader.headers))
+    await add(37)
+    many = await statements(client, app, lambda: client.get(url, headers=reader.headers))
+    page = (await client.get(url, headers=reader.headers)).json()["data"]
+    assert len(page) == 40 and sum(bool(x["attributes"]["reactions"]) for x in page) == 2 + 19
+    print(f"H/discussions/{{id}}/comments: {few} statements with 3 comments, {many} with 40")
+    assert many == few <= bound(app, "comment page")
 
 
 async def test_posting_a_discussion_costs_the_same_each_time(client: Any, app: Any) -> None:

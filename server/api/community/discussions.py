@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.community import comments as comment_service
 from domain.community import discussions as discussion_service
 from domain.community import reactions as reaction_service
+from domain.community.comments import CommentFields
 from domain.community.discussions import DiscussionFields
 from domain.community.reaction_counts import reactions_of
 from domain.context import Ctx
@@ -213,8 +214,10 @@ async def _discussions(ctx: Ctx, member: MemberPrincipal, items: Sequence[Discus
     return [discussion_resource(d, counts.get(d.id)) for d in items]
 
 
-async def comments_with_reactions(ctx: Ctx, member: MemberPrincipal, items: list[Comment]) -> list[CommentsResource]:
-    """The comments' resources, each with its reactions as ``member`` sees them (one query)."""
+async def comments_with_reactions(ctx: Ctx, member: MemberPrincipal,
+                                  items: Sequence[CommentFields]) -> list[CommentsResource]:
+    """The resources of ``items`` (``Comment`` objects, or a page's rows of its columns), each with
+    its reactions as ``member`` sees them (read with the page, or in one query)."""
     counts = await reactions_of(ctx, member, "comment", items)
     return [comment_resource(c, counts.get(c.id)) for c in items]
 

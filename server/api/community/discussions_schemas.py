@@ -9,10 +9,10 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request
 
+from domain.community.comments import CommentFields
 from domain.community.discussions import DiscussionFields, FeedQuery
 from domain.community.reaction_counts import ReactionCount
 from domain.filters import parse_bool_filter
-from persistence.models import Comment
 from server.jsonapi import CreateData, Document, Inbound, ListDocument, Resource, UpdateData, parse_list_query
 
 UNSET = msgspec.UNSET
@@ -175,7 +175,7 @@ class CommentsUpdateDocument(Inbound):
     data: CommentsUpdateData
 
 
-def comment_resource(c: Comment, reactions: list[ReactionCount] | None) -> CommentsResource:
+def comment_resource(c: CommentFields, reactions: list[ReactionCount] | None) -> CommentsResource:
     attrs = CommentAttributes(
         hub_id=str(c.hub_id), discussion_id=str(c.discussion_id) if c.discussion_id else None,
         content_node_id=str(c.content_node_id) if c.content_node_id else None,
