@@ -143,7 +143,8 @@ async def list_comments(ctx: Ctx, member: MemberPrincipal, discussion_id: uuid.U
 
 async def list_node_comments(ctx: Ctx, member: MemberPrincipal, node_id: uuid.UUID | None,
                              page: PageRequest) -> Page[CommentFields]:
-    """A content node's live comments, oldest first (:func:`node_thread` decides who sees them)."""
+    """A content node's live comments, oldest first (:func:`node_thread` decides who sees them):
+    rows of the comment's columns."""
     return await _page(ctx, member, await node_thread(ctx, member, node_id), page)
 
 

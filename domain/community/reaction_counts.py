@@ -1,10 +1,11 @@
 """What documents say of reactions: per discussion or comment, each emoji's count and whether the
 reader reacted with it, most used first (then the emoji used first, then the emoji).
 
-For a page, :func:`reactions_of` reads them all at once. On PostgreSQL a feed page brings them in
-its own statement (:func:`page_reactions`, a column of the page: one statement fewer per request,
-bench/README.md); elsewhere, and for rows read without that column, one grouped query after the
-page (:func:`reaction_counts`). Both order the same way, so a backend does not change a document.
+For a page, :func:`reactions_of` reads them all at once. On PostgreSQL a feed page or a comment
+page brings them in its own statement (:func:`page_reactions`, a column of the page: one statement
+fewer per request, bench/README.md); elsewhere, and for rows read without that column (a single
+discussion or comment), one grouped query after the page (:func:`reaction_counts`). Both order the
+same way, so neither the backend nor the route changes a document.
 """
 
 from __future__ import annotations
