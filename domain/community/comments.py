@@ -44,7 +44,6 @@ from domain.identity.members import MemberPrincipal
 from persistence.db import UnitOfWork
 from persistence.models import Comment, ContentNode, Discussion, Space
 from persistence.pagination import Page, PageRequest, paginate
-from persistence.statements import dialect_of
 
 MAX_BODY = 10_000
 
@@ -155,11 +154,9 @@ async def _page(ctx: Ctx, member: MemberPrincipal, thread: Thread, page: PageReq
     """Rows, not ``Comment`` objects (a page changes none of them); on PostgreSQL each brings its
     reactions as the member sees them (``reaction_counts``)."""
     column = Comment.discussion_id if thread.kind == "discussion" else Comment.content_node_id
-    on_pg = dialect_of(ctx.uow.session) == "postgresql"
-    stmt = sa.select(*Comment.__table__.c, *((_PAGE_REACTIONS,) if on_pg else ())).where(
-        column == thread.id, Comment.deleted_at.is_(None), Comment.removed_at.is_(None))
-    if on_pg:
-        stmt = stmt.params({reaction_counts.READER: member.contact_id})
+    stmt = sa.select(*Comment.__table__.c).where(column == thread.id, Comment.deleted_at.is_(None),
+                                                Comment.removed_at.is_(None))
+    stmt = reaction_counts.with_page_reactions(stmt, ctx.uow.session, _PAGE_REACTIONS, member)
     return await paginate(ctx.uow.session, stmt, Comment.id, page, scalars=False)
 
 

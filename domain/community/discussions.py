@@ -52,7 +52,6 @@ from persistence.pagination import (
     page_of,
     rows_after,
 )
-from persistence.statements import dialect_of
 
 STATUSES = ("draft", "scheduled", "published")
 # Published after the commit that schedules or reschedules a discussion: wakes the scheduler of
@@ -201,10 +200,8 @@ _PAGE_REACTIONS = reaction_counts.page_reactions("discussion", Discussion.__tabl
 async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQuery, moderator: bool) -> Page[DiscussionFields]:
     """Newest first by id, or by ``last_activity_at`` then id; the cursor holds the full key of the
     last row, so rows inserted meanwhile never repeat or hide rows of later pages."""
-    # On PostgreSQL each row brings its reactions as the member sees them (reaction_counts).
-    on_pg = dialect_of(uow.session) == "postgresql"
-    stmt = sa.select(*Discussion.__table__.c, *((_PAGE_REACTIONS,) if on_pg else ())).where(
-        where, Discussion.hub_id == member.hub_id, Discussion.deleted_at.is_(None))
+    stmt = sa.select(*Discussion.__table__.c).where(where, Discussion.hub_id == member.hub_id,
+                                                   Discussion.deleted_at.is_(None))
     if q.status == "published":
         stmt = stmt.where(Discussion.status == "published", Discussion.removed_at.is_(None))
     elif q.status in ("draft", "scheduled"):
@@ -233,8 +230,9 @@ async def _feed(uow: UnitOfWork, member: MemberPrincipal, where: Any, q: FeedQue
             return encode_sort_cursor("n", None, d.id)
     else:
         raise ValidationFailed("sort is newest or activity.", code="invalid_parameter", parameter="sort")
-    params = {reaction_counts.READER: member.contact_id} if on_pg else {}
-    rows: list[DiscussionFields] = list((await uow.session.execute(stmt.limit(q.page.size + 1), params)).all())
+    # On PostgreSQL each row brings its reactions as the member sees them (reaction_counts).
+    stmt = reaction_counts.with_page_reactions(stmt, uow.session, _PAGE_REACTIONS, member)
+    rows: list[DiscussionFields] = list((await uow.session.execute(stmt.limit(q.page.size + 1))).all())
     return page_of(rows, q.page.size, cursor_of)
 
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.context import Ctx
 from domain.identity.members import MemberPrincipal
 from persistence.models import Reaction
-from persistence.statements import PerDialect, in_ids
+from persistence.statements import PerDialect, dialect_of, in_ids
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ def page_reactions(target_type: str, target_id: Any) -> sa.Label[Any]:
                                  per_emoji.c.n.desc(), per_emoji.c.first, per_emoji.c.emoji.collate("C"))
     return (sa.select(sa.func.json_agg(ordered, type_=sa.JSON)).correlate(target_id.table)
             .scalar_subquery().label(COLUMN))
+
+
+def with_page_reactions(stmt: sa.Select[Any], session: AsyncSession, column: sa.Label[Any],
+                        member: MemberPrincipal) -> sa.Select[Any]:
+    """A page's ``stmt`` with its ``page_reactions`` ``column``, bound to ``member`` as reader, on
+    PostgreSQL; ``stmt`` as it is elsewhere (:func:`reactions_of` reads them after the page)."""
+    if dialect_of(session) != "postgresql":
+        return stmt
+    return stmt.add_columns(column).params({READER: member.contact_id})
 
 
 # Built once per dialect (its cache key is kept with it): every page read without the column runs it.
