@@ -48,9 +48,9 @@ def log_failed_pass(log: logging.Logger, what: str, exc: Exception, retry: float
 
 
 def retry_wait(failures: int, first: float, longest: float) -> float:
-    """The wait before trying a pass again after ``failures`` failed passes in a row: ``first``,
-    twice it, four times... at most ``longest``; a broken pass (a bug) is not logged every few
-    seconds for ever."""
+    """The wait before trying again after ``failures`` failures in a row: ``first``, twice it, four
+    times... at most ``longest`` (a pass of the lapse job or the scheduler; an item of a polling
+    worker, ``PollingWorker.backoff``). A broken pass is not logged every few seconds for ever."""
     return min(first * 2 ** max(0, failures - 1), longest)
 
 
@@ -149,7 +149,8 @@ class PollingWorker:
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failed try: the base, twice it, four times... up to the cap."""
-        return min(self.base_backoff * (2 ** max(0, attempts - 1)), self.max_backoff)
+        return timedelta(seconds=retry_wait(attempts, self.base_backoff.total_seconds(),
+                                            self.max_backoff.total_seconds()))
 
     async def run_once(self) -> PassReport:
         raise NotImplementedError
